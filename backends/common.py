@@ -1,0 +1,68 @@
+"""Small pieces every emitter uses: naming, op comments, float tables, the module header."""
+
+from __future__ import annotations
+
+import re
+import textwrap
+from fractions import Fraction
+
+from kancc.errors import BackendError
+from kancc.ir import Graph, Op, Param, Value
+from kancc.ir.printer import format_op
+
+from .local_basis import literal
+
+VERSION = "0.1.0"
+NP_DTYPES = {"f32": "np.float32", "f64": "np.float64"}
+TORCH_DTYPES = {"f32": "torch.float32", "f64": "torch.float64"}
+
+
+def var(value: Value) -> str:
+    """A Python identifier for an SSA value."""
+    name = re.sub(r"[^A-Za-z0-9_]", "_", value.name)
+    return name if name.isidentifier() and not name[0].isdigit() else f"v{name}"
+
+
+def op_comment(op: Op, indent: str = "") -> str:
+    """The op's IR text without its (long) attributes, as a comment."""
+    brief = format_op(Op(op.name, op.operands, (), op.results))
+    return f"{indent}# {brief}"
+
+
+def describe_basis(op: Op) -> str:
+    attrs = op.attr_dict
+    a, b = attrs["domain"]  # type: ignore[misc]
+    spacing = "uniform" if attrs["knots"] == "uniform" else "non-uniform"
+    return (f"{attrs['kind']} order {attrs['order']}, {attrs['grid']} {spacing} cells on "
+            f"[{a}, {b}], eval={attrs['eval']}")
+
+
+def float_list(values: tuple[Fraction, ...], indent: str) -> str:
+    """``[v0, v1, ...]`` wrapped at 100 columns."""
+    body = ", ".join(literal(v) for v in values)
+    lines = textwrap.wrap(body, width=96 - len(indent), break_long_words=False)
+    if len(lines) <= 1:
+        return f"[{body}]"
+    inner = indent + "    "
+    return "[\n" + "\n".join(inner + line for line in lines) + f"\n{indent}]"
+
+
+def param_shapes(graph: Graph) -> str:
+    items = ", ".join(f'"{p.name}": {tuple(p.type.shape)}' for p in graph.params)
+    return "{" + items + "}"
+
+
+def check_renderable(graph: Graph, supported: dict[str, str], backend: str) -> None:
+    """Refuse, with a pointer to the pass that is missing, ops the backend cannot render."""
+    for index, op in enumerate(graph.ops):
+        if op.name not in supported:
+            hint = supported.get("*", "")
+            raise BackendError(f"the {backend} backend cannot render op {index} "
+                               f"({op.name} %{op.result.name}){hint}")
+        if op.name != "kan.contract" and not op.has_attr("eval"):
+            raise BackendError(f"the {backend} backend needs an evaluation mode on op {index} "
+                               f"({op.name} %{op.result.name}): run lower-basis")
+
+
+def operand_expr(operand: Value | Param) -> str:
+    return f'params["{operand.name}"]' if isinstance(operand, Param) else var(operand)

@@ -1,0 +1,227 @@
+"""Straight-line code for the local basis of one input, shared by every backend.
+
+Given a basis op (kan.basis or kan.fused_layer, with ``eval`` set) and the name of an input
+array ``x``, this builds the statements that compute
+
+    k            the cell of x, clamped to 0..n-1 (outside [a, b]: the nearest edge cell)
+    b0 .. b{r-1} the values of the r basis functions B_k .. B_{k+r-1} that are nonzero there
+
+elementwise, unrolled at compile time. A backend supplies a small ``Syntax`` table (how to
+gather from a table, floor, select) and decides how the tables the code reads are stored:
+the NumPy backend as module constants, the Triton backend as pointer arguments.
+
+Numerics (DESIGN.md 5): the in-cell coordinate is s = (x - t_k) / h_k with t_k read from
+the exact-knot table, never (x - a)/h - k, and the uniform cell guess is corrected against
+that table so that k and s always agree.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from fractions import Fraction
+
+from kancc.ir import Op, extended_knots, grid_points
+
+
+@dataclass(frozen=True)
+class Syntax:
+    gather: str  # "{table}", "{index}" -> element of a flat table
+    floor_int: str  # "{x}" -> integer floor of a float
+    as_int: str  # "{x}" -> a boolean as 0/1 integer
+    where: str  # "{cond}", "{a}", "{b}"
+    search: str | None = None  # "{table}", "{x}", "{last}": sorted search, else binary search
+
+
+@dataclass(frozen=True)
+class Table:
+    name: str
+    values: tuple[Fraction, ...]
+    comment: str
+
+
+@dataclass(frozen=True)
+class LocalBasis:
+    lines: tuple[str, ...]
+    tables: tuple[Table, ...]
+    values: tuple[str, ...]  # b0 .. b{r-1}
+    cell: str = "k"
+
+
+def literal(value: Fraction | int) -> str:
+    """A float literal for an exact constant (correctly rounded to float64)."""
+    return repr(float(value))
+
+
+def horner(coeffs: list[str], var: str) -> str:
+    """sum_d coeffs[d] var^d in Horner form; ``"0.0"`` coefficients are skipped."""
+    top = max((d for d, c in enumerate(coeffs) if c != "0.0"), default=None)
+    if top is None:
+        return f"{var} * 0.0"
+    expr = coeffs[top]
+    for d in range(top - 1, -1, -1):
+        expr = f"({expr}) * {var}" if d < top - 1 else f"{expr} * {var}"
+        if coeffs[d] != "0.0":
+            expr = f"{expr} + {coeffs[d]}" if not coeffs[d].startswith("-") \
+                else f"{expr} - {coeffs[d][1:]}"
+    return expr if top > 0 else f"{var} * 0.0 + {expr}"
+
+
+def shifted(x: str, a: Fraction) -> str:
+    """``(x - a)`` written without a double sign."""
+    if a == 0:
+        return x
+    return f"({x} + {literal(-a)})" if a < 0 else f"({x} - {literal(a)})"
+
+
+def power(base: str, exponent: int) -> str:
+    return " * ".join([base] * exponent) if exponent > 0 else f"{base} * 0.0 + 1.0"
+
+
+class _Builder:
+    def __init__(self, op: Op, syntax: Syntax, x: str, prefix: str) -> None:
+        self.op, self.syntax, self.x, self.prefix = op, syntax, x, prefix
+        self.order: int = op.attr("order")  # type: ignore[assignment]
+        self.grid: int = op.attr("grid")  # type: ignore[assignment]
+        self.points = grid_points(op.attr_dict)
+        self.lines: list[str] = []
+        self.tables: dict[str, Table] = {}
+
+    def table(self, suffix: str, values: tuple[Fraction, ...], comment: str) -> str:
+        name = f"{self.prefix}_{suffix}"
+        self.tables.setdefault(name, Table(name, values, comment))
+        return name
+
+    def gather(self, table: str, index: str) -> str:
+        return self.syntax.gather.format(table=table, index=index)
+
+    def emit(self, line: str) -> None:
+        self.lines.append(line)
+
+    # -- cell and in-cell coordinate -----------------------------------------------------
+    def cell(self) -> None:
+        n, x, s = self.grid, self.x, self.syntax
+        knots = self.table("KNOTS", self.points, "grid points t_0..t_n")
+        if self.op.attr("knots") == "uniform":
+            a, b = self.points[0], self.points[-1]
+            self.emit(f"u = {shifted(x, a)} * {literal(n / (b - a))}")
+            self.emit(f"u = {s.where.format(cond='u > 0.0', a='u', b='0.0')}")
+            self.emit(f"u = {s.where.format(cond=f'u < {n - 1}.0', a='u', b=f'{n - 1}.0')}")
+            self.emit(f"k = {s.floor_int.format(x='u')}")
+            if n > 1:  # rounding in u may land one cell off: settle it against the exact knots
+                left = s.as_int.format(x=f"({x} < {self.gather(knots, 'k')}) & (k > 0)")
+                self.emit(f"k = k - {left}")
+                right = s.as_int.format(x=f"({x} >= {self.gather(knots, 'k + 1')}) & (k < {n - 1})")
+                self.emit(f"k = k + {right}")
+        elif s.search is not None:
+            self.emit(f"k = {s.search.format(table=knots, x=x, last=n - 1)}")
+        else:
+            self.binary_search(knots)
+        if self.op.attr("knots") == "uniform":
+            inv_h = literal(n / (self.points[-1] - self.points[0]))
+        else:
+            widths = tuple(1 / (v - u) for u, v in zip(self.points, self.points[1:]))
+            inv_h = self.gather(self.table("INV_H", widths, "1 / h_k per cell"), "k")
+        self.emit(f"s = ({x} - {self.gather(knots, 'k')}) * {inv_h}")
+
+    def binary_search(self, knots: str) -> None:
+        """k with t_k <= x < t_{k+1}, clamped to 0..n-1; NaN lands in cell 0."""
+        n, s = self.grid, self.syntax
+        self.emit(f"k = {s.as_int.format(x=f'{self.x} != {self.x}')} * 0")
+        self.emit(f"hi = k + {n}")
+        for _ in range(max(1, (n - 1).bit_length())):
+            self.emit("mid = (k + hi) // 2")
+            self.emit(f"go = {self.x} >= {self.gather(knots, 'mid')}")
+            self.emit(f"k = {s.where.format(cond='go', a='mid', b='k')}")
+            self.emit(f"hi = {s.where.format(cond='go', a='hi', b='mid')}")
+
+    # -- basis values ----------------------------------------------------------------------
+    def values(self) -> tuple[str, ...]:
+        mode = self.op.attr("eval")
+        if mode == "horner":
+            self.horner()
+        elif mode == "relu-local":
+            self.relu_local()
+        elif mode == "cox-de-boor":
+            self.de_boor()
+        else:
+            raise ValueError(f"unknown eval mode {mode!r}")
+        return tuple(f"b{m}" for m in range(self.order))
+
+    def horner(self) -> None:
+        r, pieces = self.order, self.op.attr("pieces")
+        shared = not isinstance(pieces[0][0], tuple)  # type: ignore[index]
+        if not shared:
+            flat = tuple(c for table in pieces for row in table for c in row)  # type: ignore
+            name = self.table("PIECES", flat, "pieces[k][m][d]: s^d coefficient of B_{k+m}")
+            self.emit(f"kp = k * {r * r}")
+        for m in range(r):
+            if shared:
+                coeffs = [literal(c) for c in pieces[m]]  # type: ignore[index]
+            else:
+                coeffs = [f"c{m}_{d}" for d in range(r)]
+                for d, c in enumerate(coeffs):
+                    self.emit(f"{c} = {self.gather(name, f'kp + {m * r + d}')}")
+            self.emit(f"b{m} = {horner(coeffs, 's')}")
+
+    def relu_local(self) -> None:
+        """b_m = sum_j A[k+m, j] ReLU(x - t_j)^(r-1) over the r truncated powers of the cell."""
+        r = self.order
+        stencil, scale = self.op.attr("stencil"), self.op.attr("stencil_scale")
+        if not isinstance(stencil[0], tuple):  # type: ignore[index]
+            # Uniform: (x - t_{k-c}) / h = s + c, so A h^(r-1) multiplies (s + c)^(r-1).
+            h = self.points[1] - self.points[0]
+            weight = [scale * v * h ** (r - 1) for v in stencil]  # type: ignore[union-attr]
+            for c in range(r):
+                self.emit(f"p{c} = {power(f'(s + {c}.0)' if c else 's', r - 1)}")
+            for m in range(r):
+                terms = [f"{literal(weight[r - 1 - m - c])} * p{c}" for c in range(r - m)]
+                self.emit(f"b{m} = " + " + ".join(terms))
+            return
+        ext = self.table("EXT", extended_knots(self.points, r), "extended knots t_{1-r}..t_{n+r-1}")
+        bands = tuple(scale * v for row in stencil for v in row)  # type: ignore[union-attr]
+        table = self.table("STENCIL", bands, "A[i, i..i+r], row-major")
+        self.emit(f"ka = k * {r + 1}")
+        for c in range(r):  # knot t_{k-r+1+c} sits at EXT[k + c]
+            knot = self.gather(ext, f"k + {c}")
+            self.emit(f"p{c} = {power(f'({self.x} - {knot})', r - 1)}")
+        for m in range(r):
+            terms = [f"{self.gather(table, f'ka + {m * r + c}')} * p{c}" for c in range(m, r)]
+            self.emit(f"b{m} = " + " + ".join(terms))
+
+    def de_boor(self) -> None:
+        """The de Boor triangle on cell k: B_k..B_{k+r-1} from order 1 up, O(r^2)."""
+        r, x = self.order, self.x
+        ext = self.table("EXT", extended_knots(self.points, r), "extended knots t_{1-r}..t_{n+r-1}")
+        for o in range(2 - r, r):  # knot t_{k+o} sits at EXT[k + o + r - 1]
+            self.emit(f"t{_offset_name(o)} = {self.gather(ext, f'k + {o + r - 1}')}")
+        if r == 1:
+            self.emit(f"b0 = {x} * 0.0 + 1.0")
+            return
+        current = ["1.0"]
+        for j in range(1, r):
+            nxt = []
+            carry = "0.0"
+            for n in range(1, j + 1):
+                right, left = f"t{_offset_name(n)}", f"t{_offset_name(n - j)}"
+                w = f"w{j}_{n}"
+                self.emit(f"{w} = {current[n - 1]} / ({right} - {left})")
+                term = f"{w} * ({right} - {x})"
+                nxt.append(term if carry == "0.0" else f"{carry} + {term}")
+                carry = f"{w} * ({x} - {left})"
+            nxt.append(carry)
+            names = [f"b{m}" if j == r - 1 else f"d{j}_{m}" for m in range(j + 1)]
+            for name, expr in zip(names, nxt):
+                self.emit(f"{name} = {expr}")
+            current = names
+
+
+def _offset_name(offset: int) -> str:
+    return f"m{-offset}" if offset < 0 else f"p{offset}"
+
+
+def local_basis(op: Op, syntax: Syntax, x: str, prefix: str) -> LocalBasis:
+    """The statements and tables that evaluate ``op``'s local basis at ``x``."""
+    builder = _Builder(op, syntax, x, prefix)
+    builder.cell()
+    values = builder.values()
+    return LocalBasis(tuple(builder.lines), tuple(builder.tables.values()), values)

@@ -1,0 +1,17 @@
+"""kancc.ir: the KAN graph IR (types, frozen ops and graphs, text form, verifier).
+
+Imports nothing else of kancc. See DESIGN.md section 2.
+"""
+
+from .dialect import OPS, EVAL_MODES, extended_knots, grid_points, n_basis
+from .graph import Attr, Graph, Op, Operand, Param, Value, freeze_attr
+from .parser import ParseError, parse
+from .printer import format_attr, to_text
+from .types import BATCH, TensorType, batched
+from .verifier import VerifyError, verify
+
+__all__ = [
+    "Attr", "BATCH", "EVAL_MODES", "Graph", "OPS", "Op", "Operand", "Param", "ParseError",
+    "TensorType", "Value", "VerifyError", "batched", "extended_knots", "format_attr",
+    "freeze_attr", "grid_points", "n_basis", "parse", "to_text", "verify",
+]

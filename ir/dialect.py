@@ -1,0 +1,238 @@
+"""The ``kan`` dialect: what each op means, its attribute schema and its type rule.
+
+The lowering ladder, top to bottom:
+
+  kan.layer        spec view: y = sum_p sum_i coef[p,q,i] B_i(x_p), one op per KAN layer
+  kan.basis        math view: the [B, in, n_b] basis tensor of a spline family ...
+  kan.contract     ... contracted with coef[in, out, n_b]
+  kan.fused_layer  kernel view: basis evaluated locally and contracted without materializing
+
+Basis attributes (shared by kan.layer, kan.basis, kan.fused_layer):
+  kind          "bspline"
+  order         r = degree + 1, 1..6
+  grid          n, number of intervals on the domain
+  domain        [a, b], exact
+  knots         "uniform" or the n+1 grid points [t_0 = a, ..., t_n = b], exact
+  stencil       rows of the change of basis A (B_i = sum_j A_ij ReLU(x - t_j)^(r-1)):
+                either one band shared by all rows (uniform: A_ij = scale * stencil[j-i])
+                or one band of r+1 entries per row (n_b rows), A_ij = scale * stencil[i][j-i]
+  stencil_scale the common factor of the band(s)
+  eval          how a backend evaluates the basis: "cox-de-boor" (local de Boor triangle),
+                "relu-local" (the stencil applied to the r truncated powers of the cell),
+                "horner" (per-cell polynomial pieces in s = (x - t_k)/h_k, Horner form)
+  pieces        for eval=horner: pieces[k][m][d] is the coefficient of s^d in B_{k+m} on
+                cell k, either one r x r table shared by all cells or n tables
+
+Out-of-domain policy: a backend evaluates x outside [a, b] with the polynomial piece of the
+nearest edge cell (like scipy's BSpline(extrapolate=True)); NaN propagates to the outputs it
+touches.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import Callable
+
+from .graph import Attr, Op, Param, Value
+from .types import TensorType
+
+BASIS_KINDS = ("bspline",)
+EVAL_MODES = ("cox-de-boor", "relu-local", "horner")
+MAX_ORDER = 6
+BASIS_KEYS = ("kind", "order", "grid", "domain", "knots")
+LOWERING_KEYS = ("stencil", "stencil_scale", "eval", "pieces")
+
+
+def is_number(v: Attr) -> bool:
+    return isinstance(v, (int, Fraction)) and not isinstance(v, bool)
+
+
+def is_int(v: Attr) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def n_basis(order: int, grid: int) -> int:
+    """Number of B-splines of order r on n intervals: n + r - 1."""
+    return grid + order - 1
+
+
+def grid_points(attrs: dict[str, Attr]) -> tuple[Fraction, ...]:
+    """The n+1 exact grid points t_0 = a < ... < t_n = b of a basis op."""
+    knots = attrs["knots"]
+    if knots == "uniform":
+        a, b = (Fraction(v) for v in attrs["domain"])  # type: ignore[union-attr]
+        n = int(attrs["grid"])  # type: ignore[arg-type]
+        return tuple(a + (b - a) * i / n for i in range(n + 1))
+    return tuple(Fraction(v) for v in knots)  # type: ignore[union-attr]
+
+
+def extended_knots(points: tuple[Fraction, ...], order: int) -> tuple[Fraction, ...]:
+    """The full knot vector t_{1-r} .. t_{n+r-1}: end intervals repeated outward (DESIGN 6)."""
+    first, last = points[1] - points[0], points[-1] - points[-2]
+    left = tuple(points[0] - k * first for k in range(order - 1, 0, -1))
+    right = tuple(points[-1] + k * last for k in range(1, order))
+    return left + tuple(points) + right
+
+
+@dataclass(frozen=True)
+class OpDef:
+    """Schema of one op: operand kinds, required/optional attributes, a type rule."""
+
+    name: str
+    operands: tuple[type, ...]
+    required: tuple[str, ...]
+    optional: tuple[str, ...]
+    infer: Callable[[Op], tuple[TensorType, ...]]
+    summary: str
+
+
+def _check_basis_attrs(attrs: dict[str, Attr]) -> list[str]:
+    errors = []
+    if attrs.get("kind") not in BASIS_KINDS:
+        errors.append(f"kind must be one of {', '.join(BASIS_KINDS)}, got {attrs.get('kind')!r}")
+    order, grid = attrs.get("order"), attrs.get("grid")
+    if not (is_int(order) and 1 <= order <= MAX_ORDER):  # type: ignore[operator]
+        errors.append(f"order must be an integer in 1..{MAX_ORDER}, got {order!r}")
+    if not (is_int(grid) and grid >= 1):  # type: ignore[operator]
+        errors.append(f"grid must be a positive integer, got {grid!r}")
+    domain = attrs.get("domain")
+    if not (isinstance(domain, tuple) and len(domain) == 2 and all(map(is_number, domain))
+            and domain[0] < domain[1]):
+        errors.append(f"domain must be [a, b] with exact numbers a < b, got {domain!r}")
+    knots = attrs.get("knots")
+    if knots != "uniform":
+        ok = isinstance(knots, tuple) and all(map(is_number, knots)) and \
+            all(u < v for u, v in zip(knots, knots[1:]))
+        if not ok:
+            errors.append("knots must be \"uniform\" or strictly increasing exact numbers")
+        elif is_int(grid) and len(knots) != grid + 1:  # type: ignore[arg-type, operator]
+            errors.append(f"knots has {len(knots)} points but grid={grid} needs {grid + 1}")  # type: ignore
+        elif isinstance(domain, tuple) and (knots[0], knots[-1]) != domain:
+            errors.append(f"knots run from {knots[0]} to {knots[-1]} but domain is {domain}")
+    return errors
+
+
+def _check_lowering_attrs(attrs: dict[str, Attr]) -> list[str]:
+    """Shapes of stencil / pieces, given valid order and grid."""
+    errors = []
+    order, grid = attrs["order"], attrs["grid"]
+    nb = n_basis(order, grid)  # type: ignore[arg-type]
+    if "stencil" in attrs:
+        stencil = attrs["stencil"]
+        band = order + 1  # type: ignore[operator]
+        shared = isinstance(stencil, tuple) and len(stencil) == band and all(map(is_number, stencil))
+        per_row = isinstance(stencil, tuple) and len(stencil) == nb and all(
+            isinstance(row, tuple) and len(row) == band and all(map(is_number, row))
+            for row in stencil)
+        if not (shared or per_row):
+            errors.append(f"stencil must be one band of {band} numbers or {nb} such bands")
+        if not is_number(attrs.get("stencil_scale")):
+            errors.append("stencil needs a numeric stencil_scale")
+    eval_mode = attrs.get("eval")
+    if eval_mode is not None and eval_mode not in EVAL_MODES:
+        errors.append(f"eval must be one of {', '.join(EVAL_MODES)}, got {eval_mode!r}")
+    if eval_mode == "relu-local" and "stencil" not in attrs:
+        errors.append("eval=relu-local needs the stencil attribute")
+    if eval_mode == "horner" and "pieces" not in attrs:
+        errors.append("eval=horner needs the pieces attribute")
+    if "pieces" in attrs:
+        pieces = attrs["pieces"]
+
+        def is_table(t: Attr) -> bool:
+            return isinstance(t, tuple) and len(t) == order and all(
+                isinstance(row, tuple) and len(row) == order and all(map(is_number, row))
+                for row in t)
+
+        if not (is_table(pieces) or (isinstance(pieces, tuple) and len(pieces) == grid
+                                     and all(map(is_table, pieces)))):
+            errors.append(f"pieces must be one {order}x{order} table or {grid} of them")
+    return errors
+
+
+def check_attrs(op: Op) -> list[str]:
+    """Semantic attribute errors of a kan op (schema keys are checked by the verifier)."""
+    attrs = op.attr_dict
+    if op.name not in ("kan.layer", "kan.basis", "kan.fused_layer"):
+        return []
+    errors = _check_basis_attrs(attrs)
+    if not errors:
+        errors += _check_lowering_attrs(attrs)
+    return errors
+
+
+def _dtype_of(op: Op) -> str:
+    return op.operands[0].type.dtype
+
+
+def _infer_layer(op: Op) -> tuple[TensorType, ...]:
+    x, coef = op.operands
+    _require_rank(x, 2)
+    _require_rank(coef, 3)
+    if coef.type.shape[0] != x.type.shape[1]:
+        raise TypeError(f"{_ref(coef)} has {coef.type.shape[0]} inputs but {_ref(x)} has "
+                        f"{x.type.shape[1]} features")
+    nb = n_basis(op.attr("order"), op.attr("grid"))  # type: ignore[arg-type]
+    if coef.type.shape[2] != nb:
+        raise TypeError(f"{_ref(coef)} has {coef.type.shape[2]} basis coefficients per edge "
+                        f"but the basis has {nb} functions (grid + order - 1)")
+    _require_same_dtype(op)
+    return (TensorType(_dtype_of(op), (x.type.shape[0], coef.type.shape[1])),)
+
+
+def _infer_basis(op: Op) -> tuple[TensorType, ...]:
+    (x,) = op.operands
+    _require_rank(x, 2)
+    nb = n_basis(op.attr("order"), op.attr("grid"))  # type: ignore[arg-type]
+    return (TensorType(_dtype_of(op), (*x.type.shape, nb)),)
+
+
+def _infer_contract(op: Op) -> tuple[TensorType, ...]:
+    basis, coef = op.operands
+    _require_rank(basis, 3)
+    _require_rank(coef, 3)
+    b, p, nb = basis.type.shape
+    if (coef.type.shape[0], coef.type.shape[2]) != (p, nb):
+        raise TypeError(f"{_ref(coef)} of shape {coef.type} does not contract with "
+                        f"{_ref(basis)} of type {basis.type} (need [{p},out,{nb}])")
+    _require_same_dtype(op)
+    return (TensorType(_dtype_of(op), (b, coef.type.shape[1])),)
+
+
+def _ref(v: Value | Param) -> str:
+    return f"%{v.name}" if isinstance(v, Value) else f"@{v.name}"
+
+
+def _require_rank(v: Value | Param, rank: int) -> None:
+    if v.type.rank != rank:
+        raise TypeError(f"{_ref(v)} must have rank {rank}, has type {v.type}")
+
+
+def _require_same_dtype(op: Op) -> None:
+    dtypes = {o.type.dtype for o in op.operands}
+    if len(dtypes) != 1:
+        raise TypeError(f"operands mix dtypes {sorted(dtypes)}")
+
+
+_BASIS_OPTIONAL = LOWERING_KEYS
+
+OPS: dict[str, OpDef] = {d.name: d for d in (
+    OpDef("kan.layer", (Value, Param), BASIS_KEYS, (), _infer_layer,
+          "one KAN layer: y[:, q] = sum_p sum_i coef[p, q, i] B_i(x[:, p])"),
+    OpDef("kan.basis", (Value,), BASIS_KEYS, _BASIS_OPTIONAL, _infer_basis,
+          "the basis tensor [B, in, n_b] of x"),
+    OpDef("kan.contract", (Value, Param), (), (), _infer_contract,
+          "y[:, q] = sum_p sum_i basis[:, p, i] coef[p, q, i]"),
+    OpDef("kan.fused_layer", (Value, Param), BASIS_KEYS + ("eval",),
+          ("stencil", "stencil_scale", "pieces"), _infer_layer,
+          "kan.basis + kan.contract evaluated locally, the basis tensor never materialized"),
+)}
+
+ATTR_ORDER = BASIS_KEYS + LOWERING_KEYS
+
+
+def canonical_attr_order(op: Op) -> Op:
+    """Same op with attributes in the dialect's canonical order (unknown keys last)."""
+    rank = {k: i for i, k in enumerate(ATTR_ORDER)}
+    ordered = sorted(op.attrs, key=lambda kv: (rank.get(kv[0], len(rank)), kv[0]))
+    return Op(op.name, op.operands, tuple(ordered), op.results)

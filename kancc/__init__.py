@@ -1,0 +1,21 @@
+"""kancc: a symbolic-numeric compiler for Kolmogorov-Arnold Networks.
+
+    spec = kancc.load_spec("model.toml")
+    program = kancc.compile(spec, target="numpy")
+    params = program.init_params(seed=0)
+    y = program.forward(params, x)
+
+See README.md for a tour and DESIGN.md for the architecture and the math.
+"""
+
+from . import ir, symbolic
+from .errors import BackendError, KanccError, PassError, SpecError
+from .program import Program, compile
+from .spec import BasisSpec, Spec, load_spec, loads_spec
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "BackendError", "BasisSpec", "KanccError", "PassError", "Program", "Spec", "SpecError",
+    "compile", "ir", "load_spec", "loads_spec", "symbolic",
+]

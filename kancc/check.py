@@ -1,0 +1,165 @@
+"""Differential checking: every backend and pipeline against the NumPy reference, and the
+NumPy reference against an independent oracle (scipy's BSpline).
+
+What ``kancc check SPEC`` compares, on seeded inputs (uniform over the first layer's domain
+widened by 5% each side, plus its grid points) and seeded parameters rounded to float32 so
+that every dtype sees the same numbers:
+
+  oracle     numpy float64 (inference pipeline) vs scipy.interpolate.BSpline, whole model
+  passes     numpy float64: "reference" pipeline (Cox-de Boor, unfused) vs "inference"
+  float32    per layer, numpy float32 vs float64 on the same float32 inputs: the error of
+             the emitted code itself, apart from the model's conditioning (DESIGN.md 5)
+  triton     per layer, triton float32 vs numpy float32; whole model in float64
+
+Relative error is max |a - b| / max |reference|. Tolerances: 1e-10 in float64 (whole
+models), 1e-5 in float32 (per layer).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from kancc.ir import extended_knots, grid_points
+
+from .frontend import basis_attrs
+from .spec import Spec, SpecSource, load_spec
+
+TOL64 = 1e-10
+TOL32 = 1e-5
+
+
+@dataclass(frozen=True)
+class Comparison:
+    name: str
+    error: float
+    tolerance: float
+
+    @property
+    def ok(self) -> bool:
+        return bool(self.error <= self.tolerance)
+
+
+@dataclass(frozen=True)
+class CheckReport:
+    spec_name: str
+    samples: int
+    comparisons: tuple[Comparison, ...]
+    skipped: tuple[str, ...]
+
+    @property
+    def ok(self) -> bool:
+        return all(c.ok for c in self.comparisons)
+
+    def lines(self) -> list[str]:
+        out = [f"check @{self.spec_name}: {self.samples} inputs"]
+        width = max((len(c.name) for c in self.comparisons), default=0)
+        for c in self.comparisons:
+            status = "ok  " if c.ok else "FAIL"
+            out.append(f"  {status}  {c.name:<{width}}  max rel err {c.error:.2e}  "
+                       f"(tol {c.tolerance:.0e})")
+        out += [f"  skip  {reason}" for reason in self.skipped]
+        failed = sum(not c.ok for c in self.comparisons)
+        summary = f"{len(self.comparisons) - failed} passed, {failed} failed"
+        if self.skipped:
+            summary += f", {len(self.skipped)} skipped"
+        out.append(("all checks passed: " if not failed else "CHECK FAILED: ") + summary)
+        return out
+
+
+def relative_error(value: np.ndarray, reference: np.ndarray) -> float:
+    value, reference = np.asarray(value, np.float64), np.asarray(reference, np.float64)
+    if value.shape != reference.shape:
+        return float("inf")
+    scale = max(float(np.max(np.abs(reference), initial=0.0)), 1e-30)
+    diff = np.abs(value - reference)
+    return float("inf") if not np.all(np.isfinite(diff)) else float(diff.max(initial=0.0) / scale)
+
+
+def scipy_forward(spec: Spec, params: dict[str, np.ndarray], x: np.ndarray) -> np.ndarray:
+    """The model evaluated edge by edge with scipy's BSpline (extrapolating), in float64."""
+    from scipy.interpolate import BSpline
+
+    h = np.asarray(x, np.float64)
+    for index, basis in enumerate(spec.layers):
+        coef = np.asarray(params[f"layers.{index}.coef"], np.float64)
+        points = grid_points(basis_attrs(basis))
+        knots = np.array([float(t) for t in extended_knots(points, basis.order)])
+        out = np.zeros((h.shape[0], coef.shape[1]))
+        for p in range(coef.shape[0]):
+            out += BSpline(knots, coef[p].T, basis.degree, extrapolate=True)(h[:, p])
+        h = out
+    return h
+
+
+def sample_inputs(spec: Spec, samples: int, seed: int) -> np.ndarray:
+    """Seeded float32-representable inputs over the first domain (+5% margins) and its grid."""
+    basis = spec.layers[0]
+    a, b = (float(v) for v in basis.domain)
+    margin = 0.05 * (b - a)
+    rng = np.random.default_rng(seed)
+    x = rng.uniform(a - margin, b + margin, size=(samples, spec.widths[0]))
+    grid = np.linspace(a, b, basis.grid + 1) if basis.knots == "uniform" else \
+        np.array([float(t) for t in basis.knots])
+    rows = min(len(grid), samples)
+    x[:rows] = grid[:rows, None]
+    return x.astype(np.float32).astype(np.float64)
+
+
+def layer_spec(spec: Spec, index: int, dtype: str) -> Spec:
+    return replace(spec, name=f"{spec.name}_layer{index}", dtype=dtype,
+                   widths=spec.widths[index:index + 2], layers=(spec.layers[index],))
+
+
+def differential_check(source: SpecSource, *, samples: int = 257, seed: int = 0,
+                       targets: tuple[str, ...] = ("numpy", "triton")) -> CheckReport:
+    from .program import compile  # check sits on top of the compiler
+
+    spec = load_spec(source)
+    comparisons: list[Comparison] = []
+    skipped: list[str] = []
+    spec64 = replace(spec, dtype="float64")
+    inference = compile(spec64, "numpy")
+    params = {k: v.astype(np.float32).astype(np.float64)
+              for k, v in inference.init_params(seed).items()}
+    x = sample_inputs(spec, samples, seed)
+    y64 = inference.forward(params, x)
+    try:
+        comparisons.append(Comparison("numpy f64 vs scipy BSpline oracle",
+                                      relative_error(y64, scipy_forward(spec, params, x)), TOL64))
+    except ImportError:
+        skipped.append("scipy oracle: scipy is not installed (pip install scipy)")
+    reference = compile(spec64, "numpy", passes="reference")
+    comparisons.append(Comparison("numpy f64: reference vs inference pipeline",
+                                  relative_error(reference.forward(params, x), y64), TOL64))
+    run_triton = "triton" in targets and _triton_available(skipped)
+    h32 = x.astype(np.float32)
+    for index in range(spec.n_layers):
+        layer_params = {"layers.0.coef": params[f"layers.{index}.coef"]}
+        numpy32 = compile(layer_spec(spec, index, "float32"), "numpy")
+        numpy64 = compile(layer_spec(spec, index, "float64"), "numpy")
+        out32 = numpy32.forward(layer_params, h32)
+        comparisons.append(Comparison(f"numpy f32 vs f64, layer {index}", relative_error(
+            out32, numpy64.forward(layer_params, h32.astype(np.float64))), TOL32))
+        if run_triton:
+            triton32 = compile(layer_spec(spec, index, "float32"), "triton")
+            comparisons.append(Comparison(f"triton f32 vs numpy f32, layer {index}",
+                                          relative_error(triton32.forward(layer_params, h32),
+                                                         out32), TOL32))
+        h32 = out32
+    if run_triton:
+        comparisons.append(Comparison("triton f64 vs numpy f64, whole model", relative_error(
+            compile(spec64, "triton").forward(params, x), y64), TOL64))
+    return CheckReport(spec.name, samples, tuple(comparisons), tuple(skipped))
+
+
+def _triton_available(skipped: list[str]) -> bool:
+    """Whether torch and triton are installed (without importing triton: the interpreter
+    switch must be set before its first import)."""
+    missing = [name for name in ("torch", "triton") if importlib.util.find_spec(name) is None]
+    if missing:
+        skipped.append(f"triton target: {' and '.join(missing)} not installed "
+                       "(pip install 'kancc[triton]')")
+    return not missing

@@ -1,0 +1,189 @@
+"""The ``kancc`` command.
+
+    kancc compile SPEC [--target numpy|triton] [--emit ir|source] [-o PATH] [--passes P]
+                       [--print-ir-after-all] [--print-ir-after NAME] [--print-ir-before NAME]
+                       [--dump-ir DIR]
+    kancc run SPEC --input X.npy [--params P.npz | --seed N] [--target T] [-o Y.npy]
+    kancc check SPEC [--samples N] [--seed N] [--targets numpy,triton]
+    kancc passes
+
+Exit status: 0 ok, 1 a check failed, 2 bad input (one line on stderr, no traceback).
+Output files are written atomically.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import sys
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from .atomic import write_atomic, write_text_atomic
+from .errors import KanccError
+from .ir import ParseError, VerifyError
+from .passes import PASSES, PIPELINES, DumpOptions
+
+EXIT_OK, EXIT_CHECK_FAILED, EXIT_BAD_INPUT = 0, 1, 2
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="kancc", description="KAN compiler: spec -> KAN IR "
+                                     "-> NumPy or Triton code.")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    compile_ = commands.add_parser("compile", help="compile a spec; emit IR or source")
+    compile_.add_argument("spec", help="model spec (.toml)")
+    compile_.add_argument("--target", choices=("numpy", "triton"), default="numpy")
+    compile_.add_argument("--emit", choices=("ir", "source"), default="source",
+                          help="what to write: the final IR text or the generated module")
+    compile_.add_argument("-o", "--output", help="write here (atomically) instead of stdout")
+    compile_.add_argument("--passes", default="inference",
+                          help=f"pipeline name ({', '.join(PIPELINES)}) or pass list "
+                               "like 'expand-layers,lower-basis{eval=cox-de-boor}'")
+    compile_.add_argument("--print-ir-after-all", action="store_true",
+                          help="print the IR after every pass (to stderr)")
+    compile_.add_argument("--print-ir-after", action="append", default=[], metavar="PASS")
+    compile_.add_argument("--print-ir-before", action="append", default=[], metavar="PASS")
+    compile_.add_argument("--dump-ir", metavar="DIR", help="write each stage to DIR/NN-pass.kir")
+
+    run = commands.add_parser("run", help="compile a spec and evaluate it on inputs")
+    run.add_argument("spec")
+    run.add_argument("--input", required=True, help=".npy array of shape (batch, in)")
+    run.add_argument("--params", help=".npz of parameters (default: init_params(--seed))")
+    run.add_argument("--seed", type=int, default=0)
+    run.add_argument("--target", choices=("numpy", "triton"), default="numpy")
+    run.add_argument("-o", "--output", help="write outputs to this .npy instead of printing")
+
+    check = commands.add_parser("check", help="differential checks: backends, pipelines, "
+                                "float32, scipy oracle")
+    check.add_argument("spec")
+    check.add_argument("--samples", type=int, default=257)
+    check.add_argument("--seed", type=int, default=0)
+    check.add_argument("--targets", default="numpy,triton",
+                       help="comma-separated: numpy,triton (numpy always runs)")
+
+    commands.add_parser("passes", help="list the registered passes and pipelines")
+    return parser
+
+
+def _compile(args: argparse.Namespace) -> int:
+    from .program import compile
+
+    dump = DumpOptions(print_after_all=args.print_ir_after_all,
+                       print_after=frozenset(args.print_ir_after),
+                       print_before=frozenset(args.print_ir_before),
+                       dump_dir=Path(args.dump_ir) if args.dump_ir else None)
+    program = compile(args.spec, args.target, passes=args.passes, dump=dump)
+    text = program.stages[-1][1] if args.emit == "ir" else program.source
+    if args.output:
+        write_text_atomic(args.output, text)
+        print(f"wrote {args.output} ({args.emit}, target {args.target})", file=sys.stderr)
+    else:
+        sys.stdout.write(text)
+    return EXIT_OK
+
+
+def _load_array(path: str, what: str) -> np.ndarray:
+    try:
+        array = np.load(path, allow_pickle=False)
+    except FileNotFoundError:
+        raise KanccError(f"{what} {path}: no such file") from None
+    except (OSError, ValueError) as exc:
+        raise KanccError(f"{what} {path}: not a readable .npy/.npz file ({exc})") from None
+    return array
+
+
+def _run(args: argparse.Namespace) -> int:
+    from .program import compile
+
+    program = compile(args.spec, args.target)
+    x = _load_array(args.input, "--input")
+    if not isinstance(x, np.ndarray):
+        raise KanccError(f"--input {args.input}: expected one array (.npy), got an archive")
+    width = program.spec.widths[0]
+    if x.ndim == 1 and width == 1:
+        x = x[:, None]
+    if x.ndim != 2 or x.shape[1] != width or not np.issubdtype(x.dtype, np.number) \
+            or np.issubdtype(x.dtype, np.complexfloating):
+        raise KanccError(f"--input {args.input}: expected a real array of shape (batch, {width}), "
+                         f"got {x.dtype} {x.shape}")
+    params = program.init_params(args.seed) if not args.params else \
+        _load_params(args.params, program.init_params(0))
+    y = program.forward(params, x)
+    if args.output:
+        write_atomic(args.output, lambda f: np.save(f, y))
+        print(f"wrote {args.output}: outputs of shape {y.shape}", file=sys.stderr)
+    else:
+        print(np.array2string(y, precision=6, threshold=200))
+    return EXIT_OK
+
+
+def _load_params(path: str, like: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    archive = _load_array(path, "--params")
+    if isinstance(archive, np.ndarray):
+        raise KanccError(f"--params {path}: expected an .npz archive of named arrays")
+    with archive:
+        names = set(archive.files)
+        missing, extra = sorted(set(like) - names), sorted(names - set(like))
+        if missing or extra:
+            raise KanccError(f"--params {path}: missing {missing or 'nothing'}, "
+                             f"unexpected {extra or 'nothing'}")
+        params = {}
+        for name, ref in like.items():
+            value = archive[name]
+            if value.shape != ref.shape:
+                raise KanccError(f"--params {path}: {name} has shape {value.shape}, "
+                                 f"the model needs {ref.shape}")
+            params[name] = value.astype(ref.dtype)
+    return params
+
+
+def _check(args: argparse.Namespace) -> int:
+    from .check import differential_check
+
+    targets = tuple(t.strip() for t in args.targets.split(",") if t.strip())
+    unknown = sorted(set(targets) - {"numpy", "triton"})
+    if unknown:
+        raise KanccError(f"--targets: unknown target(s) {', '.join(unknown)}")
+    if args.samples < 1:
+        raise KanccError(f"--samples must be at least 1, got {args.samples}")
+    report = differential_check(args.spec, samples=args.samples, seed=args.seed,
+                                targets=targets)
+    print("\n".join(report.lines()))
+    return EXIT_OK if report.ok else EXIT_CHECK_FAILED
+
+
+def _passes(args: argparse.Namespace) -> int:
+    out = io.StringIO()
+    out.write("passes:\n")
+    for p in PASSES.values():
+        options = " ".join(f"{{{name}={'|'.join(values)}}}" for name, values in p.options)
+        out.write(f"  {p.name:<16} {p.summary}{'  ' + options if options else ''}\n")
+    out.write("pipelines:\n")
+    for name, text in PIPELINES.items():
+        out.write(f"  {name:<16} {text}\n")
+    sys.stdout.write(out.getvalue())
+    return EXIT_OK
+
+
+COMMANDS = {"compile": _compile, "run": _run, "check": _check, "passes": _passes}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except (KanccError, ParseError, VerifyError) as exc:
+        message = str(exc).strip().replace("\n", " | ")
+        print(f"kancc: error: {message}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except OSError as exc:
+        print(f"kancc: error: {exc.filename or ''}: {exc.strerror or exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+
+
+if __name__ == "__main__":
+    sys.exit(main())

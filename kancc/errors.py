@@ -1,0 +1,28 @@
+"""Errors a user can cause. The CLI turns each into one line on stderr and exit code 2.
+
+Anything else that escapes is a bug in kancc and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+
+class KanccError(Exception):
+    """Bad input: a spec, an option, a file, a pipeline the backend cannot render."""
+
+
+class SpecError(KanccError):
+    """A model spec is malformed; ``path`` names the field, e.g. ``layers[1].grid``."""
+
+    def __init__(self, path: str, message: str, origin: str | None = None) -> None:
+        self.path, self.message, self.origin = path, message, origin
+        where = f"{origin}: " if origin else ""
+        field = f"{path}: " if path else ""
+        super().__init__(f"{where}{field}{message}")
+
+
+class PassError(KanccError):
+    """A pass failed or produced IR that does not verify; names the pass and those before."""
+
+
+class BackendError(KanccError):
+    """The final IR holds something a backend cannot render, or the runtime is missing."""

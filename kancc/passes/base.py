@@ -1,0 +1,40 @@
+"""What a pass is: a named, pure function Graph -> (Graph, param map).
+
+A *param map* carries trained weights through a rewrite that changes the parameterization
+(refine: u_f = P u_c; tucker: HOSVD). Passes that keep the parameters return ``identity``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Mapping
+
+import numpy as np
+
+from kancc.ir import Graph
+
+Params = dict[str, np.ndarray]
+ParamMap = Callable[[Params], Params]
+
+
+def identity(params: Params) -> Params:
+    return dict(params)
+
+
+@dataclass(frozen=True)
+class PassResult:
+    graph: Graph
+    param_map: ParamMap = identity
+
+
+@dataclass(frozen=True)
+class Pass:
+    """A registered pass. ``options`` lists (name, allowed values); the first is the default."""
+
+    name: str
+    summary: str
+    run: Callable[[Graph, Mapping[str, str]], PassResult]
+    options: tuple[tuple[str, tuple[str, ...]], ...] = ()
+
+    def default_options(self) -> dict[str, str]:
+        return {name: values[0] for name, values in self.options}

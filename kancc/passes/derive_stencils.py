@@ -1,0 +1,44 @@
+"""derive-stencils: attach the exact change of basis A^[r] to every basis op.
+
+The stencil comes from the Lemma 2 recursion over the op's full extended knot vector
+(kancc.symbolic). When every row has the same band (uniform knots, Corollary 1) the op gets
+one integer band and its scale, e.g. ``stencil=[1, -4, 6, -4, 1], stencil_scale=32/3`` for a
+cubic on h = 1/4; otherwise one band of r+1 entries per basis function.
+"""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from typing import Mapping
+
+from kancc import symbolic
+from kancc.ir import Graph, Op, extended_knots, grid_points
+
+from .base import Pass, PassResult
+
+BASIS_OPS = ("kan.basis", "kan.fused_layer")
+
+
+def to_fraction(value: object) -> Fraction:
+    num, den = value.as_numer_denom()  # type: ignore[attr-defined]
+    return Fraction(int(num), int(den))
+
+
+def stencil_attrs(op: Op) -> dict[str, object]:
+    order = op.attr("order")
+    knots = extended_knots(grid_points(op.attr_dict), order)  # type: ignore[arg-type]
+    bands = [tuple(map(to_fraction, row)) for row in symbolic.relu_stencil_bands(order, knots)]
+    if all(row == bands[0] for row in bands):
+        scale = bands[0][0]
+        return {"stencil": tuple(v / scale for v in bands[0]), "stencil_scale": scale}
+    return {"stencil": tuple(bands), "stencil_scale": 1}
+
+
+def derive_stencils(graph: Graph, options: Mapping[str, str]) -> PassResult:
+    ops = [op.with_attrs(**stencil_attrs(op)) if op.name in BASIS_OPS else op
+           for op in graph.ops]
+    return PassResult(graph.with_ops(ops))
+
+
+PASS = Pass("derive-stencils", "attach the exact B-spline -> ReLU^(r-1) stencil A^[r]",
+            derive_stencils)

@@ -1,0 +1,69 @@
+"""lower-basis: choose how each basis op is evaluated (option ``eval``).
+
+  horner       (default) per-cell polynomial pieces in s = (x - t_k)/h_k, derived exactly
+               from the stencil and evaluated in Horner form: O(r) per basis function and
+               accurate in float32 (DESIGN.md 5)
+  relu-local   the stencil applied to the r truncated powers of the cell (the seed's ReLU
+               form, evaluated locally); cancels as r grows, see DESIGN.md 5
+  cox-de-boor  the de Boor triangle of the cell, O(r^2); needs no stencil
+
+horner and relu-local read the stencil attribute, so derive-stencils must run first.
+"""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from typing import Mapping
+
+from kancc import symbolic
+from kancc.errors import PassError
+from kancc.ir import EVAL_MODES, Graph, Op, extended_knots, grid_points
+
+from .base import Pass, PassResult
+from .derive_stencils import BASIS_OPS, to_fraction
+
+
+def stencil_bands(op: Op, knots: tuple[Fraction, ...]) -> list[tuple[Fraction, ...]]:
+    """The op's stencil as one scaled band per row of A (shared bands repeated)."""
+    stencil, scale = op.attr("stencil"), op.attr("stencil_scale")
+    order = op.attr("order")
+    rows = len(knots) - order  # type: ignore[operator]
+    if isinstance(stencil[0], tuple):  # type: ignore[index]
+        return [tuple(scale * v for v in row) for row in stencil]  # type: ignore[union-attr]
+    return [tuple(scale * v for v in stencil)] * rows  # type: ignore[union-attr]
+
+
+def horner_pieces(op: Op) -> tuple:
+    """Exact per-cell coefficient tables; one shared table when all cells agree."""
+    order = op.attr("order")
+    points = grid_points(op.attr_dict)
+    if not isinstance(op.attr("stencil")[0], tuple):  # type: ignore[index]
+        # A shared band means equal spacing, and then every cell has the same pieces in s:
+        # derive them once, on a one-cell knot vector with the same spacing.
+        points = points[:2]
+    knots = extended_knots(points, order)  # type: ignore[arg-type]
+    tables = symbolic.local_pieces(order, knots, stencil_bands(op, knots))  # type: ignore
+    exact = tuple(tuple(tuple(map(to_fraction, row)) for row in table) for table in tables)
+    return exact[0] if all(t == exact[0] for t in exact) else exact
+
+
+def lower_op(op: Op, mode: str, where: str) -> Op:
+    if mode in ("horner", "relu-local") and not op.has_attr("stencil"):
+        raise PassError(f"{where} ({op.name} %{op.result.name}) has no stencil attribute; "
+                        f"run derive-stencils before lower-basis{{eval={mode}}}")
+    lowered = op.without_attrs("eval", "pieces").with_attrs(eval=mode)
+    if mode == "horner":
+        lowered = lowered.with_attrs(pieces=horner_pieces(op))
+    return lowered
+
+
+def lower_basis(graph: Graph, options: Mapping[str, str]) -> PassResult:
+    mode = options.get("eval", "horner")
+    ops = [lower_op(op, mode, f"op {index}") if op.name in BASIS_OPS else op
+           for index, op in enumerate(graph.ops)]
+    return PassResult(graph.with_ops(ops))
+
+
+PASS = Pass("lower-basis", "choose the basis evaluation: horner | relu-local | cox-de-boor",
+            lower_basis, options=(("eval", ("horner",) + tuple(m for m in EVAL_MODES
+                                                              if m != "horner")),))

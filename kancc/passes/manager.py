@@ -1,0 +1,108 @@
+"""PassManager: run a pipeline, verify between passes, record and dump every stage.
+
+Dumps follow LLVM/MLIR's flags: ``print_after_all``, ``print_after`` / ``print_before`` (pass
+names), ``dump_dir`` (one numbered ``.kir`` file per stage, ``00-input.kir`` first).
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Sequence, TextIO
+
+from kancc.atomic import write_text_atomic
+from kancc.errors import KanccError, PassError
+from kancc.ir import Graph, VerifyError, parse, to_text, verify
+
+from .base import ParamMap, Params
+from .registry import Step
+
+Stage = tuple[str, str]  # (pass label, IR text after it); the first is ("input", ...)
+
+
+@dataclass(frozen=True)
+class DumpOptions:
+    print_after_all: bool = False
+    print_after: frozenset[str] = frozenset()
+    print_before: frozenset[str] = frozenset()
+    dump_dir: Path | None = None
+    stream: TextIO | None = None  # default: sys.stderr at the time of writing
+
+
+@dataclass(frozen=True)
+class PipelineResult:
+    graph: Graph
+    stages: tuple[Stage, ...]
+    param_maps: tuple[ParamMap, ...] = field(default=())
+
+    def map_params(self, params: Params) -> Params:
+        """Carry spec-level parameters through every pass's param map, in order."""
+        for param_map in self.param_maps:
+            params = param_map(params)
+        return params
+
+
+class PassManager:
+    def __init__(self, steps: Sequence[Step], *, dump: DumpOptions = DumpOptions(),
+                 check_roundtrip: bool = False) -> None:
+        self.steps = tuple(steps)
+        self.dump = dump
+        self.check_roundtrip = check_roundtrip
+        known = {s.pass_.name for s in self.steps}
+        for name in sorted(dump.print_after | dump.print_before):
+            if name not in known:
+                raise KanccError(f"--print-ir-after/--print-ir-before {name!r}: no such pass in "
+                                 f"the pipeline ({', '.join(s.label for s in self.steps)})")
+
+    def run(self, graph: Graph) -> PipelineResult:
+        try:
+            verify(graph)
+        except VerifyError as exc:
+            raise PassError(f"the input graph does not verify: {exc}") from None
+        stages: list[Stage] = [("input", to_text(graph))]
+        param_maps = []
+        self._write_stage(0, "input", stages[0][1])
+        for index, step in enumerate(self.steps, start=1):
+            name = step.pass_.name
+            if name in self.dump.print_before:
+                self._print(f"IR before {step.label} ({index}/{len(self.steps)})", stages[-1][1])
+            graph, param_map = self._run_step(index, step, graph)
+            text = to_text(graph)
+            stages.append((step.label, text))
+            param_maps.append(param_map)
+            if self.dump.print_after_all or name in self.dump.print_after:
+                self._print(f"IR after {step.label} ({index}/{len(self.steps)})", text)
+            self._write_stage(index, name, text)
+        return PipelineResult(graph, tuple(stages), tuple(param_maps))
+
+    def _where(self, index: int) -> str:
+        before = ", ".join(s.label for s in self.steps[:index - 1]) or "nothing"
+        return f"pass '{self.steps[index - 1].label}' ({index} of {len(self.steps)}; after {before})"
+
+    def _run_step(self, index: int, step: Step, graph: Graph) -> tuple[Graph, ParamMap]:
+        options = {**step.pass_.default_options(), **dict(step.options)}
+        try:
+            result = step.pass_.run(graph, options)
+        except KanccError as exc:
+            raise PassError(f"{self._where(index)} failed: {exc}") from None
+        except Exception as exc:
+            exc.add_note(f"kancc: raised in {self._where(index)}")
+            raise
+        try:
+            verify(result.graph)
+        except VerifyError as exc:
+            raise PassError(f"{self._where(index)} produced IR that does not verify: {exc}") \
+                from None
+        if self.check_roundtrip and parse(to_text(result.graph)) != result.graph:
+            raise PassError(f"{self._where(index)}: IR text does not parse back to the same graph")
+        return result.graph, result.param_map
+
+    def _print(self, title: str, text: str) -> None:
+        stream = self.dump.stream or sys.stderr
+        stream.write(f"// ----- {title} -----\n{text}")
+        stream.flush()
+
+    def _write_stage(self, index: int, name: str, text: str) -> None:
+        if self.dump.dump_dir is not None:
+            write_text_atomic(Path(self.dump.dump_dir) / f"{index:02d}-{name}.kir", text)

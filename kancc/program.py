@@ -1,0 +1,124 @@
+"""``kancc.compile``: spec -> frontend -> pass pipeline -> backend source -> Program.
+
+A Program holds everything a user inspects (the final IR, the text of every stage, the
+emitted source) and runs the emitted module on request.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass, field
+from functools import cached_property
+from types import ModuleType
+from typing import Mapping
+
+import numpy as np
+
+from kancc.backends import EMITTERS
+from kancc.ir import Graph
+
+from .errors import BackendError, KanccError
+from .frontend import build_graph
+from .loader import load_module
+from .passes import DumpOptions, PassManager, PipelineResult, parse_pipeline
+from .spec import Spec, SpecSource, load_spec
+
+TARGETS = tuple(EMITTERS)
+NP_DTYPES = {"float32": np.float32, "float64": np.float64}
+
+
+@dataclass(frozen=True)
+class Program:
+    spec: Spec
+    target: str
+    input_ir: Graph  # what the frontend built; parameters are initialized at this level
+    pipeline: PipelineResult = field(repr=False)
+    source: str = field(repr=False)
+
+    @property
+    def ir(self) -> Graph:
+        """The final graph the backend rendered."""
+        return self.pipeline.graph
+
+    @property
+    def stages(self) -> list[tuple[str, str]]:
+        """(pass label, IR text after it) for every stage, starting with ("input", ...)."""
+        return list(self.pipeline.stages)
+
+    def init_params(self, seed: int = 0) -> dict[str, np.ndarray]:
+        """Seeded random parameters: coef ~ N(0, 1/in), so a layer's output has unit scale
+        (the B-splines of a point sum to one). Mapped through every pass's param map."""
+        rng = np.random.default_rng(seed)
+        dtype = NP_DTYPES[self.spec.dtype]
+        params = {}
+        for p in self.input_ir.params:
+            shape = tuple(int(d) for d in p.type.shape)
+            params[p.name] = (rng.standard_normal(shape) / np.sqrt(shape[0])).astype(dtype)
+        return self.pipeline.map_params(params)
+
+    @cached_property
+    def module(self) -> ModuleType:
+        """The emitted source imported as a module (written to the cache directory)."""
+        if self.target == "triton":
+            _prepare_triton()
+        return load_module(self.source, f"{self.spec.name}_{self.target}")
+
+    def forward(self, params: Mapping[str, np.ndarray], x: np.ndarray) -> np.ndarray:
+        """Run the compiled model on a batch; NumPy arrays in and out for every target."""
+        if self.target == "numpy":
+            return self.module.forward(params, x)
+        import torch
+
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+        dtype = getattr(torch, self.spec.dtype)
+        tensors = {k: torch.as_tensor(np.asarray(v), device=device) for k, v in params.items()}
+        xt = torch.as_tensor(np.asarray(x), device=device).to(dtype)
+        return self.module.forward(tensors, xt).cpu().numpy()
+
+
+def _prepare_triton() -> None:
+    """Without a CUDA device, Triton kernels can only run in its interpreter, which must be
+    switched on (for this process) before triton is first imported."""
+    try:
+        import torch
+    except ImportError:
+        raise BackendError("the triton target needs torch and triton: "
+                           "pip install 'kancc[triton]'") from None
+    interpret = os.environ.get("TRITON_INTERPRET") == "1"
+    if not torch.cuda.is_available() and not interpret:
+        if "triton" in sys.modules:
+            raise BackendError("no CUDA device, and triton was imported before its interpreter "
+                               "could be enabled: set TRITON_INTERPRET=1 before importing triton")
+        os.environ["TRITON_INTERPRET"] = "1"
+    try:
+        import triton  # noqa: F401
+    except ImportError:
+        raise BackendError("the triton target needs triton: pip install 'kancc[triton]'") \
+            from None
+
+
+def compile(spec: SpecSource, target: str = "numpy", *, training: bool = False,
+            passes: str | None = None, dump: DumpOptions = DumpOptions(),
+            check_roundtrip: bool | None = None) -> Program:
+    """Compile a spec (path, dict or Spec) for ``target`` ("numpy" or "triton").
+
+    ``passes`` is a pipeline name ("inference", "reference") or a pass list such as
+    ``"expand-layers,lower-basis{eval=cox-de-boor}"``; default "inference". ``dump`` prints
+    or writes IR between passes. ``check_roundtrip`` checks parse(print(ir)) == ir after
+    every pass (default: the KANCC_CHECK_ROUNDTRIP environment variable).
+    """
+    if target not in EMITTERS:
+        raise KanccError(f"unknown target {target!r}; choose one of {', '.join(TARGETS)}")
+    if training:
+        raise KanccError("training=True needs the autodiff pass, which kancc does not have "
+                         "yet; compile for inference")
+    spec = load_spec(spec)
+    if check_roundtrip is None:
+        check_roundtrip = os.environ.get("KANCC_CHECK_ROUNDTRIP", "") not in ("", "0")
+    graph = build_graph(spec)
+    manager = PassManager(parse_pipeline(passes or "inference"), dump=dump,
+                          check_roundtrip=check_roundtrip)
+    result = manager.run(graph)
+    source = EMITTERS[target](result.graph)
+    return Program(spec, target, graph, result, source)

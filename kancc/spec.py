@@ -1,0 +1,301 @@
+"""Model specs: TOML text or a dict -> a validated, typed, exact Spec.
+
+    [model]
+    layers = [2, 5, 1]        # widths; one KAN layer between each neighbouring pair
+    dtype = "float32"         # or "float64"
+    [basis]                   # default for every layer
+    kind = "bspline"
+    degree = 3                # order r = degree + 1
+    grid = 8                  # intervals n
+    domain = [-1.0, 1.0]
+    knots = "uniform"         # or the n+1 grid points
+    [[layers]]                # optional: one table per layer overriding [basis] keys
+    [[layers]]
+    degree = 1
+
+Numbers are kept exact: TOML floats are read as decimals (``0.1`` is 1/10), and domain and
+knot entries may also be strings ``"p/q"``. Every unknown key is an error; every error
+names its field path, e.g. ``layers[1].grid: must be a positive integer, got -3``.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+import tomllib
+from dataclasses import dataclass
+from decimal import Decimal
+from fractions import Fraction
+from pathlib import Path
+from typing import Any, Mapping, Union
+
+from .errors import SpecError
+
+BASIS_KINDS = ("bspline",)
+MAX_DEGREE = 5
+MAX_GRID = 4096
+DTYPES = ("float32", "float64")
+LOSSES = ("mse",)
+NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+RATIONAL = re.compile(r"\s*-?\d+\s*/\s*\d+\s*\Z")
+
+TOP_KEYS = ("model", "basis", "layers", "train")
+MODEL_KEYS = ("name", "layers", "dtype")
+BASIS_KEYS = ("kind", "degree", "grid", "domain", "knots")
+TRAIN_KEYS = ("loss",)
+DEFAULT_BASIS = {"kind": "bspline", "degree": 3, "grid": 5, "domain": [-1, 1],
+                 "knots": "uniform"}
+
+
+@dataclass(frozen=True)
+class BasisSpec:
+    """The spline family of one layer; numbers exact."""
+
+    kind: str
+    degree: int
+    grid: int
+    domain: tuple[Fraction, Fraction]
+    knots: Union[str, tuple[Fraction, ...]]  # "uniform" or the grid+1 points
+
+    @property
+    def order(self) -> int:
+        return self.degree + 1
+
+    @property
+    def n_basis(self) -> int:
+        return self.grid + self.order - 1
+
+
+@dataclass(frozen=True)
+class TrainSpec:
+    loss: str = "mse"
+
+
+@dataclass(frozen=True)
+class Spec:
+    name: str
+    widths: tuple[int, ...]
+    dtype: str
+    layers: tuple[BasisSpec, ...]
+    train: TrainSpec
+    origin: str | None = None  # the file it came from, for messages
+
+    @property
+    def n_layers(self) -> int:
+        return len(self.widths) - 1
+
+
+SpecSource = Union[str, os.PathLike, Mapping[str, Any], Spec]
+
+
+def load_spec(source: SpecSource) -> Spec:
+    """Load and validate a spec from a TOML file path, a dict, or pass a Spec through."""
+    if isinstance(source, Spec):
+        return source
+    if isinstance(source, Mapping):
+        return _build(source, origin=None, default_name="model")
+    path = Path(source)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise SpecError("", f"cannot read spec: {exc.strerror or exc}", str(path)) from None
+    except UnicodeDecodeError:
+        raise SpecError("", "spec is not UTF-8 text", str(path)) from None
+    return loads_spec(text, origin=str(path), default_name=path.stem)
+
+
+def loads_spec(text: str, origin: str | None = None, default_name: str = "model") -> Spec:
+    """Validate a spec given as TOML text."""
+    try:
+        raw = tomllib.loads(text, parse_float=Decimal)
+    except tomllib.TOMLDecodeError as exc:
+        raise SpecError("", f"invalid TOML: {exc}", origin) from None
+    return _build(raw, origin, default_name)
+
+
+# -- validation helpers --------------------------------------------------------------------
+
+def _describe(value: object) -> str:
+    if isinstance(value, bool):
+        return f"boolean {str(value).lower()}"
+    if isinstance(value, str):
+        return f"string {value!r}"
+    if isinstance(value, (list, tuple)):
+        return "an array"
+    if isinstance(value, Mapping):
+        return "a table"
+    return str(value)
+
+
+class _Checker:
+    """Validates raw values; every error carries the spec's origin."""
+
+    def __init__(self, origin: str | None) -> None:
+        self.origin = origin
+
+    def fail(self, path: str, message: str) -> SpecError:
+        return SpecError(path, message, self.origin)
+
+    def table(self, value: object, path: str, allowed: tuple[str, ...]) -> Mapping[str, Any]:
+        if not isinstance(value, Mapping):
+            raise self.fail(path, f"must be a table, got {_describe(value)}")
+        for key in value:
+            if key not in allowed:
+                hint = difflib.get_close_matches(str(key), allowed, n=1)
+                extra = f"; did you mean {hint[0]!r}?" if hint else \
+                    f" (allowed: {', '.join(allowed)})"
+                where = f"{path}.{key}" if path else str(key)
+                raise self.fail(where, f"unknown key{extra}")
+        return value
+
+    def integer(self, value: object, path: str, lo: int, hi: int | None = None) -> int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise self.fail(path, f"must be an integer, got {_describe(value)}")
+        if value < lo or (hi is not None and value > hi):
+            if lo == 1 and hi is None:
+                raise self.fail(path, f"must be a positive integer, got {value}")
+            bound = f"between {lo} and {hi}" if hi is not None else f"at least {lo}"
+            raise self.fail(path, f"must be {bound}, got {value}")
+        return value
+
+    def choice(self, value: object, path: str, options: tuple[str, ...]) -> str:
+        if not isinstance(value, str) or value not in options:
+            quoted = ", ".join(f'"{o}"' for o in options)
+            raise self.fail(path, f"must be one of {quoted}, got {_describe(value)}")
+        return value
+
+    def number(self, value: object, path: str) -> Fraction:
+        """An exact rational from an int, decimal, float or "p/q" string."""
+        if isinstance(value, bool):
+            raise self.fail(path, f"must be a number, got {_describe(value)}")
+        if isinstance(value, int):
+            return Fraction(value)
+        if isinstance(value, Fraction):
+            return value
+        if isinstance(value, (Decimal, float)):
+            if not (Decimal(value) if isinstance(value, float) else value).is_finite():
+                raise self.fail(path, f"must be a finite number, got {value}")
+            return Fraction(Decimal(repr(value)) if isinstance(value, float) else value)
+        if isinstance(value, str) and RATIONAL.match(value):
+            num, den = (int(s) for s in value.split("/"))
+            if den == 0:
+                raise self.fail(path, f"has a zero denominator: {value!r}")
+            return Fraction(num, den)
+        raise self.fail(path, f"must be a number (or a \"p/q\" string), got {_describe(value)}")
+
+    def array(self, value: object, path: str) -> list:
+        if not isinstance(value, (list, tuple)):
+            raise self.fail(path, f"must be an array, got {_describe(value)}")
+        return list(value)
+
+
+def _build(raw: Mapping[str, Any], origin: str | None, default_name: str) -> Spec:
+    check = _Checker(origin)
+    check.table(raw, "", TOP_KEYS)
+    if "model" not in raw:
+        raise check.fail("model", "missing required table [model]")
+    model = check.table(raw["model"], "model", MODEL_KEYS)
+    if "layers" not in model:
+        raise check.fail("model.layers", "missing: give the layer widths, e.g. [2, 5, 1]")
+    widths = check.array(model["layers"], "model.layers")
+    if len(widths) < 2:
+        raise check.fail("model.layers", f"needs at least 2 widths (input and output), "
+                                         f"got {len(widths)}")
+    widths = [check.integer(w, f"model.layers[{i}]", 1) for i, w in enumerate(widths)]
+    dtype = check.choice(model.get("dtype", "float32"), "model.dtype", DTYPES)
+    name = model.get("name", _sanitize(default_name))
+    if not isinstance(name, str) or not NAME.match(name):
+        raise check.fail("model.name", f"must be an identifier (letters, digits, _), got "
+                                       f"{_describe(name)}")
+    default = dict(DEFAULT_BASIS)
+    default_origin = {key: "<default>" for key in default}
+    if "basis" in raw:
+        given = check.table(raw["basis"], "basis", BASIS_KEYS)
+        if _is_list(given.get("knots")):
+            for key in ("grid", "domain"):
+                default.pop(key)
+        default.update(given)
+        default_origin.update({key: f"basis.{key}" for key in given})
+    n_layers = len(widths) - 1
+    overrides: list[Mapping[str, Any]] = [{} for _ in range(n_layers)]
+    if "layers" in raw:
+        entries = check.array(raw["layers"], "layers")
+        if len(entries) != n_layers:
+            raise check.fail("layers", f"has {len(entries)} entries but model.layers describes "
+                                       f"{n_layers} layer(s); give one [[layers]] table per layer")
+        overrides = [check.table(e, f"layers[{i}]", BASIS_KEYS) for i, e in enumerate(entries)]
+    layers = tuple(_layer_basis(check, default, default_origin, o, i)
+                   for i, o in enumerate(overrides))
+    train = TrainSpec()
+    if "train" in raw:
+        table = check.table(raw["train"], "train", TRAIN_KEYS)
+        train = TrainSpec(loss=check.choice(table.get("loss", "mse"), "train.loss", LOSSES))
+    return Spec(name, tuple(widths), dtype, layers, train, origin)
+
+
+def _is_list(value: object) -> bool:
+    return isinstance(value, (list, tuple))
+
+
+def _sanitize(stem: str) -> str:
+    name = re.sub(r"[^A-Za-z0-9_]", "_", stem)
+    return name if NAME.match(name) else f"model_{name}"
+
+
+def _layer_basis(check: _Checker, default: dict, default_origin: dict,
+                 override: Mapping[str, Any], index: int) -> BasisSpec:
+    merged, origin = dict(default), dict(default_origin)
+    if _is_list(override.get("knots")):
+        for key in ("grid", "domain"):  # a layer's explicit knots replace the default grid
+            merged.pop(key, None)
+    merged.update(override)
+    origin.update({key: f"layers[{index}].{key}" for key in override})
+    where = {key: (path if path != "<default>" else f"basis.{key}") for key, path in origin.items()}
+
+    kind = check.choice(merged["kind"], where["kind"], BASIS_KINDS)
+    degree = check.integer(merged["degree"], where["degree"], 0, MAX_DEGREE)
+    knots = merged["knots"]
+    if isinstance(knots, str):
+        check.choice(knots, where["knots"], ("uniform",))
+        grid = check.integer(merged["grid"], where["grid"], 1, MAX_GRID)
+        domain = _domain(check, merged["domain"], where["domain"])
+        return BasisSpec(kind, degree, grid, domain, "uniform")
+    if not _is_list(knots):
+        raise check.fail(where["knots"], f"must be \"uniform\" or an array of grid points, "
+                                         f"got {_describe(knots)}")
+    points = tuple(check.number(v, f"{where['knots']}[{i}]") for i, v in enumerate(knots))
+    if len(points) < 2:
+        raise check.fail(where["knots"], f"needs at least 2 points, got {len(points)}")
+    if len(points) - 1 > MAX_GRID:
+        raise check.fail(where["knots"], f"has {len(points) - 1} intervals; at most {MAX_GRID}")
+    for i in range(1, len(points)):
+        if points[i] <= points[i - 1]:
+            raise check.fail(f"{where['knots']}[{i}]", f"must be greater than the point before "
+                             f"({_show(points[i - 1])}), got {_show(points[i])}: knots must be "
+                             "strictly increasing")
+    if "grid" in merged:
+        grid = check.integer(merged["grid"], where["grid"], 1, MAX_GRID)
+        if grid != len(points) - 1:
+            raise check.fail(where["grid"], f"is {grid} but knots has {len(points)} points "
+                                            f"({len(points) - 1} intervals)")
+    if "domain" in merged:
+        domain = _domain(check, merged["domain"], where["domain"])
+        if domain != (points[0], points[-1]):
+            raise check.fail(where["domain"], f"is [{_show(domain[0])}, {_show(domain[1])}] but "
+                             f"knots run from {_show(points[0])} to {_show(points[-1])}")
+    return BasisSpec(kind, degree, len(points) - 1, (points[0], points[-1]), points)
+
+
+def _domain(check: _Checker, value: object, path: str) -> tuple[Fraction, Fraction]:
+    items = check.array(value, path)
+    if len(items) != 2:
+        raise check.fail(path, f"must be [a, b], got {len(items)} numbers")
+    a, b = (check.number(v, f"{path}[{i}]") for i, v in enumerate(items))
+    if not a < b:
+        raise check.fail(path, f"must have a < b, got [{_show(a)}, {_show(b)}]")
+    return a, b
+
+
+def _show(x: Fraction) -> str:
+    return str(x) if x.denominator == 1 else f"{float(x):g}"

@@ -1,0 +1,55 @@
+"""B-splines by the Cox-de Boor recursion, as exact piecewise polynomials (sympy).
+
+    B_i^[1](x) = 1 on [t_i, t_{i+1}), else 0
+    B_i^[s](x) = (x - t_i)/(t_{i+s-1} - t_i) B_i^[s-1](x) + (t_{i+s} - x)/(t_{i+s} - t_{i+1}) B_{i+1}^[s-1](x)
+
+This is the independent definition the stencils and the emitted code are checked against.
+Indices are 0-based into the full knot vector: B_i is supported on [knots[i], knots[i+r]].
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Sequence
+
+import sympy
+
+from .knots import Knots, as_knots
+
+X = sympy.Symbol("x", real=True)
+
+
+@lru_cache(maxsize=64)
+def _pieces(order: int, knots: Knots) -> tuple[dict[int, sympy.Poly], ...]:
+    t = knots
+    domain = sympy.QQ
+    basis = [{i: sympy.Poly(1, X, domain=domain)} for i in range(len(t) - 1)]
+    for s in range(2, order + 1):
+        new_basis = []
+        for i in range(len(t) - s):
+            rise = sympy.Poly((X - t[i]) / (t[i + s - 1] - t[i]), X, domain=domain)
+            fall = sympy.Poly((t[i + s] - X) / (t[i + s] - t[i + 1]), X, domain=domain)
+            cells: dict[int, sympy.Poly] = {}
+            for cell, poly in basis[i].items():
+                cells[cell] = cells.get(cell, 0) + rise * poly
+            for cell, poly in basis[i + 1].items():
+                cells[cell] = cells.get(cell, 0) + fall * poly
+            new_basis.append(cells)
+        basis = new_basis
+    return tuple(basis)
+
+
+def bspline_cell_polynomials(order: int, knots: Sequence) -> tuple[dict[int, sympy.Poly], ...]:
+    """For each B_i: {knot interval c: the polynomial (in ``X``) of B_i on [t_c, t_{c+1})}."""
+    return _pieces(order, as_knots(knots, order))
+
+
+def bspline_basis(order: int, knots: Sequence, x: sympy.Symbol = X) -> list[sympy.Piecewise]:
+    """The n_b B-splines of order r on the full knot vector as sympy Piecewise in ``x``."""
+    t = as_knots(knots, order)
+    result = []
+    for cells in _pieces(order, t):
+        branches = [(poly.as_expr().subs(X, x), (x >= t[c]) & (x < t[c + 1]))
+                    for c, poly in sorted(cells.items())]
+        result.append(sympy.Piecewise(*branches, (0, True)))
+    return result

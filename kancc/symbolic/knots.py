@@ -1,0 +1,48 @@
+"""Exact knot vectors.
+
+The symbolic functions take the full extended knot vector t_{1-r} < ... < t_{n+r-1}
+(n + 2r - 1 knots for n intervals and order r) as exact rationals; cell k of the domain is
+[knots[r-1+k], knots[r+k]].
+"""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from typing import Sequence
+
+import sympy
+
+Knots = tuple[sympy.Rational, ...]
+
+
+def rational(value: object) -> sympy.Rational:
+    """An exact sympy Rational from an int, Fraction, sympy number, "p/q" string or float
+    (a float is taken at its exact binary value)."""
+    if isinstance(value, Fraction):
+        return sympy.Rational(value.numerator, value.denominator)
+    if isinstance(value, float):
+        return sympy.Rational(*value.as_integer_ratio())
+    result = sympy.Rational(value)
+    if not result.is_Rational:
+        raise ValueError(f"knot {value!r} is not a rational number")
+    return result
+
+
+def as_knots(knots: Sequence, order: int) -> Knots:
+    """Validate a full extended knot vector for order r: strictly increasing, >= 2r knots."""
+    t = tuple(rational(v) for v in knots)
+    if len(t) < 2 * order:
+        raise ValueError(f"order {order} needs a full knot vector of at least {2 * order} knots "
+                         f"(n + 2r - 1 for n >= 1 intervals), got {len(t)}")
+    for i in range(1, len(t)):
+        if t[i] <= t[i - 1]:
+            raise ValueError(f"knots must be strictly increasing: knots[{i}] = {t[i]} "
+                             f"<= knots[{i - 1}] = {t[i - 1]}")
+    return t
+
+
+def uniform_knots(order: int, a: object, b: object, n: int) -> Knots:
+    """The full extended knot vector of n uniform intervals on [a, b]."""
+    a, b = rational(a), rational(b)
+    h = (b - a) / n
+    return tuple(a + h * i for i in range(1 - order, n + order))

@@ -1,0 +1,57 @@
+"""Per-cell polynomial pieces of the basis, derived exactly from the stencil A.
+
+On cell k = [T, T + h] (T = knots[r-1+k]) only B_k .. B_{k+r-1} are nonzero, and only the
+truncated powers psi_j with j <= r-1+k are switched on:
+
+    B_{k+m}(x) = sum_{j=k+m}^{r-1+k} A[k+m, j] (x - t_j)^(r-1),   x = T + h s, s in [0, 1]
+
+Expanding (T - t_j + h s)^(r-1) binomially gives B_{k+m} as a polynomial in s. Evaluated in
+Horner form this is the accurate local form (DESIGN.md section 5): the in-cell coordinate s
+is formed from the exact knot T, and no large truncated powers cancel.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Sequence
+
+import sympy
+
+from .knots import Knots, as_knots
+
+Table = tuple[tuple[sympy.Rational, ...], ...]  # [m][d]
+
+
+@lru_cache(maxsize=256)
+def _pieces(order: int, knots: Knots, bands: tuple[tuple[sympy.Rational, ...], ...]
+            ) -> tuple[Table, ...]:
+    r = order
+    n = len(knots) - 2 * r + 1
+    binom = [sympy.binomial(r - 1, d) for d in range(r)]
+    tables = []
+    for k in range(n):
+        start, h = knots[r - 1 + k], knots[r + k] - knots[r - 1 + k]
+        table = []
+        for m in range(r):
+            i = k + m
+            coeffs = [sympy.Integer(0)] * r
+            for j in range(i, r + k):
+                a, c = bands[i][j - i], start - knots[j]
+                for d in range(r):
+                    coeffs[d] += a * binom[d] * c ** (r - 1 - d) * h ** d
+            table.append(tuple(coeffs))
+        tables.append(tuple(table))
+    return tuple(tables)
+
+
+def local_pieces(order: int, knots: Sequence, bands: Sequence[Sequence]) -> tuple[Table, ...]:
+    """pieces[k][m][d] = coefficient of s^d in B_{k+m} on cell k, for k = 0..n-1 (exact).
+
+    ``bands`` is the stencil in banded form (row i: A[i, i..i+r]), as made by
+    ``relu_stencil_bands``.
+    """
+    t = as_knots(knots, order)
+    frozen = tuple(tuple(sympy.Rational(v) for v in row) for row in bands)
+    if len(frozen) != len(t) - order or any(len(row) != order + 1 for row in frozen):
+        raise ValueError(f"bands must be {len(t) - order} rows of {order + 1} entries")
+    return _pieces(order, t, frozen)
