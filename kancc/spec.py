@@ -153,7 +153,7 @@ class _Checker:
         if isinstance(value, bool) or not isinstance(value, int):
             raise self.fail(path, f"must be an integer, got {_describe(value)}")
         if value < lo or (hi is not None and value > hi):
-            if lo == 1 and hi is None:
+            if lo == 1 and value < lo:
                 raise self.fail(path, f"must be a positive integer, got {value}")
             bound = f"between {lo} and {hi}" if hi is not None else f"at least {lo}"
             raise self.fail(path, f"must be {bound}, got {value}")

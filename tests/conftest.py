@@ -1,0 +1,37 @@
+"""Test-session setup: hermetic cache, IR round trip after every pass, Triton on CPU.
+
+TRITON_INTERPRET must be set before triton is first imported, so it is decided here, before
+any test module runs: without a CUDA device the Triton tests use the interpreter.
+"""
+
+import os
+
+import pytest
+
+os.environ.setdefault("KANCC_CHECK_ROUNDTRIP", "1")
+
+from kancc.testing import cuda_available, triton_installed
+
+HAVE_CUDA = cuda_available()
+if triton_installed() and not HAVE_CUDA:
+    os.environ["TRITON_INTERPRET"] = "1"
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _kancc_cache(tmp_path_factory):
+    """Generated modules go to a fresh directory, not the user's cache."""
+    path = tmp_path_factory.mktemp("kancc-cache")
+    old = os.environ.get("KANCC_CACHE_DIR")
+    os.environ["KANCC_CACHE_DIR"] = str(path)
+    yield path
+    if old is None:
+        os.environ.pop("KANCC_CACHE_DIR", None)
+    else:
+        os.environ["KANCC_CACHE_DIR"] = old
+
+
+def pytest_collection_modifyitems(config, items):
+    skip_gpu = pytest.mark.skip(reason="needs a CUDA device")
+    for item in items:
+        if "gpu" in item.keywords and not HAVE_CUDA:
+            item.add_marker(skip_gpu)

@@ -1,0 +1,171 @@
+"""The kancc command: outputs, dump flags, exit codes, atomic writes."""
+
+import hashlib
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import kancc
+from kancc import check as check_module
+from kancc.cli import main
+from kancc.ir import parse
+
+ROOT = Path(__file__).resolve().parents[1]
+CUBIC = str(ROOT / "examples" / "cubic_2_5_1.toml")
+DEEP = str(ROOT / "examples" / "deep_nonuniform.toml")
+
+
+def test_compile_source_and_ir_to_files(tmp_path, capsys):
+    source, ir = tmp_path / "model.py", tmp_path / "model.kir"
+    assert main(["compile", CUBIC, "-o", str(source)]) == 0
+    assert main(["compile", CUBIC, "--emit", "ir", "-o", str(ir)]) == 0
+    assert source.read_text() == kancc.compile(CUBIC).source
+    assert "kan.fused_layer" in ir.read_text()
+    parse(ir.read_text())
+    assert "wrote" in capsys.readouterr().err
+
+
+def test_compile_to_stdout_with_a_pass_list(capsys):
+    assert main(["compile", CUBIC, "--emit", "ir", "--passes", "reference"]) == 0
+    out = capsys.readouterr().out
+    assert "eval=cox-de-boor" in out and "kan.contract" in out
+
+
+def test_triton_source(capsys):
+    assert main(["compile", DEEP, "--target", "triton"]) == 0
+    assert capsys.readouterr().out.count("@triton.jit") == 4
+
+
+def test_dump_flags(tmp_path, capsys):
+    dump = tmp_path / "stages"
+    code = main(["compile", CUBIC, "-o", str(tmp_path / "m.py"), "--print-ir-after", "fuse",
+                 "--print-ir-before", "derive-stencils", "--dump-ir", str(dump)])
+    assert code == 0
+    err = capsys.readouterr().err
+    assert "// ----- IR before derive-stencils (2/6) -----" in err
+    assert "// ----- IR after fuse (4/6) -----" in err
+    assert len(list(dump.iterdir())) == 7
+    assert main(["compile", CUBIC, "--print-ir-after-all"]) == 0
+    assert capsys.readouterr().err.count("// ----- IR after") == 6
+
+
+def test_run_prints_and_saves_outputs(tmp_path, capsys):
+    x = np.random.default_rng(0).uniform(-1, 1, (6, 2))
+    np.save(tmp_path / "x.npy", x)
+    out = tmp_path / "y.npy"
+    assert main(["run", CUBIC, "--input", str(tmp_path / "x.npy"), "-o", str(out)]) == 0
+    program = kancc.compile(CUBIC)
+    np.testing.assert_array_equal(np.load(out), program.forward(program.init_params(0), x))
+    params = program.init_params(5)
+    np.savez(tmp_path / "p.npz", **params)
+    assert main(["run", CUBIC, "--input", str(tmp_path / "x.npy"), "--params",
+                 str(tmp_path / "p.npz")]) == 0
+    printed = capsys.readouterr().out
+    assert printed.startswith("[[") and printed.count("\n") == 6
+
+
+def save_archive(path):
+    with open(path, "wb") as f:  # an .npz archive under a .npy name
+        np.savez(f, a=np.zeros(2))
+
+
+@pytest.mark.parametrize("setup,fragment", [
+    (lambda d: np.save(d / "x.npy", np.zeros((4, 3))), "expected a real array of shape (batch, 2)"),
+    (lambda d: np.save(d / "x.npy", np.array(["a", "b"])), "expected a real array"),
+    (lambda d: (d / "x.npy").write_text("not numpy"), "not a readable .npy/.npz file"),
+    (lambda d: None, "no such file"),
+    (lambda d: save_archive(d / "x.npy"), "expected one array"),
+])
+def test_run_rejects_bad_inputs(tmp_path, capsys, setup, fragment):
+    setup(tmp_path)
+    code = main(["run", CUBIC, "--input", str(tmp_path / "x.npy")])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and len(err.splitlines()) == 1 and fragment in err, err
+
+
+def test_run_rejects_bad_params(tmp_path, capsys):
+    np.save(tmp_path / "x.npy", np.zeros((2, 2)))
+    np.savez(tmp_path / "p.npz", **{"layers.0.coef": np.zeros((2, 5, 11))})
+    assert main(["run", CUBIC, "--input", str(tmp_path / "x.npy"), "--params",
+                 str(tmp_path / "p.npz")]) == 2
+    assert "missing ['layers.1.coef']" in capsys.readouterr().err
+    np.savez(tmp_path / "p.npz", **{"layers.0.coef": np.zeros((2, 5, 11)),
+                                    "layers.1.coef": np.zeros((5, 1, 10))})
+    assert main(["run", CUBIC, "--input", str(tmp_path / "x.npy"), "--params",
+                 str(tmp_path / "p.npz")]) == 2
+    assert "layers.1.coef has shape (5, 1, 10), the model needs (5, 1, 11)" in \
+        capsys.readouterr().err
+
+
+def test_check_passes_on_the_examples(capsys):
+    assert main(["check", CUBIC, "--samples", "65"]) == 0
+    out = capsys.readouterr().out
+    assert "all checks passed" in out and "scipy BSpline oracle" in out
+
+
+def test_check_exits_1_when_a_comparison_fails(monkeypatch, capsys):
+    monkeypatch.setattr(check_module, "TOL32", 0.0)
+    assert main(["check", CUBIC, "--samples", "33", "--targets", "numpy"]) == 1
+    assert "CHECK FAILED" in capsys.readouterr().out
+
+
+def test_check_rejects_bad_options(capsys):
+    assert main(["check", CUBIC, "--targets", "cuda"]) == 2
+    assert main(["check", CUBIC, "--samples", "0"]) == 2
+
+
+def test_failed_compile_leaves_existing_output_untouched(tmp_path, capsys):
+    out = tmp_path / "model.py"
+    out.write_text("previous contents")
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[model]\nlayers = [2, 1]\n[basis]\ndegree = 9\n")
+    assert main(["compile", str(bad), "-o", str(out)]) == 2
+    assert out.read_text() == "previous contents"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.toml", "model.py"]
+
+
+def test_atomic_write_leaves_no_partial_file(tmp_path):
+    from kancc.atomic import write_atomic
+
+    target = tmp_path / "out.bin"
+
+    def explode(f):
+        f.write(b"half")
+        raise RuntimeError("disk on fire")
+
+    with pytest.raises(RuntimeError):
+        write_atomic(target, explode)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_passes_command_lists_the_registry(capsys):
+    assert main(["passes"]) == 0
+    out = capsys.readouterr().out
+    assert "lower-basis" in out and "{eval=horner|cox-de-boor|relu-local}" in out
+
+
+def digests(env_seed: str) -> str:
+    script = (
+        "import hashlib, kancc\n"
+        f"for spec in ({CUBIC!r}, {DEEP!r}):\n"
+        "    for target in ('numpy', 'triton'):\n"
+        "        p = kancc.compile(spec, target)\n"
+        "        text = '\\n'.join(t for _, t in p.stages) + p.source\n"
+        "        print(hashlib.sha256(text.encode()).hexdigest())\n"
+    )
+    env = dict(os.environ, PYTHONHASHSEED=env_seed)
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                            env=env, check=True)
+    return result.stdout
+
+
+def test_output_is_byte_identical_across_processes():
+    first, second = digests("1"), digests("2")
+    assert first == second and len(first.split()) == 4
+    in_process = kancc.compile(DEEP, "triton")
+    text = "\n".join(t for _, t in in_process.stages) + in_process.source
+    assert hashlib.sha256(text.encode()).hexdigest() == first.split()[3]
