@@ -11,14 +11,18 @@ gather from a table, floor, select) and decides how the tables the code reads ar
 the NumPy backend as module constants, the Triton backend as pointer arguments.
 
 Numerics (DESIGN.md 5): the in-cell coordinate is s = (x - t_k) / h_k with t_k read from
-the exact-knot table, never (x - a)/h - k, and the uniform cell guess is corrected against
-that table so that k and s always agree.
+the knot table, never (x - a)/h - k, and the uniform cell guess is corrected against that
+table so that k and s always agree. A knot that the dtype cannot represent is stored as a
+pair, its rounded value and the rounded remainder, and s = ((x - t_hi) - t_lo) / h_k: the
+knot's rounding error (eps |t_k|, large next to a small h_k) does not reach s.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from fractions import Fraction
+
+import numpy as np
 
 from kancc.ir import Op, extended_knots, grid_points
 
@@ -52,6 +56,12 @@ def literal(value: Fraction | int) -> str:
     return repr(float(value))
 
 
+def rounded(value: Fraction, dtype: str) -> Fraction:
+    """The value a table of ``dtype`` holds for ``value``: the literal, rounded to dtype."""
+    as_float = float(value)
+    return Fraction(float(np.float32(as_float)) if dtype == "f32" else as_float)
+
+
 def horner(coeffs: list[str], var: str) -> str:
     """sum_d coeffs[d] var^d in Horner form; ``"0.0"`` coefficients are skipped."""
     top = max((d for d, c in enumerate(coeffs) if c != "0.0"), default=None)
@@ -80,6 +90,7 @@ def power(base: str, exponent: int) -> str:
 class _Builder:
     def __init__(self, op: Op, syntax: Syntax, x: str, prefix: str) -> None:
         self.op, self.syntax, self.x, self.prefix = op, syntax, x, prefix
+        self.dtype = op.operands[0].type.dtype
         self.order: int = op.attr("order")  # type: ignore[assignment]
         self.grid: int = op.attr("grid")  # type: ignore[assignment]
         self.points = grid_points(op.attr_dict)
@@ -121,7 +132,12 @@ class _Builder:
         else:
             widths = tuple(1 / (v - u) for u, v in zip(self.points, self.points[1:]))
             inv_h = self.gather(self.table("INV_H", widths, "1 / h_k per cell"), "k")
-        self.emit(f"s = ({x} - {self.gather(knots, 'k')}) * {inv_h}")
+        offset = f"{x} - {self.gather(knots, 'k')}"
+        residues = tuple(t - rounded(t, self.dtype) for t in self.points)
+        if any(residues):  # knots not representable: subtract what rounding dropped
+            low = self.table("KNOTS_LO", residues, "t_k minus its rounded value")
+            offset = f"({offset}) - {self.gather(low, 'k')}"
+        self.emit(f"s = ({offset}) * {inv_h}")
 
     def binary_search(self, knots: str) -> None:
         """k with t_k <= x < t_{k+1}, clamped to 0..n-1; NaN lands in cell 0."""

@@ -169,3 +169,11 @@ def test_output_is_byte_identical_across_processes():
     in_process = kancc.compile(DEEP, "triton")
     text = "\n".join(t for _, t in in_process.stages) + in_process.source
     assert hashlib.sha256(text.encode()).hexdigest() == first.split()[3]
+
+
+def test_quickstart_example_runs():
+    result = subprocess.run([sys.executable, str(ROOT / "examples" / "quickstart.py")],
+                            capture_output=True, text=True, cwd=ROOT)
+    assert result.returncode == 0, result.stderr
+    assert "all checks passed" in result.stdout
+    assert "A^[4] row 0 (cubic, h = 1/4): [32/3, -128/3, 64, -128/3, 32/3]" in result.stdout

@@ -92,6 +92,19 @@ def test_float32_cubic_256_intervals_meets_1e_5(widths):
     assert float32_error(spec, spec64, widths) <= 1e-5
 
 
+@pytest.mark.parametrize("degree", [1, 3, 5])
+def test_unrepresentable_knots_do_not_cost_accuracy(degree):
+    """Knots like -1 + 2k/896 are not float32 numbers; their rounding error (eps |t|, over a
+    cell of width ~2e-3) would reach 1e-5. Stored as (rounded, remainder) pairs, it does not."""
+    spec, _, _ = edge_spec(degree, 256, "nonuniform", dtype="float32", seed=3)
+    spec64, _, _ = edge_spec(degree, 256, "nonuniform", dtype="float64", seed=3)
+    assert float32_error(spec, spec64, [1, 1], seed=degree) <= 1e-6
+    uniform = {"model": {"layers": [1, 1]}, "basis": {"degree": degree, "grid": 100}}
+    uniform64 = {"model": {"layers": [1, 1], "dtype": "float64"},
+                 "basis": {"degree": degree, "grid": 100}}
+    assert float32_error(uniform, uniform64, [1, 1], seed=degree) <= 1e-6
+
+
 def relu_local(spec):
     return kancc.compile(spec, passes="expand-layers,derive-stencils,"
                                       "lower-basis{eval=relu-local},fuse")

@@ -1,0 +1,40 @@
+# Two commands do everything on a fresh machine:
+#   make demo   set up .venv, compile an example (IR printed after every pass), run it, check it
+#   make test   set up .venv and run the whole test suite
+#
+# torch is pinned to the CPU build this project's machines carry (pip finds torch 2.13.0+cpu
+# in its local wheel directory), installed before kancc so that kancc's torch range is
+# already satisfied and pip never fetches a CUDA build. On a GPU machine, install the torch
+# and triton of your CUDA stack instead and run `pip install -e '.[triton,test]'`.
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+TORCH_PIN := torch==2.13.0
+TRITON_PIN := triton==3.8.0
+EXAMPLE := examples/cubic_2_5_1.toml
+
+.PHONY: demo test clean
+
+$(STAMP): pyproject.toml Makefile
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet $(TORCH_PIN) $(TRITON_PIN)
+	$(BIN)/pip install --quiet -e '.[triton,test]'
+	touch $(STAMP)
+
+demo: $(STAMP)
+	@echo "== compile $(EXAMPLE): the IR after every pass, then the NumPy module in build/"
+	$(BIN)/kancc compile $(EXAMPLE) --print-ir-after-all -o build/cubic_2_5_1.py
+	@echo "== run it on examples/points_2d.npy (parameters: init_params(seed=0))"
+	$(BIN)/kancc run $(EXAMPLE) --input examples/points_2d.npy
+	@echo "== the same through the Triton kernels (interpreter when there is no GPU)"
+	$(BIN)/kancc run $(EXAMPLE) --input examples/points_2d.npy --target triton
+	@echo "== differential check: scipy oracle, pipelines, float32, Triton vs NumPy"
+	$(BIN)/kancc check $(EXAMPLE)
+
+test: $(STAMP)
+	$(BIN)/pytest
+
+clean:
+	rm -rf $(VENV) build .pytest_cache .hypothesis
