@@ -64,5 +64,5 @@ def check_renderable(graph: Graph, supported: dict[str, str], backend: str) -> N
                                f"({op.name} %{op.result.name}): run lower-basis")
 
 
-def operand_expr(operand: Value | Param) -> str:
-    return f'params["{operand.name}"]' if isinstance(operand, Param) else var(operand)
+def operand_expr(operand: Value | Param, params: str = "params") -> str:
+    return f'{params}["{operand.name}"]' if isinstance(operand, Param) else var(operand)

@@ -33,32 +33,37 @@ RUNTIME = '''
 
 def scatter_local(k, values, n_basis):
     """Dense [..., n_basis] basis tensor holding values[m] at index k + m, zero elsewhere."""
-    out = np.zeros(k.shape + (n_basis,), dtype=values[0].dtype)
+    out = np.zeros(k.size * n_basis, dtype=values[0].dtype)
+    first = np.arange(0, k.size * n_basis, n_basis) + k.ravel()
     for m, v in enumerate(values):
-        np.put_along_axis(out, (k + m)[..., None], v[..., None], axis=-1)
-    return out
+        out[first + m] = v.ravel()
+    return out.reshape(k.shape + (n_basis,))
 
 
-def contract(basis, coef):
-    """y[b, q] = sum_p sum_i basis[b, p, i] coef[p, q, i], as one GEMM."""
-    batch, n_in, n_b = basis.shape
-    weights = coef.transpose(0, 2, 1).reshape(n_in * n_b, coef.shape[1])
-    return basis.reshape(batch, n_in * n_b) @ weights
+def contract(basis, weights):
+    """y[b, q] = sum_(p, i) basis[b, p, i] weights[(p, i), q]: one GEMM."""
+    return basis.reshape(basis.shape[0], weights.shape[0]) @ weights
 
 
-def check_inputs(params, x):
-    x = np.asarray(x, dtype=DTYPE)
-    if x.ndim != 2 or x.shape[1] != INPUT_WIDTH:
-        raise ValueError(f"x must have shape (batch, {INPUT_WIDTH}), got {x.shape}")
-    checked = {}
+def pack_params(params):
+    """Check the parameters and lay each coef (in, out, n_b) out as the GEMM reads it,
+    (in * n_b, out). Pack once to evaluate many batches: forward_packed(packed, x)."""
+    packed = {}
     for name, shape in PARAM_SHAPES.items():
         if name not in params:
             raise KeyError(f"params has no {name!r} (expected keys: {list(PARAM_SHAPES)})")
         value = np.asarray(params[name], dtype=DTYPE)
         if value.shape != shape:
             raise ValueError(f"params[{name!r}] must have shape {shape}, got {value.shape}")
-        checked[name] = value
-    return checked, x
+        packed[name] = np.ascontiguousarray(value.transpose(0, 2, 1)).reshape(-1, shape[1])
+    return packed
+
+
+def check_input(x):
+    x = np.asarray(x, dtype=DTYPE)
+    if x.ndim != 2 or x.shape[1] != INPUT_WIDTH:
+        raise ValueError(f"x must have shape (batch, {INPUT_WIDTH}), got {x.shape}")
+    return x
 '''
 
 
@@ -87,7 +92,7 @@ def emit_numpy(graph: Graph) -> str:
     calls: list[str] = []
     for index, op in enumerate(graph.ops):
         out = var(op.result)
-        args = [operand_expr(o) for o in op.operands]
+        args = [operand_expr(o, "packed") for o in op.operands]
         calls.append(op_comment(op, "    "))
         if op.name == "kan.contract":
             calls.append(f"    {out} = contract({args[0]}, {args[1]})")
@@ -125,7 +130,12 @@ def emit_numpy(graph: Graph) -> str:
         "",
         "def forward(params, x):",
         f'    """Evaluate @{graph.name} on a batch x; returns an array of dtype DTYPE."""',
-        f"    params, {var(graph.inputs[0])} = check_inputs(params, x)",
+        "    return forward_packed(pack_params(params), x)",
+        "",
+        "",
+        "def forward_packed(packed, x):",
+        '    """forward() with parameters already packed by pack_params()."""',
+        f"    {var(graph.inputs[0])} = check_input(x)",
         *calls,
         f"    return {outputs}",
     ]
