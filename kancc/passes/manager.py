@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import sys
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Sequence, TextIO
 
@@ -33,8 +34,13 @@ class DumpOptions:
 @dataclass(frozen=True)
 class PipelineResult:
     graph: Graph
-    stages: tuple[Stage, ...]
+    stage_graphs: tuple[tuple[str, Graph], ...]  # ("input", graph), then one per pass
     param_maps: tuple[ParamMap, ...] = field(default=())
+
+    @cached_property
+    def stages(self) -> tuple[Stage, ...]:
+        """The IR text of every stage, rendered on first use."""
+        return tuple((label, to_text(graph)) for label, graph in self.stage_graphs)
 
     def map_params(self, params: Params) -> Params:
         """Carry spec-level parameters through every pass's param map, in order."""
@@ -60,20 +66,19 @@ class PassManager:
             verify(graph)
         except VerifyError as exc:
             raise PassError(f"the input graph does not verify: {exc}") from None
-        stages: list[Stage] = [("input", to_text(graph))]
+        stages: list[tuple[str, Graph]] = [("input", graph)]
         param_maps = []
-        self._write_stage(0, "input", stages[0][1])
+        self._write_stage(0, "input", graph)
         for index, step in enumerate(self.steps, start=1):
             name = step.pass_.name
             if name in self.dump.print_before:
-                self._print(f"IR before {step.label} ({index}/{len(self.steps)})", stages[-1][1])
+                self._print(f"IR before {step.label} ({index}/{len(self.steps)})", graph)
             graph, param_map = self._run_step(index, step, graph)
-            text = to_text(graph)
-            stages.append((step.label, text))
+            stages.append((step.label, graph))
             param_maps.append(param_map)
             if self.dump.print_after_all or name in self.dump.print_after:
-                self._print(f"IR after {step.label} ({index}/{len(self.steps)})", text)
-            self._write_stage(index, name, text)
+                self._print(f"IR after {step.label} ({index}/{len(self.steps)})", graph)
+            self._write_stage(index, name, graph)
         return PipelineResult(graph, tuple(stages), tuple(param_maps))
 
     def _where(self, index: int) -> str:
@@ -98,11 +103,11 @@ class PassManager:
             raise PassError(f"{self._where(index)}: IR text does not parse back to the same graph")
         return result.graph, result.param_map
 
-    def _print(self, title: str, text: str) -> None:
+    def _print(self, title: str, graph: Graph) -> None:
         stream = self.dump.stream or sys.stderr
-        stream.write(f"// ----- {title} -----\n{text}")
+        stream.write(f"// ----- {title} -----\n{to_text(graph)}")
         stream.flush()
 
-    def _write_stage(self, index: int, name: str, text: str) -> None:
+    def _write_stage(self, index: int, name: str, graph: Graph) -> None:
         if self.dump.dump_dir is not None:
-            write_text_atomic(Path(self.dump.dump_dir) / f"{index:02d}-{name}.kir", text)
+            write_text_atomic(Path(self.dump.dump_dir) / f"{index:02d}-{name}.kir", to_text(graph))
