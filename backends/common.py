@@ -6,9 +6,10 @@ import re
 import textwrap
 from fractions import Fraction
 
-from kancc.errors import BackendError
 from kancc.ir import Graph, Op, Param, Value
 from kancc.ir.printer import format_op
+
+from kancc.errors import BackendError
 
 from .local_basis import literal
 
@@ -31,7 +32,7 @@ def op_comment(op: Op, indent: str = "") -> str:
 
 def describe_basis(op: Op) -> str:
     attrs = op.attr_dict
-    a, b = attrs["domain"]  # type: ignore[misc]
+    a, b = attrs["domain"]
     spacing = "uniform" if attrs["knots"] == "uniform" else "non-uniform"
     return (f"{attrs['kind']} order {attrs['order']}, {attrs['grid']} {spacing} cells on "
             f"[{a}, {b}], eval={attrs['eval']}")
@@ -52,13 +53,12 @@ def param_shapes(graph: Graph) -> str:
     return "{" + items + "}"
 
 
-def check_renderable(graph: Graph, supported: dict[str, str], backend: str) -> None:
+def check_renderable(graph: Graph, backend: str, supported: tuple[str, ...], hint: str) -> None:
     """Refuse, with a pointer to the pass that is missing, ops the backend cannot render."""
     for index, op in enumerate(graph.ops):
         if op.name not in supported:
-            hint = supported.get("*", "")
             raise BackendError(f"the {backend} backend cannot render op {index} "
-                               f"({op.name} %{op.result.name}){hint}")
+                               f"({op.name} %{op.result.name}): {hint}")
         if op.name != "kan.contract" and not op.has_attr("eval"):
             raise BackendError(f"the {backend} backend needs an evaluation mode on op {index} "
                                f"({op.name} %{op.result.name}): run lower-basis")

@@ -23,7 +23,6 @@ from dataclasses import dataclass
 from fractions import Fraction
 
 import numpy as np
-
 from kancc.ir import Op, extended_knots, grid_points
 
 
@@ -91,8 +90,8 @@ class _Builder:
     def __init__(self, op: Op, syntax: Syntax, x: str, prefix: str) -> None:
         self.op, self.syntax, self.x, self.prefix = op, syntax, x, prefix
         self.dtype = op.operands[0].type.dtype
-        self.order: int = op.attr("order")  # type: ignore[assignment]
-        self.grid: int = op.attr("grid")  # type: ignore[assignment]
+        self.order: int = op.attr("order")
+        self.grid: int = op.attr("grid")
         self.points = grid_points(op.attr_dict)
         self.lines: list[str] = []
         self.tables: dict[str, Table] = {}
@@ -165,14 +164,14 @@ class _Builder:
 
     def horner(self) -> None:
         r, pieces = self.order, self.op.attr("pieces")
-        shared = not isinstance(pieces[0][0], tuple)  # type: ignore[index]
+        shared = not isinstance(pieces[0][0], tuple)
         if not shared:
-            flat = tuple(c for table in pieces for row in table for c in row)  # type: ignore
+            flat = tuple(c for table in pieces for row in table for c in row)
             name = self.table("PIECES", flat, "pieces[k][m][d]: s^d coefficient of B_{k+m}")
             self.emit(f"kp = k * {r * r}")
         for m in range(r):
             if shared:
-                coeffs = [literal(c) for c in pieces[m]]  # type: ignore[index]
+                coeffs = [literal(c) for c in pieces[m]]
             else:
                 coeffs = [f"c{m}_{d}" for d in range(r)]
                 for d, c in enumerate(coeffs):
@@ -183,10 +182,10 @@ class _Builder:
         """b_m = sum_j A[k+m, j] ReLU(x - t_j)^(r-1) over the r truncated powers of the cell."""
         r = self.order
         stencil, scale = self.op.attr("stencil"), self.op.attr("stencil_scale")
-        if not isinstance(stencil[0], tuple):  # type: ignore[index]
+        if not isinstance(stencil[0], tuple):
             # Uniform: (x - t_{k-c}) / h = s + c, so A h^(r-1) multiplies (s + c)^(r-1).
             h = self.points[1] - self.points[0]
-            weight = [scale * v * h ** (r - 1) for v in stencil]  # type: ignore[union-attr]
+            weight = [scale * v * h ** (r - 1) for v in stencil]
             for c in range(r):
                 self.emit(f"p{c} = {power(f'(s + {c}.0)' if c else 's', r - 1)}")
             for m in range(r):
@@ -194,7 +193,7 @@ class _Builder:
                 self.emit(f"b{m} = " + " + ".join(terms))
             return
         ext = self.table("EXT", extended_knots(self.points, r), "extended knots t_{1-r}..t_{n+r-1}")
-        bands = tuple(scale * v for row in stencil for v in row)  # type: ignore[union-attr]
+        bands = tuple(scale * v for row in stencil for v in row)
         table = self.table("STENCIL", bands, "A[i, i..i+r], row-major")
         self.emit(f"ka = k * {r + 1}")
         for c in range(r):  # knot t_{k-r+1+c} sits at EXT[k + c]

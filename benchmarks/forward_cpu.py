@@ -61,8 +61,8 @@ def kancc_forward(widths, batch, rng, packed=False):
     module = program.module
     if packed:
         weights = module.pack_params(params)
-        return lambda: module.forward_packed(weights, x)
-    return lambda: module.forward(params, x)
+        return (lambda: module.forward_packed(weights, x)), ""
+    return (lambda: module.forward(params, x)), ""
 
 
 def gemm_limit(widths, batch, rng):
@@ -70,7 +70,7 @@ def gemm_limit(widths, batch, rng):
     operands = [(rng.standard_normal((batch, n_in * nb)).astype(np.float32),
                  rng.standard_normal((n_in * nb, n_out)).astype(np.float32))
                 for n_in, n_out in zip(widths, widths[1:])]
-    return lambda: [a @ w for a, w in operands]
+    return (lambda: [a @ w for a, w in operands]), ""
 
 
 def torch_forward(model, widths, batch, rng):
@@ -116,6 +116,15 @@ def mlp(widths, batch, rng):
     return torch_forward(torch.nn.Sequential(*layers[:-1]), widths, batch, rng), ""
 
 
+def kancc_packed(widths, batch, rng):
+    return kancc_forward(widths, batch, rng, packed=True)
+
+
+CONTENDERS = [("kancc", kancc_forward), ("kancc packed", kancc_packed), ("limit", gemm_limit),
+              ("efficient-kan", efficient_kan), ("pykan", pykan), ("mlp", mlp)]
+TORCH_ONLY = ("efficient-kan", "pykan", "mlp")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=20)
@@ -128,21 +137,17 @@ def main() -> None:
         torch = None
     rng = np.random.default_rng(0)
     results = []
-    print(f"one thread, float32, grid {GRID}, degree {DEGREE}; {platform.processor() or platform.machine()}")
+    print(f"one thread, float32, grid {GRID}, degree {DEGREE}; "
+          f"{platform.processor() or platform.machine()}")
     for widths, batch in CASES:
         print(f"\n{list(widths)} batch {batch}")
         print(f"  {'contender':<14}{'min ms':>10}{'median ms':>11}{'vs kancc':>10}")
         case = {"widths": list(widths), "batch": batch, "times_ms": {}, "notes": {}}
-        contenders = [("kancc", lambda: (kancc_forward(widths, batch, rng), "")),
-                      ("kancc packed", lambda: (kancc_forward(widths, batch, rng, True), "")),
-                      ("limit", lambda: (gemm_limit(widths, batch, rng), ""))]
-        if torch is not None:
-            contenders += [("efficient-kan", lambda: efficient_kan(widths, batch, rng)),
-                           ("pykan", lambda: pykan(widths, batch, rng)),
-                           ("mlp", lambda: mlp(widths, batch, rng))]
         base = None
-        for name, make in contenders:
-            fn, note = make()
+        for name, make in CONTENDERS:
+            if torch is None and name in TORCH_ONLY:
+                continue
+            fn, note = make(widths, batch, rng)
             if fn is None:
                 print(f"  {name:<14}{'-':>10}{'-':>11}{'':>10}  {note}")
                 case["notes"][name] = note

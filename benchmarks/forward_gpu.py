@@ -70,8 +70,8 @@ def main() -> None:
         module = program.module
         yield "kancc", lambda: module.forward(params, x)
         nb = GRID + DEGREE
-        operands = [(torch.randn(batch, a * nb, device=device), torch.randn(a * nb, b, device=device))
-                    for a, b in zip(widths, widths[1:])]
+        operands = [(torch.randn(batch, a * nb, device=device),
+                     torch.randn(a * nb, b, device=device)) for a, b in zip(widths, widths[1:])]
         yield "limit", lambda: [a @ w for a, w in operands]
         if os.environ.get("EFFICIENT_KAN_PATH"):
             sys.path.insert(0, os.environ["EFFICIENT_KAN_PATH"])

@@ -3,7 +3,7 @@
 Imports nothing else of kancc. See DESIGN.md section 2.
 """
 
-from .dialect import OPS, EVAL_MODES, extended_knots, grid_points, n_basis
+from .dialect import EVAL_MODES, OPS, extended_knots, grid_points, n_basis
 from .graph import Attr, Graph, Op, Operand, Param, Value, freeze_attr
 from .parser import ParseError, parse
 from .printer import format_attr, to_text

@@ -32,9 +32,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import Callable
+from typing import Any, Callable, Mapping
 
-from .graph import Attr, Op, Param, Value
+from .graph import Op, Param, Value
 from .types import TensorType
 
 BASIS_KINDS = ("bspline",)
@@ -44,11 +44,11 @@ BASIS_KEYS = ("kind", "order", "grid", "domain", "knots")
 LOWERING_KEYS = ("stencil", "stencil_scale", "eval", "pieces")
 
 
-def is_number(v: Attr) -> bool:
+def is_number(v: object) -> bool:
     return isinstance(v, (int, Fraction)) and not isinstance(v, bool)
 
 
-def is_int(v: Attr) -> bool:
+def is_int(v: object) -> bool:
     return isinstance(v, int) and not isinstance(v, bool)
 
 
@@ -57,14 +57,14 @@ def n_basis(order: int, grid: int) -> int:
     return grid + order - 1
 
 
-def grid_points(attrs: dict[str, Attr]) -> tuple[Fraction, ...]:
+def grid_points(attrs: Mapping[str, Any]) -> tuple[Fraction, ...]:
     """The n+1 exact grid points t_0 = a < ... < t_n = b of a basis op."""
     knots = attrs["knots"]
     if knots == "uniform":
-        a, b = (Fraction(v) for v in attrs["domain"])  # type: ignore[union-attr]
-        n = int(attrs["grid"])  # type: ignore[arg-type]
+        a, b = (Fraction(v) for v in attrs["domain"])
+        n = int(attrs["grid"])
         return tuple(a + (b - a) * i / n for i in range(n + 1))
-    return tuple(Fraction(v) for v in knots)  # type: ignore[union-attr]
+    return tuple(Fraction(v) for v in knots)
 
 
 def extended_knots(points: tuple[Fraction, ...], order: int) -> tuple[Fraction, ...]:
@@ -87,41 +87,43 @@ class OpDef:
     summary: str
 
 
-def _check_basis_attrs(attrs: dict[str, Attr]) -> list[str]:
+def _check_basis_attrs(attrs: Mapping[str, Any]) -> list[str]:
     errors = []
     if attrs.get("kind") not in BASIS_KINDS:
         errors.append(f"kind must be one of {', '.join(BASIS_KINDS)}, got {attrs.get('kind')!r}")
-    order, grid = attrs.get("order"), attrs.get("grid")
-    if not (is_int(order) and 1 <= order <= MAX_ORDER):  # type: ignore[operator]
+    order: Any = attrs.get("order")
+    grid: Any = attrs.get("grid")
+    if not (is_int(order) and 1 <= order <= MAX_ORDER):
         errors.append(f"order must be an integer in 1..{MAX_ORDER}, got {order!r}")
-    if not (is_int(grid) and grid >= 1):  # type: ignore[operator]
+    if not (is_int(grid) and grid >= 1):
         errors.append(f"grid must be a positive integer, got {grid!r}")
-    domain = attrs.get("domain")
+    domain: Any = attrs.get("domain")
     if not (isinstance(domain, tuple) and len(domain) == 2 and all(map(is_number, domain))
             and domain[0] < domain[1]):
         errors.append(f"domain must be [a, b] with exact numbers a < b, got {domain!r}")
-    knots = attrs.get("knots")
+    knots: Any = attrs.get("knots")
     if knots != "uniform":
         ok = isinstance(knots, tuple) and all(map(is_number, knots)) and \
             all(u < v for u, v in zip(knots, knots[1:]))
         if not ok:
             errors.append("knots must be \"uniform\" or strictly increasing exact numbers")
-        elif is_int(grid) and len(knots) != grid + 1:  # type: ignore[arg-type, operator]
-            errors.append(f"knots has {len(knots)} points but grid={grid} needs {grid + 1}")  # type: ignore
+        elif is_int(grid) and len(knots) != grid + 1:
+            errors.append(f"knots has {len(knots)} points but grid={grid} needs {grid + 1}")
         elif isinstance(domain, tuple) and (knots[0], knots[-1]) != domain:
             errors.append(f"knots run from {knots[0]} to {knots[-1]} but domain is {domain}")
     return errors
 
 
-def _check_lowering_attrs(attrs: dict[str, Attr]) -> list[str]:
+def _check_lowering_attrs(attrs: Mapping[str, Any]) -> list[str]:
     """Shapes of stencil / pieces, given valid order and grid."""
     errors = []
     order, grid = attrs["order"], attrs["grid"]
-    nb = n_basis(order, grid)  # type: ignore[arg-type]
+    nb = n_basis(order, grid)
     if "stencil" in attrs:
         stencil = attrs["stencil"]
-        band = order + 1  # type: ignore[operator]
-        shared = isinstance(stencil, tuple) and len(stencil) == band and all(map(is_number, stencil))
+        band = order + 1
+        shared = isinstance(stencil, tuple) and len(stencil) == band and \
+            all(map(is_number, stencil))
         per_row = isinstance(stencil, tuple) and len(stencil) == nb and all(
             isinstance(row, tuple) and len(row) == band and all(map(is_number, row))
             for row in stencil)
@@ -139,7 +141,7 @@ def _check_lowering_attrs(attrs: dict[str, Attr]) -> list[str]:
     if "pieces" in attrs:
         pieces = attrs["pieces"]
 
-        def is_table(t: Attr) -> bool:
+        def is_table(t: object) -> bool:
             return isinstance(t, tuple) and len(t) == order and all(
                 isinstance(row, tuple) and len(row) == order and all(map(is_number, row))
                 for row in t)
@@ -172,7 +174,7 @@ def _infer_layer(op: Op) -> tuple[TensorType, ...]:
     if coef.type.shape[0] != x.type.shape[1]:
         raise TypeError(f"{_ref(coef)} has {coef.type.shape[0]} inputs but {_ref(x)} has "
                         f"{x.type.shape[1]} features")
-    nb = n_basis(op.attr("order"), op.attr("grid"))  # type: ignore[arg-type]
+    nb = n_basis(op.attr("order"), op.attr("grid"))
     if coef.type.shape[2] != nb:
         raise TypeError(f"{_ref(coef)} has {coef.type.shape[2]} basis coefficients per edge "
                         f"but the basis has {nb} functions (grid + order - 1)")
@@ -183,7 +185,7 @@ def _infer_layer(op: Op) -> tuple[TensorType, ...]:
 def _infer_basis(op: Op) -> tuple[TensorType, ...]:
     (x,) = op.operands
     _require_rank(x, 2)
-    nb = n_basis(op.attr("order"), op.attr("grid"))  # type: ignore[arg-type]
+    nb = n_basis(op.attr("order"), op.attr("grid"))
     return (TensorType(_dtype_of(op), (*x.type.shape, nb)),)
 
 

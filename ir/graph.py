@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from fractions import Fraction
-from typing import Iterator, Mapping, Union
+from typing import Any, Iterator, Mapping, Union
 
 from .types import TensorType
 
@@ -67,13 +67,14 @@ class Op:
         frozen = tuple((key, freeze_attr(value)) for key, value in attrs.items())
         return Op(name, tuple(operands), frozen, tuple(results))
 
-    def attr(self, key: str, default: object = KeyError) -> Attr:
+    def attr(self, key: str, default: object = KeyError) -> Any:
+        """The value of attribute ``key`` (its type is the dialect schema's business)."""
         for k, v in self.attrs:
             if k == key:
                 return v
         if default is KeyError:
             raise KeyError(f"{self.name} has no attribute {key!r}")
-        return default  # type: ignore[return-value]
+        return default
 
     def has_attr(self, key: str) -> bool:
         return any(k == key for k, _ in self.attrs)
@@ -84,7 +85,7 @@ class Op:
 
     def with_attrs(self, **updates: object) -> "Op":
         """Same op with attributes replaced or appended (existing order kept)."""
-        merged = dict(self.attrs)
+        merged: dict[str, object] = dict(self.attrs)
         merged.update(updates)
         return Op.make(self.name, self.operands, merged, self.results)
 

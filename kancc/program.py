@@ -99,7 +99,7 @@ def _prepare_triton() -> None:
 
 
 def compile(spec: SpecSource, target: str = "numpy", *, training: bool = False,
-            passes: str | None = None, dump: DumpOptions = DumpOptions(),
+            passes: str | None = None, dump: DumpOptions | None = None,
             check_roundtrip: bool | None = None) -> Program:
     """Compile a spec (path, dict or Spec) for ``target`` ("numpy" or "triton").
 

@@ -7,10 +7,19 @@ scatters them into the dense [batch, in, n_b] basis tensor, and a contraction is
 
 from __future__ import annotations
 
-from kancc.ir import Graph, Op, Param, Value, n_basis
+from kancc.ir import Graph, Op, n_basis
 
-from ..common import (NP_DTYPES, VERSION, check_renderable, describe_basis, float_list,
-                      op_comment, operand_expr, param_shapes, var)
+from ..common import (
+    NP_DTYPES,
+    VERSION,
+    check_renderable,
+    describe_basis,
+    float_list,
+    op_comment,
+    operand_expr,
+    param_shapes,
+    var,
+)
 from ..local_basis import Syntax, local_basis
 
 SYNTAX = Syntax(
@@ -21,12 +30,8 @@ SYNTAX = Syntax(
     search="np.clip(np.searchsorted({table}, {x}, side='right') - 1, 0, {last})",
 )
 
-SUPPORTED = {
-    "kan.basis": "basis",
-    "kan.contract": "contract",
-    "kan.fused_layer": "layer",
-    "*": ": run expand-layers and lower-basis first (e.g. --passes inference)",
-}
+SUPPORTED = ("kan.basis", "kan.contract", "kan.fused_layer")
+HINT = "run expand-layers and lower-basis first (e.g. --passes inference)"
 
 RUNTIME = '''
 
@@ -73,7 +78,7 @@ def _basis_function(op: Op, index: int) -> tuple[list[str], list[str]]:
     code = local_basis(op, SYNTAX, "x", prefix)
     tables = [f"# {t.comment}\n{t.name} = np.array({float_list(t.values, '')}, dtype=DTYPE)"
               for t in code.tables]
-    nb = n_basis(op.attr("order"), op.attr("grid"))  # type: ignore[arg-type]
+    nb = n_basis(op.attr("order"), op.attr("grid"))
     body = [
         f"def basis_{index}(x):",
         f'    """[batch, in, {nb}] basis of x: {describe_basis(op)}."""',
@@ -85,7 +90,7 @@ def _basis_function(op: Op, index: int) -> tuple[list[str], list[str]]:
 
 def emit_numpy(graph: Graph) -> str:
     """Python source of the standalone NumPy module for ``graph``."""
-    check_renderable(graph, SUPPORTED, "numpy")
+    check_renderable(graph, "numpy", SUPPORTED, HINT)
     dtype = graph.dtype
     tables: list[str] = []
     functions: list[str] = []

@@ -17,8 +17,17 @@ from __future__ import annotations
 
 from kancc.ir import Graph, Op, n_basis
 
-from ..common import (TORCH_DTYPES, VERSION, check_renderable, describe_basis, float_list,
-                      op_comment, operand_expr, param_shapes, var)
+from ..common import (
+    TORCH_DTYPES,
+    VERSION,
+    check_renderable,
+    describe_basis,
+    float_list,
+    op_comment,
+    operand_expr,
+    param_shapes,
+    var,
+)
 from ..local_basis import Syntax, local_basis
 
 SYNTAX = Syntax(
@@ -28,11 +37,9 @@ SYNTAX = Syntax(
     where="tl.where({cond}, {a}, {b})",
 )
 
-SUPPORTED = {
-    "kan.fused_layer": "layer",
-    "*": ": the triton backend renders fused layers only (run the inference pipeline, "
-         "which ends with fuse)",
-}
+SUPPORTED = ("kan.fused_layer",)
+HINT = "the triton backend renders fused layers only (run the inference pipeline, which ends " \
+       "with fuse)"
 
 TL_DTYPES = {"f32": "tl.float32", "f64": "tl.float64"}
 MAX_TILE = 4096  # accumulator elements per program
@@ -110,8 +117,8 @@ def _layer(op: Op, index: int, dtype: str) -> tuple[list[str], list[str]]:
     code = local_basis(op, SYNTAX, "x", "table")
     x, coef = op.operands
     n_in, n_out = coef.type.shape[0], coef.type.shape[1]
-    nb = n_basis(op.attr("order"), op.attr("grid"))  # type: ignore[arg-type]
-    block_b, block_q = block_sizes(n_out)  # type: ignore[arg-type]
+    nb = n_basis(op.attr("order"), op.attr("grid"))
+    block_b, block_q = block_sizes(n_out)
     consts = {t.name: f"L{index}_{t.name.split('_', 1)[1]}" for t in code.tables}
     tables = [f"# {t.comment}\n{consts[t.name]} = {float_list(t.values, '')}" for t in code.tables]
     table_args = "".join(f"{t.name}, " for t in code.tables)
@@ -139,8 +146,8 @@ def _layer(op: Op, index: int, dtype: str) -> tuple[list[str], list[str]]:
         *contraction,
         "    tl.store(y_ptr + rows.to(tl.int64)[:, None] * OUT + cols[None, :], acc, mask=tile_ok)",
     ]
-    table_tensors = [f"        device_table(\"{consts[t.name]}\", {consts[t.name]}, x.device, x.dtype),"
-                     for t in code.tables]
+    table_tensors = [f'        device_table("{name}", {name}, x.device, x.dtype),'
+                     for name in consts.values()]
     wrapper = [
         f"def layer_{index}(x, coef):",
         f'    """y[b, q] = sum_p sum_i coef[p, q, i] B_i(x[b, p]); coef of shape '
@@ -163,7 +170,7 @@ def _layer(op: Op, index: int, dtype: str) -> tuple[list[str], list[str]]:
 
 def emit_triton(graph: Graph) -> str:
     """Python source of the Triton module for ``graph``."""
-    check_renderable(graph, SUPPORTED, "triton")
+    check_renderable(graph, "triton", SUPPORTED, HINT)
     dtype = graph.dtype
     tables: list[str] = []
     functions: list[str] = []

@@ -11,6 +11,8 @@ from __future__ import annotations
 from fractions import Fraction
 from typing import Mapping
 
+import sympy
+
 from kancc import symbolic
 from kancc.ir import Graph, Op, extended_knots, grid_points
 
@@ -19,14 +21,14 @@ from .base import Pass, PassResult
 BASIS_OPS = ("kan.basis", "kan.fused_layer")
 
 
-def to_fraction(value: object) -> Fraction:
-    num, den = value.as_numer_denom()  # type: ignore[attr-defined]
+def to_fraction(value: sympy.Rational) -> Fraction:
+    num, den = value.as_numer_denom()
     return Fraction(int(num), int(den))
 
 
 def stencil_attrs(op: Op) -> dict[str, object]:
     order = op.attr("order")
-    knots = extended_knots(grid_points(op.attr_dict), order)  # type: ignore[arg-type]
+    knots = extended_knots(grid_points(op.attr_dict), order)
     bands = [tuple(map(to_fraction, row)) for row in symbolic.relu_stencil_bands(order, knots)]
     if all(row == bands[0] for row in bands):
         scale = bands[0][0]

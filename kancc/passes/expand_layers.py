@@ -20,7 +20,7 @@ def expand_layers(graph: Graph, options: Mapping[str, str]) -> PassResult:
             ops.append(op)
             continue
         x, coef = op.operands
-        nb = n_basis(op.attr("order"), op.attr("grid"))  # type: ignore[arg-type]
+        nb = n_basis(op.attr("order"), op.attr("grid"))
         basis = Value(f"{op.result.name}_basis",
                       TensorType(x.type.dtype, (*x.type.shape, nb)))
         ops.append(Op("kan.basis", (x,), op.attrs, (basis,)))

@@ -27,22 +27,22 @@ def stencil_bands(op: Op, knots: tuple[Fraction, ...]) -> list[tuple[Fraction, .
     """The op's stencil as one scaled band per row of A (shared bands repeated)."""
     stencil, scale = op.attr("stencil"), op.attr("stencil_scale")
     order = op.attr("order")
-    rows = len(knots) - order  # type: ignore[operator]
-    if isinstance(stencil[0], tuple):  # type: ignore[index]
-        return [tuple(scale * v for v in row) for row in stencil]  # type: ignore[union-attr]
-    return [tuple(scale * v for v in stencil)] * rows  # type: ignore[union-attr]
+    rows = len(knots) - order
+    if isinstance(stencil[0], tuple):
+        return [tuple(scale * v for v in row) for row in stencil]
+    return [tuple(scale * v for v in stencil)] * rows
 
 
 def horner_pieces(op: Op) -> tuple:
     """Exact per-cell coefficient tables; one shared table when all cells agree."""
     order = op.attr("order")
     points = grid_points(op.attr_dict)
-    if not isinstance(op.attr("stencil")[0], tuple):  # type: ignore[index]
+    if not isinstance(op.attr("stencil")[0], tuple):
         # A shared band means equal spacing, and then every cell has the same pieces in s:
         # derive them once, on a one-cell knot vector with the same spacing.
         points = points[:2]
-    knots = extended_knots(points, order)  # type: ignore[arg-type]
-    tables = symbolic.local_pieces(order, knots, stencil_bands(op, knots))  # type: ignore
+    knots = extended_knots(points, order)
+    tables = symbolic.local_pieces(order, knots, stencil_bands(op, knots))
     exact = tuple(tuple(tuple(map(to_fraction, row)) for row in table) for table in tables)
     return exact[0] if all(t == exact[0] for t in exact) else exact
 

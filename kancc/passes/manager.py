@@ -50,10 +50,10 @@ class PipelineResult:
 
 
 class PassManager:
-    def __init__(self, steps: Sequence[Step], *, dump: DumpOptions = DumpOptions(),
+    def __init__(self, steps: Sequence[Step], *, dump: DumpOptions | None = None,
                  check_roundtrip: bool = False) -> None:
         self.steps = tuple(steps)
-        self.dump = dump
+        self.dump = dump = dump or DumpOptions()
         self.check_roundtrip = check_roundtrip
         known = {s.pass_.name for s in self.steps}
         for name in sorted(dump.print_after | dump.print_before):
@@ -83,7 +83,8 @@ class PassManager:
 
     def _where(self, index: int) -> str:
         before = ", ".join(s.label for s in self.steps[:index - 1]) or "nothing"
-        return f"pass '{self.steps[index - 1].label}' ({index} of {len(self.steps)}; after {before})"
+        label = self.steps[index - 1].label
+        return f"pass '{label}' ({index} of {len(self.steps)}; after {before})"
 
     def _run_step(self, index: int, step: Step, graph: Graph) -> tuple[Graph, ParamMap]:
         options = {**step.pass_.default_options(), **dict(step.options)}

@@ -1,7 +1,8 @@
 """B-splines by the Cox-de Boor recursion, as exact piecewise polynomials (sympy).
 
     B_i^[1](x) = 1 on [t_i, t_{i+1}), else 0
-    B_i^[s](x) = (x - t_i)/(t_{i+s-1} - t_i) B_i^[s-1](x) + (t_{i+s} - x)/(t_{i+s} - t_{i+1}) B_{i+1}^[s-1](x)
+    B_i^[s](x) = (x - t_i) / (t_{i+s-1} - t_i) B_i^[s-1](x)
+               + (t_{i+s} - x) / (t_{i+s} - t_{i+1}) B_{i+1}^[s-1](x)
 
 This is the independent definition the stencils and the emitted code are checked against.
 Indices are 0-based into the full knot vector: B_i is supported on [knots[i], knots[i+r]].

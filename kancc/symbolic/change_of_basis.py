@@ -16,7 +16,7 @@ from typing import Sequence
 
 import sympy
 
-from .knots import Knots, as_knots
+from .knots import Knots, as_knots, rational
 
 
 @lru_cache(maxsize=256)
@@ -61,8 +61,8 @@ def relu_change_of_basis(order: int, knots: Sequence) -> sympy.Matrix:
 
 def uniform_relu_change_of_basis(order: int, n_basis: int, h: object) -> sympy.Matrix:
     """Corollary 1: A_ij = (-1)^(j-i) C(r, j-i) / ((r-1)! h^(r-1)) for 0 <= j-i <= r."""
-    r, h = _check_order(order), sympy.Rational(h)
-    scale = 1 / (sympy.factorial(r - 1) * h ** (r - 1))
+    r, spacing = _check_order(order), rational(h)
+    scale = 1 / (sympy.factorial(r - 1) * spacing ** (r - 1))
 
     def entry(i: int, j: int) -> sympy.Rational:
         d = j - i

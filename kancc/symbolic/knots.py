@@ -43,6 +43,6 @@ def as_knots(knots: Sequence, order: int) -> Knots:
 
 def uniform_knots(order: int, a: object, b: object, n: int) -> Knots:
     """The full extended knot vector of n uniform intervals on [a, b]."""
-    a, b = rational(a), rational(b)
-    h = (b - a) / n
-    return tuple(a + h * i for i in range(1 - order, n + order))
+    left, right = rational(a), rational(b)
+    h = (right - left) / n
+    return tuple(left + h * i for i in range(1 - order, n + order))
