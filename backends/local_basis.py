@@ -44,10 +44,11 @@ class Table:
 
 @dataclass(frozen=True)
 class LocalBasis:
+    """Statements that leave the cell index in ``k`` and the basis values in ``values``."""
+
     lines: tuple[str, ...]
     tables: tuple[Table, ...]
     values: tuple[str, ...]  # b0 .. b{r-1}
-    cell: str = "k"
 
 
 def literal(value: Fraction | int) -> str:
@@ -111,9 +112,10 @@ class _Builder:
     def cell(self) -> None:
         n, x, s = self.grid, self.x, self.syntax
         knots = self.table("KNOTS", self.points, "grid points t_0..t_n")
-        if self.op.attr("knots") == "uniform":
-            a, b = self.points[0], self.points[-1]
-            self.emit(f"u = {shifted(x, a)} * {literal(n / (b - a))}")
+        uniform = self.op.attr("knots") == "uniform"
+        if uniform:
+            inv_h = literal(n / (self.points[-1] - self.points[0]))
+            self.emit(f"u = {shifted(x, self.points[0])} * {inv_h}")
             self.emit(f"u = {s.where.format(cond='u > 0.0', a='u', b='0.0')}")
             self.emit(f"u = {s.where.format(cond=f'u < {n - 1}.0', a='u', b=f'{n - 1}.0')}")
             self.emit(f"k = {s.floor_int.format(x='u')}")
@@ -126,9 +128,7 @@ class _Builder:
             self.emit(f"k = {s.search.format(table=knots, x=x, last=n - 1)}")
         else:
             self.binary_search(knots)
-        if self.op.attr("knots") == "uniform":
-            inv_h = literal(n / (self.points[-1] - self.points[0]))
-        else:
+        if not uniform:
             widths = tuple(1 / (v - u) for u, v in zip(self.points, self.points[1:]))
             inv_h = self.gather(self.table("INV_H", widths, "1 / h_k per cell"), "k")
         offset = f"{x} - {self.gather(knots, 'k')}"

@@ -110,12 +110,6 @@ class Graph:
     def with_ops(self, ops: tuple[Op, ...] | list[Op]) -> "Graph":
         return replace(self, ops=tuple(ops))
 
-    def param(self, name: str) -> Param:
-        for p in self.params:
-            if p.name == name:
-                return p
-        raise KeyError(f"graph @{self.name} declares no parameter @{name}")
-
     def values(self) -> Iterator[Value]:
         """Every value defined in the graph: inputs, then op results in order."""
         yield from self.inputs

@@ -32,9 +32,13 @@ NP_DTYPES = {"float32": np.float32, "float64": np.float64}
 class Program:
     spec: Spec
     target: str
-    input_ir: Graph  # what the frontend built; parameters are initialized at this level
     pipeline: PipelineResult = field(repr=False)
     source: str = field(repr=False)
+
+    @property
+    def input_ir(self) -> Graph:
+        """What the frontend built; parameters are initialized at this level."""
+        return self.pipeline.stage_graphs[0][1]
 
     @property
     def ir(self) -> Graph:
@@ -121,4 +125,4 @@ def compile(spec: SpecSource, target: str = "numpy", *, training: bool = False,
                           check_roundtrip=check_roundtrip)
     result = manager.run(graph)
     source = EMITTERS[target](result.graph)
-    return Program(spec, target, graph, result, source)
+    return Program(spec, target, result, source)

@@ -209,14 +209,12 @@ def _build(raw: Mapping[str, Any], origin: str | None, default_name: str) -> Spe
         raise check.fail("model.name", f"must be an identifier (letters, digits, _), got "
                                        f"{_describe(name)}")
     default = dict(DEFAULT_BASIS)
-    default_origin = {key: "<default>" for key in default}
     if "basis" in raw:
         given = check.table(raw["basis"], "basis", BASIS_KEYS)
         if _is_list(given.get("knots")):
             for key in ("grid", "domain"):
                 default.pop(key)
         default.update(given)
-        default_origin.update({key: f"basis.{key}" for key in given})
     n_layers = len(widths) - 1
     overrides: list[Mapping[str, Any]] = [{} for _ in range(n_layers)]
     if "layers" in raw:
@@ -225,8 +223,7 @@ def _build(raw: Mapping[str, Any], origin: str | None, default_name: str) -> Spe
             raise check.fail("layers", f"has {len(entries)} entries but model.layers describes "
                                        f"{n_layers} layer(s); give one [[layers]] table per layer")
         overrides = [check.table(e, f"layers[{i}]", BASIS_KEYS) for i, e in enumerate(entries)]
-    layers = tuple(_layer_basis(check, default, default_origin, o, i)
-                   for i, o in enumerate(overrides))
+    layers = tuple(_layer_basis(check, default, o, i) for i, o in enumerate(overrides))
     train = TrainSpec()
     if "train" in raw:
         table = check.table(raw["train"], "train", TRAIN_KEYS)
@@ -243,21 +240,27 @@ def _sanitize(stem: str) -> str:
     return name if NAME.match(name) else f"model_{name}"
 
 
-def _layer_basis(check: _Checker, default: dict, default_origin: dict,
-                 override: Mapping[str, Any], index: int) -> BasisSpec:
-    merged, origin = dict(default), dict(default_origin)
+def _layer_basis(check: _Checker, default: dict, override: Mapping[str, Any],
+                 index: int) -> BasisSpec:
+    """The basis of layer ``index``: [basis] (or the defaults) overlaid with its [[layers]]
+    table; errors name the table each value came from."""
+    merged = dict(default)
     if _is_list(override.get("knots")):
         for key in ("grid", "domain"):  # a layer's explicit knots replace the default grid
             merged.pop(key, None)
     merged.update(override)
-    origin.update({key: f"layers[{index}].{key}" for key in override})
-    where = {key: (path if path != "<default>" else f"basis.{key}") for key, path in origin.items()}
+    where = {key: f"layers[{index}].{key}" if key in override else f"basis.{key}"
+             for key in BASIS_KEYS}
 
     kind = check.choice(merged["kind"], where["kind"], BASIS_KINDS)
     degree = check.integer(merged["degree"], where["degree"], 0, MAX_DEGREE)
     knots = merged["knots"]
     if isinstance(knots, str):
         check.choice(knots, where["knots"], ("uniform",))
+        for key in ("grid", "domain"):
+            if key not in merged:
+                raise check.fail(f"layers[{index}].{key}", "missing: uniform knots need a grid "
+                                 "and a domain, and [basis] gives explicit knots instead")
         grid = check.integer(merged["grid"], where["grid"], 1, MAX_GRID)
         domain = _domain(check, merged["domain"], where["domain"])
         return BasisSpec(kind, degree, grid, domain, "uniform")

@@ -140,6 +140,8 @@ MALFORMED = [
     ("too few layer tables", MODEL + "[[layers]]\n", "layers", "has 1 entries"),
     ("typo in layer key", MODEL + "[[layers]]\ndegre = 2\n[[layers]]\n", "layers[0].degre",
      "did you mean 'degree'"),
+    ("uniform layer without a grid", MODEL + "[basis]\nknots = [0, 1, 2]\n[[layers]]\n"
+     "[[layers]]\nknots = \"uniform\"\n", "layers[1].grid", "uniform knots need a grid"),
     ("unknown loss", MODEL + '[train]\nloss = "huber"\n', "train.loss", "must be one of"),
     ("unknown train key", MODEL + "[train]\nlr = 0.1\n", "train.lr", "unknown key"),
 ]
