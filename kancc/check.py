@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import importlib.util
 from dataclasses import dataclass, replace
+from typing import Callable
 
 import numpy as np
 
@@ -41,6 +42,11 @@ class Comparison:
     def ok(self) -> bool:
         return bool(self.error <= self.tolerance)
 
+    def line(self) -> str:
+        status = "ok  " if self.ok else "FAIL"
+        return f"  {status}  {self.name:<44}  max rel err {self.error:.2e}  " \
+               f"(tol {self.tolerance:.0e})"
+
 
 @dataclass(frozen=True)
 class CheckReport:
@@ -54,19 +60,21 @@ class CheckReport:
         return all(c.ok for c in self.comparisons)
 
     def lines(self) -> list[str]:
-        out = [f"check @{self.spec_name}: {self.samples} inputs"]
-        width = max((len(c.name) for c in self.comparisons), default=0)
-        for c in self.comparisons:
-            status = "ok  " if c.ok else "FAIL"
-            out.append(f"  {status}  {c.name:<{width}}  max rel err {c.error:.2e}  "
-                       f"(tol {c.tolerance:.0e})")
-        out += [f"  skip  {reason}" for reason in self.skipped]
+        return [header(self.spec_name, self.samples)] + [c.line() for c in self.comparisons] + \
+            self.closing_lines()
+
+    def closing_lines(self) -> list[str]:
+        out = [f"  skip  {reason}" for reason in self.skipped]
         failed = sum(not c.ok for c in self.comparisons)
         summary = f"{len(self.comparisons) - failed} passed, {failed} failed"
         if self.skipped:
             summary += f", {len(self.skipped)} skipped"
         out.append(("all checks passed: " if not failed else "CHECK FAILED: ") + summary)
         return out
+
+
+def header(name: str, samples: int) -> str:
+    return f"check @{name}: {samples} inputs"
 
 
 def relative_error(value: np.ndarray, reference: np.ndarray) -> float:
@@ -114,12 +122,20 @@ def layer_spec(spec: Spec, index: int, dtype: str) -> Spec:
 
 
 def differential_check(source: SpecSource, *, samples: int = 257, seed: int = 0,
-                       targets: tuple[str, ...] = ("numpy", "triton")) -> CheckReport:
+                       targets: tuple[str, ...] = ("numpy", "triton"),
+                       on_result: Callable[[Comparison], None] | None = None) -> CheckReport:
+    """Run every comparison; ``on_result`` sees each one as it completes (progress)."""
     from .program import compile  # check sits on top of the compiler
 
     spec = load_spec(source)
     comparisons: list[Comparison] = []
     skipped: list[str] = []
+
+    def record(comparison: Comparison) -> None:
+        comparisons.append(comparison)
+        if on_result is not None:
+            on_result(comparison)
+
     spec64 = replace(spec, dtype="float64")
     inference = compile(spec64, "numpy")
     params = {k: v.astype(np.float32).astype(np.float64)
@@ -127,12 +143,12 @@ def differential_check(source: SpecSource, *, samples: int = 257, seed: int = 0,
     x = sample_inputs(spec, samples, seed)
     y64 = inference.forward(params, x)
     try:
-        comparisons.append(Comparison("numpy f64 vs scipy BSpline oracle",
+        record(Comparison("numpy f64 vs scipy BSpline oracle",
                                       relative_error(y64, scipy_forward(spec, params, x)), TOL64))
     except ImportError:
         skipped.append("scipy oracle: scipy is not installed (pip install scipy)")
     reference = compile(spec64, "numpy", passes="reference")
-    comparisons.append(Comparison("numpy f64: reference vs inference pipeline",
+    record(Comparison("numpy f64: reference vs inference pipeline",
                                   relative_error(reference.forward(params, x), y64), TOL64))
     run_triton = "triton" in targets and _triton_available(skipped)
     h32 = x.astype(np.float32)
@@ -141,16 +157,16 @@ def differential_check(source: SpecSource, *, samples: int = 257, seed: int = 0,
         numpy32 = compile(layer_spec(spec, index, "float32"), "numpy")
         numpy64 = compile(layer_spec(spec, index, "float64"), "numpy")
         out32 = numpy32.forward(layer_params, h32)
-        comparisons.append(Comparison(f"numpy f32 vs f64, layer {index}", relative_error(
+        record(Comparison(f"numpy f32 vs f64, layer {index}", relative_error(
             out32, numpy64.forward(layer_params, h32.astype(np.float64))), TOL32))
         if run_triton:
             triton32 = compile(layer_spec(spec, index, "float32"), "triton")
-            comparisons.append(Comparison(f"triton f32 vs numpy f32, layer {index}",
+            record(Comparison(f"triton f32 vs numpy f32, layer {index}",
                                           relative_error(triton32.forward(layer_params, h32),
                                                          out32), TOL32))
         h32 = out32
     if run_triton:
-        comparisons.append(Comparison("triton f64 vs numpy f64, whole model", relative_error(
+        record(Comparison("triton f64 vs numpy f64, whole model", relative_error(
             compile(spec64, "triton").forward(params, x), y64), TOL64))
     return CheckReport(spec.name, samples, tuple(comparisons), tuple(skipped))
 

@@ -25,6 +25,7 @@ from .atomic import write_atomic, write_text_atomic
 from .errors import KanccError
 from .ir import ParseError, VerifyError
 from .passes import PASSES, PIPELINES, DumpOptions
+from .spec import load_spec
 
 EXIT_OK, EXIT_CHECK_FAILED, EXIT_BAD_INPUT = 0, 1, 2
 
@@ -142,7 +143,7 @@ def _load_params(path: str, like: dict[str, np.ndarray]) -> dict[str, np.ndarray
 
 
 def _check(args: argparse.Namespace) -> int:
-    from .check import differential_check
+    from .check import differential_check, header
 
     targets = tuple(t.strip() for t in args.targets.split(",") if t.strip())
     unknown = sorted(set(targets) - {"numpy", "triton"})
@@ -150,9 +151,11 @@ def _check(args: argparse.Namespace) -> int:
         raise KanccError(f"--targets: unknown target(s) {', '.join(unknown)}")
     if args.samples < 1:
         raise KanccError(f"--samples must be at least 1, got {args.samples}")
-    report = differential_check(args.spec, samples=args.samples, seed=args.seed,
-                                targets=targets)
-    print("\n".join(report.lines()))
+    spec = load_spec(args.spec)
+    print(header(spec.name, args.samples), flush=True)
+    report = differential_check(spec, samples=args.samples, seed=args.seed, targets=targets,
+                                on_result=lambda c: print(c.line(), flush=True))
+    print("\n".join(report.closing_lines()))
     return EXIT_OK if report.ok else EXIT_CHECK_FAILED
 
 

@@ -138,3 +138,22 @@ def test_on_a_real_gpu():
     assert cuda_available()
     compare_layers(random_spec(7), 7, 1e-5)
     compare_model(random_spec(7, dtype="float64"), 7, 1e-12)
+
+
+@pytest.mark.parametrize("degree", range(6))
+@pytest.mark.parametrize("kind", ["uniform", "nonuniform"])
+def test_single_edge_matches_scipy_in_float64(degree, kind):
+    from scipy.interpolate import BSpline
+
+    from kancc.frontend import basis_attrs
+    from kancc.ir import extended_knots, grid_points
+
+    basis = {"degree": degree, "grid": 17, "domain": [-1, 1]} if kind == "uniform" else \
+        {"degree": degree, "knots": [-1, "-3/4", "-1/3", "1/5", "2/7", "5/6", 1]}
+    spec = kancc.load_spec({"model": {"layers": [1, 1], "dtype": "float64"}, "basis": basis})
+    points = grid_points(basis_attrs(spec.layers[0]))
+    knots = np.array([float(t) for t in extended_knots(points, degree + 1)])
+    coef = np.random.default_rng(degree).standard_normal((1, 1, spec.layers[0].n_basis))
+    x = np.random.default_rng(1).uniform(-1.05, 1.05, (300, 1))
+    y = kancc.compile(spec, "triton").forward({"layers.0.coef": coef}, x)[:, 0]
+    assert relative_error(y, BSpline(knots, coef[0, 0], degree)(x[:, 0])) <= 1e-12
