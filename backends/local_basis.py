@@ -11,10 +11,10 @@ gather from a table, floor, select) and decides how the tables the code reads ar
 the NumPy backend as module constants, the Triton backend as pointer arguments.
 
 Numerics (DESIGN.md 5): the in-cell coordinate is s = (x - t_k) / h_k with t_k read from
-the knot table, never (x - a)/h - k, and the uniform cell guess is corrected against that
-table so that k and s always agree. A knot that the dtype cannot represent is stored as a
-pair, its rounded value and the rounded remainder, and s = ((x - t_hi) - t_lo) / h_k: the
-knot's rounding error (eps |t_k|, large next to a small h_k) does not reach s.
+the knot table, never (x - a)/h - k. A knot that the dtype cannot represent is stored as a
+pair, its rounded value and the rounded remainder, and the offset is formed as
+(x - t_hi) - t_lo: the knot's rounding error (eps |t_k|, large next to a small h_k) reaches
+neither s nor the choice of cell, which is settled by the sign of that same offset.
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ class Syntax:
     floor_int: str  # "{x}" -> integer floor of a float
     as_int: str  # "{x}" -> a boolean as 0/1 integer
     where: str  # "{cond}", "{a}", "{b}"
+    zeros_int: str  # "{x}" -> integer zeros shaped like x
     search: str | None = None  # "{table}", "{x}", "{last}": sorted search, else binary search
 
 
@@ -110,44 +111,49 @@ class _Builder:
 
     # -- cell and in-cell coordinate -----------------------------------------------------
     def cell(self) -> None:
-        n, x, s = self.grid, self.x, self.syntax
-        knots = self.table("KNOTS", self.points, "grid points t_0..t_n")
+        """Guess k from the rounded knots, settle it by the sign of the exact offset x - t_k,
+        and form s from that offset: k and s always describe the same cell."""
+        n, x, syntax = self.grid, self.x, self.syntax
+        knots = self.table("KNOTS", self.points, "grid points t_0..t_n (rounded)")
+        residues = tuple(t - rounded(t, self.dtype) for t in self.points)
+        low = self.table("KNOTS_LO", residues, "t_k minus its rounded value") \
+            if any(residues) else None
+
+        def offset(index: str) -> str:  # x - t_index, with the knot's rounding error restored
+            plain = f"{x} - {self.gather(knots, index)}"
+            return f"({plain}) - {self.gather(low, index)}" if low else plain
+
         uniform = self.op.attr("knots") == "uniform"
         if uniform:
             inv_h = literal(n / (self.points[-1] - self.points[0]))
             self.emit(f"u = {shifted(x, self.points[0])} * {inv_h}")
-            self.emit(f"u = {s.where.format(cond='u > 0.0', a='u', b='0.0')}")
-            self.emit(f"u = {s.where.format(cond=f'u < {n - 1}.0', a='u', b=f'{n - 1}.0')}")
-            self.emit(f"k = {s.floor_int.format(x='u')}")
-            if n > 1:  # rounding in u may land one cell off: settle it against the exact knots
-                left = s.as_int.format(x=f"({x} < {self.gather(knots, 'k')}) & (k > 0)")
-                self.emit(f"k = k - {left}")
-                right = s.as_int.format(x=f"({x} >= {self.gather(knots, 'k + 1')}) & (k < {n - 1})")
-                self.emit(f"k = k + {right}")
-        elif s.search is not None:
-            self.emit(f"k = {s.search.format(table=knots, x=x, last=n - 1)}")
+            self.emit(f"u = {syntax.where.format(cond='u > 0.0', a='u', b='0.0')}")
+            self.emit(f"u = {syntax.where.format(cond=f'u < {n - 1}.0', a='u', b=f'{n - 1}.0')}")
+            self.emit(f"k = {syntax.floor_int.format(x='u')}")
+        elif syntax.search is not None:
+            self.emit(f"k = {syntax.search.format(table=knots, x=x, last=n - 1)}")
         else:
             self.binary_search(knots)
+        if n > 1:  # the guess may be one cell off near a knot
+            below = syntax.as_int.format(x=f"({offset('k')} < 0.0) & (k > 0)")
+            self.emit(f"k = k - {below}")
+            above = syntax.as_int.format(x=f"({offset('k + 1')} >= 0.0) & (k < {n - 1})")
+            self.emit(f"k = k + {above}")
         if not uniform:
             widths = tuple(1 / (v - u) for u, v in zip(self.points, self.points[1:]))
             inv_h = self.gather(self.table("INV_H", widths, "1 / h_k per cell"), "k")
-        offset = f"{x} - {self.gather(knots, 'k')}"
-        residues = tuple(t - rounded(t, self.dtype) for t in self.points)
-        if any(residues):  # knots not representable: subtract what rounding dropped
-            low = self.table("KNOTS_LO", residues, "t_k minus its rounded value")
-            offset = f"({offset}) - {self.gather(low, 'k')}"
-        self.emit(f"s = ({offset}) * {inv_h}")
+        self.emit(f"s = ({offset('k')}) * {inv_h}")
 
     def binary_search(self, knots: str) -> None:
-        """k with t_k <= x < t_{k+1}, clamped to 0..n-1; NaN lands in cell 0."""
-        n, s = self.grid, self.syntax
-        self.emit(f"k = {s.as_int.format(x=f'{self.x} != {self.x}')} * 0")
+        """k with t_k <= x < t_{k+1} by the rounded knots, clamped to 0..n-1 (NaN: 0)."""
+        n, syntax = self.grid, self.syntax
+        self.emit(f"k = {syntax.zeros_int.format(x=self.x)}")
         self.emit(f"hi = k + {n}")
         for _ in range(max(1, (n - 1).bit_length())):
             self.emit("mid = (k + hi) // 2")
             self.emit(f"go = {self.x} >= {self.gather(knots, 'mid')}")
-            self.emit(f"k = {s.where.format(cond='go', a='mid', b='k')}")
-            self.emit(f"hi = {s.where.format(cond='go', a='hi', b='mid')}")
+            self.emit(f"k = {syntax.where.format(cond='go', a='mid', b='k')}")
+            self.emit(f"hi = {syntax.where.format(cond='go', a='hi', b='mid')}")
 
     # -- basis values ----------------------------------------------------------------------
     def values(self) -> tuple[str, ...]:

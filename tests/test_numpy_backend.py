@@ -35,10 +35,16 @@ def edge_spec(degree, n, kind, dtype="float64", seed=0):
     return spec, np.array([float(p) for p in points]), knots
 
 
-def edge_inputs(points, seed):
-    """Random points inside, the grid points themselves, and points just outside."""
+def edge_inputs(points, seed, degree=1):
+    """Random points inside, the grid points themselves, and points just outside.
+
+    Degree 0 leaves the grid points out: scipy's knots are the float64-rounded ones, and a
+    step function jumps between fl(t_k) and t_k (test_cells_follow_the_exact_knots covers
+    those inputs exactly)."""
     rng = np.random.default_rng(seed)
-    inside = np.concatenate([rng.uniform(points[0], points[-1], 2000), points])
+    inside = rng.uniform(points[0], points[-1], 2000)
+    if degree > 0:
+        inside = np.concatenate([inside, points])
     h0, h1 = points[1] - points[0], points[-1] - points[-2]
     outside = np.array([points[0] - h0 / 2, points[0] - h0 / 7, points[-1] + h1 / 3,
                         points[-1] + h1 / 2])
@@ -54,7 +60,7 @@ def test_single_edge_matches_scipy_bspline(degree, kind, n, pipeline):
     program = kancc.compile(spec, passes=pipeline, check_roundtrip=False)
     coef = np.random.default_rng(degree).standard_normal((1, 1, n + degree))
     oracle = BSpline(knots, coef[0, 0], degree, extrapolate=True)
-    inside, outside = edge_inputs(points, seed=degree)
+    inside, outside = edge_inputs(points, seed=degree, degree=degree)
     for x, tolerance in ((inside, 1e-12), (outside, 1e-12)):
         y = program.forward({"layers.0.coef": coef}, x[:, None])[:, 0]
         assert relative_error(y, oracle(x)) <= tolerance
@@ -67,9 +73,35 @@ def test_relu_local_evaluation_in_float64(degree):
     program = kancc.compile(spec, passes="expand-layers,derive-stencils,"
                                          "lower-basis{eval=relu-local},fuse,canonicalize")
     coef = np.random.default_rng(degree).standard_normal((1, 1, 64 + degree))
-    inside, _ = edge_inputs(points, seed=1)
+    inside, _ = edge_inputs(points, seed=1, degree=degree)
     y = program.forward({"layers.0.coef": coef}, inside[:, None])[:, 0]
     assert relative_error(y, BSpline(knots, coef[0, 0], degree)(inside)) <= 1e-11
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("target", ["numpy", "triton"])
+def test_cells_follow_the_exact_knots(dtype, target):
+    """Degree 0 makes the cell visible: at each rounded knot and its float neighbours the
+    model must return the coefficient of the cell that the exact knot puts x in."""
+    from kancc.testing import triton_installed
+
+    if target == "triton" and not triton_installed():
+        pytest.skip("torch and triton not installed")
+    np_dtype = np.dtype(dtype).type
+    for spec, points, _ in (edge_spec(0, 7, "uniform", dtype), edge_spec(0, 9, "nonuniform", dtype),
+                            edge_spec(0, 50, "uniform", dtype)):
+        exact = [Fraction(p) for p in kancc.load_spec(spec).layers[0].knots] \
+            if spec["basis"]["knots"] != "uniform" else \
+            [Fraction(-1) + Fraction(2 * i, len(points) - 1) for i in range(len(points))]
+        xs = []
+        for t in points[1:-1]:
+            near = np_dtype(t)
+            xs += [np.nextafter(near, np_dtype(-2)), near, np.nextafter(near, np_dtype(2))]
+        x = np.array(xs, dtype=np_dtype)
+        coef = np.arange(len(points) - 1, dtype=np_dtype).reshape(1, 1, -1)
+        y = kancc.compile(spec, target).forward({"layers.0.coef": coef}, x[:, None])[:, 0]
+        cells = [sum(Fraction(float(v)) >= t for t in exact[1:-1]) for v in x]
+        assert y.tolist() == [float(c) for c in cells], spec
 
 
 def float32_error(spec32, spec64, widths, seed=0, batch=4096):

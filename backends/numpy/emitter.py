@@ -27,6 +27,7 @@ SYNTAX = Syntax(
     floor_int="np.floor({x}).astype(np.int64)",
     as_int="({x}).astype(np.int64)",
     where="np.where({cond}, {a}, {b})",
+    zeros_int="np.zeros_like({x}, dtype=np.int64)",
     search="np.clip(np.searchsorted({table}, {x}, side='right') - 1, 0, {last})",
 )
 

@@ -35,6 +35,7 @@ SYNTAX = Syntax(
     floor_int="tl.floor({x}).to(tl.int32)",
     as_int="({x}).to(tl.int32)",
     where="tl.where({cond}, {a}, {b})",
+    zeros_int="tl.zeros_like({x}).to(tl.int32)",
 )
 
 SUPPORTED = ("kan.fused_layer",)
