@@ -13,8 +13,7 @@ from kancc.errors import BackendError
 
 from .local_basis import literal
 
-VERSION = "0.1.0"
-NP_DTYPES = {"f32": "np.float32", "f64": "np.float64"}
+NP_DTYPE_NAMES = {"f32": "np.float32", "f64": "np.float64"}
 TORCH_DTYPES = {"f32": "torch.float32", "f64": "torch.float64"}
 
 

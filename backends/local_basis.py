@@ -23,7 +23,10 @@ from dataclasses import dataclass
 from fractions import Fraction
 
 import numpy as np
+from kancc.errors import BackendError
 from kancc.ir import Op, extended_knots, grid_points
+
+NUMPY_DTYPES: dict[str, type[np.floating]] = {"f32": np.float32, "f64": np.float64}
 
 
 @dataclass(frozen=True)
@@ -59,8 +62,7 @@ def literal(value: Fraction | int) -> str:
 
 def rounded(value: Fraction, dtype: str) -> Fraction:
     """The value a table of ``dtype`` holds for ``value``: the literal, rounded to dtype."""
-    as_float = float(value)
-    return Fraction(float(np.float32(as_float)) if dtype == "f32" else as_float)
+    return Fraction(float(NUMPY_DTYPES[dtype](float(value))))
 
 
 def horner(coeffs: list[str], var: str) -> str:
@@ -99,6 +101,12 @@ class _Builder:
         self.tables: dict[str, Table] = {}
 
     def table(self, suffix: str, values: tuple[Fraction, ...], comment: str) -> str:
+        limit = Fraction(float(np.finfo(NUMPY_DTYPES[self.dtype]).max))
+        if any(abs(v) > limit for v in values):
+            raise BackendError(f"{self.op.name} %{self.op.result.name} (eval="
+                               f"{self.op.attr('eval')}): its {suffix} table holds values beyond "
+                               f"{np.dtype(NUMPY_DTYPES[self.dtype]).name}'s range; use "
+                               "eval=horner or float64")
         name = f"{self.prefix}_{suffix}"
         self.tables.setdefault(name, Table(name, values, comment))
         return name

@@ -14,8 +14,9 @@ from .graph import Graph, Value
 RETURN = "return"
 
 
-def dataflow(graph: Graph) -> nx.DiGraph:
-    g = nx.DiGraph()
+def dataflow(graph: Graph) -> nx.MultiDiGraph:
+    """A multigraph: an op that reads a value twice has two edges from its producer."""
+    g = nx.MultiDiGraph()
     producer: dict[str, object] = {}
     for v in graph.inputs:
         producer[v.name] = ("input", v.name)
@@ -42,7 +43,7 @@ def users(graph: Graph) -> dict[str, list[object]]:
     """For each value name: the op indices (and ``"return"``) that read it, in order."""
     g = dataflow(graph)
     result: dict[str, list[object]] = {v.name: [] for v in graph.values()}
-    for _, target, data in sorted(g.edges(data=True), key=lambda e: _order(e[1])):
+    for _, target, data in sorted(g.edges(data=True), key=lambda edge: _order(edge[1])):
         result[data["value"]].append(target)
     return result
 

@@ -216,17 +216,15 @@ def _require_same_dtype(op: Op) -> None:
         raise TypeError(f"operands mix dtypes {sorted(dtypes)}")
 
 
-_BASIS_OPTIONAL = LOWERING_KEYS
-
 OPS: dict[str, OpDef] = {d.name: d for d in (
     OpDef("kan.layer", (Value, Param), BASIS_KEYS, (), _infer_layer,
           "one KAN layer: y[:, q] = sum_p sum_i coef[p, q, i] B_i(x[:, p])"),
-    OpDef("kan.basis", (Value,), BASIS_KEYS, _BASIS_OPTIONAL, _infer_basis,
+    OpDef("kan.basis", (Value,), BASIS_KEYS, LOWERING_KEYS, _infer_basis,
           "the basis tensor [B, in, n_b] of x"),
     OpDef("kan.contract", (Value, Param), (), (), _infer_contract,
           "y[:, q] = sum_p sum_i basis[:, p, i] coef[p, q, i]"),
     OpDef("kan.fused_layer", (Value, Param), BASIS_KEYS + ("eval",),
-          ("stencil", "stencil_scale", "pieces"), _infer_layer,
+          tuple(key for key in LOWERING_KEYS if key != "eval"), _infer_layer,
           "kan.basis + kan.contract evaluated locally, the basis tensor never materialized"),
 )}
 

@@ -208,14 +208,19 @@ class _Parser:
     def attr(self) -> Attr:
         tok = self.next()
         if tok.kind == "number":
-            if "/" in tok.text:
-                num, den = tok.text.split("/")
-                if int(den) == 0:
-                    raise self.error("zero denominator", tok)
-                return Fraction(int(num), int(den))
-            return int(tok.text)
+            num, _, den = tok.text.partition("/")
+            try:
+                numerator, denominator = int(num), int(den or 1)
+            except ValueError as exc:  # more digits than Python converts
+                raise self.error(f"bad number: {exc}", tok) from None
+            if denominator == 0:
+                raise self.error("zero denominator", tok)
+            return Fraction(numerator, denominator) if den else numerator
         if tok.kind == "string":
-            return json.loads(tok.text)
+            try:
+                return json.loads(tok.text)
+            except json.JSONDecodeError as exc:
+                raise self.error(f"bad string literal: {exc.msg}", tok) from None
         if tok.kind == "word":
             return {"true": True, "false": False}.get(tok.text, tok.text)
         if tok.text == "[":

@@ -83,6 +83,8 @@ def verify(graph: Graph) -> None:
     """Raise VerifyError describing the first problem found, with the IR around it."""
     defined: dict[str, Value] = {}
     params: dict[str, Param] = {}
+    if not PARAM_NAME.match(graph.name):
+        raise VerifyError(f"graph name @{graph.name} is malformed (letters, digits, _ . -)")
     if not graph.inputs:
         raise VerifyError(f"graph @{graph.name} has no inputs")
     for v in graph.inputs:

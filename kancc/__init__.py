@@ -12,8 +12,9 @@ from . import ir, symbolic
 from .errors import BackendError, KanccError, PassError, SpecError
 from .program import Program, compile
 from .spec import BasisSpec, Spec, load_spec, loads_spec
+from .version import VERSION
 
-__version__ = "0.1.0"
+__version__ = VERSION
 
 __all__ = [
     "BackendError", "BasisSpec", "KanccError", "PassError", "Program", "Spec", "SpecError",

@@ -11,6 +11,8 @@ import tempfile
 from pathlib import Path
 from typing import BinaryIO, Callable
 
+from .errors import KanccError
+
 
 def write_bytes_atomic(path: str | os.PathLike, data: bytes) -> None:
     write_atomic(path, lambda f: f.write(data))
@@ -23,8 +25,14 @@ def write_text_atomic(path: str | os.PathLike, text: str) -> None:
 def write_atomic(path: str | os.PathLike, write: Callable[[BinaryIO], object]) -> None:
     """Call ``write(file)`` on a temporary file, then rename it to ``path``."""
     target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    if target.is_dir():
+        raise KanccError(f"cannot write {target}: it is a directory")
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    except OSError as exc:
+        raise KanccError(f"cannot write {target}: {exc.strerror or exc} "
+                         f"({exc.filename or target.parent})") from None
     try:
         with os.fdopen(fd, "wb") as f:
             write(f)

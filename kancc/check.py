@@ -17,7 +17,6 @@ models), 1e-5 in float32 (per layer).
 
 from __future__ import annotations
 
-import importlib.util
 from dataclasses import dataclass, replace
 from typing import Callable
 
@@ -27,6 +26,7 @@ from kancc.ir import extended_knots, grid_points
 
 from .frontend import basis_attrs
 from .spec import Spec, SpecSource, load_spec
+from .testing import triton_installed
 
 TOL64 = 1e-10
 TOL32 = 1e-5
@@ -172,10 +172,8 @@ def differential_check(source: SpecSource, *, samples: int = 257, seed: int = 0,
 
 
 def _triton_available(skipped: list[str]) -> bool:
-    """Whether torch and triton are installed (without importing triton: the interpreter
-    switch must be set before its first import)."""
-    missing = [name for name in ("torch", "triton") if importlib.util.find_spec(name) is None]
-    if missing:
-        skipped.append(f"triton target: {' and '.join(missing)} not installed "
+    if not triton_installed():
+        skipped.append("triton target: torch or triton is not installed "
                        "(pip install 'kancc[triton]')")
-    return not missing
+        return False
+    return True

@@ -17,23 +17,43 @@ import argparse
 import io
 import sys
 from pathlib import Path
-from typing import Sequence
+from typing import NoReturn, Sequence
 
 import numpy as np
 
 from .atomic import write_atomic, write_text_atomic
 from .errors import KanccError
-from .ir import ParseError, VerifyError
+from .ir import to_text
 from .passes import PASSES, PIPELINES, DumpOptions
+from .program import Program, compile
 from .spec import load_spec
 
 EXIT_OK, EXIT_CHECK_FAILED, EXIT_BAD_INPUT = 0, 1, 2
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line on stderr and exit code 2, like every other
+    bad input."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_BAD_INPUT, f"kancc: error: {message} (see kancc --help)\n")
+
+
+def _seed(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a non-negative integer, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be a non-negative integer, got {value}")
+    return value
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="kancc", description="KAN compiler: spec -> KAN IR "
-                                     "-> NumPy or Triton code.")
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    parser = _Parser(prog="kancc", description="KAN compiler: spec -> KAN IR -> NumPy or "
+                     "Triton code.")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND",
+                                     parser_class=_Parser)
 
     compile_ = commands.add_parser("compile", help="compile a spec; emit IR or source")
     compile_.add_argument("spec", help="model spec (.toml)")
@@ -53,8 +73,9 @@ def _parser() -> argparse.ArgumentParser:
     run = commands.add_parser("run", help="compile a spec and evaluate it on inputs")
     run.add_argument("spec")
     run.add_argument("--input", required=True, help=".npy array of shape (batch, in)")
-    run.add_argument("--params", help=".npz of parameters (default: init_params(--seed))")
-    run.add_argument("--seed", type=int, default=0)
+    source = run.add_mutually_exclusive_group()
+    source.add_argument("--params", help=".npz of parameters (default: init_params(--seed))")
+    source.add_argument("--seed", type=_seed, default=0, help="seed of the random parameters")
     run.add_argument("--target", choices=("numpy", "triton"), default="numpy")
     run.add_argument("-o", "--output", help="write outputs to this .npy instead of printing")
 
@@ -62,7 +83,7 @@ def _parser() -> argparse.ArgumentParser:
                                 "float32, scipy oracle")
     check.add_argument("spec")
     check.add_argument("--samples", type=int, default=257)
-    check.add_argument("--seed", type=int, default=0)
+    check.add_argument("--seed", type=_seed, default=0)
     check.add_argument("--targets", default="numpy,triton",
                        help="comma-separated: numpy,triton (numpy always runs)")
 
@@ -71,14 +92,13 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _compile(args: argparse.Namespace) -> int:
-    from .program import compile
 
     dump = DumpOptions(print_after_all=args.print_ir_after_all,
                        print_after=frozenset(args.print_ir_after),
                        print_before=frozenset(args.print_ir_before),
                        dump_dir=Path(args.dump_ir) if args.dump_ir else None)
     program = compile(args.spec, args.target, passes=args.passes, dump=dump)
-    text = program.stages[-1][1] if args.emit == "ir" else program.source
+    text = to_text(program.ir) if args.emit == "ir" else program.source
     if args.output:
         write_text_atomic(args.output, text)
         print(f"wrote {args.output} ({args.emit}, target {args.target})", file=sys.stderr)
@@ -98,7 +118,6 @@ def _load_array(path: str, what: str) -> np.ndarray:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from .program import compile
 
     program = compile(args.spec, args.target)
     x = _load_array(args.input, "--input")
@@ -107,12 +126,11 @@ def _run(args: argparse.Namespace) -> int:
     width = program.spec.widths[0]
     if x.ndim == 1 and width == 1:
         x = x[:, None]
-    if x.ndim != 2 or x.shape[1] != width or not np.issubdtype(x.dtype, np.number) \
-            or np.issubdtype(x.dtype, np.complexfloating):
+    if x.ndim != 2 or x.shape[1] != width or not _is_real(x):
         raise KanccError(f"--input {args.input}: expected a real array of shape (batch, {width}), "
                          f"got {x.dtype} {x.shape}")
-    params = program.init_params(args.seed) if not args.params else \
-        _load_params(args.params, program.init_params(0))
+    params = _load_params(args.params, program) if args.params else \
+        program.init_params(args.seed)
     y = program.forward(params, x)
     if args.output:
         write_atomic(args.output, lambda f: np.save(f, y))
@@ -122,23 +140,33 @@ def _run(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _load_params(path: str, like: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+def _is_real(array: np.ndarray) -> bool:
+    return np.issubdtype(array.dtype, np.number) and \
+        not np.issubdtype(array.dtype, np.complexfloating)
+
+
+def _load_params(path: str, program: Program) -> dict[str, np.ndarray]:
+    """The parameters of an .npz archive, checked against the model's declarations."""
     archive = _load_array(path, "--params")
     if isinstance(archive, np.ndarray):
         raise KanccError(f"--params {path}: expected an .npz archive of named arrays")
+    shapes = {p.name: tuple(p.type.shape) for p in program.input_ir.params}
     with archive:
         names = set(archive.files)
-        missing, extra = sorted(set(like) - names), sorted(names - set(like))
+        missing, extra = sorted(set(shapes) - names), sorted(names - set(shapes))
         if missing or extra:
             raise KanccError(f"--params {path}: missing {missing or 'nothing'}, "
                              f"unexpected {extra or 'nothing'}")
         params = {}
-        for name, ref in like.items():
-            value = archive[name]
-            if value.shape != ref.shape:
-                raise KanccError(f"--params {path}: {name} has shape {value.shape}, "
-                                 f"the model needs {ref.shape}")
-            params[name] = value.astype(ref.dtype)
+        for name, shape in shapes.items():
+            try:
+                value = archive[name]
+            except ValueError as exc:  # e.g. an object array, which needs pickle
+                raise KanccError(f"--params {path}: {name}: {exc}") from None
+            if value.shape != shape or not _is_real(value):
+                raise KanccError(f"--params {path}: {name} is {value.dtype} {value.shape}, the "
+                                 f"model needs a real array of shape {shape}")
+            params[name] = value.astype(program.spec.dtype)
     return params
 
 
@@ -179,13 +207,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         return COMMANDS[args.command](args)
-    except (KanccError, ParseError, VerifyError) as exc:
+    except KanccError as exc:
         message = str(exc).strip().replace("\n", " | ")
-        print(f"kancc: error: {message}", file=sys.stderr)
-        return EXIT_BAD_INPUT
     except OSError as exc:
-        print(f"kancc: error: {exc.filename or ''}: {exc.strerror or exc}", file=sys.stderr)
-        return EXIT_BAD_INPUT
+        message = f"{exc.filename or ''}: {exc.strerror or exc}"
+    except MemoryError:
+        message = "out of memory: the model or its inputs are too large for this machine"
+    print(f"kancc: error: {message}", file=sys.stderr)
+    return EXIT_BAD_INPUT
 
 
 if __name__ == "__main__":

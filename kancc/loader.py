@@ -33,12 +33,11 @@ def load_module(source: str, prefix: str) -> ModuleType:
     if name in sys.modules:
         return sys.modules[name]
     path = cache_dir() / f"{name}.py"
-    try:
-        if not path.exists() or path.read_text(encoding="utf-8") != source:
+    if not path.exists():  # the name is the hash of the text: an existing file is this one
+        try:
             write_text_atomic(path, source)
-    except OSError as exc:
-        raise KanccError(f"cannot write generated code to {path}: {exc.strerror or exc} "
-                         "(set KANCC_CACHE_DIR to a writable directory)") from None
+        except KanccError as exc:
+            raise KanccError(f"{exc} (set KANCC_CACHE_DIR to a writable directory)") from None
     spec = importlib.util.spec_from_file_location(name, path)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)

@@ -53,6 +53,8 @@ class Program:
     def init_params(self, seed: int = 0) -> dict[str, np.ndarray]:
         """Seeded random parameters: coef ~ N(0, 1/in), so a layer's output has unit scale
         (the B-splines of a point sum to one). Mapped through every pass's param map."""
+        if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+            raise KanccError(f"seed must be a non-negative integer, got {seed!r}")
         rng = np.random.default_rng(seed)
         dtype = NP_DTYPES[self.spec.dtype]
         params = {}
@@ -121,7 +123,7 @@ def compile(spec: SpecSource, target: str = "numpy", *, training: bool = False,
     if check_roundtrip is None:
         check_roundtrip = os.environ.get("KANCC_CHECK_ROUNDTRIP", "") not in ("", "0")
     graph = build_graph(spec)
-    manager = PassManager(parse_pipeline(passes or "inference"), dump=dump,
+    manager = PassManager(parse_pipeline("inference" if passes is None else passes), dump=dump,
                           check_roundtrip=check_roundtrip)
     result = manager.run(graph)
     source = EMITTERS[target](result.graph)

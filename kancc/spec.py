@@ -20,7 +20,9 @@ names its field path, e.g. ``layers[1].grid: must be a positive integer, got -3`
 
 from __future__ import annotations
 
+import decimal
 import difflib
+import numbers
 import os
 import re
 import tomllib
@@ -30,15 +32,18 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any, Mapping, Union
 
+import numpy as np
+
+from kancc.ir.dialect import BASIS_KINDS, MAX_ORDER
+
 from .errors import SpecError
 
-BASIS_KINDS = ("bspline",)
-MAX_DEGREE = 5
+MAX_DEGREE = MAX_ORDER - 1
 MAX_GRID = 4096
+MAX_WIDTH = 1 << 24
 DTYPES = ("float32", "float64")
 LOSSES = ("mse",)
 NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
-RATIONAL = re.compile(r"\s*-?\d+\s*/\s*\d+\s*\Z")
 
 TOP_KEYS = ("model", "basis", "layers", "train")
 MODEL_KEYS = ("name", "layers", "dtype")
@@ -150,8 +155,9 @@ class _Checker:
         return value
 
     def integer(self, value: object, path: str, lo: int, hi: int | None = None) -> int:
-        if isinstance(value, bool) or not isinstance(value, int):
+        if _is_bool(value) or not isinstance(value, numbers.Integral):
             raise self.fail(path, f"must be an integer, got {_describe(value)}")
+        value = int(value)
         if value < lo or (hi is not None and value > hi):
             if lo == 1 and value < lo:
                 raise self.fail(path, f"must be a positive integer, got {value}")
@@ -166,23 +172,27 @@ class _Checker:
         return value
 
     def number(self, value: object, path: str) -> Fraction:
-        """An exact rational from an int, decimal, float or "p/q" string."""
-        if isinstance(value, bool):
+        """An exact rational from an int, a decimal, a float (read as the shortest decimal
+        that rounds to it: 0.1 is 1/10), or a string such as "1/3", "-2" or "0.25"."""
+        if _is_bool(value):
             raise self.fail(path, f"must be a number, got {_describe(value)}")
-        if isinstance(value, int):
-            return Fraction(value)
-        if isinstance(value, Fraction):
-            return value
-        if isinstance(value, (Decimal, float)):
-            if not (Decimal(value) if isinstance(value, float) else value).is_finite():
-                raise self.fail(path, f"must be a finite number, got {value}")
-            return Fraction(Decimal(repr(value)) if isinstance(value, float) else value)
-        if isinstance(value, str) and RATIONAL.match(value):
-            num, den = (int(s) for s in value.split("/"))
-            if den == 0:
-                raise self.fail(path, f"has a zero denominator: {value!r}")
-            return Fraction(num, den)
-        raise self.fail(path, f"must be a number (or a \"p/q\" string), got {_describe(value)}")
+        if isinstance(value, (numbers.Rational, Decimal)) or isinstance(value, str):
+            text = value if isinstance(value, str) else None
+        elif isinstance(value, numbers.Real):
+            text = repr(float(value))
+        else:
+            raise self.fail(path, f"must be a number (or a string like \"1/3\"), got "
+                                  f"{_describe(value)}")
+        try:
+            exact = Fraction(text if text is not None else value)  # type: ignore[arg-type]
+        except ZeroDivisionError:
+            raise self.fail(path, f"has a zero denominator: {value!r}") from None
+        except (ValueError, TypeError, OverflowError, decimal.InvalidOperation):
+            if isinstance(value, str):
+                raise self.fail(path, f"must be a number (or a string like \"1/3\"), got "
+                                      f"{_describe(value)}") from None
+            raise self.fail(path, f"must be a finite number, got {value}") from None
+        return exact
 
     def array(self, value: object, path: str) -> list:
         if not isinstance(value, (list, tuple)):
@@ -202,7 +212,7 @@ def _build(raw: Mapping[str, Any], origin: str | None, default_name: str) -> Spe
     if len(widths) < 2:
         raise check.fail("model.layers", f"needs at least 2 widths (input and output), "
                                          f"got {len(widths)}")
-    widths = [check.integer(w, f"model.layers[{i}]", 1) for i, w in enumerate(widths)]
+    widths = [check.integer(w, f"model.layers[{i}]", 1, MAX_WIDTH) for i, w in enumerate(widths)]
     dtype = check.choice(model.get("dtype", "float32"), "model.dtype", DTYPES)
     name = model.get("name", _sanitize(default_name))
     if not isinstance(name, str) or not NAME.match(name):
@@ -223,12 +233,16 @@ def _build(raw: Mapping[str, Any], origin: str | None, default_name: str) -> Spe
             raise check.fail("layers", f"has {len(entries)} entries but model.layers describes "
                                        f"{n_layers} layer(s); give one [[layers]] table per layer")
         overrides = [check.table(e, f"layers[{i}]", BASIS_KEYS) for i, e in enumerate(entries)]
-    layers = tuple(_layer_basis(check, default, o, i) for i, o in enumerate(overrides))
+    layers = tuple(_layer_basis(check, default, o, i, dtype) for i, o in enumerate(overrides))
     train = TrainSpec()
     if "train" in raw:
         table = check.table(raw["train"], "train", TRAIN_KEYS)
         train = TrainSpec(loss=check.choice(table.get("loss", "mse"), "train.loss", LOSSES))
     return Spec(name, tuple(widths), dtype, layers, train, origin)
+
+
+def _is_bool(value: object) -> bool:
+    return isinstance(value, (bool, np.bool_))
 
 
 def _is_list(value: object) -> bool:
@@ -241,7 +255,7 @@ def _sanitize(stem: str) -> str:
 
 
 def _layer_basis(check: _Checker, default: dict, override: Mapping[str, Any],
-                 index: int) -> BasisSpec:
+                 index: int, dtype: str) -> BasisSpec:
     """The basis of layer ``index``: [basis] (or the defaults) overlaid with its [[layers]]
     table; errors name the table each value came from."""
     merged = dict(default)
@@ -263,6 +277,9 @@ def _layer_basis(check: _Checker, default: dict, override: Mapping[str, Any],
                                  "and a domain, and [basis] gives explicit knots instead")
         grid = check.integer(merged["grid"], where["grid"], 1, MAX_GRID)
         domain = _domain(check, merged["domain"], where["domain"])
+        a, b = domain
+        points = tuple(a + (b - a) * i / grid for i in range(grid + 1))
+        _check_representable(check, points, degree + 1, dtype, where["domain"], where["grid"])
         return BasisSpec(kind, degree, grid, domain, "uniform")
     if not _is_list(knots):
         raise check.fail(where["knots"], f"must be \"uniform\" or an array of grid points, "
@@ -287,7 +304,33 @@ def _layer_basis(check: _Checker, default: dict, override: Mapping[str, Any],
         if domain != (points[0], points[-1]):
             raise check.fail(where["domain"], f"is [{_show(domain[0])}, {_show(domain[1])}] but "
                              f"knots run from {_show(points[0])} to {_show(points[-1])}")
+    _check_representable(check, points, degree + 1, dtype, where["knots"], where["knots"])
     return BasisSpec(kind, degree, len(points) - 1, (points[0], points[-1]), points)
+
+
+def _check_representable(check: _Checker, points: tuple[Fraction, ...], order: int, dtype: str,
+                         range_path: str, resolution_path: str) -> None:
+    """The knots must fit the model's dtype: every extended knot and 1/h well inside its
+    range, and no two neighbouring knots rounding to the same number (the cell of an input
+    could not be told apart)."""
+    info = np.finfo(dtype)
+    limit = Fraction(float(info.max)) / 16
+    first, last = points[1] - points[0], points[-1] - points[-2]
+    reach = max(abs(points[0] - (order - 1) * first), abs(points[-1] + (order - 1) * last))
+    if reach > limit:
+        raise check.fail(range_path, f"extended knots reach {_show(reach)}, beyond what "
+                                     f"{dtype} holds safely ({_show(limit)})")
+    smallest = min(v - u for u, v in zip(points, points[1:]))
+    if 1 / smallest > limit:
+        raise check.fail(resolution_path, f"cells as small as {_show(smallest)} are below "
+                                          f"{dtype}'s range")
+    held = [info.dtype.type(float(t)) for t in points]
+    for i in range(1, len(held)):
+        if held[i] <= held[i - 1]:
+            raise check.fail(resolution_path, f"knots {i - 1} and {i} ({_show(points[i - 1], 12)} "
+                             f"and {_show(points[i], 12)}) are the same number in {dtype}: cells "
+                             f"this small this far from 0 cannot be told apart (use float64, "
+                             f"fewer cells, or a domain nearer 0)")
 
 
 def _domain(check: _Checker, value: object, path: str) -> tuple[Fraction, Fraction]:
@@ -300,5 +343,8 @@ def _domain(check: _Checker, value: object, path: str) -> tuple[Fraction, Fracti
     return a, b
 
 
-def _show(x: Fraction) -> str:
-    return str(x) if x.denominator == 1 else f"{float(x):g}"
+def _show(x: Fraction, digits: int = 6) -> str:
+    """A short decimal for messages, for any magnitude (floats overflow and underflow)."""
+    if x.denominator == 1 and abs(x.numerator) < 10**12:
+        return str(x)
+    return f"{Decimal(x.numerator) / Decimal(x.denominator):.{digits}g}"

@@ -97,8 +97,48 @@ def test_run_rejects_bad_params(tmp_path, capsys):
                                     "layers.1.coef": np.zeros((5, 1, 10))})
     assert main(["run", CUBIC, "--input", str(tmp_path / "x.npy"), "--params",
                  str(tmp_path / "p.npz")]) == 2
-    assert "layers.1.coef has shape (5, 1, 10), the model needs (5, 1, 11)" in \
-        capsys.readouterr().err
+    assert "layers.1.coef is float64 (5, 1, 10), the model needs a real array of shape " \
+        "(5, 1, 11)" in capsys.readouterr().err
+    for bad in (np.array([["a"] * 11] * 5).reshape(5, 1, 11), np.zeros((5, 1, 11), complex)):
+        np.savez(tmp_path / "p.npz", **{"layers.0.coef": np.zeros((2, 5, 11)),
+                                        "layers.1.coef": bad})
+        assert main(["run", CUBIC, "--input", str(tmp_path / "x.npy"), "--params",
+                     str(tmp_path / "p.npz")]) == 2
+        assert "the model needs a real array" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("argv,fragment", [
+    (["run", CUBIC, "--input", "x.npy", "--seed", "-1"], "must be a non-negative integer"),
+    (["run", CUBIC, "--input", "x.npy", "--seed", "1", "--params", "p.npz"], "not allowed with"),
+    (["check", CUBIC, "--seed", "two"], "must be a non-negative integer"),
+    (["compile", CUBIC, "--target", "cuda"], "invalid choice"),
+    (["compile", CUBIC, "--passes", ""], "empty pipeline"),
+    (["compile", CUBIC, "--passes", "lower-basis{eval=horner,eval=cox-de-boor}"], "given twice"),
+    (["frobnicate"], "invalid choice"),
+])
+def test_usage_errors_are_one_line(argv, fragment, capsys):
+    try:
+        code = main(argv)
+    except SystemExit as exc:  # argparse's own errors exit; the rest return
+        code = exc.code
+    err = capsys.readouterr().err.strip()
+    assert code == 2
+    assert len(err.splitlines()) == 1 and err.startswith("kancc: error: ") and fragment in err
+
+
+def test_output_path_problems_name_the_path(tmp_path, capsys):
+    directory = tmp_path / "out"
+    directory.mkdir()
+    assert main(["compile", CUBIC, "-o", str(directory)]) == 2
+    assert capsys.readouterr().err.strip() == f"kancc: error: cannot write {directory}: " \
+        "it is a directory"
+    blocker = tmp_path / "afile"
+    blocker.write_text("")
+    assert main(["compile", CUBIC, "--dump-ir", str(blocker), "-o", str(tmp_path / "m.py")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"kancc: error: cannot write {blocker}/00-input.kir") and \
+        ".tmp" not in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["afile", "out"]
 
 
 def test_check_passes_on_the_examples(capsys):

@@ -118,6 +118,8 @@ PARSE_ERRORS = [
     (GOOD + "extra", 6, 1, "end of input"),
     (GOOD.replace("domain=[0, 1]", "domain=[0, 1"), 3, 76, "expected ','"),
     (GOOD.replace("%0 = kan", "%0 = $kan"), 3, 8, "unexpected character '$'"),
+    (GOOD.replace("kind=bspline", 'kind="\\q"'), 3, 31, "bad string literal"),
+    (GOOD.replace("order=3", "order=" + "9" * 5000), 3, 46, "bad number"),
 ]
 
 
@@ -174,6 +176,12 @@ def test_verifier_checks_lowering_attributes():
     broken = graph.with_ops([op.without_attrs("pieces")])
     with pytest.raises(VerifyError, match="eval=horner needs the pieces"):
         verify(broken)
+
+
+def test_verifier_checks_the_graph_name():
+    graph = parse(GOOD)
+    with pytest.raises(VerifyError, match="graph name @my model is malformed"):
+        verify(Graph("my model", graph.inputs, graph.params, graph.ops, graph.outputs))
 
 
 def test_verifier_checks_def_before_use():

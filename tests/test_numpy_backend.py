@@ -175,6 +175,15 @@ def test_nan_propagates_and_out_of_domain_extrapolates():
     assert relative_error(y[3], expected) <= 1e-12
 
 
+def test_tables_beyond_the_dtype_are_refused():
+    """relu-local on tiny cells needs stencil entries ~ 1/h^(r-1), beyond float32."""
+    spec = {"model": {"layers": [1, 1]}, "basis": {"degree": 5, "knots": [0, "1/1000000000", 1]}}
+    with pytest.raises(kancc.BackendError, match="STENCIL table holds values beyond float32"):
+        relu_local(spec)
+    program = kancc.compile(spec)  # horner works in s, whatever the cell size
+    assert np.all(np.isfinite(program.forward(program.init_params(0), [[0.5], [1e-10]])))
+
+
 def test_float64_and_float32_modules():
     for dtype, np_dtype in (("float32", np.float32), ("float64", np.float64)):
         program = kancc.compile({"model": {"layers": [2, 2], "dtype": dtype}})

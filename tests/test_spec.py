@@ -4,6 +4,7 @@ import subprocess
 import sys
 from fractions import Fraction
 
+import numpy as np
 import pytest
 
 import kancc
@@ -65,6 +66,26 @@ knots = [0.1, "1/3", 0.5, 2]
     assert from_float.layers[0].domain == (Fraction(1, 10), Fraction(7, 10))
 
 
+def test_numbers_from_numpy_scalars_and_strings():
+    spec = kancc.load_spec({"model": {"layers": [np.int64(2), np.int32(1)]},
+                            "basis": {"degree": np.int16(2), "domain": [np.float64(-0.5), "1"],
+                                      "grid": np.uint8(4)}})
+    assert spec.widths == (2, 1) and spec.layers[0].degree == 2 and spec.layers[0].grid == 4
+    assert spec.layers[0].domain == (Fraction(-1, 2), Fraction(1))
+    knots = kancc.load_spec({"model": {"layers": [1, 1]},
+                             "basis": {"knots": ["-1", "-0.25", "1e-3", "1/3", np.float32(0.5)]}})
+    assert knots.layers[0].knots == (Fraction(-1), Fraction(-1, 4), Fraction(1, 1000),
+                                     Fraction(1, 3), Fraction(1, 2))
+    with pytest.raises(kancc.SpecError, match=r"basis.degree: must be an integer, got True"):
+        kancc.load_spec({"model": {"layers": [1, 1]}, "basis": {"degree": np.bool_(True)}})
+
+
+def test_float64_resolves_what_float32_cannot():
+    fine = {"domain": [1000.1, 1000.101], "grid": 64}
+    spec = kancc.load_spec({"model": {"layers": [1, 1], "dtype": "float64"}, "basis": fine})
+    assert spec.layers[0].grid == 64
+
+
 def test_defaults_and_per_layer_overrides():
     spec = kancc.loads_spec("""
 [model]
@@ -103,6 +124,8 @@ MALFORMED = [
     ("zero width", "[model]\nlayers = [2, 0, 1]\n", "model.layers[1]", "positive integer, got 0"),
     ("fractional width", "[model]\nlayers = [2, 1.5]\n", "model.layers[1]", "must be an integer"),
     ("one width", "[model]\nlayers = [2]\n", "model.layers", "at least 2 widths"),
+    ("absurd width", "[model]\nlayers = [99999999999999999999, 1]\n", "model.layers[0]",
+     "between 1 and 16777216"),
     ("bad dtype", MODEL + 'dtype = "float16"\n', "model.dtype", "must be one of"),
     ("bad name", MODEL + 'name = "my model"\n', "model.name", "identifier"),
     ("degree too large", MODEL + "[basis]\ndegree = 6\n", "basis.degree", "between 0 and 5"),
@@ -142,6 +165,14 @@ MALFORMED = [
      "did you mean 'degree'"),
     ("uniform layer without a grid", MODEL + "[basis]\nknots = [0, 1, 2]\n[[layers]]\n"
      "[[layers]]\nknots = \"uniform\"\n", "layers[1].grid", "uniform knots need a grid"),
+    ("domain beyond float32", MODEL + "[basis]\ndomain = [0, 1e300]\n", "basis.domain",
+     "beyond what float32 holds safely"),
+    ("domain beyond float64", MODEL + 'dtype = "float64"\n[basis]\ndomain = [-1e308, 1e308]\n',
+     "basis.domain", "beyond what float64 holds safely"),
+    ("cells below the dtype's range", MODEL + "[basis]\nknots = [0, 1e-320, 1]\n", "basis.knots",
+     "below float32's range"),
+    ("knots float32 cannot tell apart", MODEL + "[basis]\ndomain = [1000.1, 1000.101]\n"
+     "grid = 64\n", "basis.grid", "are the same number in float32"),
     ("unknown loss", MODEL + '[train]\nloss = "huber"\n', "train.loss", "must be one of"),
     ("unknown train key", MODEL + "[train]\nlr = 0.1\n", "train.lr", "unknown key"),
 ]

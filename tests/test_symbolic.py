@@ -129,3 +129,7 @@ def test_bad_knot_vectors_are_refused():
         relu_change_of_basis(0, [0, 1, 2])
     with pytest.raises(ValueError, match="rows of"):
         local_pieces(2, [0, 1, 2, 3], [(1, 2, 3)])
+    with pytest.raises(ValueError, match="positive integer"):
+        symbolic.bspline_basis(0, [0, 1, 2, 3])
+    with pytest.raises(ValueError, match="spacing h must be positive"):
+        uniform_relu_change_of_basis(3, 4, 0)

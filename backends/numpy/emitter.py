@@ -8,18 +8,10 @@ scatters them into the dense [batch, in, n_b] basis tensor, and a contraction is
 from __future__ import annotations
 
 from kancc.ir import Graph, Op, n_basis
+from kancc.version import VERSION
 
-from ..common import (
-    NP_DTYPES,
-    VERSION,
-    check_renderable,
-    describe_basis,
-    float_list,
-    op_comment,
-    operand_expr,
-    param_shapes,
-    var,
-)
+from ..common import (NP_DTYPE_NAMES, check_renderable, describe_basis, float_list, op_comment,
+                      operand_expr, param_shapes, var)
 from ..local_basis import Syntax, local_basis
 
 SYNTAX = Syntax(
@@ -47,8 +39,10 @@ def scatter_local(k, values, n_basis):
 
 
 def contract(basis, weights):
-    """y[b, q] = sum_(p, i) basis[b, p, i] weights[(p, i), q]: one GEMM."""
-    return basis.reshape(basis.shape[0], weights.shape[0]) @ weights
+    """y[b, q] = sum_(p, i) basis[b, p, i] weights[(p, i), q]: one GEMM. A NaN input is
+    meant to reach its own outputs (module docstring): numpy need not warn about it."""
+    with np.errstate(invalid="ignore"):
+        return basis.reshape(basis.shape[0], weights.shape[0]) @ weights
 
 
 def pack_params(params):
@@ -125,7 +119,7 @@ def emit_numpy(graph: Graph) -> str:
         "",
         "import numpy as np",
         "",
-        f"DTYPE = {NP_DTYPES[dtype]}",
+        f"DTYPE = {NP_DTYPE_NAMES[dtype]}",
         f"INPUT_WIDTH = {graph.inputs[0].type.shape[1]}",
         f"PARAM_SHAPES = {param_shapes(graph)}",
         "",

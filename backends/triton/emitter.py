@@ -16,18 +16,10 @@ backward kernels come with training.
 from __future__ import annotations
 
 from kancc.ir import Graph, Op, n_basis
+from kancc.version import VERSION
 
-from ..common import (
-    TORCH_DTYPES,
-    VERSION,
-    check_renderable,
-    describe_basis,
-    float_list,
-    op_comment,
-    operand_expr,
-    param_shapes,
-    var,
-)
+from ..common import (TORCH_DTYPES, check_renderable, describe_basis, float_list, op_comment,
+                      operand_expr, param_shapes, var)
 from ..local_basis import Syntax, local_basis
 
 SYNTAX = Syntax(
@@ -143,7 +135,7 @@ def _layer(op: Op, index: int, dtype: str) -> tuple[list[str], list[str]]:
         "    for p in range(IN):",
         "        x = tl.load(x_ptr + x_row + p, mask=row_ok, other=0.0)",
         *(f"        {line}" for line in code.lines),
-        "        edge = (p * OUT + cols[None, :]) * NB + k[:, None]",
+        "        edge = (p * OUT + cols[None, :]).to(tl.int64) * NB + k[:, None]",
         *contraction,
         "    tl.store(y_ptr + rows.to(tl.int64)[:, None] * OUT + cols[None, :], acc, mask=tile_ok)",
     ]

@@ -8,10 +8,7 @@ cubic on h = 1/4; otherwise one band of r+1 entries per basis function.
 
 from __future__ import annotations
 
-from fractions import Fraction
 from typing import Mapping
-
-import sympy
 
 from kancc import symbolic
 from kancc.ir import Graph, Op, extended_knots, grid_points
@@ -21,15 +18,11 @@ from .base import Pass, PassResult
 BASIS_OPS = ("kan.basis", "kan.fused_layer")
 
 
-def to_fraction(value: sympy.Rational) -> Fraction:
-    num, den = value.as_numer_denom()
-    return Fraction(int(num), int(den))
-
-
 def stencil_attrs(op: Op) -> dict[str, object]:
     order = op.attr("order")
     knots = extended_knots(grid_points(op.attr_dict), order)
-    bands = [tuple(map(to_fraction, row)) for row in symbolic.relu_stencil_bands(order, knots)]
+    exact = symbolic.relu_stencil_bands(order, knots)
+    bands = [tuple(map(symbolic.as_fraction, row)) for row in exact]
     if all(row == bands[0] for row in bands):
         scale = bands[0][0]
         return {"stencil": tuple(v / scale for v in bands[0]), "stencil_scale": scale}

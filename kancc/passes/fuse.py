@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Mapping
 
 from kancc.errors import PassError
-from kancc.ir import Graph, Op, Value
+from kancc.ir import Graph, Op
 from kancc.ir.analysis import users
 
 from .base import Pass, PassResult
@@ -25,7 +25,7 @@ def fuse(graph: Graph, options: Mapping[str, str]) -> PassResult:
         if op.name != "kan.contract":
             continue
         basis_value, coef = op.operands
-        basis_op = producer.get(basis_value.name) if isinstance(basis_value, Value) else None
+        basis_op = producer.get(basis_value.name)
         if basis_op is None or basis_op.name != "kan.basis":
             continue
         if readers[basis_value.name] != [index]:

@@ -20,7 +20,7 @@ from kancc.errors import PassError
 from kancc.ir import EVAL_MODES, Graph, Op, extended_knots, grid_points
 
 from .base import Pass, PassResult
-from .derive_stencils import BASIS_OPS, to_fraction
+from .derive_stencils import BASIS_OPS
 
 
 def stencil_bands(op: Op, knots: tuple[Fraction, ...]) -> list[tuple[Fraction, ...]]:
@@ -43,7 +43,7 @@ def horner_pieces(op: Op) -> tuple:
         points = points[:2]
     knots = extended_knots(points, order)
     tables = symbolic.local_pieces(order, knots, stencil_bands(op, knots))
-    exact = tuple(tuple(tuple(map(to_fraction, row)) for row in table) for table in tables)
+    exact = tuple(tuple(tuple(map(symbolic.as_fraction, row)) for row in table) for table in tables)
     return exact[0] if all(t == exact[0] for t in exact) else exact
 
 

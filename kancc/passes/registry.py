@@ -58,6 +58,8 @@ def _split(text: str) -> list[str]:
 def parse_pipeline(text: str) -> tuple[Step, ...]:
     """Steps of a pipeline given by name (``inference``) or as a pass list."""
     text = PIPELINES.get(text.strip(), text)
+    if not text.strip():
+        raise KanccError("empty pipeline: name one (inference, reference) or list passes")
     steps = []
     for item in _split(text):
         name, _, rest = item.partition("{")
@@ -71,12 +73,15 @@ def parse_pipeline(text: str) -> tuple[Step, ...]:
         if rest:
             if not rest.endswith("}"):
                 raise KanccError(f"pass options of {name!r} must end with '}}': {item!r}")
-            allowed = dict(pass_.options)
+            allowed, given = dict(pass_.options), set()
             for pair in filter(None, (p.strip() for p in rest[:-1].split(","))):
                 key, eq, value = (s.strip() for s in pair.partition("="))
                 if not eq or key not in allowed:
                     raise KanccError(f"pass {name!r} has no option {key!r} "
                                      f"(options: {', '.join(allowed) or 'none'})")
+                if key in given:
+                    raise KanccError(f"{name}{{{key}=...}} is given twice in {item!r}")
+                given.add(key)
                 if value not in allowed[key]:
                     raise KanccError(f"{name}{{{key}=...}} must be one of "
                                      f"{', '.join(allowed[key])}, got {value!r}")

@@ -15,7 +15,7 @@ from typing import Sequence
 
 import sympy
 
-from .knots import Knots, as_knots
+from .knots import Knots, as_knots, check_order
 
 X = sympy.Symbol("x", real=True)
 
@@ -42,12 +42,12 @@ def _pieces(order: int, knots: Knots) -> tuple[dict[int, sympy.Poly], ...]:
 
 def bspline_cell_polynomials(order: int, knots: Sequence) -> tuple[dict[int, sympy.Poly], ...]:
     """For each B_i: {knot interval c: the polynomial (in ``X``) of B_i on [t_c, t_{c+1})}."""
-    return _pieces(order, as_knots(knots, order))
+    return _pieces(check_order(order), as_knots(knots, order))
 
 
 def bspline_basis(order: int, knots: Sequence, x: sympy.Symbol = X) -> list[sympy.Piecewise]:
     """The n_b B-splines of order r on the full knot vector as sympy Piecewise in ``x``."""
-    t = as_knots(knots, order)
+    t = as_knots(knots, check_order(order))
     result = []
     for cells in _pieces(order, t):
         branches = [(poly.as_expr().subs(X, x), (x >= t[c]) & (x < t[c + 1]))

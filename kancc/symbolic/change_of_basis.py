@@ -16,7 +16,7 @@ from typing import Sequence
 
 import sympy
 
-from .knots import Knots, as_knots, rational
+from .knots import Knots, as_knots, check_order, rational
 
 
 @lru_cache(maxsize=256)
@@ -47,7 +47,7 @@ def relu_stencil_bands(order: int, knots: Sequence) -> tuple[tuple[sympy.Rationa
     are the stencil's true values), although they multiply truncated powers that vanish on
     [a, b].
     """
-    return _bands(_check_order(order), as_knots(knots, order))
+    return _bands(check_order(order), as_knots(knots, order))
 
 
 def relu_change_of_basis(order: int, knots: Sequence) -> sympy.Matrix:
@@ -61,7 +61,9 @@ def relu_change_of_basis(order: int, knots: Sequence) -> sympy.Matrix:
 
 def uniform_relu_change_of_basis(order: int, n_basis: int, h: object) -> sympy.Matrix:
     """Corollary 1: A_ij = (-1)^(j-i) C(r, j-i) / ((r-1)! h^(r-1)) for 0 <= j-i <= r."""
-    r, spacing = _check_order(order), rational(h)
+    r, spacing = check_order(order), rational(h)
+    if spacing <= 0:
+        raise ValueError(f"the knot spacing h must be positive, got {spacing}")
     scale = 1 / (sympy.factorial(r - 1) * spacing ** (r - 1))
 
     def entry(i: int, j: int) -> sympy.Rational:
@@ -69,9 +71,3 @@ def uniform_relu_change_of_basis(order: int, n_basis: int, h: object) -> sympy.M
         return (-1) ** d * sympy.binomial(r, d) * scale if 0 <= d <= r else sympy.Integer(0)
 
     return sympy.Matrix(n_basis, n_basis, entry)
-
-
-def _check_order(order: int) -> int:
-    if isinstance(order, bool) or not isinstance(order, int) or order < 1:
-        raise ValueError(f"order must be a positive integer, got {order!r}")
-    return order

@@ -28,6 +28,18 @@ def rational(value: object) -> sympy.Rational:
     return result
 
 
+def as_fraction(value: sympy.Rational) -> Fraction:
+    """A sympy rational as a ``fractions.Fraction`` (what the IR's attributes hold)."""
+    num, den = value.as_numer_denom()
+    return Fraction(int(num), int(den))
+
+
+def check_order(order: int) -> int:
+    if isinstance(order, bool) or not isinstance(order, int) or order < 1:
+        raise ValueError(f"order must be a positive integer, got {order!r}")
+    return order
+
+
 def as_knots(knots: Sequence, order: int) -> Knots:
     """Validate a full extended knot vector for order r: strictly increasing, >= 2r knots."""
     t = tuple(rational(v) for v in knots)
