@@ -1,8 +1,9 @@
 """float32 error of the emitted NumPy code, per evaluation mode, order and grid size.
 
 For a single-edge model on [-1, 1] with N(0, 1) coefficients (rounded to float32), the error
-is max |y32 - y64| / max |y64| over 20000 random float32 inputs, where y64 evaluates the same
-float32 inputs and coefficients in float64. Uniform and random non-uniform knots.
+is max |y32 - y64| / max |y64| over 20000 random float32 inputs plus every knot's float32
+value and its two float32 neighbours, where y64 evaluates the same float32 inputs and
+coefficients in float64. Uniform and random non-uniform knots.
 
     python benchmarks/float32_accuracy.py [--grids 8,100,256]
 
@@ -38,7 +39,11 @@ def error(degree: int, grid: int, kind: str, mode: str) -> float:
     spec64 = {"model": {"layers": [1, 1], "dtype": "float64"}, "basis": basis(degree, grid, kind)}
     rng = np.random.default_rng(degree)
     coef = rng.standard_normal((1, 1, grid + degree)).astype(np.float32)
-    x = rng.uniform(-1, 1, (20000, 1)).astype(np.float32)
+    knots = np.array([float(t) for t in kancc.load_spec(spec).layers[0].knots], np.float32) \
+        if kind != "uniform" else np.linspace(-1, 1, grid + 1).astype(np.float32)
+    near = np.concatenate([knots, np.nextafter(knots, np.float32(-2)),
+                           np.nextafter(knots, np.float32(2))])
+    x = np.concatenate([rng.uniform(-1, 1, 20000), near]).astype(np.float32)[:, None]
     y32 = kancc.compile(spec, passes=pipeline).forward({"layers.0.coef": coef}, x)
     y64 = kancc.compile(spec64, passes=pipeline).forward({"layers.0.coef": coef.astype(np.float64)},
                                                          x.astype(np.float64))
