@@ -158,7 +158,7 @@ def test_horner_is_the_accurate_float32_form(degree):
         assert relu > 10 * horner
 
 
-@pytest.mark.filterwarnings("ignore:invalid value encountered")
+@pytest.mark.filterwarnings("error")  # the policy is documented; numpy must not warn
 def test_nan_propagates_and_out_of_domain_extrapolates():
     spec, points, knots = edge_spec(3, 8, "uniform")
     spec["model"]["layers"] = [2, 3]

@@ -39,10 +39,8 @@ def scatter_local(k, values, n_basis):
 
 
 def contract(basis, weights):
-    """y[b, q] = sum_(p, i) basis[b, p, i] weights[(p, i), q]: one GEMM. A NaN input is
-    meant to reach its own outputs (module docstring): numpy need not warn about it."""
-    with np.errstate(invalid="ignore"):
-        return basis.reshape(basis.shape[0], weights.shape[0]) @ weights
+    """y[b, q] = sum_(p, i) basis[b, p, i] weights[(p, i), q]: one GEMM."""
+    return basis.reshape(basis.shape[0], weights.shape[0]) @ weights
 
 
 def pack_params(params):
@@ -136,7 +134,9 @@ def emit_numpy(graph: Graph) -> str:
         "def forward_packed(packed, x):",
         '    """forward() with parameters already packed by pack_params()."""',
         f"    {var(graph.inputs[0])} = check_input(x)",
-        *calls,
-        f"    return {outputs}",
+        "    # Non-finite or huge inputs give non-finite outputs (module docstring): no warnings.",
+        '    with np.errstate(invalid="ignore", over="ignore"):',
+        *("    " + line for line in calls),
+        f"        return {outputs}",
     ]
     return "\n".join(header) + RUNTIME + "\n".join(functions + forward) + "\n"
