@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import io
+import os
 import sys
 from pathlib import Path
 from typing import NoReturn, Sequence
@@ -118,7 +119,6 @@ def _load_array(path: str, what: str) -> np.ndarray:
 
 
 def _run(args: argparse.Namespace) -> int:
-
     program = compile(args.spec, args.target)
     x = _load_array(args.input, "--input")
     if not isinstance(x, np.ndarray):
@@ -207,6 +207,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         return COMMANDS[args.command](args)
+    except BrokenPipeError:  # the reader went away (kancc ... | head): stop quietly
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_CHECK_FAILED
     except KanccError as exc:
         message = str(exc).strip().replace("\n", " | ")
     except OSError as exc:

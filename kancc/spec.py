@@ -71,6 +71,14 @@ class BasisSpec:
     def n_basis(self) -> int:
         return self.grid + self.order - 1
 
+    @property
+    def points(self) -> tuple[Fraction, ...]:
+        """The grid points t_0 = a < ... < t_n = b."""
+        if isinstance(self.knots, tuple):
+            return self.knots
+        a, b = self.domain
+        return tuple(a + (b - a) * i / self.grid for i in range(self.grid + 1))
+
 
 @dataclass(frozen=True)
 class TrainSpec:
@@ -277,10 +285,10 @@ def _layer_basis(check: _Checker, default: dict, override: Mapping[str, Any],
                                  "and a domain, and [basis] gives explicit knots instead")
         grid = check.integer(merged["grid"], where["grid"], 1, MAX_GRID)
         domain = _domain(check, merged["domain"], where["domain"])
-        a, b = domain
-        points = tuple(a + (b - a) * i / grid for i in range(grid + 1))
-        _check_representable(check, points, degree + 1, dtype, where["domain"], where["grid"])
-        return BasisSpec(kind, degree, grid, domain, "uniform")
+        basis = BasisSpec(kind, degree, grid, domain, "uniform")
+        _check_representable(check, basis.points, basis.order, dtype, where["domain"],
+                             where["grid"])
+        return basis
     if not _is_list(knots):
         raise check.fail(where["knots"], f"must be \"uniform\" or an array of grid points, "
                                          f"got {_describe(knots)}")
@@ -310,27 +318,36 @@ def _layer_basis(check: _Checker, default: dict, override: Mapping[str, Any],
 
 def _check_representable(check: _Checker, points: tuple[Fraction, ...], order: int, dtype: str,
                          range_path: str, resolution_path: str) -> None:
-    """The knots must fit the model's dtype: every extended knot and 1/h well inside its
-    range, and no two neighbouring knots rounding to the same number (the cell of an input
-    could not be told apart)."""
+    problem = representability_problem(points, order, dtype)
+    if problem is not None:
+        kind, message = problem
+        raise check.fail(range_path if kind == "range" else resolution_path, message)
+
+
+def representability_problem(points: tuple[Fraction, ...], order: int,
+                             dtype: str) -> tuple[str, str] | None:
+    """Why ``dtype`` cannot hold a layer with these grid points, as ("range" | "resolution",
+    message), or None. Every extended knot and 1/h must lie well inside the dtype's range,
+    and no two neighbouring knots may round to the same number (the cell of an input could
+    not be told apart)."""
     info = np.finfo(dtype)
     limit = Fraction(float(info.max)) / 16
     first, last = points[1] - points[0], points[-1] - points[-2]
     reach = max(abs(points[0] - (order - 1) * first), abs(points[-1] + (order - 1) * last))
     if reach > limit:
-        raise check.fail(range_path, f"extended knots reach {_show(reach)}, beyond what "
-                                     f"{dtype} holds safely ({_show(limit)})")
+        return "range", (f"extended knots reach {_show(reach)}, beyond what {dtype} holds "
+                         f"safely ({_show(limit)})")
     smallest = min(v - u for u, v in zip(points, points[1:]))
     if 1 / smallest > limit:
-        raise check.fail(resolution_path, f"cells as small as {_show(smallest)} are below "
-                                          f"{dtype}'s range")
+        return "resolution", f"cells as small as {_show(smallest)} are below {dtype}'s range"
     held = [info.dtype.type(float(t)) for t in points]
     for i in range(1, len(held)):
         if held[i] <= held[i - 1]:
-            raise check.fail(resolution_path, f"knots {i - 1} and {i} ({_show(points[i - 1], 12)} "
-                             f"and {_show(points[i], 12)}) are the same number in {dtype}: cells "
-                             f"this small this far from 0 cannot be told apart (use float64, "
-                             f"fewer cells, or a domain nearer 0)")
+            return "resolution", (f"knots {i - 1} and {i} ({_show(points[i - 1], 12)} and "
+                                  f"{_show(points[i], 12)}) are the same number in {dtype}: "
+                                  "cells this small this far from 0 cannot be told apart (use "
+                                  "float64, fewer cells, or a domain nearer 0)")
+    return None
 
 
 def _domain(check: _Checker, value: object, path: str) -> tuple[Fraction, Fraction]:

@@ -153,6 +153,16 @@ def test_check_exits_1_when_a_comparison_fails(monkeypatch, capsys):
     assert "CHECK FAILED" in capsys.readouterr().out
 
 
+def test_check_skips_float32_for_models_that_need_float64(tmp_path, capsys):
+    spec = tmp_path / "fine.toml"
+    spec.write_text('[model]\nlayers = [1, 1]\ndtype = "float64"\n'
+                    "[basis]\ndegree = 1\ngrid = 64\ndomain = [1000.1, 1000.101]\n")
+    assert main(["check", str(spec), "--samples", "33", "--targets", "numpy"]) == 0
+    out = capsys.readouterr().out
+    assert "skip  float32, layers 0 and after: knots 1 and 2" in out
+    assert "numpy f64 vs scipy BSpline oracle" in out and "all checks passed" in out
+
+
 def test_check_rejects_bad_options(capsys):
     assert main(["check", CUBIC, "--targets", "cuda"]) == 2
     assert main(["check", CUBIC, "--samples", "0"]) == 2
