@@ -147,6 +147,15 @@ def test_check_passes_on_the_examples(capsys):
     assert "all checks passed" in out and "scipy BSpline oracle" in out
 
 
+@pytest.mark.parametrize("basis", ["degree = 0", "degree = 0\ngrid = 3",
+                                   "degree = 1\ngrid = 300\ndomain = [0, 10]"])
+def test_check_passes_on_steps_and_unrepresentable_knots(basis, tmp_path, capsys):
+    """Knots like -0.6 or 1/30 are not floats: inputs at them must land in the exact cell."""
+    spec = tmp_path / "steps.toml"
+    spec.write_text(f"[model]\nlayers = [2, 1]\n[basis]\n{basis}\n")
+    assert main(["check", str(spec), "--targets", "numpy"]) == 0, capsys.readouterr().out
+
+
 def test_check_exits_1_when_a_comparison_fails(monkeypatch, capsys):
     monkeypatch.setattr(check_module, "TOL32", 0.0)
     assert main(["check", CUBIC, "--samples", "33", "--targets", "numpy"]) == 1

@@ -84,6 +84,22 @@ def test_parse_inverts_print_on_arbitrary_graphs(graph):
     assert to_text(parse(text)) == text
 
 
+@settings(max_examples=300, deadline=None)
+@given(st.data())
+def test_parser_raises_only_parse_errors(data):
+    """Damaged text either parses or raises ParseError (never another exception)."""
+    text = GOOD
+    for _ in range(data.draw(st.integers(1, 4))):
+        at = data.draw(st.integers(0, len(text)))
+        cut = data.draw(st.integers(0, 3))
+        insert = data.draw(st.text(alphabet='%@{}[]()=,:/-"\\ 0123456789abcfk.\n', max_size=3))
+        text = text[:at] + insert + text[at + cut:]
+    try:
+        parse(text)
+    except ParseError:
+        pass
+
+
 def test_exact_rationals_print_exactly():
     op = Op.make("kan.thing", [Value("x", batched("f32", 2))],
                  {"scale": Fraction(-3, 2), "whole": Fraction(4, 2), "band": (1, Fraction(1, 3))},
