@@ -34,7 +34,7 @@ from typing import Any, Mapping, Union
 
 import numpy as np
 
-from kancc.ir.dialect import BASIS_KINDS, MAX_ORDER
+from kancc.ir.dialect import BASIS_KINDS, MAX_ORDER, grid_points
 
 from .errors import SpecError
 
@@ -73,11 +73,8 @@ class BasisSpec:
 
     @property
     def points(self) -> tuple[Fraction, ...]:
-        """The grid points t_0 = a < ... < t_n = b."""
-        if isinstance(self.knots, tuple):
-            return self.knots
-        a, b = self.domain
-        return tuple(a + (b - a) * i / self.grid for i in range(self.grid + 1))
+        """The grid points t_0 = a < ... < t_n = b (the IR's rule, ``ir.grid_points``)."""
+        return grid_points({"knots": self.knots, "domain": self.domain, "grid": self.grid})
 
 
 @dataclass(frozen=True)
@@ -184,15 +181,15 @@ class _Checker:
         that rounds to it: 0.1 is 1/10), or a string such as "1/3", "-2" or "0.25"."""
         if _is_bool(value):
             raise self.fail(path, f"must be a number, got {_describe(value)}")
-        if isinstance(value, (numbers.Rational, Decimal)) or isinstance(value, str):
-            text = value if isinstance(value, str) else None
+        if isinstance(value, (str, numbers.Rational, Decimal)):
+            source: Any = value
         elif isinstance(value, numbers.Real):
-            text = repr(float(value))
+            source = repr(float(value))
         else:
             raise self.fail(path, f"must be a number (or a string like \"1/3\"), got "
                                   f"{_describe(value)}")
         try:
-            exact = Fraction(text if text is not None else value)  # type: ignore[arg-type]
+            exact = Fraction(source)
         except ZeroDivisionError:
             raise self.fail(path, f"has a zero denominator: {value!r}") from None
         except (ValueError, TypeError, OverflowError, decimal.InvalidOperation):

@@ -53,10 +53,10 @@ class PassManager:
     def __init__(self, steps: Sequence[Step], *, dump: DumpOptions | None = None,
                  check_roundtrip: bool = False) -> None:
         self.steps = tuple(steps)
-        self.dump = dump = dump or DumpOptions()
+        self.dump = dump or DumpOptions()
         self.check_roundtrip = check_roundtrip
         known = {s.pass_.name for s in self.steps}
-        for name in sorted(dump.print_after | dump.print_before):
+        for name in sorted(self.dump.print_after | self.dump.print_before):
             if name not in known:
                 raise KanccError(f"--print-ir-after/--print-ir-before {name!r}: no such pass in "
                                  f"the pipeline ({', '.join(s.label for s in self.steps)})")
