@@ -7,6 +7,7 @@ import textwrap
 from fractions import Fraction
 
 from kancc.ir import Graph, Op, Param, Value
+from kancc.ir.dialect import BASIS_OPS
 from kancc.ir.printer import format_op
 
 from kancc.errors import BackendError
@@ -58,10 +59,26 @@ def check_renderable(graph: Graph, backend: str, supported: tuple[str, ...], hin
         if op.name not in supported:
             raise BackendError(f"the {backend} backend cannot render op {index} "
                                f"({op.name} %{op.result.name}): {hint}")
-        if op.name != "kan.contract" and not op.has_attr("eval"):
+        if op.name in BASIS_OPS and op.name != "kan.layer" and not op.has_attr("eval"):
             raise BackendError(f"the {backend} backend needs an evaluation mode on op {index} "
                                f"({op.name} %{op.result.name}): run lower-basis")
 
 
 def operand_expr(operand: Value | Param, params: str = "params") -> str:
     return f'{params}["{operand.name}"]' if isinstance(operand, Param) else var(operand)
+
+
+def prediction_ops(graph: Graph) -> tuple[tuple[Op, ...], Value]:
+    """The ops that compute the model's prediction, and that value: all ops of an inference
+    graph; for a training graph, those the kan.loss prediction depends on."""
+    losses = [op for op in graph.ops if op.name == "kan.loss"]
+    if not losses:
+        return graph.ops, graph.outputs[0]
+    prediction = losses[0].operands[0]
+    needed = {prediction.name}
+    kept = []
+    for op in reversed(graph.ops):
+        if any(r.name in needed for r in op.results):
+            kept.append(op)
+            needed.update(o.name for o in op.operands if isinstance(o, Value))
+    return tuple(reversed(kept)), prediction

@@ -5,6 +5,7 @@ array ``x``, this builds the statements that compute
 
     k            the cell of x, clamped to 0..n-1 (outside [a, b]: the nearest edge cell)
     b0 .. b{r-1} the values of the r basis functions B_k .. B_{k+r-1} that are nonzero there
+                 (with ``derivative=True``: db0 .. db{r-1}, their derivatives d/dx)
 
 elementwise, unrolled at compile time. A backend supplies a small ``Syntax`` table (how to
 gather from a table, floor, select) and decides how the tables the code reads are stored:
@@ -91,8 +92,10 @@ def power(base: str, exponent: int) -> str:
 
 
 class _Builder:
-    def __init__(self, op: Op, syntax: Syntax, x: str, prefix: str) -> None:
+    def __init__(self, op: Op, syntax: Syntax, x: str, prefix: str, derivative: bool) -> None:
         self.op, self.syntax, self.x, self.prefix = op, syntax, x, prefix
+        self.derivative = derivative
+        self.out = "db" if derivative else "b"
         self.dtype = op.operands[0].type.dtype
         self.order: int = op.attr("order")
         self.grid: int = op.attr("grid")
@@ -174,14 +177,17 @@ class _Builder:
             self.de_boor()
         else:
             raise ValueError(f"unknown eval mode {mode!r}")
-        return tuple(f"b{m}" for m in range(self.order))
+        return tuple(f"{self.out}{m}" for m in range(self.order))
 
     def horner(self) -> None:
-        r, pieces = self.order, self.op.attr("pieces")
+        r = self.order
+        key = "dpieces" if self.derivative else "pieces"
+        pieces = self.op.attr(key)
         shared = not isinstance(pieces[0][0], tuple)
         if not shared:
             flat = tuple(c for table in pieces for row in table for c in row)
-            name = self.table("PIECES", flat, "pieces[k][m][d]: s^d coefficient of B_{k+m}")
+            what = "d/dx B_{k+m}" if self.derivative else "B_{k+m}"
+            name = self.table(key.upper(), flat, f"{key}[k][m][d]: s^d coefficient of {what}")
             self.emit(f"kp = k * {r * r}")
         for m in range(r):
             if shared:
@@ -190,41 +196,51 @@ class _Builder:
                 coeffs = [f"c{m}_{d}" for d in range(r)]
                 for d, c in enumerate(coeffs):
                     self.emit(f"{c} = {self.gather(name, f'kp + {m * r + d}')}")
-            self.emit(f"b{m} = {horner(coeffs, 's')}")
+            self.emit(f"{self.out}{m} = {horner(coeffs, 's')}")
 
     def relu_local(self) -> None:
-        """b_m = sum_j A[k+m, j] ReLU(x - t_j)^(r-1) over the r truncated powers of the cell."""
-        r = self.order
+        """b_m = sum_j A[k+m, j] ReLU(x - t_j)^(r-1) over the r truncated powers of the cell;
+        the derivative replaces each power by (r-1) ReLU(x - t_j)^(r-2)."""
+        r, out = self.order, self.out
         stencil, scale = self.op.attr("stencil"), self.op.attr("stencil_scale")
+        degree, factor = (r - 2, Fraction(r - 1)) if self.derivative else (r - 1, Fraction(1))
+        if self.derivative and r == 1:
+            for m in range(r):
+                self.emit(f"{out}{m} = {self.x} * 0.0")
+            return
         if not isinstance(stencil[0], tuple):
-            # Uniform: (x - t_{k-c}) / h = s + c, so A h^(r-1) multiplies (s + c)^(r-1).
+            # Uniform: (x - t_{k-c}) / h = s + c, so A h^degree multiplies (s + c)^degree.
             h = self.points[1] - self.points[0]
-            weight = [scale * v * h ** (r - 1) for v in stencil]
+            weight = [factor * scale * v * h ** (r - 1) / h ** (r - 1 - degree) for v in stencil]
             for c in range(r):
-                self.emit(f"p{c} = {power(f'(s + {c}.0)' if c else 's', r - 1)}")
+                self.emit(f"p{c} = {power(f'(s + {c}.0)' if c else 's', degree)}")
             for m in range(r):
                 terms = [f"{literal(weight[r - 1 - m - c])} * p{c}" for c in range(r - m)]
-                self.emit(f"b{m} = " + " + ".join(terms))
+                self.emit(f"{out}{m} = " + " + ".join(terms))
             return
         ext = self.table("EXT", extended_knots(self.points, r), "extended knots t_{1-r}..t_{n+r-1}")
-        bands = tuple(scale * v for row in stencil for v in row)
-        table = self.table("STENCIL", bands, "A[i, i..i+r], row-major")
+        bands = tuple(factor * scale * v for row in stencil for v in row)
+        table = self.table("DSTENCIL" if self.derivative else "STENCIL", bands,
+                           f"{'(r-1) ' if self.derivative else ''}A[i, i..i+r], row-major")
         self.emit(f"ka = k * {r + 1}")
         for c in range(r):  # knot t_{k-r+1+c} sits at EXT[k + c]
             knot = self.gather(ext, f"k + {c}")
-            self.emit(f"p{c} = {power(f'({self.x} - {knot})', r - 1)}")
+            self.emit(f"p{c} = {power(f'({self.x} - {knot})', degree)}")
         for m in range(r):
             terms = [f"{self.gather(table, f'ka + {m * r + c}')} * p{c}" for c in range(m, r)]
-            self.emit(f"b{m} = " + " + ".join(terms))
+            self.emit(f"{out}{m} = " + " + ".join(terms))
 
     def de_boor(self) -> None:
-        """The de Boor triangle on cell k: B_k..B_{k+r-1} from order 1 up, O(r^2)."""
+        """The de Boor triangle on cell k: B_k..B_{k+r-1} from order 1 up, O(r^2).
+
+        Its last level computes w_n = B^[r-1]_n / (t_{n+r-1} - t_n), so the derivative is the
+        difference of lower-order splines, B'_m = (r-1) (w_m - w_{m+1}) (w_0 = w_r = 0)."""
         r, x = self.order, self.x
         ext = self.table("EXT", extended_knots(self.points, r), "extended knots t_{1-r}..t_{n+r-1}")
         for o in range(2 - r, r):  # knot t_{k+o} sits at EXT[k + o + r - 1]
             self.emit(f"t{_offset_name(o)} = {self.gather(ext, f'k + {o + r - 1}')}")
         if r == 1:
-            self.emit(f"b0 = {x} * 0.0 + 1.0")
+            self.emit(f"{self.out}0 = {x} * 0.0" + ("" if self.derivative else " + 1.0"))
             return
         current = ["1.0"]
         for j in range(1, r):
@@ -238,6 +254,12 @@ class _Builder:
                 nxt.append(term if carry == "0.0" else f"{carry} + {term}")
                 carry = f"{w} * ({x} - {left})"
             nxt.append(carry)
+            if j == r - 1 and self.derivative:
+                w = [f"w{j}_{n}" for n in range(1, j + 1)]
+                diffs = [f"-{w[0]}"] + [f"{u} - {v}" for u, v in zip(w, w[1:])] + [w[-1]]
+                for m, diff in enumerate(diffs):
+                    self.emit(f"db{m} = {literal(r - 1)} * ({diff})")
+                return
             names = [f"b{m}" if j == r - 1 else f"d{j}_{m}" for m in range(j + 1)]
             for name, expr in zip(names, nxt):
                 self.emit(f"{name} = {expr}")
@@ -248,9 +270,11 @@ def _offset_name(offset: int) -> str:
     return f"m{-offset}" if offset < 0 else f"p{offset}"
 
 
-def local_basis(op: Op, syntax: Syntax, x: str, prefix: str) -> LocalBasis:
-    """The statements and tables that evaluate ``op``'s local basis at ``x``."""
-    builder = _Builder(op, syntax, x, prefix)
+def local_basis(op: Op, syntax: Syntax, x: str, prefix: str,
+                derivative: bool = False) -> LocalBasis:
+    """The statements and tables that evaluate ``op``'s local basis (or, with ``derivative``,
+    its derivative d/dx) at ``x``."""
+    builder = _Builder(op, syntax, x, prefix, derivative)
     builder.cell()
     values = builder.values()
     return LocalBasis(tuple(builder.lines), tuple(builder.tables.values()), values)

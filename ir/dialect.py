@@ -7,6 +7,19 @@ The lowering ladder, top to bottom:
   kan.contract     ... contracted with coef[in, out, n_b]
   kan.fused_layer  kernel view: basis evaluated locally and contracted without materializing
 
+Training ops (made by the autodiff pass; DESIGN.md 3):
+
+  kan.loss         scalar loss of a prediction against a target: kind mse | cross_entropy
+  kan.loss_grad    d(loss)/d(prediction)
+  kan.penalty      scalar regularizer of one parameter (kind l2: weight * sum coef^2)
+  kan.penalty_grad its gradient
+  kan.add          elementwise sum of two values of one type (loss terms, gradient terms)
+  kan.vjp_input    d(loss)/dx of a fused layer from d(loss)/dy: basis derivative, recomputed
+  kan.vjp_coef     d(loss)/dcoef of a fused layer from d(loss)/dy: basis recomputed, never stored
+
+A graph with a kan.loss op is a *training graph*: it returns the loss, then one gradient per
+parameter in declaration order (each typed like its parameter), then optionally d(loss)/dx.
+
 Basis attributes (shared by kan.layer, kan.basis, kan.fused_layer):
   kind          "bspline"
   order         r = degree + 1, 1..6
@@ -22,6 +35,8 @@ Basis attributes (shared by kan.layer, kan.basis, kan.fused_layer):
                 "horner" (per-cell polynomial pieces in s = (x - t_k)/h_k, Horner form)
   pieces        for eval=horner: pieces[k][m][d] is the coefficient of s^d in B_{k+m} on
                 cell k, either one r x r table shared by all cells or n tables
+  dpieces       for eval=horner on kan.vjp_input: the same tables for d/dx B_{k+m}
+                (degree r-2; the last column is zero)
 
 Out-of-domain policy: a backend evaluates x outside [a, b] with the polynomial piece of the
 nearest edge cell (like scipy's BSpline(extrapolate=True)); NaN propagates to the outputs it
@@ -41,7 +56,10 @@ BASIS_KINDS = ("bspline",)
 EVAL_MODES = ("cox-de-boor", "relu-local", "horner")
 MAX_ORDER = 6
 BASIS_KEYS = ("kind", "order", "grid", "domain", "knots")
-LOWERING_KEYS = ("stencil", "stencil_scale", "eval", "pieces")
+LOWERING_KEYS = ("stencil", "stencil_scale", "eval", "pieces", "dpieces")
+LOSS_KINDS = ("mse", "cross_entropy")
+PENALTY_KINDS = ("l2",)
+LOSS_KEYS = ("kind", "weight")
 
 
 def is_number(v: object) -> bool:
@@ -138,8 +156,10 @@ def _check_lowering_attrs(attrs: Mapping[str, Any]) -> list[str]:
         errors.append("eval=relu-local needs the stencil attribute")
     if eval_mode == "horner" and "pieces" not in attrs:
         errors.append("eval=horner needs the pieces attribute")
-    if "pieces" in attrs:
-        pieces = attrs["pieces"]
+    for key in ("pieces", "dpieces"):
+        if key not in attrs:
+            continue
+        pieces = attrs[key]
 
         def is_table(t: object) -> bool:
             return isinstance(t, tuple) and len(t) == order and all(
@@ -148,18 +168,38 @@ def _check_lowering_attrs(attrs: Mapping[str, Any]) -> list[str]:
 
         if not (is_table(pieces) or (isinstance(pieces, tuple) and len(pieces) == grid
                                      and all(map(is_table, pieces)))):
-            errors.append(f"pieces must be one {order}x{order} table or {grid} of them")
+            errors.append(f"{key} must be one {order}x{order} table or {grid} of them")
+    return errors
+
+
+BASIS_OPS = ("kan.layer", "kan.basis", "kan.fused_layer", "kan.vjp_input", "kan.vjp_coef")
+
+
+def _check_loss_attrs(attrs: Mapping[str, Any], kinds: tuple[str, ...]) -> list[str]:
+    errors = []
+    if attrs.get("kind") not in kinds:
+        errors.append(f"kind must be one of {', '.join(kinds)}, got {attrs.get('kind')!r}")
+    weight = attrs.get("weight")
+    if not (is_number(weight) and weight > 0):
+        errors.append(f"weight must be a positive exact number, got {weight!r}")
     return errors
 
 
 def check_attrs(op: Op) -> list[str]:
     """Semantic attribute errors of a kan op (schema keys are checked by the verifier)."""
     attrs = op.attr_dict
-    if op.name not in ("kan.layer", "kan.basis", "kan.fused_layer"):
+    if op.name in ("kan.loss", "kan.loss_grad"):
+        return _check_loss_attrs(attrs, LOSS_KINDS)
+    if op.name in ("kan.penalty", "kan.penalty_grad"):
+        return _check_loss_attrs(attrs, PENALTY_KINDS)
+    if op.name not in BASIS_OPS:
         return []
     errors = _check_basis_attrs(attrs)
     if not errors:
         errors += _check_lowering_attrs(attrs)
+    if not errors and op.name == "kan.vjp_input" and attrs["eval"] == "horner" and \
+            "dpieces" not in attrs:
+        errors.append("kan.vjp_input with eval=horner needs the dpieces attribute")
     return errors
 
 
@@ -201,6 +241,43 @@ def _infer_contract(op: Op) -> tuple[TensorType, ...]:
     return (TensorType(_dtype_of(op), (b, coef.type.shape[1])),)
 
 
+def _infer_vjp(op: Op) -> tuple[TensorType, ...]:
+    x, coef, grad = op.operands
+    (y,) = _infer_layer(Op(op.name, (x, coef), op.attrs, op.results))
+    if grad.type != y:
+        raise TypeError(f"{_ref(grad)} has type {grad.type} but the layer's output is {y}")
+    return (x.type,) if op.name == "kan.vjp_input" else (coef.type,)
+
+
+def _infer_loss(op: Op) -> tuple[TensorType, ...]:
+    pred, target = op.operands
+    _require_rank(pred, 2)
+    if op.attr("kind") == "cross_entropy":
+        expected = TensorType("i32", pred.type.shape[:1])
+        what = "class labels for"
+    else:
+        expected = pred.type
+        what = "the same type as"
+    if target.type != expected:
+        raise TypeError(f"{_ref(target)} must be {expected} ({what} {_ref(pred)}), "
+                        f"got {target.type}")
+    if op.name == "kan.loss_grad":
+        return (pred.type,)
+    return (TensorType(_dtype_of(op), ()),)
+
+
+def _infer_penalty(op: Op) -> tuple[TensorType, ...]:
+    (param,) = op.operands
+    return (param.type,) if op.name == "kan.penalty_grad" else (TensorType(param.type.dtype, ()),)
+
+
+def _infer_add(op: Op) -> tuple[TensorType, ...]:
+    a, b = op.operands
+    if a.type != b.type:
+        raise TypeError(f"{_ref(a)} of type {a.type} and {_ref(b)} of type {b.type} differ")
+    return (a.type,)
+
+
 def _ref(v: Value | Param) -> str:
     return f"%{v.name}" if isinstance(v, Value) else f"@{v.name}"
 
@@ -226,9 +303,25 @@ OPS: dict[str, OpDef] = {d.name: d for d in (
     OpDef("kan.fused_layer", (Value, Param), BASIS_KEYS + ("eval",),
           tuple(key for key in LOWERING_KEYS if key != "eval"), _infer_layer,
           "kan.basis + kan.contract evaluated locally, the basis tensor never materialized"),
+    OpDef("kan.vjp_input", (Value, Param, Value), BASIS_KEYS + ("eval",),
+          tuple(key for key in LOWERING_KEYS if key != "eval"), _infer_vjp,
+          "dx[:, p] = sum_q g[:, q] sum_i coef[p, q, i] B'_i(x[:, p]) of a fused layer"),
+    OpDef("kan.vjp_coef", (Value, Param, Value), BASIS_KEYS + ("eval",),
+          tuple(key for key in LOWERING_KEYS if key != "eval"), _infer_vjp,
+          "dcoef[p, q, i] = sum_b g[b, q] B_i(x[b, p]) of a fused layer (@coef names it)"),
+    OpDef("kan.loss", (Value, Value), LOSS_KEYS, (), _infer_loss,
+          "weight * loss(prediction, target): mse (mean over batch and outputs) or "
+          "cross_entropy (mean over batch, i32 labels)"),
+    OpDef("kan.loss_grad", (Value, Value), LOSS_KEYS, (), _infer_loss,
+          "d(kan.loss)/d(prediction)"),
+    OpDef("kan.penalty", (Param,), LOSS_KEYS, (), _infer_penalty,
+          "weight * sum(coef^2) (kind l2)"),
+    OpDef("kan.penalty_grad", (Param,), LOSS_KEYS, (), _infer_penalty,
+          "d(kan.penalty)/d(coef)"),
+    OpDef("kan.add", (Value, Value), (), (), _infer_add, "a + b, same types"),
 )}
 
-ATTR_ORDER = BASIS_KEYS + LOWERING_KEYS
+ATTR_ORDER = BASIS_KEYS + LOWERING_KEYS + ("weight",)
 
 
 def canonical_attr_order(op: Op) -> Op:

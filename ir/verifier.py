@@ -14,6 +14,7 @@ import re
 from .dialect import OPS, check_attrs
 from .graph import Graph, Op, Param, Value
 from .printer import render
+from .types import TensorType
 
 VALUE_NAME = re.compile(r"[A-Za-z0-9_.]+\Z")
 PARAM_NAME = re.compile(r"[A-Za-z0-9_.\-]+\Z")
@@ -109,3 +110,20 @@ def verify(graph: Graph) -> None:
     for v in graph.outputs:
         if defined.get(v.name) != v:
             raise VerifyError(f"returned value %{v.name} is not defined")
+    _check_training_outputs(graph)
+
+
+def _check_training_outputs(graph: Graph) -> None:
+    """A graph with gradient ops returns (loss, d/d param for each param, [d/d x])."""
+    if not any(op.name in ("kan.vjp_coef", "kan.vjp_input") for op in graph.ops):
+        return
+    outputs = graph.outputs
+    expected = [TensorType(graph.dtype, ())] + [p.type for p in graph.params]
+    if len(outputs) == len(expected) + 1:
+        expected.append(graph.inputs[0].type)
+    got = [v.type for v in outputs]
+    if got != expected:
+        raise VerifyError(f"training graph @{graph.name} must return the loss, one gradient per "
+                          f"parameter (in declaration order) and optionally d/d%"
+                          f"{graph.inputs[0].name}: expected types "
+                          f"({', '.join(map(str, expected))}), got ({', '.join(map(str, got))})")

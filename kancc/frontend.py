@@ -6,7 +6,7 @@ Parameters are declared as ``layers.{l}.coef`` with shape (in, out, n_b) (DESIGN
 from __future__ import annotations
 
 from .spec import BasisSpec, Spec
-from kancc.ir import Graph, Op, Param, TensorType, Value, batched
+from kancc.ir import BATCH, Graph, Op, Param, TensorType, Value, batched
 
 IR_DTYPES = {"float32": "f32", "float64": "f64"}
 
@@ -34,3 +34,31 @@ def build_graph(spec: Spec) -> Graph:
         ops.append(Op.make("kan.layer", (current, coef), basis_attrs(basis), (result,)))
         current = result
     return Graph(spec.name, (x,), tuple(params), tuple(ops), (current,))
+
+
+def build_loss_graph(spec: Spec) -> Graph:
+    """The model followed by the loss of the spec's [train] table: inputs (%x, %y), one
+    scalar output. %y is f[B, out] for mse and i32[B] class labels for cross_entropy; the
+    l2 penalty, when its weight is positive, adds one kan.penalty term per layer."""
+    model = build_graph(spec)
+    dtype = model.dtype
+    (prediction,) = model.outputs
+    n_out = spec.widths[-1]
+    if spec.train.loss == "cross_entropy":
+        target = Value("y", TensorType("i32", (BATCH,)))
+    else:
+        target = Value("y", batched(dtype, n_out))
+    scalar = TensorType(dtype, ())
+    loss = Value("loss", scalar)
+    ops = list(model.ops)
+    ops.append(Op.make("kan.loss", (prediction, target), {"kind": spec.train.loss, "weight": 1},
+                       (loss,)))
+    if spec.train.l2 > 0:
+        for index, param in enumerate(model.params):
+            term = Value(f"l2.{param.name}", scalar)
+            ops.append(Op.make("kan.penalty", (param,), {"kind": "l2", "weight": spec.train.l2},
+                               (term,)))
+            total = Value(f"loss.{index}", scalar)
+            ops.append(Op.make("kan.add", (loss, term), {}, (total,)))
+            loss = total
+    return Graph(model.name, model.inputs + (target,), model.params, tuple(ops), (loss,))

@@ -19,7 +19,7 @@ from kancc.backends import EMITTERS
 from kancc.ir import Graph
 
 from .errors import BackendError, KanccError
-from .frontend import build_graph
+from .frontend import build_graph, build_loss_graph
 from .loader import load_module
 from .passes import DumpOptions, PassManager, PipelineResult, parse_pipeline
 from .spec import Spec, SpecSource, load_spec
@@ -80,7 +80,32 @@ class Program:
         dtype = getattr(torch, self.spec.dtype)
         tensors = {k: torch.as_tensor(np.asarray(v), device=device) for k, v in params.items()}
         xt = torch.as_tensor(np.asarray(x), device=device).to(dtype)
-        return self.module.forward(tensors, xt).cpu().numpy()
+        return self.module.forward(tensors, xt).detach().cpu().numpy()
+
+    @property
+    def training(self) -> bool:
+        """Whether this is a training program (its IR returns the loss and gradients)."""
+        return any(op.name == "kan.loss" for op in self.ir.ops)
+
+    def value_and_grad(self, params: Mapping[str, np.ndarray], x: np.ndarray,
+                       y: np.ndarray) -> tuple[float, dict[str, np.ndarray]]:
+        """The loss on the batch (x, y) and its gradient for every parameter, computed by the
+        compiled training graph; NumPy in and out for every target."""
+        if not self.training:
+            raise KanccError("value_and_grad needs a training program: "
+                             "kancc.compile(spec, target, training=True)")
+        if self.target == "numpy":
+            return self.module.value_and_grad(params, x, y)
+        import torch
+
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+        dtype = getattr(torch, self.spec.dtype)
+        tensors = {k: torch.as_tensor(np.asarray(v), device=device).to(dtype)
+                   for k, v in params.items()}
+        xt = torch.as_tensor(np.asarray(x), device=device).to(dtype)
+        yt = torch.as_tensor(np.asarray(y), device=device)
+        loss, grads = self.module.value_and_grad(tensors, xt, yt)
+        return float(loss), {k: v.detach().cpu().numpy() for k, v in grads.items()}
 
 
 def _prepare_triton() -> None:
@@ -109,22 +134,25 @@ def compile(spec: SpecSource, target: str = "numpy", *, training: bool = False,
             check_roundtrip: bool | None = None) -> Program:
     """Compile a spec (path, dict or Spec) for ``target`` ("numpy" or "triton").
 
-    ``passes`` is a pipeline name ("inference", "reference") or a pass list such as
+    ``training=True`` compiles the loss graph of the spec's [train] table and differentiates
+    it (pipeline "training"): the Program gains ``value_and_grad``. ``passes`` is a pipeline
+    name ("inference", "reference", "training", "training-reference") or a pass list such as
     ``"expand-layers,lower-basis{eval=cox-de-boor}"``; default "inference". ``dump`` prints
     or writes IR between passes. ``check_roundtrip`` checks parse(print(ir)) == ir after
     every pass (default: the KANCC_CHECK_ROUNDTRIP environment variable).
     """
     if target not in EMITTERS:
         raise KanccError(f"unknown target {target!r}; choose one of {', '.join(TARGETS)}")
-    if training:
-        raise KanccError("training=True needs the autodiff pass, which kancc does not have "
-                         "yet; compile for inference")
     spec = load_spec(spec)
     if check_roundtrip is None:
         check_roundtrip = os.environ.get("KANCC_CHECK_ROUNDTRIP", "") not in ("", "0")
-    graph = build_graph(spec)
-    manager = PassManager(parse_pipeline("inference" if passes is None else passes), dump=dump,
-                          check_roundtrip=check_roundtrip)
+    graph = build_loss_graph(spec) if training else build_graph(spec)
+    if passes is None:
+        passes = "training" if training else "inference"
+    manager = PassManager(parse_pipeline(passes), dump=dump, check_roundtrip=check_roundtrip)
     result = manager.run(graph)
+    if training and not any(op.name == "kan.vjp_coef" for op in result.graph.ops):
+        raise KanccError(f"training=True needs a pipeline that runs autodiff (such as "
+                         f"\"training\"); {passes!r} does not")
     source = EMITTERS[target](result.graph)
     return Program(spec, target, result, source)

@@ -37,18 +37,17 @@ import numpy as np
 from kancc.ir.dialect import BASIS_KINDS, MAX_ORDER, grid_points
 
 from .errors import SpecError
+from .spec_train import DataSpec, TrainSpec, parse_data, parse_train
 
 MAX_DEGREE = MAX_ORDER - 1
 MAX_GRID = 4096
 MAX_WIDTH = 1 << 24
 DTYPES = ("float32", "float64")
-LOSSES = ("mse",)
 NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 
-TOP_KEYS = ("model", "basis", "layers", "train")
+TOP_KEYS = ("model", "basis", "layers", "train", "data")
 MODEL_KEYS = ("name", "layers", "dtype")
 BASIS_KEYS = ("kind", "degree", "grid", "domain", "knots")
-TRAIN_KEYS = ("loss",)
 DEFAULT_BASIS = {"kind": "bspline", "degree": 3, "grid": 5, "domain": [-1, 1],
                  "knots": "uniform"}
 
@@ -78,11 +77,6 @@ class BasisSpec:
 
 
 @dataclass(frozen=True)
-class TrainSpec:
-    loss: str = "mse"
-
-
-@dataclass(frozen=True)
 class Spec:
     name: str
     widths: tuple[int, ...]
@@ -90,6 +84,7 @@ class Spec:
     layers: tuple[BasisSpec, ...]
     train: TrainSpec
     origin: str | None = None  # the file it came from, for messages
+    data: DataSpec | None = None
 
     @property
     def n_layers(self) -> int:
@@ -239,11 +234,12 @@ def _build(raw: Mapping[str, Any], origin: str | None, default_name: str) -> Spe
                                        f"{n_layers} layer(s); give one [[layers]] table per layer")
         overrides = [check.table(e, f"layers[{i}]", BASIS_KEYS) for i, e in enumerate(entries)]
     layers = tuple(_layer_basis(check, default, o, i, dtype) for i, o in enumerate(overrides))
-    train = TrainSpec()
-    if "train" in raw:
-        table = check.table(raw["train"], "train", TRAIN_KEYS)
-        train = TrainSpec(loss=check.choice(table.get("loss", "mse"), "train.loss", LOSSES))
-    return Spec(name, tuple(widths), dtype, layers, train, origin)
+    train = parse_train(check, raw["train"]) if "train" in raw else TrainSpec()
+    if train.loss == "cross_entropy" and widths[-1] < 2:
+        raise check.fail("train.loss", "cross_entropy needs at least 2 outputs (one per class); "
+                                       f"model.layers ends with {widths[-1]}")
+    data = parse_data(check, raw["data"]) if "data" in raw else None
+    return Spec(name, tuple(widths), dtype, layers, train, origin, data)
 
 
 def _is_bool(value: object) -> bool:

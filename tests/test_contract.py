@@ -67,10 +67,21 @@ def test_relu_change_of_basis_is_exact_and_square():
     assert matrix[0, 0] == sympy.Rational(32, 3)
 
 
-def test_training_is_refused_clearly_until_it_exists():
+def test_value_and_grad_contract():
+    for target in ("numpy", "triton"):
+        program = kancc.compile(MINIMAL, target=target, training=True)
+        params = program.init_params(0)
+        x = np.zeros((3, 2), np.float32)
+        loss, grads = program.value_and_grad(params, x, np.ones((3, 1), np.float32))
+        assert isinstance(loss, float) and loss > 0
+        assert {k: v.shape for k, v in grads.items()} == {k: v.shape for k, v in params.items()}
+        assert program.forward(params, x).shape == (3, 1)
+
+
+def test_value_and_grad_needs_a_training_program():
     try:
-        kancc.compile(MINIMAL, training=True)
+        kancc.compile(MINIMAL).value_and_grad({}, np.zeros((1, 2)), np.zeros((1, 1)))
     except kancc.KanccError as error:
-        assert "autodiff" in str(error)
+        assert "training=True" in str(error)
     else:
-        raise AssertionError("training=True should be refused for now")
+        raise AssertionError("KanccError expected")

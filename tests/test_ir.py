@@ -27,7 +27,8 @@ def test_golden_ir(example, pipeline):
     """Every stage of the example pipelines, against files reviewed by a person.
 
     Regenerate with KANCC_UPDATE_GOLDEN=1 after an intended change, and read the diff."""
-    program = kancc.compile(ROOT / "examples" / f"{example}.toml", passes=pipeline)
+    program = kancc.compile(ROOT / "examples" / f"{example}.toml", passes=pipeline,
+                            training=pipeline.startswith("training"))
     text = "".join(f"// ----- {name} -----\n{ir}" for name, ir in program.stages)
     path = GOLDEN / f"{example}.{pipeline}.kir"
     if UPDATE:
@@ -41,7 +42,8 @@ def test_golden_ir(example, pipeline):
 @pytest.mark.parametrize("seed", range(25))
 def test_every_stage_of_random_specs_round_trips(seed):
     for pipeline in PIPELINES:
-        program = kancc.compile(random_spec(seed), passes=pipeline, check_roundtrip=True)
+        program = kancc.compile(random_spec(seed), passes=pipeline, check_roundtrip=True,
+                                training=pipeline.startswith("training"))
         for _, ir in program.stages:
             graph = parse(ir)
             verify(graph)

@@ -174,7 +174,7 @@ MALFORMED = [
     ("knots float32 cannot tell apart", MODEL + "[basis]\ndomain = [1000.1, 1000.101]\n"
      "grid = 64\n", "basis.grid", "are the same number in float32"),
     ("unknown loss", MODEL + '[train]\nloss = "huber"\n', "train.loss", "must be one of"),
-    ("unknown train key", MODEL + "[train]\nlr = 0.1\n", "train.lr", "unknown key"),
+    ("unknown train key", MODEL + "[train]\nmomentum = 0.1\n", "train.momentum", "unknown key"),
 ]
 
 

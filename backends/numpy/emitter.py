@@ -11,8 +11,8 @@ from kancc.ir import Graph, Op, n_basis
 from kancc.version import VERSION
 
 from ..common import (NP_DTYPE_NAMES, check_renderable, describe_basis, float_list, op_comment,
-                      operand_expr, param_shapes, var)
-from ..local_basis import Syntax, local_basis
+                      operand_expr, param_shapes, prediction_ops, var)
+from ..local_basis import Syntax, literal, local_basis
 
 SYNTAX = Syntax(
     gather="{table}[{index}]",
@@ -23,7 +23,8 @@ SYNTAX = Syntax(
     search="np.clip(np.searchsorted({table}, {x}, side='right') - 1, 0, {last})",
 )
 
-SUPPORTED = ("kan.basis", "kan.contract", "kan.fused_layer")
+SUPPORTED = ("kan.basis", "kan.contract", "kan.fused_layer", "kan.vjp_input", "kan.vjp_coef",
+             "kan.loss", "kan.loss_grad", "kan.penalty", "kan.penalty_grad", "kan.add")
 HINT = "run expand-layers and lower-basis first (e.g. --passes inference)"
 
 RUNTIME = '''
@@ -57,6 +58,12 @@ def pack_params(params):
     return packed
 
 
+def unpack(packed, name):
+    """The (in, out, n_b) layout of a packed coefficient."""
+    n_in, n_out, n_b = PARAM_SHAPES[name]
+    return packed[name].reshape(n_in, n_b, n_out).transpose(0, 2, 1)
+
+
 def check_input(x):
     x = np.asarray(x, dtype=DTYPE)
     if x.ndim != 2 or x.shape[1] != INPUT_WIDTH:
@@ -64,65 +71,163 @@ def check_input(x):
     return x
 '''
 
+TRAINING_RUNTIME = '''
 
-def _basis_function(op: Op, index: int) -> tuple[list[str], list[str]]:
-    """(module-level table lines, function lines) of the dense-basis function of one op."""
-    prefix = f"L{index}"
-    code = local_basis(op, SYNTAX, "x", prefix)
-    tables = [f"# {t.comment}\n{t.name} = np.array({float_list(t.values, '')}, dtype=DTYPE)"
-              for t in code.tables]
-    nb = n_basis(op.attr("order"), op.attr("grid"))
-    body = [
-        f"def basis_{index}(x):",
-        f'    """[batch, in, {nb}] basis of x: {describe_basis(op)}."""',
-        *(f"    {line}" for line in code.lines),
-        f"    return scatter_local(k, [{', '.join(code.values)}], {nb})",
-    ]
-    return tables, body
+
+def check_target(y, n_rows):
+    if TARGET_KIND == "labels":
+        labels = np.asarray(y)
+        if labels.shape != (n_rows,) or labels.dtype.kind not in "iu":
+            raise ValueError(f"y must be {n_rows} integer class labels, got {labels.dtype} "
+                             f"{labels.shape}")
+        if labels.size and (labels.min() < 0 or labels.max() >= TARGET_WIDTH):
+            raise ValueError(f"class labels must lie in 0..{TARGET_WIDTH - 1}")
+        return labels.astype(np.int64)
+    y = np.asarray(y, dtype=DTYPE)
+    if y.shape != (n_rows, TARGET_WIDTH):
+        raise ValueError(f"y must have shape ({n_rows}, {TARGET_WIDTH}), got {y.shape}")
+    return y
+
+
+def mse(pred, y):
+    """mean over batch and outputs of (pred - y)^2, and its gradient in pred."""
+    diff = pred - y
+    return np.mean(diff * diff), diff * (2.0 / diff.size)
+
+
+def cross_entropy(logits, labels):
+    """mean over the batch of -log softmax(logits)[label], and its gradient in logits."""
+    shifted = logits - logits.max(axis=1, keepdims=True)
+    exp = np.exp(shifted)
+    total = exp.sum(axis=1, keepdims=True)
+    rows = np.arange(labels.size)
+    loss = np.mean(np.log(total[:, 0]) - shifted[rows, labels])
+    grad = exp / total
+    grad[rows, labels] -= 1.0
+    return loss, grad / labels.size
+
+
+def dense_vjp_coef(basis, g, name):
+    """dcoef[p, q, i] = sum_b g[b, q] basis[b, p, i], in the (in, out, n_b) layout."""
+    n_in, n_out, n_b = PARAM_SHAPES[name]
+    flat = basis.reshape(basis.shape[0], n_in * n_b).T @ g
+    return flat.reshape(n_in, n_b, n_out).transpose(0, 2, 1)
+
+
+def dense_vjp_input(dbasis, g, weights):
+    """dx[b, p] = sum_i dbasis[b, p, i] (g @ weights.T)[b, (p, i)]."""
+    return np.sum(dbasis * (g @ weights.T).reshape(dbasis.shape), axis=2)
+'''
+
+
+class _Renderer:
+    """Collects the basis functions (one per distinct basis and derivative flag, tables as
+    module constants) and renders ops as statements."""
+
+    def __init__(self) -> None:
+        self.tables: list[str] = []
+        self.functions: list[str] = []
+        self.names: dict[tuple, str] = {}
+
+    def basis_function(self, op: Op, derivative: bool) -> str:
+        key = (tuple((k, v) for k, v in op.attrs if k != "dpieces" or derivative), derivative)
+        if key in self.names:
+            return self.names[key]
+        index = len(self.names)
+        name = f"{'dbasis' if derivative else 'basis'}_{index}"
+        self.names[key] = name
+        code = local_basis(op, SYNTAX, "x", f"T{index}", derivative=derivative)
+        self.tables += [f"# {t.comment}\n{t.name} = np.array({float_list(t.values, '')}, "
+                        "dtype=DTYPE)" for t in code.tables]
+        nb = n_basis(op.attr("order"), op.attr("grid"))
+        what = "d/dx of the basis" if derivative else "basis"
+        self.functions += [
+            "", "",
+            f"def {name}(x):",
+            f'    """[batch, in, {nb}] {what} of x: {describe_basis(op)}."""',
+            *(f"    {line}" for line in code.lines),
+            f"    return scatter_local(k, [{', '.join(code.values)}], {nb})",
+        ]
+        return name
+
+    def statements(self, ops: tuple[Op, ...]) -> list[str]:
+        """One or two lines per op; a basis evaluated twice on the same value is reused."""
+        lines: list[str] = []
+        computed: dict[tuple[str, str], str] = {}
+
+        def basis_of(op: Op, derivative: bool = False) -> str:
+            function = self.basis_function(op, derivative)
+            x = var(op.operands[0])
+            if (function, x) not in computed:
+                computed[(function, x)] = f"{function.replace('basis', 'B')}_{x}"
+                lines.append(f"{computed[(function, x)]} = {function}({x})")
+            return computed[(function, x)]
+
+        for op in ops:
+            out = var(op.result)
+            args = [operand_expr(o, "packed") for o in op.operands]
+            lines.append(op_comment(op))
+            kind, weight = op.attr("kind", None), op.attr("weight", 1)
+            weight = "" if weight == 1 else f"{literal(weight)} * "
+            if op.name == "kan.basis":
+                lines.append(f"{out} = {basis_of(op)}")
+            elif op.name == "kan.contract":
+                lines.append(f"{out} = contract({args[0]}, {args[1]})")
+            elif op.name == "kan.fused_layer":
+                lines.append(f"{out} = contract({basis_of(op)}, {args[1]})")
+            elif op.name == "kan.vjp_coef":
+                name = op.operands[1].name
+                lines.append(f'{out} = dense_vjp_coef({basis_of(op)}, {args[2]}, "{name}")')
+            elif op.name == "kan.vjp_input":
+                lines.append(f"{out} = dense_vjp_input({basis_of(op, True)}, {args[2]}, "
+                             f"{args[1]})")
+            elif op.name == "kan.loss":
+                lines.append(f"{out} = {weight}{kind}({args[0]}, {args[1]})[0]")
+            elif op.name == "kan.loss_grad":
+                lines.append(f"{out} = {weight}{kind}({args[0]}, {args[1]})[1]")
+            elif op.name == "kan.penalty":
+                lines.append(f"{out} = {weight}np.sum({args[0]} * {args[0]})")
+            elif op.name == "kan.penalty_grad":
+                lines.append(f'{out} = {literal(2 * op.attr("weight"))} * unpack(packed, '
+                             f'"{op.operands[0].name}")')
+            elif op.name == "kan.add":
+                lines.append(f"{out} = {args[0]} + {args[1]}")
+        return lines
 
 
 def emit_numpy(graph: Graph) -> str:
-    """Python source of the standalone NumPy module for ``graph``."""
+    """Python source of the standalone NumPy module for ``graph`` (inference or training)."""
     check_renderable(graph, "numpy", SUPPORTED, HINT)
-    dtype = graph.dtype
-    tables: list[str] = []
-    functions: list[str] = []
-    calls: list[str] = []
-    for index, op in enumerate(graph.ops):
-        out = var(op.result)
-        args = [operand_expr(o, "packed") for o in op.operands]
-        calls.append(op_comment(op, "    "))
-        if op.name == "kan.contract":
-            calls.append(f"    {out} = contract({args[0]}, {args[1]})")
-            continue
-        op_tables, body = _basis_function(op, index)
-        tables += op_tables
-        functions += ["", ""] + body
-        if op.name == "kan.basis":
-            calls.append(f"    {out} = basis_{index}({args[0]})")
-        else:
-            calls.append(f"    {out} = contract(basis_{index}({args[0]}), {args[1]})")
-    outputs = ", ".join(var(v) for v in graph.outputs)
+    renderer = _Renderer()
+    forward_ops, prediction = prediction_ops(graph)
+    forward_body = renderer.statements(forward_ops)
+    training = len(forward_ops) < len(graph.ops)
+    training_body = renderer.statements(graph.ops) if training else []
+    x = graph.inputs[0]
     header = [
         f'"""NumPy reference module for kan.graph @{graph.name}, generated by kancc {VERSION}.',
         "",
         "Standalone (imports numpy only) and deterministic; regenerate rather than edit:",
         "    kancc compile SPEC --target numpy --emit source",
         "",
-        f"forward(params, x): x of shape (batch, {graph.inputs[0].type.shape[1]}), params as in "
-        "PARAM_SHAPES.",
+        f"forward(params, x): x of shape (batch, {x.type.shape[1]}), params as in PARAM_SHAPES.",
+        *(["value_and_grad(params, x, y): the loss and its gradient for every parameter."]
+          if training else []),
         "Inputs outside a layer's domain use the polynomial piece of the nearest edge cell;",
         "NaN and Inf inputs give NaN or Inf in the outputs they reach.",
         '"""',
         "",
         "import numpy as np",
         "",
-        f"DTYPE = {NP_DTYPE_NAMES[dtype]}",
-        f"INPUT_WIDTH = {graph.inputs[0].type.shape[1]}",
+        f"DTYPE = {NP_DTYPE_NAMES[graph.dtype]}",
+        f"INPUT_WIDTH = {x.type.shape[1]}",
         f"PARAM_SHAPES = {param_shapes(graph)}",
-        "",
-        *tables,
     ]
+    if training:
+        target = graph.inputs[1]
+        labels = target.type.dtype == "i32"
+        header += [f'TARGET_KIND = "{"labels" if labels else "values"}"',
+                   f"TARGET_WIDTH = {prediction.type.shape[1]}"]
     forward = [
         "",
         "",
@@ -133,10 +238,31 @@ def emit_numpy(graph: Graph) -> str:
         "",
         "def forward_packed(packed, x):",
         '    """forward() with parameters already packed by pack_params()."""',
-        f"    {var(graph.inputs[0])} = check_input(x)",
+        f"    {var(x)} = check_input(x)",
         "    # Non-finite or huge inputs give non-finite outputs (module docstring): no warnings.",
         '    with np.errstate(invalid="ignore", over="ignore"):',
-        *("    " + line for line in calls),
-        f"        return {outputs}",
+        *("        " + line for line in forward_body),
+        f"        return {var(prediction)}",
     ]
-    return "\n".join(header) + RUNTIME + "\n".join(functions + forward) + "\n"
+    if training:
+        grads = [f'"{p.name}": {var(v)}' for p, v in zip(graph.params, graph.outputs[1:])]
+        if len(graph.outputs) > len(graph.params) + 1:
+            grads.append(f'"{x.name}": {var(graph.outputs[-1])}')
+        forward += [
+            "",
+            "",
+            "def value_and_grad(params, x, y):",
+            '    """(loss, grads): the loss of the batch (x, y) as a float and a dict of',
+            "    gradients with the keys (and shapes) of params"
+            + (f", plus d/d{x.name} under {x.name!r}" if len(grads) > len(graph.params)
+               else "") + '."""',
+            "    packed = pack_params(params)",
+            f"    {var(x)} = check_input(x)",
+            f"    {var(graph.inputs[1])} = check_target(y, {var(x)}.shape[0])",
+            '    with np.errstate(invalid="ignore", over="ignore"):',
+            *("        " + line for line in training_body),
+            f"    return float({var(graph.outputs[0])}), {{{', '.join(grads)}}}",
+        ]
+    runtime = RUNTIME + (TRAINING_RUNTIME if training else "")
+    return "\n".join(header + [""] + renderer.tables) + runtime + \
+        "\n".join(renderer.functions + forward) + "\n"

@@ -1,49 +1,34 @@
 """Triton backend: the final IR -> one Python module of @triton.jit kernels + torch wrappers.
 
-Each ``kan.fused_layer`` becomes one kernel. A program owns a BLOCK_B x BLOCK_Q tile of the
-output; it walks the layer's inputs p, evaluates the r nonzero basis functions of x[:, p] in
-registers (the straight-line code of ``local_basis``, constants baked in) and accumulates
-
-    acc[b, q] += sum_m B_{k+m}(x[b, p]) * coef[p, q, k + m]
-
+Each ``kan.fused_layer`` becomes one kernel (``kernels.py``): a program owns a BLOCK_B x
+BLOCK_Q tile of the output, walks the layer's inputs p, evaluates the r nonzero basis
+functions of x[:, p] in registers and accumulates sum_m B_{k+m}(x[b, p]) coef[p, q, k + m],
 so the [batch, in, n_b] basis tensor is never written to memory. Knot and piece tables of
 non-uniform grids are small tensors passed as pointers; uniform grids need only the knots.
-The module also holds a functional ``forward(params, x)`` and an ``nn.Module`` whose
-parameter names are the IR's (``layers.0.coef``). Inference only: the autodiff pass and the
-backward kernels come with training.
+
+A training graph (from the autodiff pass) adds a kernel per ``kan.vjp_input`` and
+``kan.vjp_coef`` op, a ``torch.autograd.Function`` per layer that calls them (so the module
+trains with any torch optimizer, and under DistributedDataParallel), and ``value_and_grad``,
+which runs the training graph's equations directly. The module also holds a functional
+``forward(params, x)`` and an ``nn.Module`` whose parameter names are the IR's.
 """
 
 from __future__ import annotations
 
-from kancc.ir import Graph, Op, n_basis
+from kancc.ir import Graph, Op
 from kancc.version import VERSION
 
-from ..common import (TORCH_DTYPES, check_renderable, describe_basis, float_list, op_comment,
-                      operand_expr, param_shapes, var)
-from ..local_basis import Syntax, local_basis
+from kancc.errors import BackendError
 
-SYNTAX = Syntax(
-    gather="tl.load({table} + {index})",
-    floor_int="tl.floor({x}).to(tl.int32)",
-    as_int="({x}).to(tl.int32)",
-    where="tl.where({cond}, {a}, {b})",
-    zeros_int="tl.zeros_like({x}).to(tl.int32)",
-)
+from ..common import (TORCH_DTYPES, check_renderable, op_comment, operand_expr, param_shapes,
+                      prediction_ops, var)
+from ..local_basis import literal
+from .kernels import KERNELS, TARGET_PROGRAMS
 
-SUPPORTED = ("kan.fused_layer",)
+SUPPORTED = ("kan.fused_layer", "kan.vjp_input", "kan.vjp_coef", "kan.loss", "kan.loss_grad",
+             "kan.penalty", "kan.penalty_grad", "kan.add")
 HINT = "the triton backend renders fused layers only (run the inference pipeline, which ends " \
        "with fuse)"
-
-TL_DTYPES = {"f32": "tl.float32", "f64": "tl.float64"}
-MAX_TILE = 4096  # accumulator elements per program
-
-
-def block_sizes(n_out: int) -> tuple[int, int]:
-    """(BLOCK_B, BLOCK_Q): the output tile of one program, powers of two."""
-    block_q = min(64, 1 << max(0, (n_out - 1).bit_length()))
-    block_b = min(256, max(32, MAX_TILE // block_q))
-    return block_b, block_q
-
 
 RUNTIME = '''
 
@@ -76,6 +61,37 @@ def check_inputs(params, x):
     return checked, x.to(DTYPE).contiguous()
 '''
 
+TRAINING_RUNTIME = '''
+
+
+def check_target(y, x):
+    if not isinstance(y, torch.Tensor):
+        raise ValueError(f"y must be a tensor, got {type(y).__name__}")
+    if TARGET_KIND == "labels":
+        if y.shape != (x.shape[0],) or y.dtype.is_floating_point or y.dtype.is_complex:
+            raise ValueError(f"y must be {x.shape[0]} integer class labels, got {y.dtype} "
+                             f"{tuple(y.shape)}")
+        return y.to(device=x.device, dtype=torch.int64)
+    if tuple(y.shape) != (x.shape[0], TARGET_WIDTH):
+        raise ValueError(f"y must have shape ({x.shape[0]}, {TARGET_WIDTH}), got "
+                         f"{tuple(y.shape)}")
+    return y.to(device=x.device, dtype=DTYPE).contiguous()
+
+
+def mse(pred, y):
+    """mean over batch and outputs of (pred - y)^2, and its gradient in pred."""
+    diff = pred - y
+    return torch.mean(diff * diff), diff * (2.0 / diff.numel())
+
+
+def cross_entropy(logits, labels):
+    """mean over the batch of -log softmax(logits)[label], and its gradient in logits."""
+    loss = torch.nn.functional.cross_entropy(logits, labels)
+    grad = torch.softmax(logits, dim=1)
+    grad[torch.arange(labels.numel(), device=labels.device), labels] -= 1.0
+    return loss, grad / labels.numel()
+'''
+
 MODEL = '''
 
 
@@ -104,86 +120,120 @@ class Model(torch.nn.Module):
         return forward(dict(self.named_parameters()), x)
 '''
 
+TRAINING_MODEL = '''
 
-def _layer(op: Op, index: int, dtype: str) -> tuple[list[str], list[str]]:
-    """(module-level table lines, kernel + wrapper lines) of one fused layer."""
-    code = local_basis(op, SYNTAX, "x", "table")
-    x, coef = op.operands
-    n_in, n_out = coef.type.shape[0], coef.type.shape[1]
-    nb = n_basis(op.attr("order"), op.attr("grid"))
-    block_b, block_q = block_sizes(n_out)
-    consts = {t.name: f"L{index}_{t.name.split('_', 1)[1]}" for t in code.tables}
-    tables = [f"# {t.comment}\n{consts[t.name]} = {float_list(t.values, '')}" for t in code.tables]
-    table_args = "".join(f"{t.name}, " for t in code.tables)
-    contraction = []
-    for m, value in enumerate(code.values):
-        offset = f" + {m}" if m else ""
-        contraction.append(f"        acc += {value}[:, None] * "
-                           f"tl.load(coef_ptr + edge{offset}, mask=tile_ok, other=0.0)")
-    kernel = [
-        "@triton.jit",
-        f"def layer_{index}_kernel(x_ptr, coef_ptr, y_ptr, {table_args}n_rows,",
-        f"{' ' * (len(str(index)) + 18)}IN: tl.constexpr, OUT: tl.constexpr, NB: tl.constexpr,",
-        f"{' ' * (len(str(index)) + 18)}BLOCK_B: tl.constexpr, BLOCK_Q: tl.constexpr):",
-        f'    """{describe_basis(op)}."""',
-        "    rows = tl.program_id(0) * BLOCK_B + tl.arange(0, BLOCK_B)",
-        "    cols = tl.program_id(1) * BLOCK_Q + tl.arange(0, BLOCK_Q)",
-        "    row_ok = rows < n_rows",
-        "    tile_ok = row_ok[:, None] & (cols < OUT)[None, :]",
-        "    x_row = rows.to(tl.int64) * IN",
-        f"    acc = tl.zeros((BLOCK_B, BLOCK_Q), dtype={TL_DTYPES[dtype]})",
-        "    for p in range(IN):",
-        "        x = tl.load(x_ptr + x_row + p, mask=row_ok, other=0.0)",
-        *(f"        {line}" for line in code.lines),
-        "        edge = (p * OUT + cols[None, :]).to(tl.int64) * NB + k[:, None]",
-        *contraction,
-        "    tl.store(y_ptr + rows.to(tl.int64)[:, None] * OUT + cols[None, :], acc, mask=tile_ok)",
+
+def forward(params, x, deterministic=False):
+    """Evaluate the model on a batch x (torch tensor); differentiable in params through the
+    compiled backward kernels (deterministic=True: fixed-order d(coef) reductions)."""
+    params, x = check_inputs(params, x)
+    return run(params, x, deterministic)
+
+
+class Model(torch.nn.Module):
+    """The compiled KAN as a module; its state_dict keys are the IR's parameter names. Train
+    it with any torch optimizer: backward runs the compiled vjp kernels."""
+
+    def __init__(self, device=None, deterministic=False):
+        super().__init__()
+        self.deterministic = deterministic
+        for name, shape in PARAM_SHAPES.items():
+            *path, leaf = name.split(".")
+            module = self
+            for part in path:
+                if getattr(module, part, None) is None:
+                    module.add_module(part, torch.nn.Module())
+                module = getattr(module, part)
+            zeros = torch.zeros(shape, dtype=DTYPE, device=device)
+            module.register_parameter(leaf, torch.nn.Parameter(zeros))
+
+    def forward(self, x):
+        return forward(dict(self.named_parameters()), x, self.deterministic)
+'''
+
+
+def _function(layer: int, vjp_input: int | None, vjp_coef: int) -> list[str]:
+    """A torch.autograd.Function running layer ``layer`` and its compiled vjp kernels."""
+    if vjp_input is None:
+        dx = ['            raise RuntimeError("compiled without d/dx of the model input: "',
+              '                               "use autodiff{wrt=params+input}")']
+    else:
+        dx = [f"            dx = vjp_input_{vjp_input}(x, coef, g)"]
+    return [
+        "", "",
+        f"class Layer{layer}(torch.autograd.Function):",
+        f'    """layer_{layer} forward; backward by vjp_coef_{vjp_coef}'
+        + (f" and vjp_input_{vjp_input}" if vjp_input is not None else "") + '."""',
+        "",
+        "    @staticmethod",
+        "    def forward(ctx, x, coef, deterministic):",
+        "        ctx.save_for_backward(x, coef)",
+        "        ctx.deterministic = deterministic",
+        f"        return layer_{layer}(x, coef)",
+        "",
+        "    @staticmethod",
+        "    def backward(ctx, g):",
+        "        x, coef = ctx.saved_tensors",
+        "        dx = dcoef = None",
+        "        if ctx.needs_input_grad[0]:",
+        *dx,
+        "        if ctx.needs_input_grad[1]:",
+        f"            dcoef = vjp_coef_{vjp_coef}(x, g, ctx.deterministic)",
+        "        return dx, dcoef, None",
     ]
-    table_tensors = [f'        device_table("{name}", {name}, x.device, x.dtype),'
-                     for name in consts.values()]
-    wrapper = [
-        f"def layer_{index}(x, coef):",
-        f'    """y[b, q] = sum_p sum_i coef[p, q, i] B_i(x[b, p]); coef of shape '
-        f'({n_in}, {n_out}, {nb})."""',
-        "    n_rows = x.shape[0]",
-        f"    y = torch.empty((n_rows, {n_out}), device=x.device, dtype=x.dtype)",
-        "    if n_rows == 0:",
-        "        return y",
-        f"    grid = (triton.cdiv(n_rows, {block_b}), triton.cdiv({n_out}, {block_q}))",
-        "    tables = (",
-        *table_tensors,
-        "    )",
-        f"    layer_{index}_kernel[grid](x, coef, y, *tables, n_rows, IN={n_in}, OUT={n_out}, "
-        f"NB={nb},",
-        f"{' ' * (len(str(index)) + 23)}BLOCK_B={block_b}, BLOCK_Q={block_q})",
-        "    return y",
-    ]
-    return tables, ["", ""] + kernel + ["", ""] + wrapper
+
+
+def _statement(op: Op, index: int) -> str:
+    """The torch statement of one op of a training graph."""
+    out = var(op.result)
+    args = [operand_expr(o) for o in op.operands]
+    kind, weight = op.attr("kind", None), op.attr("weight", 1)
+    scale = "" if weight == 1 else f"{literal(weight)} * "
+    if op.name == "kan.fused_layer":
+        return f"{out} = layer_{index}({args[0]}, {args[1]})"
+    if op.name == "kan.vjp_input":
+        return f"{out} = vjp_input_{index}({args[0]}, {args[1]}, {args[2]})"
+    if op.name == "kan.vjp_coef":
+        return f"{out} = vjp_coef_{index}({args[0]}, {args[2]}, deterministic)"
+    if op.name == "kan.loss":
+        return f"{out} = {scale}{kind}({args[0]}, {args[1]})[0]"
+    if op.name == "kan.loss_grad":
+        return f"{out} = {scale}{kind}({args[0]}, {args[1]})[1]"
+    if op.name == "kan.penalty":
+        return f"{out} = {scale}torch.sum({args[0]} * {args[0]})"
+    if op.name == "kan.penalty_grad":
+        return f"{out} = {literal(2 * weight)} * {args[0]}"
+    if op.name == "kan.add":
+        return f"{out} = {args[0]} + {args[1]}"
+    raise ValueError(f"no torch statement for {op.name}")
 
 
 def emit_triton(graph: Graph) -> str:
-    """Python source of the Triton module for ``graph``."""
+    """Python source of the Triton module for ``graph`` (inference or training)."""
     check_renderable(graph, "triton", SUPPORTED, HINT)
     dtype = graph.dtype
+    forward_ops, prediction = prediction_ops(graph)
+    training = len(forward_ops) < len(graph.ops)
     tables: list[str] = []
     functions: list[str] = []
-    calls: list[str] = []
     for index, op in enumerate(graph.ops):
-        op_tables, body = _layer(op, index, dtype)
-        tables += op_tables
-        functions += body
-        args = [operand_expr(o) for o in op.operands]
-        calls.append(op_comment(op, "    "))
-        calls.append(f"    {var(op.result)} = layer_{index}({args[0]}, {args[1]})")
+        if op.name in KERNELS:
+            kernel = KERNELS[op.name](op, index, dtype)
+            tables += kernel.tables
+            functions += ["", ""] + kernel.lines
+    x = graph.inputs[0]
     header = [
         f'"""Triton module for kan.graph @{graph.name}, generated by kancc {VERSION}.',
         "",
         "One fused kernel per KAN layer: the local B-spline basis is evaluated in registers and",
         "contracted with the coefficients; the [batch, in, n_b] basis tensor is never stored.",
+        *(["Training: backward kernels recompute the basis (or its derivative) the same way;",
+           "value_and_grad(params, x, y) runs the training graph, and Model trains with any",
+           "torch optimizer."] if training else ["Inference only."]),
         "Deterministic; regenerate rather than edit: kancc compile SPEC --target triton",
         "",
         "forward(params, x) takes torch tensors on a CUDA device (or on the CPU under",
-        "TRITON_INTERPRET=1); Model is the same as an nn.Module. Inference only.",
+        "TRITON_INTERPRET=1); Model is the same as an nn.Module.",
         '"""',
         "",
         "import os",
@@ -193,18 +243,75 @@ def emit_triton(graph: Graph) -> str:
         "import triton.language as tl",
         "",
         f"DTYPE = {TORCH_DTYPES[dtype]}",
-        f"INPUT_WIDTH = {graph.inputs[0].type.shape[1]}",
+        f"INPUT_WIDTH = {x.type.shape[1]}",
         f"PARAM_SHAPES = {param_shapes(graph)}",
-        "",
-        *tables,
+        f"TARGET_PROGRAMS = {TARGET_PROGRAMS}",
     ]
+    if training:
+        labels = graph.inputs[1].type.dtype == "i32"
+        header += [f'TARGET_KIND = "{"labels" if labels else "values"}"',
+                   f"TARGET_WIDTH = {prediction.type.shape[1]}"]
+    header += ["", *tables]
+    layer_index = {id(op): i for i, op in enumerate(graph.ops)}
+    calls = []
+    for op in forward_ops:
+        index = layer_index[id(op)]
+        args = [operand_expr(o) for o in op.operands]
+        calls.append(op_comment(op, "    "))
+        if training:
+            calls.append(f"    {var(op.result)} = Layer{index}.apply({args[0]}, {args[1]}, "
+                         "deterministic)")
+        else:
+            calls.append(f"    {var(op.result)} = layer_{index}({args[0]}, {args[1]})")
     run = [
         "",
         "",
-        "def run(params, x):",
+        "def run(params, x, deterministic=False):" if training else "def run(params, x):",
         f'    """The layers of @{graph.name} in order (inputs already checked)."""',
-        *([f"    {var(graph.inputs[0])} = x"] if var(graph.inputs[0]) != "x" else []),
+        *([f"    {var(x)} = x"] if var(x) != "x" else []),
         *calls,
-        f"    return {', '.join(var(v) for v in graph.outputs)}",
+        f"    return {var(prediction)}",
     ]
-    return "\n".join(header) + RUNTIME + "\n".join(functions + run) + MODEL
+    if training:
+        run = _training_functions(graph, forward_ops) + run + _value_and_grad(graph)
+    runtime = RUNTIME + (TRAINING_RUNTIME if training else "")
+    model = TRAINING_MODEL if training else MODEL
+    return "\n".join(header) + runtime + "\n".join(functions + run) + model
+
+
+def _training_functions(graph: Graph, forward_ops: tuple[Op, ...]) -> list[str]:
+    """One autograd.Function per forward layer, wired to the vjp ops of the same operands."""
+    lines = []
+    for index, op in enumerate(graph.ops):
+        if op.name != "kan.fused_layer" or op not in forward_ops:
+            continue
+        match = {o.name: i for i, o in enumerate(graph.ops)
+                 if o.name.startswith("kan.vjp_") and o.operands[:2] == op.operands}
+        if "kan.vjp_coef" not in match:
+            raise BackendError(f"training graph has no kan.vjp_coef for op {index} "
+                               f"(%{op.result.name}); run autodiff")
+        lines += _function(index, match.get("kan.vjp_input"), match["kan.vjp_coef"])
+    return lines
+
+
+def _value_and_grad(graph: Graph) -> list[str]:
+    x, y = graph.inputs[:2]
+    grads = [f'"{p.name}": {var(v)}' for p, v in zip(graph.params, graph.outputs[1:])]
+    if len(graph.outputs) > len(graph.params) + 1:
+        grads.append(f'"{x.name}": {var(graph.outputs[-1])}')
+    body = []
+    for index, op in enumerate(graph.ops):
+        body += [op_comment(op, "        "), "        " + _statement(op, index)]
+    return [
+        "",
+        "",
+        "def value_and_grad(params, x, y, deterministic=False):",
+        '    """(loss, grads) of the batch (x, y) by the compiled training graph: a 0-d tensor',
+        '    and a dict of gradients with the keys and shapes of params."""',
+        "    params, x = check_inputs(params, x)",
+        f"    {var(y)} = check_target(y, x)",
+        *([f"    {var(x)} = x"] if var(x) != "x" else []),
+        "    with torch.no_grad():",
+        *body,
+        f"    return {var(graph.outputs[0])}, {{{', '.join(grads)}}}",
+    ]

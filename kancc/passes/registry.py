@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from kancc.errors import KanccError
 
-from . import cleanup, derive_stencils, expand_layers, fuse, lower_basis
+from . import autodiff, cleanup, derive_stencils, expand_layers, fuse, lower_basis
 from .base import Pass
 
 PASSES: dict[str, Pass] = {p.name: p for p in (
@@ -18,6 +18,7 @@ PASSES: dict[str, Pass] = {p.name: p for p in (
     derive_stencils.PASS,
     lower_basis.PASS,
     fuse.PASS,
+    autodiff.PASS,
     cleanup.DCE,
     cleanup.CANONICALIZE,
 )}
@@ -27,6 +28,10 @@ PIPELINES: dict[str, str] = {
     "inference": "expand-layers,derive-stencils,lower-basis,fuse,dce,canonicalize",
     # "passes off": the plainest correct lowering, the other side of differential checks
     "reference": "expand-layers,lower-basis{eval=cox-de-boor},canonicalize",
+    # training graphs (compile(training=True)): the loss graph differentiated on fused layers
+    "training": "expand-layers,derive-stencils,lower-basis,fuse,autodiff,dce,canonicalize",
+    "training-reference": "expand-layers,lower-basis{eval=cox-de-boor},fuse,autodiff,"
+                          "canonicalize",
 }
 
 

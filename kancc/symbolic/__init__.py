@@ -3,14 +3,16 @@
 Knot vectors are the full extended vectors t_{1-r} < ... < t_{n+r-1}, exact rationals.
 """
 
-from .bspline import X, bspline_basis, bspline_cell_polynomials
+from .bspline import (X, bspline_basis, bspline_cell_polynomials,
+                      bspline_derivative_cell_polynomials)
 from .change_of_basis import (relu_change_of_basis, relu_stencil_bands,
                               uniform_relu_change_of_basis)
 from .knots import as_fraction, as_knots, rational, uniform_knots
-from .pieces import local_pieces
+from .pieces import local_derivative_pieces, local_pieces
 
 __all__ = [
-    "X", "as_fraction", "as_knots", "bspline_basis", "bspline_cell_polynomials", "local_pieces",
+    "X", "as_fraction", "as_knots", "bspline_basis", "bspline_cell_polynomials",
+    "bspline_derivative_cell_polynomials", "local_derivative_pieces", "local_pieces",
     "rational", "relu_change_of_basis", "relu_stencil_bands", "uniform_knots",
     "uniform_relu_change_of_basis",
 ]

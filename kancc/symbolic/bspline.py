@@ -54,3 +54,32 @@ def bspline_basis(order: int, knots: Sequence, x: sympy.Symbol = X) -> list[symp
                     for c, poly in sorted(cells.items())]
         result.append(sympy.Piecewise(*branches, (0, True)))
     return result
+
+
+@lru_cache(maxsize=64)
+def _derivative_pieces(order: int, knots: Knots) -> tuple[dict[int, sympy.Poly], ...]:
+    t, r = knots, order
+    n_b = len(t) - r
+    if r == 1:  # steps: derivative zero wherever it exists
+        return tuple({} for _ in range(n_b))
+    lower = _pieces(r - 1, t)
+    result = []
+    for i in range(n_b):
+        cells: dict[int, sympy.Poly] = {}
+        for poly_cells, scale in ((lower[i], (r - 1) / (t[i + r - 1] - t[i])),
+                                  (lower[i + 1], -(r - 1) / (t[i + r] - t[i + 1]))):
+            for cell, poly in poly_cells.items():
+                cells[cell] = cells.get(cell, 0) + poly * scale
+        result.append(cells)
+    return tuple(result)
+
+
+def bspline_derivative_cell_polynomials(order: int, knots: Sequence
+                                        ) -> tuple[dict[int, sympy.Poly], ...]:
+    """For each B_i: {knot interval c: the polynomial of d/dx B_i on [t_c, t_{c+1})}, from the
+    difference of lower-order splines:
+
+        B_i^[r]' = (r-1) (B_i^[r-1] / (t_{i+r-1} - t_i) - B_{i+1}^[r-1] / (t_{i+r} - t_{i+1}))
+
+    Order 1 (steps) has derivative zero on every cell (empty dicts)."""
+    return _derivative_pieces(check_order(order), as_knots(knots, order))

@@ -17,6 +17,7 @@ from typing import Sequence
 
 import sympy
 
+from .bspline import X, bspline_derivative_cell_polynomials
 from .knots import Knots, as_knots
 
 Table = tuple[tuple[sympy.Rational, ...], ...]  # [m][d]
@@ -55,3 +56,33 @@ def local_pieces(order: int, knots: Sequence, bands: Sequence[Sequence]) -> tupl
     if len(frozen) != len(t) - order or any(len(row) != order + 1 for row in frozen):
         raise ValueError(f"bands must be {len(t) - order} rows of {order + 1} entries")
     return _pieces(order, t, frozen)
+
+
+@lru_cache(maxsize=256)
+def _derivative_tables(order: int, knots: Knots) -> tuple[Table, ...]:
+    r = order
+    n = len(knots) - 2 * r + 1
+    derivatives = bspline_derivative_cell_polynomials(r, knots)
+    s = sympy.Symbol("s")
+    tables = []
+    for k in range(n):
+        cell = r - 1 + k
+        start, h = knots[cell], knots[cell + 1] - knots[cell]
+        table = []
+        for m in range(r):
+            poly = derivatives[k + m].get(cell)
+            coeffs = [sympy.Integer(0)] * r
+            if poly is not None:
+                in_s = sympy.Poly(poly.as_expr().subs(X, start + h * s), s)
+                for (d,), c in in_s.terms():
+                    coeffs[d] = c
+            table.append(tuple(coeffs))
+        tables.append(tuple(table))
+    return tuple(tables)
+
+
+def local_derivative_pieces(order: int, knots: Sequence) -> tuple[Table, ...]:
+    """dpieces[k][m][d] = coefficient of s^d in d/dx B_{k+m} on cell k (s = (x - t_k)/h_k),
+    exact, from the lower-order difference formula (``bspline_derivative_cell_polynomials``).
+    Degree r-2, padded with zeros to r columns so the tables have the shape of the pieces."""
+    return _derivative_tables(order, as_knots(knots, order))

@@ -1,0 +1,101 @@
+"""The optional ``[train]`` and ``[data]`` tables of a spec: how a model is trained, on what.
+
+    [train]
+    loss = "mse"              # or "cross_entropy" (integer class labels; last width = classes)
+    l2 = 0.0                  # weight of the penalty l2 * sum(coef^2) over every layer
+    optimizer = "adam"        # or "lbfgs" (full batch)
+    steps = 500               # optimizer steps (adam: minibatch steps; lbfgs: iterations)
+    lr = 0.01                 # default: 0.01 for adam, 1.0 for lbfgs
+    batch_size = 256          # adam only; default: the whole training set
+    warmup = 0                # steps of linear learning-rate warmup
+    schedule = "constant"     # or "cosine" (decay to 0 over the steps)
+    seed = 0                  # parameter initialization and minibatch order
+    [data]
+    source = "exp_sin"        # a built-in synthetic target (kancc.data.SYNTHETIC) or a file
+                              # (.npz / .npy / .csv), relative to the spec's folder
+    n = 2000                  # rows of a synthetic target
+    seed = 0                  # synthetic sampling and the validation split
+    validation = 0.2          # fraction held out for validation
+
+The checker passed in is spec.py's (it names the field in every error).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import Any, Mapping, Optional
+
+LOSSES = ("mse", "cross_entropy")
+OPTIMIZERS = ("adam", "lbfgs")
+SCHEDULES = ("constant", "cosine")
+TRAIN_KEYS = ("loss", "l2", "optimizer", "steps", "lr", "batch_size", "warmup", "schedule",
+              "seed")
+DATA_KEYS = ("source", "n", "seed", "validation")
+DEFAULT_LR = {"adam": Fraction(1, 100), "lbfgs": Fraction(1)}
+MAX_STEPS = 10**9
+
+
+@dataclass(frozen=True)
+class TrainSpec:
+    loss: str = "mse"
+    l2: Fraction = Fraction(0)
+    optimizer: str = "adam"
+    steps: int = 500
+    lr: Optional[Fraction] = None  # None: DEFAULT_LR of the optimizer
+    batch_size: Optional[int] = None  # None: full batch
+    warmup: int = 0
+    schedule: str = "constant"
+    seed: int = 0
+
+    @property
+    def learning_rate(self) -> float:
+        return float(self.lr if self.lr is not None else DEFAULT_LR[self.optimizer])
+
+
+@dataclass(frozen=True)
+class DataSpec:
+    source: str
+    n: Optional[int] = None
+    seed: int = 0
+    validation: Fraction = Fraction(0)
+
+
+def parse_train(check: Any, raw: object) -> TrainSpec:
+    table: Mapping[str, Any] = check.table(raw, "train", TRAIN_KEYS)
+    optimizer = check.choice(table.get("optimizer", "adam"), "train.optimizer", OPTIMIZERS)
+    lr = None
+    if "lr" in table:
+        lr = check.number(table["lr"], "train.lr")
+        if lr <= 0:
+            raise check.fail("train.lr", f"must be positive, got {float(lr):g}")
+    l2 = check.number(table.get("l2", 0), "train.l2")
+    if l2 < 0:
+        raise check.fail("train.l2", f"must be >= 0, got {float(l2):g}")
+    batch_size = None
+    if "batch_size" in table:
+        if optimizer == "lbfgs":
+            raise check.fail("train.batch_size", "L-BFGS trains on the full batch; remove "
+                                                 "batch_size or use optimizer = \"adam\"")
+        batch_size = check.integer(table["batch_size"], "train.batch_size", 1)
+    steps = check.integer(table.get("steps", 500), "train.steps", 1, MAX_STEPS)
+    warmup = check.integer(table.get("warmup", 0), "train.warmup", 0, MAX_STEPS)
+    return TrainSpec(
+        loss=check.choice(table.get("loss", "mse"), "train.loss", LOSSES),
+        l2=l2, optimizer=optimizer, steps=steps, lr=lr, batch_size=batch_size, warmup=warmup,
+        schedule=check.choice(table.get("schedule", "constant"), "train.schedule", SCHEDULES),
+        seed=check.integer(table.get("seed", 0), "train.seed", 0))
+
+
+def parse_data(check: Any, raw: object) -> DataSpec:
+    table: Mapping[str, Any] = check.table(raw, "data", DATA_KEYS)
+    if "source" not in table:
+        raise check.fail("data.source", "missing: name a synthetic target or a data file")
+    source = table["source"]
+    if not isinstance(source, str) or not source.strip():
+        raise check.fail("data.source", "must be a non-empty string")
+    n = check.integer(table["n"], "data.n", 1) if "n" in table else None
+    validation = check.number(table.get("validation", 0), "data.validation")
+    if not 0 <= validation < 1:
+        raise check.fail("data.validation", f"must be in [0, 1), got {float(validation):g}")
+    return DataSpec(source, n, check.integer(table.get("seed", 0), "data.seed", 0), validation)
