@@ -1,11 +1,12 @@
 # Two commands do everything on a fresh machine:
-#   make demo   set up .venv, compile an example (IR printed after every pass), run it, check it
+#   make demo   set up .venv, compile an example (IR printed after every pass), run it, check
+#               it, then train the [2,5,1] example and plot its edge functions
 #   make test   set up .venv and run the whole test suite
 #
 # torch is pinned to the CPU build this project's machines carry (pip finds torch 2.13.0+cpu
 # in its local wheel directory), installed before kancc so that kancc's torch range is
 # already satisfied and pip never fetches a CUDA build. On a GPU machine, install the torch
-# and triton of your CUDA stack instead and run `pip install -e '.[triton,test]'`.
+# and triton of your CUDA stack instead and run `pip install -e '.[triton,test,plot]'`.
 
 PYTHON ?= python3
 VENV := .venv
@@ -20,7 +21,7 @@ EXAMPLE := examples/cubic_2_5_1.toml
 $(STAMP): pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet $(TORCH_PIN) $(TRITON_PIN)
-	$(BIN)/pip install --quiet -e '.[triton,test]'
+	$(BIN)/pip install --quiet -e '.[triton,test,plot]'
 	touch $(STAMP)
 
 demo: $(STAMP)
@@ -32,6 +33,9 @@ demo: $(STAMP)
 	$(BIN)/kancc run $(EXAMPLE) --input examples/points_2d.npy --target triton
 	@echo "== differential check: scipy oracle, pipelines, float32, Triton vs NumPy"
 	$(BIN)/kancc check $(EXAMPLE)
+	@echo "== train examples/train_2_5_1.toml (L-BFGS, 200 iterations), plot the result"
+	$(BIN)/kancc train examples/train_2_5_1.toml -o build/train_2_5_1.ckpt.npz
+	$(BIN)/kancc plot build/train_2_5_1.ckpt.npz -o build/plots
 
 test: $(STAMP)
 	$(BIN)/pytest

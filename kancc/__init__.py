@@ -4,6 +4,7 @@
     program = kancc.compile(spec, target="numpy")
     params = program.init_params(seed=0)
     y = program.forward(params, x)
+    result = kancc.train("model.toml")      # the spec's [train] and [data] tables
 
 See README.md for a tour and DESIGN.md for the architecture and the math.
 """
@@ -12,11 +13,12 @@ from . import ir, symbolic
 from .errors import BackendError, KanccError, PassError, SpecError
 from .program import Program, compile
 from .spec import BasisSpec, Spec, load_spec, loads_spec
+from .training import TrainResult, train
 from .version import VERSION
 
 __version__ = VERSION
 
 __all__ = [
     "BackendError", "BasisSpec", "KanccError", "PassError", "Program", "Spec", "SpecError",
-    "compile", "ir", "load_spec", "loads_spec", "symbolic",
+    "TrainResult", "compile", "ir", "load_spec", "loads_spec", "symbolic", "train",
 ]

@@ -5,9 +5,14 @@
                        [--dump-ir DIR]
     kancc run SPEC --input X.npy [--params P.npz | --seed N] [--target T] [-o Y.npy]
     kancc check SPEC [--samples N] [--seed N] [--targets numpy,triton]
+    kancc train SPEC [--data SOURCE] [--target T] [--optimizer adam|lbfgs] [--steps N]
+                     [--lr LR] [--batch-size N] [--seed N] [--init CHECKPOINT] [-o CHECKPOINT]
+                     [--quiet]
+    kancc plot CHECKPOINT [-o DIR]
     kancc passes
 
-Exit status: 0 ok, 1 a check failed, 2 bad input (one line on stderr, no traceback).
+Exit status: 0 ok, 1 a check failed or training diverged, 2 bad input (one line on stderr,
+no traceback).
 Output files are written atomically.
 """
 
@@ -17,6 +22,7 @@ import argparse
 import io
 import os
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import NoReturn, Sequence
 
@@ -87,6 +93,25 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument("--seed", type=_seed, default=0)
     check.add_argument("--targets", default="numpy,triton",
                        help="comma-separated: numpy,triton (numpy always runs)")
+
+    train = commands.add_parser("train", help="train a model as its [train] table says; "
+                                "write a checkpoint")
+    train.add_argument("spec")
+    train.add_argument("--data", help="data file (.npz/.npy/.csv) or synthetic target name "
+                                      "(default: the spec's [data] table)")
+    train.add_argument("--target", choices=("numpy", "triton"), default="numpy")
+    train.add_argument("--optimizer", choices=("adam", "lbfgs"), help="overrides train.optimizer")
+    train.add_argument("--steps", help="overrides train.steps")
+    train.add_argument("--lr", help="overrides train.lr")
+    train.add_argument("--batch-size", help="overrides train.batch_size (adam)")
+    train.add_argument("--seed", help="overrides train.seed")
+    train.add_argument("--init", metavar="CHECKPOINT", help="start from these parameters")
+    train.add_argument("-o", "--output", help="checkpoint to write (default: NAME.ckpt.npz)")
+    train.add_argument("--quiet", action="store_true", help="no progress output")
+
+    plot = commands.add_parser("plot", help="PNGs of a checkpoint's edge functions and loss")
+    plot.add_argument("checkpoint")
+    plot.add_argument("-o", "--output", default=".", help="folder for the PNGs (default: .)")
 
     commands.add_parser("passes", help="list the registered passes and pipelines")
     return parser
@@ -187,6 +212,51 @@ def _check(args: argparse.Namespace) -> int:
     return EXIT_OK if report.ok else EXIT_CHECK_FAILED
 
 
+def _train(args: argparse.Namespace) -> int:
+    from .checkpoint import load_checkpoint
+    from .spec import spec_to_dict
+    from .training import train
+
+    spec = load_spec(args.spec)
+    overrides = {"optimizer": args.optimizer, "steps": args.steps, "lr": args.lr,
+                 "batch_size": args.batch_size, "seed": args.seed}
+    given = {k: v for k, v in overrides.items() if v is not None}
+    if given:
+        raw = spec_to_dict(spec)
+        for key, value in given.items():
+            raw["train"][key] = _cli_value(value)
+        if raw["train"]["optimizer"] == "lbfgs" and "batch_size" not in given:
+            raw["train"].pop("batch_size", None)
+        spec = replace(load_spec(raw), origin=spec.origin)
+    params = load_checkpoint(args.init, spec).params if args.init else None
+    output = args.output or f"{spec.name}.ckpt.npz"
+    result = train(spec, args.data, target=args.target, params=params, checkpoint=output,
+                   log=None if args.quiet else sys.stderr)
+    print(f"{spec.name}: {result.message}; final loss {result.loss:.4e}"
+          + (f", validation {result.validation_loss:.4e}"
+             if result.validation_loss == result.validation_loss else ""))
+    return EXIT_OK if result.status == "done" else EXIT_CHECK_FAILED
+
+
+def _cli_value(text: str) -> object:
+    """A command-line override as the spec checker expects it: an int when it is one, else
+    the text (numbers such as "1e-3" or "1/3" are parsed exactly by the checker)."""
+    try:
+        return int(text)
+    except ValueError:
+        return text
+
+
+def _plot(args: argparse.Namespace) -> int:
+    from .checkpoint import load_checkpoint
+    from .plot import plot_checkpoint
+
+    written = plot_checkpoint(load_checkpoint(args.checkpoint), args.output)
+    for path in written:
+        print(f"wrote {path}")
+    return EXIT_OK
+
+
 def _passes(args: argparse.Namespace) -> int:
     out = io.StringIO()
     out.write("passes:\n")
@@ -200,7 +270,8 @@ def _passes(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-COMMANDS = {"compile": _compile, "run": _run, "check": _check, "passes": _passes}
+COMMANDS = {"compile": _compile, "run": _run, "check": _check, "train": _train, "plot": _plot,
+            "passes": _passes}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -26,3 +26,11 @@ class PassError(KanccError):
 
 class BackendError(KanccError):
     """The final IR holds something a backend cannot render, or the runtime is missing."""
+
+
+class DataError(KanccError):
+    """Training data is unusable; ``source`` names the file or synthetic target."""
+
+    def __init__(self, source: str, message: str) -> None:
+        self.source, self.message = source, message
+        super().__init__(f"{source}: {message}")

@@ -79,7 +79,7 @@ class Program:
         device = "cuda" if torch.cuda.is_available() else "cpu"
         dtype = getattr(torch, self.spec.dtype)
         tensors = {k: torch.as_tensor(np.asarray(v), device=device) for k, v in params.items()}
-        xt = torch.as_tensor(np.asarray(x), device=device).to(dtype)
+        xt = torch.tensor(np.asarray(x), device=device).to(dtype)  # a copy: x may be read-only
         return self.module.forward(tensors, xt).detach().cpu().numpy()
 
     @property
@@ -100,10 +100,10 @@ class Program:
 
         device = "cuda" if torch.cuda.is_available() else "cpu"
         dtype = getattr(torch, self.spec.dtype)
-        tensors = {k: torch.as_tensor(np.asarray(v), device=device).to(dtype)
+        tensors = {k: torch.tensor(np.asarray(v), device=device).to(dtype)
                    for k, v in params.items()}
-        xt = torch.as_tensor(np.asarray(x), device=device).to(dtype)
-        yt = torch.as_tensor(np.asarray(y), device=device)
+        xt = torch.tensor(np.asarray(x), device=device).to(dtype)
+        yt = torch.tensor(np.asarray(y), device=device)
         loss, grads = self.module.value_and_grad(tensors, xt, yt)
         return float(loss), {k: v.detach().cpu().numpy() for k, v in grads.items()}
 

@@ -358,3 +358,40 @@ def _show(x: Fraction, digits: int = 6) -> str:
     if x.denominator == 1 and abs(x.numerator) < 10**12:
         return str(x)
     return f"{Decimal(x.numerator) / Decimal(x.denominator):.{digits}g}"
+
+
+def spec_to_dict(spec: Spec) -> dict[str, Any]:
+    """A plain dict that ``load_spec`` turns back into an equal Spec (exact numbers as
+    strings "p/q"): how checkpoints store the spec they were trained with."""
+
+    def exact(value: Fraction) -> str:
+        return str(value)
+
+    layers = []
+    for basis in spec.layers:
+        table: dict[str, Any] = {"kind": basis.kind, "degree": basis.degree}
+        if basis.knots == "uniform":
+            table.update(grid=basis.grid, domain=[exact(v) for v in basis.domain],
+                         knots="uniform")
+        else:
+            table["knots"] = [exact(Fraction(v)) for v in basis.knots]
+        layers.append(table)
+    train = spec.train
+    train_table: dict[str, Any] = {
+        "loss": train.loss, "l2": exact(train.l2), "optimizer": train.optimizer,
+        "steps": train.steps, "warmup": train.warmup, "schedule": train.schedule,
+        "seed": train.seed}
+    if train.lr is not None:
+        train_table["lr"] = exact(train.lr)
+    if train.batch_size is not None:
+        train_table["batch_size"] = train.batch_size
+    result: dict[str, Any] = {
+        "model": {"name": spec.name, "layers": list(spec.widths), "dtype": spec.dtype},
+        "layers": layers, "train": train_table}
+    if spec.data is not None:
+        data = spec.data
+        result["data"] = {"source": data.source, "seed": data.seed,
+                          "validation": exact(data.validation)}
+        if data.n is not None:
+            result["data"]["n"] = data.n
+    return result

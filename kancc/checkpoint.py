@@ -1,0 +1,94 @@
+"""Checkpoints: parameters + the spec they belong to + the compiler version, in one .npz.
+
+    param:layers.0.coef ...   the parameters (spec-level layout, (in, out, n_b))
+    spec                      the spec as JSON (``spec_to_dict``: exact numbers as "p/q")
+    kancc_version             the version that wrote it
+    history                   (steps, 3) float64: step, training loss, validation loss (NaN
+                              where not measured)
+
+Written atomically, read with ``allow_pickle=False``. Loading into a model checks the spec
+and names the first field that differs.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from typing import Mapping
+
+import numpy as np
+
+from .atomic import write_atomic
+from .errors import KanccError
+from .spec import Spec, load_spec, spec_to_dict
+from .version import VERSION
+
+PREFIX = "param:"
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    spec: Spec
+    params: dict[str, np.ndarray] = field(repr=False)
+    version: str
+    history: np.ndarray = field(repr=False)
+    path: str = ""
+
+
+def save_checkpoint(path: str | os.PathLike, spec: Spec, params: Mapping[str, np.ndarray],
+                    history: np.ndarray | None = None) -> None:
+    arrays = {PREFIX + name: np.asarray(value) for name, value in params.items()}
+    arrays["spec"] = np.array(json.dumps(spec_to_dict(spec), sort_keys=True))
+    arrays["kancc_version"] = np.array(VERSION)
+    arrays["history"] = np.zeros((0, 3)) if history is None else np.asarray(history, float)
+    write_atomic(path, lambda f: np.savez(f, **arrays))  # type: ignore[arg-type]
+
+
+def load_checkpoint(path: str | os.PathLike, spec: Spec | None = None) -> Checkpoint:
+    """Read a checkpoint; with ``spec``, refuse one whose model differs (naming the field)."""
+    where = f"checkpoint {os.fspath(path)}"
+    try:
+        archive = np.load(path, allow_pickle=False)
+    except FileNotFoundError:
+        raise KanccError(f"{where}: no such file") from None
+    except (OSError, ValueError, EOFError) as exc:
+        raise KanccError(f"{where}: not a readable .npz file ({exc})") from None
+    if isinstance(archive, np.ndarray):
+        raise KanccError(f"{where}: a single array, not a kancc checkpoint (.npz)")
+    with archive:
+        if "spec" not in archive.files or "kancc_version" not in archive.files:
+            raise KanccError(f"{where}: not a kancc checkpoint (no spec / kancc_version); "
+                             "for a plain parameter archive use --params")
+        try:
+            stored = load_spec(json.loads(str(archive["spec"])))
+            params = {name[len(PREFIX):]: archive[name] for name in archive.files
+                      if name.startswith(PREFIX)}
+            history = archive["history"] if "history" in archive.files else np.zeros((0, 3))
+            version = str(archive["kancc_version"])
+        except (ValueError, KanccError) as exc:
+            raise KanccError(f"{where}: damaged ({exc})") from None
+    checkpoint = Checkpoint(stored, params, version, history, os.fspath(path))
+    if spec is not None:
+        check_matches(checkpoint, spec)
+    return checkpoint
+
+
+def model_fields(spec: Spec) -> dict[str, object]:
+    """The fields that fix the parameters' meaning, by spec path."""
+    fields: dict[str, object] = {"model.layers": list(spec.widths), "model.dtype": spec.dtype}
+    for index, basis in enumerate(spec.layers):
+        for key in ("kind", "degree", "grid", "domain", "knots"):
+            value = getattr(basis, key)
+            if isinstance(value, tuple):
+                value = "[" + ", ".join(str(v) for v in value) + "]"
+            fields[f"layers[{index}].{key}"] = value
+    return fields
+
+
+def check_matches(checkpoint: Checkpoint, spec: Spec) -> None:
+    ours, theirs = model_fields(spec), model_fields(checkpoint.spec)
+    for key, value in ours.items():
+        if theirs.get(key) != value:
+            raise KanccError(f"checkpoint {checkpoint.path} does not match the spec: {key} is "
+                             f"{theirs.get(key)} in the checkpoint but {value} in the spec")

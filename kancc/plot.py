@@ -1,0 +1,108 @@
+"""``kancc plot CHECKPOINT``: PNGs of the learned edge functions and of the loss curve.
+
+Each layer gets one figure, a grid of its edge functions phi_pq(x) = sum_i coef[p, q, i]
+B_i(x) over the layer's domain (like pykan's plots), evaluated by the compiled NumPy
+module of that layer alone with one input switched on at a time. Large layers show their
+first MAX_EDGES x MAX_EDGES edges. Needs matplotlib (``pip install 'kancc[plot]'``).
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+
+from .atomic import write_bytes_atomic
+from .checkpoint import Checkpoint
+from .errors import KanccError
+
+MAX_EDGES = 8
+POINTS = 201
+
+
+def _pyplot():  # type: ignore[no-untyped-def]
+    try:
+        import matplotlib
+    except ImportError:
+        raise KanccError("kancc plot needs matplotlib: pip install 'kancc[plot]'") from None
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def edge_functions(checkpoint: Checkpoint, layer: int, shown: int = MAX_EDGES
+                   ) -> tuple[np.ndarray, np.ndarray]:
+    """(x of shape (POINTS,), phi of shape (in', out', POINTS)) for the first ``shown``
+    inputs and outputs of ``layer``."""
+    from .program import compile
+
+    spec = checkpoint.spec
+    basis = spec.layers[layer]
+    n_in, n_out = spec.widths[layer], spec.widths[layer + 1]
+    p_shown, q_shown = min(n_in, shown), min(n_out, shown)
+    single = replace(spec, name=f"{spec.name}_layer{layer}", widths=(1, q_shown),
+                     layers=(basis,), dtype="float64")
+    program = compile(single, "numpy")
+    a, b = (float(v) for v in basis.domain)
+    x = np.linspace(a, b, POINTS)
+    coef = np.asarray(checkpoint.params[f"layers.{layer}.coef"], dtype=np.float64)
+    phi = np.empty((p_shown, q_shown, POINTS))
+    for p in range(p_shown):
+        edge = {"layers.0.coef": coef[p:p + 1, :q_shown, :]}
+        phi[p] = program.forward(edge, x[:, None]).T
+    return x, phi
+
+
+def _save(figure: object, path: Path) -> None:
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=100)  # type: ignore[attr-defined]
+    write_bytes_atomic(path, buffer.getvalue())
+
+
+def plot_checkpoint(checkpoint: Checkpoint, out_dir: str | os.PathLike) -> list[Path]:
+    """Write layer{l}.png for every layer and loss.png (when there is a history)."""
+    plt = _pyplot()
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    spec = checkpoint.spec
+    for layer in range(spec.n_layers):
+        x, phi = edge_functions(checkpoint, layer)
+        rows, cols = phi.shape[0], phi.shape[1]
+        figure, axes = plt.subplots(rows, cols, figsize=(1.8 * cols + 1, 1.4 * rows + 1),
+                                    squeeze=False, sharex=True)
+        for p in range(rows):
+            for q in range(cols):
+                axes[p][q].plot(x, phi[p, q], lw=1.2)
+                axes[p][q].set_title(f"phi[{p},{q}]", fontsize=7)
+                axes[p][q].tick_params(labelsize=6)
+        more = "" if (rows, cols) == tuple(spec.widths[layer:layer + 2]) else \
+            f" (first {rows}x{cols} of {spec.widths[layer]}x{spec.widths[layer + 1]})"
+        figure.suptitle(f"{spec.name}: layer {layer} edge functions{more}", fontsize=9)
+        figure.tight_layout()
+        path = out / f"layer{layer}.png"
+        _save(figure, path)
+        plt.close(figure)
+        written.append(path)
+    history = checkpoint.history
+    if len(history):
+        figure, axis = plt.subplots(figsize=(5, 3.5))
+        axis.semilogy(history[:, 0], history[:, 1], label="training")
+        measured = ~np.isnan(history[:, 2])
+        if measured.any():
+            axis.semilogy(history[measured, 0], history[measured, 2], "o-", ms=3,
+                          label="validation")
+        axis.set_xlabel("step")
+        axis.set_ylabel("loss")
+        axis.legend()
+        axis.set_title(f"{spec.name}: loss")
+        figure.tight_layout()
+        path = out / "loss.png"
+        _save(figure, path)
+        plt.close(figure)
+        written.append(path)
+    return written

@@ -1,0 +1,271 @@
+"""``kancc.train``: compile the training program of a spec and run its optimizer.
+
+Gradients always come from the compiled training graph (``value_and_grad`` of the emitted
+module), on both targets; torch supplies only the optimizers on the Triton target.
+
+A non-finite training loss stops the run: the parameters of the last finite step are kept
+(and checkpointed), and the result says where it stopped. Seeds: ``train.seed`` fixes the
+initial parameters and the minibatch order, ``data.seed`` the sampling and the split.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Mapping, TextIO
+
+import numpy as np
+
+from kancc.checkpoint import save_checkpoint
+from kancc.data import Dataset, from_arrays, load_data
+from kancc.errors import KanccError
+from kancc.program import Program, compile
+from kancc.spec import Spec, SpecSource, load_spec
+
+from .optim import Adam, learning_rate
+from .progress import Progress
+
+DataSource = Dataset | tuple[np.ndarray, np.ndarray] | str | os.PathLike | None
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    params: dict[str, np.ndarray] = field(repr=False)
+    history: np.ndarray = field(repr=False)  # (k, 3): step, training loss, validation loss
+    status: str  # "done" or "diverged"
+    message: str
+    program: Program = field(repr=False)
+
+    @property
+    def loss(self) -> float:
+        """The training loss of the last finite step."""
+        return float(self.history[-1, 1]) if len(self.history) else math.nan
+
+    @property
+    def validation_loss(self) -> float:
+        measured = self.history[~np.isnan(self.history[:, 2]), 2]
+        return float(measured[-1]) if len(measured) else math.nan
+
+
+class _Diverged(Exception):
+    def __init__(self, step: int, loss: float) -> None:
+        super().__init__(step, loss)
+        self.step, self.loss = step, loss
+
+
+def resolve_data(spec: Spec, data: DataSource) -> tuple[Dataset, Dataset]:
+    """(training, validation) sets from the argument or, by default, the spec's [data]."""
+    n_in, n_out = spec.widths[0], spec.widths[-1]
+    labels = spec.train.loss == "cross_entropy"
+    validation, seed = 0.0, 0
+    if spec.data is not None:
+        validation, seed = float(spec.data.validation), spec.data.seed
+    if data is None:
+        if spec.data is None:
+            raise KanccError("no training data: give data, or a [data] table in the spec "
+                             "(source = a file or a synthetic target)")
+        source: Any = spec.data.source
+        if spec.origin is not None and Path(source).suffix:  # a file next to the spec
+            source = Path(spec.origin).parent / source
+        dataset = load_data(source, n_in, n_out, labels=labels, n=spec.data.n, seed=seed)
+    elif isinstance(data, Dataset):
+        dataset = from_arrays(data.x, data.y, n_in, n_out, labels=labels, name=data.name)
+    elif isinstance(data, tuple):
+        dataset = from_arrays(data[0], data[1], n_in, n_out, labels=labels, name="arrays")
+    else:
+        dataset = load_data(data, n_in, n_out, labels=labels, n=None, seed=seed)
+    return dataset.split(validation, seed)
+
+
+class _Run:
+    """What every optimizer loop shares: data, progress, history, the last good params."""
+
+    def __init__(self, program: Program, train_set: Dataset, val_set: Dataset,
+                 log: TextIO | None) -> None:
+        self.program, self.train_set, self.val_set = program, train_set, val_set
+        self.spec = program.spec
+        self.steps = self.spec.train.steps
+        label = f"{self.spec.name} {self.spec.train.optimizer}"
+        self.progress = Progress(self.steps, log, label)
+        self.rows: list[tuple[float, float, float]] = []
+        self.good: dict[str, np.ndarray] = {}
+
+    def validation_loss(self, params: Mapping[str, np.ndarray]) -> float:
+        if self.val_set.n == 0:
+            return math.nan
+        return self.program.value_and_grad(params, self.val_set.x, self.val_set.y)[0]
+
+    def record(self, step: int, loss: float, params: Callable[[], dict[str, np.ndarray]]
+               ) -> None:
+        """Step ``step`` (1-based) reached ``loss`` with ``params()`` before its update."""
+        if not math.isfinite(loss):
+            raise _Diverged(step, loss)
+        current = params()
+        self.good = current
+        due = step % self.progress.every == 0 or step == self.steps
+        validation = self.validation_loss(current) if due else math.nan
+        self.rows.append((step, loss, validation))
+        self.progress.update(step, loss, validation)
+
+    def rate(self, step: int) -> float:
+        train = self.spec.train
+        return learning_rate(step, train.learning_rate, train.warmup, self.steps, train.schedule)
+
+
+def _numpy_adam(run: _Run, params: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    program, train = run.program, run.spec.train
+    rng = np.random.default_rng(train.seed)
+    optimizer = Adam(params)
+    batch = train.batch_size or run.train_set.n
+    step = 0
+    while step < run.steps:
+        for xb, yb in run.train_set.batches(batch, rng):
+            loss, grads = program.value_and_grad(params, xb, yb)
+            run.record(step + 1, loss, lambda: {k: v.copy() for k, v in params.items()})
+            optimizer.step(params, grads, run.rate(step))
+            step += 1
+            if step >= run.steps:
+                break
+    return params
+
+
+def _numpy_lbfgs(run: _Run, params: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """scipy's L-BFGS-B (no bounds) on the flattened parameters, full batch. The loss is
+    evaluated in the spec's dtype and handed to scipy in float64."""
+    from scipy.optimize import minimize
+
+    program, data = run.program, run.train_set
+    names = list(params)
+    shapes = [params[k].shape for k in names]
+    dtype = params[names[0]].dtype
+    splits = np.cumsum([int(np.prod(s)) for s in shapes])[:-1]
+
+    def unflatten(flat: np.ndarray) -> dict[str, np.ndarray]:
+        return {k: part.reshape(s).astype(dtype)
+                for k, part, s in zip(names, np.split(flat, splits), shapes)}
+
+    state: dict[str, Any] = {"iteration": 0, "loss": math.nan}
+
+    def objective(flat: np.ndarray) -> tuple[float, np.ndarray]:
+        loss, grads = program.value_and_grad(unflatten(flat), data.x, data.y)
+        if not math.isfinite(loss):
+            raise _Diverged(state["iteration"] + 1, loss)
+        state["loss"] = loss
+        return loss, np.concatenate([grads[k].ravel() for k in names]).astype(np.float64)
+
+    def callback(flat: np.ndarray) -> None:
+        state["iteration"] += 1
+        run.record(state["iteration"], state["loss"], lambda: unflatten(flat))
+
+    start = np.concatenate([params[k].ravel() for k in names]).astype(np.float64)
+    run.good = unflatten(start)
+    result = minimize(objective, start, jac=True, method="L-BFGS-B", callback=callback,
+                      options={"maxiter": run.steps, "maxfun": 4 * run.steps, "ftol": 1e-16,
+                               "gtol": 1e-12, "maxcor": 20})
+    final = unflatten(result.x)
+    if state["iteration"] < run.steps:
+        run.progress.message(f"L-BFGS stopped after {state['iteration']} iterations: "
+                             f"{result.message}")
+    return final
+
+
+def _torch_loop(run: _Run, params: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Adam or L-BFGS from torch.optim on the Triton module; gradients by its compiled
+    value_and_grad, assigned to .grad."""
+    import torch
+
+    train, module = run.spec.train, run.program.module
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    tensors = {k: torch.tensor(v, device=device, requires_grad=True) for k, v in params.items()}
+
+    def to_device(array: np.ndarray) -> Any:
+        return torch.tensor(array, device=device)  # a copy: datasets are read-only
+
+    def snapshot() -> dict[str, np.ndarray]:
+        return {k: v.detach().cpu().numpy().copy() for k, v in tensors.items()}
+
+    def evaluate(xb: Any, yb: Any) -> float:
+        loss, grads = module.value_and_grad(tensors, xb, yb)
+        for name, grad in grads.items():
+            tensors[name].grad = grad
+        return float(loss)
+
+    if train.optimizer == "lbfgs":
+        x, y = to_device(run.train_set.x), to_device(run.train_set.y)
+        lbfgs = torch.optim.LBFGS(list(tensors.values()), lr=train.learning_rate,
+                                      max_iter=run.steps, history_size=20,
+                                      tolerance_grad=1e-12, tolerance_change=1e-16,
+                                      line_search_fn="strong_wolfe")
+        counter = {"calls": 0}
+
+        def closure() -> float:
+            counter["calls"] += 1
+            loss = evaluate(x, y)
+            if counter["calls"] <= run.steps:
+                run.record(counter["calls"], loss, snapshot)
+            return loss
+
+        lbfgs.step(closure)
+        return snapshot()
+    optimizer = torch.optim.Adam(list(tensors.values()), lr=train.learning_rate)
+    rng = np.random.default_rng(train.seed)
+    batch = train.batch_size or run.train_set.n
+    step = 0
+    while step < run.steps:
+        for xb, yb in run.train_set.batches(batch, rng):
+            loss = evaluate(to_device(xb), to_device(yb))
+            run.record(step + 1, loss, snapshot)
+            for group in optimizer.param_groups:
+                group["lr"] = run.rate(step)
+            optimizer.step()
+            step += 1
+            if step >= run.steps:
+                break
+    return snapshot()
+
+
+def train(spec: SpecSource, data: DataSource = None, *, target: str = "numpy",
+          params: Mapping[str, np.ndarray] | None = None,
+          checkpoint: str | os.PathLike | None = None,
+          log: TextIO | None = sys.stderr) -> TrainResult:
+    """Train the model of ``spec`` as its [train] table says.
+
+    ``data``: a Dataset, an (x, y) pair, a file or synthetic-target name; default the spec's
+    [data] table. ``params``: start here instead of ``init_params(train.seed)``.
+    ``checkpoint``: write the final (or last finite) parameters there, atomically.
+    ``log``: where progress goes (None: silent)."""
+    spec = load_spec(spec)
+    train_set, val_set = resolve_data(spec, data)
+    program = compile(spec, target, training=True)
+    if params is None:
+        start = program.init_params(spec.train.seed)
+    else:
+        start = {k: np.array(v, dtype=spec.dtype) for k, v in params.items()}
+        expected = {p.name: tuple(p.type.shape) for p in program.input_ir.params}
+        got = {k: v.shape for k, v in start.items()}
+        if got != expected:
+            raise KanccError(f"params do not fit the model: expected {expected}, got {got}")
+    run = _Run(program, train_set, val_set, log)
+    loop = _torch_loop if target == "triton" else \
+        (_numpy_lbfgs if spec.train.optimizer == "lbfgs" else _numpy_adam)
+    try:
+        final = loop(run, dict(start))
+        status = "done"
+        message = f"trained {len(run.rows)} steps: loss {run.rows[-1][1]:.3e}" if run.rows \
+            else "no steps run"
+    except _Diverged as stop:
+        final = run.good or start
+        status = "diverged"
+        message = (f"stopped: the training loss became {stop.loss} at step {stop.step}; "
+                   f"kept the parameters of the last finite step"
+                   + (f" ({len(run.rows)})" if run.rows else " (the initial ones)")
+                   + ". Lower train.lr or add warmup.")
+    history = np.array(run.rows, dtype=float).reshape(-1, 3)
+    if checkpoint is not None:
+        save_checkpoint(checkpoint, spec, final, history)
+        message += f"; checkpoint {os.fspath(checkpoint)}"
+    run.progress.message(message)
+    return TrainResult(final, history, status, message, program)

@@ -1,0 +1,156 @@
+"""Trainers, checkpoints and the `kancc train` / `kancc plot` commands."""
+
+import io
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import kancc
+from kancc.checkpoint import load_checkpoint, save_checkpoint
+from kancc.cli import main
+from kancc.data import synthetic
+from kancc.spec import load_spec, spec_to_dict
+from kancc.testing import triton_installed
+from kancc.training.optim import learning_rate
+
+ROOT = Path(__file__).resolve().parents[1]
+SMALL = {"model": {"layers": [2, 3, 1], "dtype": "float64"}, "basis": {"grid": 4},
+         "train": {"optimizer": "adam", "steps": 60, "lr": "0.05", "batch_size": 64},
+         "data": {"source": "sin_sin", "n": 256, "validation": "0.25"}}
+
+
+def test_learning_rate_warmup_and_cosine():
+    assert learning_rate(0, 1.0, 4, 100, "constant") == 0.25
+    assert learning_rate(3, 1.0, 4, 100, "constant") == 1.0
+    assert learning_rate(50, 1.0, 0, 100, "constant") == 1.0
+    assert learning_rate(50, 1.0, 0, 100, "cosine") == pytest.approx(0.5)
+    assert learning_rate(100, 1.0, 0, 100, "cosine") == pytest.approx(0.0)
+
+
+def test_adam_reduces_the_loss_and_is_reproducible():
+    first = kancc.train(SMALL, log=None)
+    second = kancc.train(SMALL, log=None)
+    assert first.status == "done" and len(first.history) == 60
+    assert first.history[-1, 1] < 0.3 * first.history[0, 1]
+    assert not math.isnan(first.validation_loss)
+    for name in first.params:
+        assert np.array_equal(first.params[name], second.params[name])
+
+
+def test_lbfgs_reaches_the_acceptance_target():
+    """The README's demo: [2,5,1] cubic, smooth 2-D target, L-BFGS, < 200 iterations."""
+    result = kancc.train(ROOT / "examples" / "train_2_5_1.toml", log=None)
+    assert result.status == "done" and len(result.history) <= 200
+    assert result.loss < 1e-4
+
+
+def test_nan_stops_early_and_keeps_the_last_good_parameters(tmp_path):
+    spec = {**SMALL, "model": {"layers": [2, 3, 1], "dtype": "float32"},
+            "train": {**SMALL["train"], "lr": "1e30", "steps": 50}}
+    out = tmp_path / "run.ckpt.npz"
+    stream = io.StringIO()
+    result = kancc.train(spec, checkpoint=out, log=stream)
+    assert result.status == "diverged"
+    assert "last finite step" in result.message and "became" in stream.getvalue()
+    assert all(np.isfinite(v).all() for v in result.params.values())
+    stored = load_checkpoint(out)
+    for name in result.params:
+        assert np.array_equal(stored.params[name], result.params[name])
+    assert np.isfinite(stored.history[:, 1]).all()
+
+
+def test_checkpoint_round_trip_and_mismatch(tmp_path):
+    spec = load_spec(SMALL)
+    params = kancc.compile(spec).init_params(3)
+    path = tmp_path / "a.npz"
+    save_checkpoint(path, spec, params, np.array([[1, 0.5, np.nan]]))
+    loaded = load_checkpoint(path, spec)
+    assert loaded.version == kancc.__version__ and loaded.spec.widths == (2, 3, 1)
+    for name in params:
+        assert np.array_equal(loaded.params[name], params[name])
+    with np.load(path, allow_pickle=False) as archive:  # readable without pickle
+        assert "spec" in archive.files
+    other = spec_to_dict(spec)
+    other["layers"][1]["grid"] = 7
+    with pytest.raises(kancc.KanccError, match=r"layers\[1\]\.grid is 4 in the checkpoint but 7"):
+        load_checkpoint(path, load_spec(other))
+    with pytest.raises(kancc.KanccError, match="not a kancc checkpoint"):
+        np.savez(tmp_path / "plain.npz", a=np.zeros(2))
+        load_checkpoint(tmp_path / "plain.npz")
+
+
+def test_training_data_errors_are_clear():
+    x = np.zeros((10, 3))
+    with pytest.raises(kancc.KanccError, match="3"):
+        kancc.train(SMALL, (x, np.zeros((10, 1))), log=None)
+    bad = np.zeros((10, 2))
+    bad[4, 1] = np.nan
+    with pytest.raises(kancc.KanccError, match="(?i)nan at row 4, column 1"):
+        kancc.train(SMALL, (bad, np.zeros((10, 1))), log=None)
+    with pytest.raises(kancc.KanccError, match="no training data"):
+        kancc.train({"model": {"layers": [2, 1]}}, log=None)
+
+
+def test_cross_entropy_training_learns_classes():
+    data = synthetic("sin_sin", 400, 1)
+    labels = (data.y[:, 0] > 0).astype(np.int64)
+    spec = {"model": {"layers": [2, 4, 2], "dtype": "float64"}, "basis": {"grid": 5},
+            "train": {"loss": "cross_entropy", "optimizer": "lbfgs", "steps": 60}}
+    result = kancc.train(spec, (data.x, labels), log=None)
+    logits = result.program.forward(result.params, data.x)
+    assert np.mean(np.argmax(logits, axis=1) == labels) > 0.9
+
+
+@pytest.mark.skipif(not triton_installed(), reason="torch and triton not installed")
+def test_triton_target_trains_like_numpy():
+    spec = {**SMALL, "train": {**SMALL["train"], "steps": 8}}
+    on_numpy = kancc.train(spec, log=None)
+    on_triton = kancc.train(spec, target="triton", log=None)
+    np.testing.assert_allclose(on_triton.history[:, 1], on_numpy.history[:, 1], rtol=1e-9)
+    for name in on_numpy.params:
+        np.testing.assert_allclose(on_triton.params[name], on_numpy.params[name], rtol=1e-8,
+                                   atol=1e-10)
+
+
+def test_cli_train_and_plot(tmp_path, capsys):
+    spec = tmp_path / "small.toml"
+    spec.write_text('[model]\nlayers = [2, 3, 1]\n[basis]\ngrid = 4\n'
+                    '[train]\nsteps = 20\nlr = 0.05\n[data]\nsource = "sin_sin"\nn = 200\n')
+    out = tmp_path / "small.ckpt.npz"
+    assert main(["train", str(spec), "-o", str(out), "--quiet", "--steps", "10"]) == 0
+    assert "final loss" in capsys.readouterr().out
+    assert len(load_checkpoint(out).history) == 10
+    pytest.importorskip("matplotlib")
+    assert main(["plot", str(out), "-o", str(tmp_path / "plots")]) == 0
+    for name in ("layer0.png", "layer1.png", "loss.png"):
+        assert (tmp_path / "plots" / name).read_bytes()[:4] == b"\x89PNG"
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--steps", "-3"], "train.steps"),
+    (["--lr", "abc"], "train.lr"),
+    (["--data", "missing.npz"], "missing.npz"),
+    (["--data", "polar5"], "5"),
+    (["--init", "nothing.npz"], "no such file"),
+])
+def test_cli_train_bad_input_exits_2(tmp_path, args, message):
+    spec = tmp_path / "s.toml"
+    spec.write_text('[model]\nlayers = [2, 1]\n[data]\nsource = "sin_sin"\n')
+    run = subprocess.run([sys.executable, "-m", "kancc.cli", "train", str(spec), "--quiet",
+                          "-o", str(tmp_path / "o.npz"), *args], capture_output=True,
+                         text=True, cwd=tmp_path)
+    assert run.returncode == 2, run.stderr
+    assert message in run.stderr and "Traceback" not in run.stderr
+    assert len(run.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "o.npz").exists()
+
+
+def test_cli_plot_needs_a_checkpoint(tmp_path):
+    np.save(tmp_path / "x.npy", np.zeros(3))
+    run = subprocess.run([sys.executable, "-m", "kancc.cli", "plot", str(tmp_path / "x.npy")],
+                         capture_output=True, text=True)
+    assert run.returncode == 2 and "not a kancc checkpoint" in run.stderr
