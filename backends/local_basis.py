@@ -255,8 +255,8 @@ class _Builder:
                 carry = f"{w} * ({x} - {left})"
             nxt.append(carry)
             if j == r - 1 and self.derivative:
-                w = [f"w{j}_{n}" for n in range(1, j + 1)]
-                diffs = [f"-{w[0]}"] + [f"{u} - {v}" for u, v in zip(w, w[1:])] + [w[-1]]
+                ws = [f"w{j}_{n}" for n in range(1, j + 1)]
+                diffs = [f"-{ws[0]}"] + [f"{u} - {v}" for u, v in zip(ws, ws[1:])] + [ws[-1]]
                 for m, diff in enumerate(diffs):
                     self.emit(f"db{m} = {literal(r - 1)} * ({diff})")
                 return

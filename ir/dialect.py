@@ -179,7 +179,7 @@ def _check_loss_attrs(attrs: Mapping[str, Any], kinds: tuple[str, ...]) -> list[
     errors = []
     if attrs.get("kind") not in kinds:
         errors.append(f"kind must be one of {', '.join(kinds)}, got {attrs.get('kind')!r}")
-    weight = attrs.get("weight")
+    weight: Any = attrs.get("weight")
     if not (is_number(weight) and weight > 0):
         errors.append(f"weight must be a positive exact number, got {weight!r}")
     return errors

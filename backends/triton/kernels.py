@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from kancc.ir import Op, n_basis
 
 from ..common import describe_basis, float_list
-from ..local_basis import Syntax, local_basis
+from ..local_basis import LocalBasis, Syntax, local_basis
 
 SYNTAX = Syntax(
     gather="tl.load({table} + {index})",
@@ -63,7 +63,7 @@ class Kernel:
     lines: list[str]  # kernel + wrapper
 
 
-def _basis(op: Op, index: int, derivative: bool) -> tuple[list[str], str, list[str], object]:
+def _basis(op: Op, index: int, derivative: bool) -> tuple[list[str], str, list[str], LocalBasis]:
     """(table constant lines, table pointer args, wrapper table tensors, LocalBasis)."""
     code = local_basis(op, SYNTAX, "x", "table", derivative=derivative)
     consts = {t.name: f"L{index}_{t.name.split('_', 1)[1]}" for t in code.tables}
