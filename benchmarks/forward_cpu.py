@@ -85,7 +85,8 @@ def torch_forward(model, widths, batch, rng):
     return run
 
 
-def efficient_kan(widths, batch, rng):
+def efficient_kan_model(widths):
+    """(model, note): efficient-kan's KAN, or None and why not."""
     path = os.environ.get("EFFICIENT_KAN_PATH")
     if path:
         sys.path.insert(0, path)
@@ -93,27 +94,36 @@ def efficient_kan(widths, batch, rng):
         from efficient_kan import KAN
     except ImportError:
         return None, "not importable (set EFFICIENT_KAN_PATH to a checkout's src/ folder)"
-    model = KAN(list(widths), grid_size=GRID, spline_order=DEGREE)
-    return torch_forward(model, widths, batch, rng), ""
+    return KAN(list(widths), grid_size=GRID, spline_order=DEGREE), ""
 
 
-def pykan(widths, batch, rng):
+def pykan_model(widths):
     try:
         from kan import KAN
     except ImportError:
         return None, "not installed (pip install pykan)"
-    model = KAN(width=list(widths), grid=GRID, k=DEGREE, symbolic_enabled=False, save_act=False,
-                auto_save=False, device="cpu")
-    return torch_forward(model, widths, batch, rng), ""
+    return KAN(width=list(widths), grid=GRID, k=DEGREE, symbolic_enabled=False, save_act=False,
+               auto_save=False, device="cpu"), ""
 
 
-def mlp(widths, batch, rng):
+def mlp_model(widths):
     import torch
 
     layers = []
     for n_in, n_out in zip(widths, widths[1:]):
         layers += [torch.nn.Linear(n_in, n_out), torch.nn.SiLU()]
-    return torch_forward(torch.nn.Sequential(*layers[:-1]), widths, batch, rng), ""
+    return torch.nn.Sequential(*layers[:-1]), ""
+
+
+def peer(make_model):
+    def contender(widths, batch, rng):
+        model, note = make_model(widths)
+        return (None, note) if model is None else (torch_forward(model, widths, batch, rng), "")
+
+    return contender
+
+
+efficient_kan, pykan, mlp = peer(efficient_kan_model), peer(pykan_model), peer(mlp_model)
 
 
 def kancc_packed(widths, batch, rng):
