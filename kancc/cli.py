@@ -1,8 +1,8 @@
 """The ``kancc`` command.
 
     kancc compile SPEC [--target numpy|triton] [--emit ir|source] [-o PATH] [--passes P]
-                       [--print-ir-after-all] [--print-ir-after NAME] [--print-ir-before NAME]
-                       [--dump-ir DIR]
+                       [--training] [--print-ir-after-all] [--print-ir-after NAME]
+                       [--print-ir-before NAME] [--dump-ir DIR]
     kancc run SPEC --input X.npy [--params P.npz | --seed N] [--target T] [-o Y.npy]
     kancc check SPEC [--samples N] [--seed N] [--targets numpy,triton]
     kancc train SPEC [--data SOURCE] [--target T] [--optimizer adam|lbfgs] [--steps N]
@@ -68,9 +68,12 @@ def _parser() -> argparse.ArgumentParser:
     compile_.add_argument("--emit", choices=("ir", "source"), default="source",
                           help="what to write: the final IR text or the generated module")
     compile_.add_argument("-o", "--output", help="write here (atomically) instead of stdout")
-    compile_.add_argument("--passes", default="inference",
-                          help=f"pipeline name ({', '.join(PIPELINES)}) or pass list "
-                               "like 'expand-layers,lower-basis{eval=cox-de-boor}'")
+    compile_.add_argument("--passes", help=f"pipeline name ({', '.join(PIPELINES)}) or pass "
+                          "list like 'expand-layers,lower-basis{eval=cox-de-boor}' (default: "
+                          "inference, or training with --training)")
+    compile_.add_argument("--training", action="store_true",
+                          help="compile the loss graph of the spec's [train] table and its "
+                               "gradients (value_and_grad)")
     compile_.add_argument("--print-ir-after-all", action="store_true",
                           help="print the IR after every pass (to stderr)")
     compile_.add_argument("--print-ir-after", action="append", default=[], metavar="PASS")
@@ -123,7 +126,8 @@ def _compile(args: argparse.Namespace) -> int:
                        print_after=frozenset(args.print_ir_after),
                        print_before=frozenset(args.print_ir_before),
                        dump_dir=Path(args.dump_ir) if args.dump_ir else None)
-    program = compile(args.spec, args.target, passes=args.passes, dump=dump)
+    program = compile(args.spec, args.target, training=args.training, passes=args.passes,
+                      dump=dump)
     text = to_text(program.ir) if args.emit == "ir" else program.source
     if args.output:
         write_text_atomic(args.output, text)

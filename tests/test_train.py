@@ -149,6 +149,43 @@ def test_cli_train_bad_input_exits_2(tmp_path, args, message):
     assert not (tmp_path / "o.npz").exists()
 
 
+def _write(tmp_path, name, make):
+    path = tmp_path / name
+    make(path)
+    return str(path)
+
+
+BAD_FILES = [
+    ("wrong width", "w.npy", lambda p: np.save(p, np.zeros((5, 4))), "3 columns"),
+    ("nan", "n.csv", lambda p: p.write_text("x,y,z\n0,0,1\n0,nan,2\n"), "line 3, column 2"),
+    ("empty", "e.csv", lambda p: p.write_text(""), "empty"),
+    ("strings", "s.npy", lambda p: np.save(p, np.array([["a", "b", "c"]])), "<U1"),
+    ("rows differ", "r.npz", lambda p: np.savez(p, x=np.zeros((4, 2)), y=np.zeros((3, 1))),
+     "4"),
+]
+
+
+@pytest.mark.parametrize("case, name, make, message", BAD_FILES, ids=[c[0] for c in BAD_FILES])
+def test_cli_train_bad_data_file_exits_2(tmp_path, case, name, make, message):
+    spec = tmp_path / "s.toml"
+    spec.write_text('[model]\nlayers = [2, 1]\n')
+    data = _write(tmp_path, name, make)
+    run = subprocess.run([sys.executable, "-m", "kancc.cli", "train", str(spec), "--quiet",
+                          "--data", data, "-o", str(tmp_path / "o.npz")], capture_output=True,
+                         text=True)
+    assert run.returncode == 2, run.stderr
+    assert message in run.stderr and name in run.stderr, run.stderr
+    assert len(run.stderr.strip().splitlines()) == 1 and "Traceback" not in run.stderr
+    assert not (tmp_path / "o.npz").exists()
+
+
+def test_cli_compile_training_ir(capsys):
+    spec = str(ROOT / "examples" / "cubic_2_5_1.toml")
+    assert main(["compile", spec, "--training", "--emit", "ir"]) == 0
+    text = capsys.readouterr().out
+    assert "kan.vjp_coef" in text and "kan.loss" in text
+
+
 def test_cli_plot_needs_a_checkpoint(tmp_path):
     np.save(tmp_path / "x.npy", np.zeros(3))
     run = subprocess.run([sys.executable, "-m", "kancc.cli", "plot", str(tmp_path / "x.npy")],
