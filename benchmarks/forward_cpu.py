@@ -135,35 +135,22 @@ CONTENDERS = [("kancc", kancc_forward), ("kancc packed", kancc_packed), ("limit"
 TORCH_ONLY = ("efficient-kan", "pykan", "mlp")
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeat", type=int, default=20)
-    args = parser.parse_args()
-    try:
-        import torch
-
-        torch.set_num_threads(1)
-    except ImportError:
-        torch = None
+def run_cases(contenders, repeat: int) -> list[dict]:
+    """Time every contender on every case; print a table per case; return the JSON cases."""
     rng = np.random.default_rng(0)
     results = []
-    print(f"one thread, float32, grid {GRID}, degree {DEGREE}; "
-          f"{platform.processor() or platform.machine()}")
     for widths, batch in CASES:
         print(f"\n{list(widths)} batch {batch}")
         print(f"  {'contender':<14}{'min ms':>10}{'median ms':>11}{'vs kancc':>10}")
         case = {"widths": list(widths), "batch": batch, "times_ms": {}, "notes": {}}
         base = None
-        for name, make in CONTENDERS:
-            if torch is None and name in TORCH_ONLY:
-                continue
+        for name, make in contenders:
             fn, note = make(widths, batch, rng)
             if fn is None:
                 print(f"  {name:<14}{'-':>10}{'-':>11}{'':>10}  {note}")
                 case["notes"][name] = note
                 continue
-            repeat = args.repeat if name != "pykan" else max(3, args.repeat // 5)
-            best, median = timed(fn, repeat)
+            best, median = timed(fn, repeat if name != "pykan" else max(3, repeat // 5))
             base = base or median
             case["times_ms"][name] = {"min": best, "median": median}
             print(f"  {name:<14}{best:>10.2f}{median:>11.2f}{median / base:>9.2f}x")
@@ -171,6 +158,23 @@ def main() -> None:
         case["ratios"] = {name: t["median"] / times["kancc"]["median"]
                           for name, t in times.items() if name != "kancc"}
         results.append(case)
+    return results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=20)
+    args = parser.parse_args()
+    contenders = CONTENDERS
+    try:
+        import torch
+
+        torch.set_num_threads(1)
+    except ImportError:
+        contenders = [c for c in CONTENDERS if c[0] not in TORCH_ONLY]
+    print(f"one thread, float32, grid {GRID}, degree {DEGREE}; "
+          f"{platform.processor() or platform.machine()}")
+    results = run_cases(contenders, args.repeat)
     print(json.dumps({"benchmark": "forward_cpu", "threads": 1, "dtype": "float32",
                       "grid": GRID, "degree": DEGREE, "machine": platform.machine(),
                       "cases": results}))

@@ -28,8 +28,8 @@ import json  # noqa: E402
 import platform  # noqa: E402
 
 import numpy as np  # noqa: E402
-from forward_cpu import (CASES, DEGREE, GRID, efficient_kan_model, mlp_model,  # noqa: E402
-                         pykan_model, timed)
+from forward_cpu import (DEGREE, GRID, efficient_kan_model, mlp_model,  # noqa: E402
+                         pykan_model, run_cases)
 
 import kancc  # noqa: E402
 
@@ -92,30 +92,9 @@ def main() -> None:
     import torch
 
     torch.set_num_threads(1)
-    rng = np.random.default_rng(0)
-    results = []
     print(f"one training step, one thread, float32, grid {GRID}, degree {DEGREE}; "
           f"{platform.processor() or platform.machine()}")
-    for widths, batch in CASES:
-        print(f"\n{list(widths)} batch {batch}")
-        print(f"  {'contender':<14}{'min ms':>10}{'median ms':>11}{'vs kancc':>10}")
-        case = {"widths": list(widths), "batch": batch, "times_ms": {}, "notes": {}}
-        base = None
-        for name, make in CONTENDERS:
-            fn, note = make(widths, batch, rng)
-            if fn is None:
-                print(f"  {name:<14}{'-':>10}{'-':>11}{'':>10}  {note}")
-                case["notes"][name] = note
-                continue
-            repeat = args.repeat if name != "pykan" else max(3, args.repeat // 5)
-            best, median = timed(fn, repeat)
-            base = base or median
-            case["times_ms"][name] = {"min": best, "median": median}
-            print(f"  {name:<14}{best:>10.2f}{median:>11.2f}{median / base:>9.2f}x")
-        times = case["times_ms"]
-        case["ratios"] = {name: t["median"] / times["kancc"]["median"]
-                          for name, t in times.items() if name != "kancc"}
-        results.append(case)
+    results = run_cases(CONTENDERS, args.repeat)
     print(json.dumps({"benchmark": "train_cpu", "threads": 1, "dtype": "float32", "grid": GRID,
                       "degree": DEGREE, "machine": platform.machine(), "cases": results}))
 

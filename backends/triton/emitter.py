@@ -59,6 +59,19 @@ def check_inputs(params, x):
             raise ValueError(f"params[{name!r}] must have shape {shape}, got {tuple(value.shape)}")
         checked[name] = value.to(device=x.device, dtype=DTYPE).contiguous()
     return checked, x.to(DTYPE).contiguous()
+
+
+def register_parameters(model, device):
+    """Zero parameters named as in the IR (layers.0.coef: submodule layers.0, leaf coef)."""
+    for name, shape in PARAM_SHAPES.items():
+        *path, leaf = name.split(".")
+        module = model
+        for part in path:
+            if getattr(module, part, None) is None:
+                module.add_module(part, torch.nn.Module())
+            module = getattr(module, part)
+        zeros = torch.zeros(shape, dtype=DTYPE, device=device)
+        module.register_parameter(leaf, torch.nn.Parameter(zeros))
 '''
 
 TRAINING_RUNTIME = '''
@@ -106,15 +119,7 @@ class Model(torch.nn.Module):
 
     def __init__(self, device=None):
         super().__init__()
-        for name, shape in PARAM_SHAPES.items():
-            *path, leaf = name.split(".")
-            module = self
-            for part in path:
-                if getattr(module, part, None) is None:
-                    module.add_module(part, torch.nn.Module())
-                module = getattr(module, part)
-            zeros = torch.zeros(shape, dtype=DTYPE, device=device)
-            module.register_parameter(leaf, torch.nn.Parameter(zeros))
+        register_parameters(self, device)
 
     def forward(self, x):
         return forward(dict(self.named_parameters()), x)
@@ -137,15 +142,7 @@ class Model(torch.nn.Module):
     def __init__(self, device=None, deterministic=False):
         super().__init__()
         self.deterministic = deterministic
-        for name, shape in PARAM_SHAPES.items():
-            *path, leaf = name.split(".")
-            module = self
-            for part in path:
-                if getattr(module, part, None) is None:
-                    module.add_module(part, torch.nn.Module())
-                module = getattr(module, part)
-            zeros = torch.zeros(shape, dtype=DTYPE, device=device)
-            module.register_parameter(leaf, torch.nn.Parameter(zeros))
+        register_parameters(self, device)
 
     def forward(self, x):
         return forward(dict(self.named_parameters()), x, self.deterministic)
