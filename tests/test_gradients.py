@@ -144,3 +144,24 @@ def test_autodiff_refuses_a_graph_without_a_loss():
 def test_training_needs_a_pipeline_with_autodiff():
     with pytest.raises(kancc.KanccError, match="autodiff"):
         kancc.compile({"model": {"layers": [2, 1]}}, training=True, passes="inference")
+
+
+def test_autodiff_refuses_ops_it_cannot_differentiate():
+    """An elementwise kan.add between layers is not a loss sum: refused, not skipped."""
+    from kancc.ir import Op, Value, parse, to_text
+    from kancc.passes import PassManager, parse_pipeline
+
+    from kancc.frontend import build_loss_graph
+
+    loss_graph = PassManager(parse_pipeline("expand-layers,lower-basis{eval=cox-de-boor},fuse")
+                             ).run(build_loss_graph(kancc.load_spec({"model": {
+                                 "layers": [2, 2, 2]}}))).graph
+    first, second = loss_graph.ops[:2]
+    doubled = Value("sum", second.result.type)
+    add = Op("kan.add", (second.result, second.result), (), (doubled,))
+    loss = loss_graph.ops[2]
+    ops = (first, second, add, Op(loss.name, (doubled, loss.operands[1]), loss.attrs,
+                                  loss.results))
+    graph = parse(to_text(loss_graph.with_ops(ops)))
+    with pytest.raises(kancc.KanccError, match="cannot differentiate op 2"):
+        PassManager(parse_pipeline("autodiff")).run(graph)

@@ -100,8 +100,9 @@ class _Sweep:
                                                             term.attr_dict, param))
         for index in range(len(graph.ops) - 1, -1, -1):
             op = graph.ops[index]
-            if op.name in ("kan.loss", "kan.penalty", "kan.add"):
-                continue
+            if op.name in ("kan.loss", "kan.penalty") or \
+                    (op.name == "kan.add" and op.result.type.rank == 0):
+                continue  # loss terms and their sum: handled above
             if op.name != "kan.fused_layer":
                 raise PassError(f"autodiff cannot differentiate op {index} ({op.name} "
                                 f"%{op.result.name}); run fuse first (the training pipeline "
