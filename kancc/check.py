@@ -10,9 +10,15 @@ that every dtype sees the same numbers:
   float32    per layer, numpy float32 vs float64 on the same float32 inputs: the error of
              the emitted code itself, apart from the model's conditioning (DESIGN.md 5)
   triton     per layer, triton float32 vs numpy float32; whole model in float64
+  gradients  float64, the loss of the spec's [train] table on random targets:
+             value_and_grad of the "training" pipeline vs central differences (a sample
+             of entries of every parameter, step 1e-6; entries whose one-sided
+             differences disagree -- a kink of a degree-1 layer inside the step -- are
+             left out), vs the "training-reference" pipeline (Cox-de Boor derivative), and
+             Triton vs NumPy
 
 Relative error is max |a - b| / max |reference|. Tolerances: 1e-10 in float64 (whole
-models), 1e-5 in float32 (per layer). scipy and the Cox-de Boor reference work with
+models), 1e-5 in float32 (per layer), 1e-6 against finite differences. scipy and the Cox-de Boor reference work with
 float64-rounded knots, which the default evaluation does not: their comparisons also allow
 the knot rounding error (``knot_rounding_allowance``, negligible unless cells are tiny next
 to |t|). A layer whose knots float32 cannot hold is skipped in the float32 comparisons.
@@ -32,6 +38,9 @@ from .testing import triton_installed
 
 TOL64 = 1e-10
 TOL32 = 1e-5
+TOL_FD = 1e-6
+FD_STEP = 1e-6
+FD_ENTRIES = 8  # per parameter
 
 
 @dataclass(frozen=True)
@@ -186,7 +195,56 @@ def differential_check(source: SpecSource, *, samples: int = 257, seed: int = 0,
     if run_triton:
         record(Comparison("triton f64 vs numpy f64, whole model", relative_error(
             compile(spec64, "triton").forward(params, x), y64), TOL64))
+    for comparison in gradient_comparisons(spec64, params, x, seed, run_triton):
+        record(comparison)
     return CheckReport(spec.name, samples, tuple(comparisons), tuple(skipped))
+
+
+def gradient_comparisons(spec64: Spec, params: dict[str, np.ndarray], x: np.ndarray,
+                         seed: int, run_triton: bool) -> list[Comparison]:
+    """The float64 gradient checks of the module docstring."""
+    from .program import compile
+
+    rng = np.random.default_rng(seed)
+    n_out = spec64.widths[-1]
+    if spec64.train.loss == "cross_entropy":
+        y = rng.integers(0, n_out, len(x))
+    else:
+        y = rng.standard_normal((len(x), n_out))
+    training = compile(spec64, "numpy", training=True)
+    _, grads = training.value_and_grad(params, x, y)
+
+    def loss_at(name: str, index: tuple, step: float) -> float:
+        moved = dict(params)
+        moved[name] = params[name].copy()
+        moved[name][index] += step
+        return training.value_and_grad(moved, x, y)[0]
+
+    numeric, analytic = [], []
+    for name, grad in grads.items():
+        flat = np.abs(grad).ravel()
+        picks = np.concatenate([np.argsort(flat)[-FD_ENTRIES // 2:],
+                                rng.integers(0, flat.size, FD_ENTRIES // 2)])
+        for index in {np.unravel_index(i, grad.shape) for i in picks}:
+            centre = loss_at(name, index, 0.0)
+            ahead, behind = loss_at(name, index, FD_STEP), loss_at(name, index, -FD_STEP)
+            forward, backward = (ahead - centre) / FD_STEP, (centre - behind) / FD_STEP
+            if abs(forward - backward) > 1e-4 * max(abs(forward), abs(backward), 1e-8):
+                continue  # a kink inside the step: no derivative to compare with
+            numeric.append((ahead - behind) / (2 * FD_STEP))
+            analytic.append(grad[index])
+    results = [Comparison("gradients f64 vs central differences",
+                          relative_error(np.array(analytic), np.array(numeric)), TOL_FD)]
+    reference = compile(spec64, "numpy", training=True, passes="training-reference")
+    _, expected = reference.value_and_grad(params, x, y)
+    results.append(Comparison("gradients f64: horner vs cox-de-boor", max(
+        relative_error(grads[k], expected[k]) for k in grads), TOL64 +
+        knot_rounding_allowance(spec64)))
+    if run_triton:
+        _, got = compile(spec64, "triton", training=True).value_and_grad(params, x, y)
+        results.append(Comparison("gradients triton f64 vs numpy f64", max(
+            relative_error(got[k], grads[k]) for k in grads), TOL64))
+    return results
 
 
 def _triton_available(skipped: list[str]) -> bool:

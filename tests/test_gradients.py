@@ -165,3 +165,24 @@ def test_autodiff_refuses_ops_it_cannot_differentiate():
     graph = parse(to_text(loss_graph.with_ops(ops)))
     with pytest.raises(kancc.KanccError, match="cannot differentiate op 2"):
         PassManager(parse_pipeline("autodiff")).run(graph)
+
+
+def test_kancc_check_gradient_comparisons_pass_and_can_fail(monkeypatch):
+    from kancc.check import gradient_comparisons
+    from kancc.program import Program
+
+    spec = kancc.load_spec({**training_spec(7), "model": {"layers": [2, 3, 1],
+                                                          "dtype": "float64"}})
+    params = kancc.compile(spec).init_params(0)
+    x = sample_inputs(spec, 33, 0)
+    assert all(c.ok for c in gradient_comparisons(spec, params, x, 0, run_triton=False))
+    honest = Program.value_and_grad
+
+    def off_by_a_thousandth(self, params, x, y):
+        loss, grads = honest(self, params, x, y)
+        return loss, {k: v * 1.001 for k, v in grads.items()}
+
+    monkeypatch.setattr(Program, "value_and_grad", off_by_a_thousandth)
+    results = {c.name: c.ok for c in gradient_comparisons(spec, params, x, 0, False)}
+    assert results == {"gradients f64 vs central differences": False,
+                       "gradients f64: horner vs cox-de-boor": True}
