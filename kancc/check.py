@@ -18,10 +18,11 @@ that every dtype sees the same numbers:
              Triton vs NumPy
 
 Relative error is max |a - b| / max |reference|. Tolerances: 1e-10 in float64 (whole
-models), 1e-5 in float32 (per layer), 1e-6 against finite differences. scipy and the Cox-de Boor reference work with
-float64-rounded knots, which the default evaluation does not: their comparisons also allow
-the knot rounding error (``knot_rounding_allowance``, negligible unless cells are tiny next
-to |t|). A layer whose knots float32 cannot hold is skipped in the float32 comparisons.
+models), 1e-5 in float32 (per layer), 1e-6 against finite differences. scipy and the Cox-de
+Boor reference work with float64-rounded knots, which the default evaluation does not: their
+comparisons also allow the knot rounding error (``knot_rounding_allowance``, negligible
+unless cells are tiny next to |t|). A layer whose knots float32 cannot hold is skipped in
+the float32 comparisons.
 """
 
 from __future__ import annotations
