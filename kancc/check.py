@@ -208,10 +208,8 @@ def gradient_comparisons(spec64: Spec, params: dict[str, np.ndarray], x: np.ndar
 
     rng = np.random.default_rng(seed)
     n_out = spec64.widths[-1]
-    if spec64.train.loss == "cross_entropy":
-        y = rng.integers(0, n_out, len(x))
-    else:
-        y = rng.standard_normal((len(x), n_out))
+    y: np.ndarray = rng.integers(0, n_out, len(x)) if spec64.train.loss == "cross_entropy" \
+        else rng.standard_normal((len(x), n_out))
     training = compile(spec64, "numpy", training=True)
     _, grads = training.value_and_grad(params, x, y)
 
