@@ -58,31 +58,54 @@ def load_checkpoint(path: str | os.PathLike, spec: Spec | None = None) -> Checkp
         raise KanccError(f"{where}: a single array, not a kancc checkpoint (.npz)")
     with archive:
         if "spec" not in archive.files or "kancc_version" not in archive.files:
-            raise KanccError(f"{where}: not a kancc checkpoint (no spec / kancc_version); "
-                             "for a plain parameter archive use --params")
+            raise KanccError(f"{where}: not a kancc checkpoint (it has no spec and "
+                             "kancc_version entries)")
         try:
-            stored = load_spec(json.loads(str(archive["spec"])))
+            raw = json.loads(str(archive["spec"]))
+            if not isinstance(raw, dict):
+                raise ValueError("its spec is not a table")
+            stored = load_spec(raw)
             params = {name[len(PREFIX):]: archive[name] for name in archive.files
                       if name.startswith(PREFIX)}
             history = archive["history"] if "history" in archive.files else np.zeros((0, 3))
             version = str(archive["kancc_version"])
-        except (ValueError, KanccError) as exc:
+        except Exception as exc:  # anything numpy or json raise on a damaged file
             raise KanccError(f"{where}: damaged ({exc})") from None
+    _check_contents(where, stored, params, history)
     checkpoint = Checkpoint(stored, params, version, history, os.fspath(path))
     if spec is not None:
         check_matches(checkpoint, spec)
     return checkpoint
 
 
+def _check_contents(where: str, spec: Spec, params: dict[str, np.ndarray],
+                    history: np.ndarray) -> None:
+    """Every parameter of the stored spec, of its shape, real and finite; a (k, 3) history."""
+    expected = {f"layers.{i}.coef": (spec.widths[i], spec.widths[i + 1], basis.n_basis)
+                for i, basis in enumerate(spec.layers)}
+    if set(params) != set(expected):
+        raise KanccError(f"{where}: damaged: parameters {sorted(params)}, its spec needs "
+                         f"{sorted(expected)}")
+    for name, shape in expected.items():
+        value = params[name]
+        if value.shape != shape or value.dtype.kind not in "fiu":
+            raise KanccError(f"{where}: damaged: {name} is {value.dtype} {value.shape}, its "
+                             f"spec needs a real array of shape {shape}")
+        if not np.isfinite(value).all():
+            raise KanccError(f"{where}: {name} holds NaN or Inf")
+    if history.ndim != 2 or history.shape[1] != 3 or history.dtype.kind not in "fiu":
+        raise KanccError(f"{where}: damaged: history is {history.dtype} {history.shape}, "
+                         "expected (steps, 3) numbers")
+
+
 def model_fields(spec: Spec) -> dict[str, object]:
     """The fields that fix the parameters' meaning, by spec path."""
     fields: dict[str, object] = {"model.layers": list(spec.widths), "model.dtype": spec.dtype}
     for index, basis in enumerate(spec.layers):
-        for key in ("kind", "degree", "grid", "domain", "knots"):
-            value = getattr(basis, key)
-            if isinstance(value, tuple):
-                value = "[" + ", ".join(str(v) for v in value) + "]"
-            fields[f"layers[{index}].{key}"] = value
+        for key in ("kind", "degree", "grid"):
+            fields[f"layers[{index}].{key}"] = getattr(basis, key)
+        # uniform knots and the same points listed explicitly are the same model
+        fields[f"layers[{index}].knots"] = "[" + ", ".join(str(v) for v in basis.points) + "]"
     return fields
 
 

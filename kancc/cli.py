@@ -229,8 +229,10 @@ def _train(args: argparse.Namespace) -> int:
         raw = spec_to_dict(spec)
         for key, value in given.items():
             raw["train"][key] = _cli_value(value)
-        if raw["train"]["optimizer"] == "lbfgs" and "batch_size" not in given:
-            raw["train"].pop("batch_size", None)
+        if raw["train"]["optimizer"] == "lbfgs":  # adam-only keys the spec may carry
+            for key in ("batch_size", "lr"):
+                if key not in given:
+                    raw["train"].pop(key, None)
         spec = replace(load_spec(raw), origin=spec.origin)
     params = load_checkpoint(args.init, spec).params if args.init else None
     output = args.output or f"{spec.name}.ckpt.npz"

@@ -142,6 +142,9 @@ def load_data(source: str | os.PathLike, n_in: int, n_out: int, *, labels: bool 
     path = Path(source)
     name = str(path)
     read = READERS.get(path.suffix.lower())
+    if read is None and not path.suffix:
+        raise DataError(name, f"neither a synthetic target ({', '.join(sorted(SYNTHETIC))}) "
+                              "nor a data file (.npz, .npy, .csv)")
     if read is None:
         raise DataError(name, f"unsupported file type {path.suffix!r}; supported: .npz, .npy, "
                               f".csv, or a synthetic target ({', '.join(sorted(SYNTHETIC))})")

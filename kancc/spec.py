@@ -380,7 +380,7 @@ def spec_to_dict(spec: Spec) -> dict[str, Any]:
     train_table: dict[str, Any] = {
         "loss": train.loss, "l2": exact(train.l2), "optimizer": train.optimizer,
         "steps": train.steps, "warmup": train.warmup, "schedule": train.schedule,
-        "seed": train.seed}
+        "seed": train.seed, "deterministic": train.deterministic}
     if train.lr is not None:
         train_table["lr"] = exact(train.lr)
     if train.batch_size is not None:

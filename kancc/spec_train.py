@@ -5,11 +5,12 @@
     l2 = 0.0                  # weight of the penalty l2 * sum(coef^2) over every layer
     optimizer = "adam"        # or "lbfgs" (full batch)
     steps = 500               # optimizer steps (adam: minibatch steps; lbfgs: iterations)
-    lr = 0.01                 # default: 0.01 for adam, 1.0 for lbfgs
+    lr = 0.01                 # adam only (default 0.01); L-BFGS steps by line search
     batch_size = 256          # adam only; default: the whole training set
     warmup = 0                # steps of linear learning-rate warmup
     schedule = "constant"     # or "cosine" (decay to 0 over the steps)
     seed = 0                  # parameter initialization and minibatch order
+    deterministic = false     # triton: fixed-order d(coef) sums (run-to-run identical)
     [data]
     source = "exp_sin"        # a built-in synthetic target (kancc.data.SYNTHETIC) or a file
                               # (.npz / .npy / .csv), relative to the spec's folder
@@ -30,7 +31,7 @@ LOSSES = ("mse", "cross_entropy")
 OPTIMIZERS = ("adam", "lbfgs")
 SCHEDULES = ("constant", "cosine")
 TRAIN_KEYS = ("loss", "l2", "optimizer", "steps", "lr", "batch_size", "warmup", "schedule",
-              "seed")
+              "seed", "deterministic")
 DATA_KEYS = ("source", "n", "seed", "validation")
 DEFAULT_LR = {"adam": Fraction(1, 100), "lbfgs": Fraction(1)}
 MAX_STEPS = 10**9
@@ -47,6 +48,7 @@ class TrainSpec:
     warmup: int = 0
     schedule: str = "constant"
     seed: int = 0
+    deterministic: bool = False
 
     @property
     def learning_rate(self) -> float:
@@ -66,6 +68,9 @@ def parse_train(check: Any, raw: object) -> TrainSpec:
     optimizer = check.choice(table.get("optimizer", "adam"), "train.optimizer", OPTIMIZERS)
     lr = None
     if "lr" in table:
+        if optimizer == "lbfgs":
+            raise check.fail("train.lr", "L-BFGS chooses its step by line search; remove lr "
+                                         "or use optimizer = \"adam\"")
         lr = check.number(table["lr"], "train.lr")
         if lr <= 0:
             raise check.fail("train.lr", f"must be positive, got {float(lr):g}")
@@ -79,12 +84,15 @@ def parse_train(check: Any, raw: object) -> TrainSpec:
                                                  "batch_size or use optimizer = \"adam\"")
         batch_size = check.integer(table["batch_size"], "train.batch_size", 1)
     steps = check.integer(table.get("steps", 500), "train.steps", 1, MAX_STEPS)
-    warmup = check.integer(table.get("warmup", 0), "train.warmup", 0, MAX_STEPS)
+    warmup = check.integer(table.get("warmup", 0), "train.warmup", 0, steps)
+    deterministic = table.get("deterministic", False)
+    if not isinstance(deterministic, bool):
+        raise check.fail("train.deterministic", f"must be true or false, got {deterministic!r}")
     return TrainSpec(
         loss=check.choice(table.get("loss", "mse"), "train.loss", LOSSES),
         l2=l2, optimizer=optimizer, steps=steps, lr=lr, batch_size=batch_size, warmup=warmup,
         schedule=check.choice(table.get("schedule", "constant"), "train.schedule", SCHEDULES),
-        seed=check.integer(table.get("seed", 0), "train.seed", 0))
+        seed=check.integer(table.get("seed", 0), "train.seed", 0), deterministic=deterministic)
 
 
 def parse_data(check: Any, raw: object) -> DataSpec:

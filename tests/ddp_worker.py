@@ -44,6 +44,8 @@ def main() -> None:
         loss = torch.mean((model(x) - y) ** 2)
         loss.backward()
         optimizer.step()
+    if world == 1:
+        np.savez(os.path.join(out, "start.npz"), **program.init_params(0))
     module = model.module if world > 1 else model
     np.savez(os.path.join(out, f"rank{rank}_of{world}.npz"),
              **{k: v.detach().numpy() for k, v in module.state_dict().items()})

@@ -287,7 +287,7 @@ def test_missing_unreadable_and_unsupported_files(tmp_path):
     folder.mkdir()
     bad(folder, "cannot read")
     bad(tmp_path / "d.txt", r"unsupported file type '\.txt'; supported: \.npz, \.npy, \.csv")
-    bad(tmp_path / "exp_sn", r"unsupported file type ''.*exp_sin, polar5, rotated, sin_sin")
+    bad(tmp_path / "exp_sn", r"neither a synthetic target .exp_sin, polar5, rotated, sin_sin.")
 
 
 @pytest.mark.parametrize("suffix", [".csv", ".npy", ".npz"])

@@ -34,7 +34,7 @@ def test_learning_rate_warmup_and_cosine():
 def test_adam_reduces_the_loss_and_is_reproducible():
     first = kancc.train(SMALL, log=None)
     second = kancc.train(SMALL, log=None)
-    assert first.status == "done" and len(first.history) == 60
+    assert first.status == "done" and list(first.history[:, 0]) == list(range(61))
     assert first.history[-1, 1] < 0.3 * first.history[0, 1]
     assert not math.isnan(first.validation_loss)
     for name in first.params:
@@ -44,7 +44,7 @@ def test_adam_reduces_the_loss_and_is_reproducible():
 def test_lbfgs_reaches_the_acceptance_target():
     """The README's demo: [2,5,1] cubic, smooth 2-D target, L-BFGS, < 200 iterations."""
     result = kancc.train(ROOT / "examples" / "train_2_5_1.toml", log=None)
-    assert result.status == "done" and len(result.history) <= 200
+    assert result.status == "done" and result.history[-1, 0] <= 200
     assert result.loss < 1e-4
 
 
@@ -123,7 +123,7 @@ def test_cli_train_and_plot(tmp_path, capsys):
     out = tmp_path / "small.ckpt.npz"
     assert main(["train", str(spec), "-o", str(out), "--quiet", "--steps", "10"]) == 0
     assert "final loss" in capsys.readouterr().out
-    assert len(load_checkpoint(out).history) == 10
+    assert load_checkpoint(out).history[-1, 0] == 10
     pytest.importorskip("matplotlib")
     assert main(["plot", str(out), "-o", str(tmp_path / "plots")]) == 0
     for name in ("layer0.png", "layer1.png", "loss.png"):
@@ -191,3 +191,93 @@ def test_cli_plot_needs_a_checkpoint(tmp_path):
     run = subprocess.run([sys.executable, "-m", "kancc.cli", "plot", str(tmp_path / "x.npy")],
                          capture_output=True, text=True)
     assert run.returncode == 2 and "not a kancc checkpoint" in run.stderr
+
+
+def _checkpoint_with(tmp_path, name, **changes):
+    spec = load_spec(SMALL)
+    path = tmp_path / "good.npz"
+    save_checkpoint(path, spec, kancc.compile(spec).init_params(0), np.zeros((1, 3)))
+    with np.load(path) as archive:
+        arrays = {k: archive[k] for k in archive.files}
+    arrays.update(changes)
+    for key in [k for k, v in changes.items() if v is None]:
+        del arrays[key]
+    np.savez(tmp_path / name, **arrays)
+    return tmp_path / name
+
+
+@pytest.mark.parametrize("changes, message", [
+    ({"param:layers.0.coef": None}, "parameters"),
+    ({"param:layers.0.coef": np.zeros((2, 2, 7))}, "shape"),
+    ({"param:layers.1.coef": np.full((3, 1, 7), np.nan)}, "NaN or Inf"),
+    ({"history": np.array(["a", "b"])}, "history"),
+    ({"spec": np.array("[1, 2]")}, "damaged"),
+])
+def test_damaged_checkpoints_are_refused_before_anything_is_written(tmp_path, changes, message):
+    path = _checkpoint_with(tmp_path, "bad.npz", **changes)
+    with pytest.raises(kancc.KanccError, match=message):
+        load_checkpoint(path)
+    run = subprocess.run([sys.executable, "-m", "kancc.cli", "plot", str(path), "-o",
+                          str(tmp_path / "plots")], capture_output=True, text=True)
+    assert run.returncode == 2 and len(run.stderr.strip().splitlines()) == 1, run.stderr
+    assert not (tmp_path / "plots").exists()
+
+
+def test_uniform_knots_match_the_same_points_listed():
+    spec = load_spec(SMALL)
+    listed = spec_to_dict(spec)
+    listed["layers"][0] = {"degree": 3, "knots": ["-1", "-1/2", "0", "1/2", "1"]}
+    assert load_spec(listed).layers[0].knots != "uniform"
+    from kancc.checkpoint import Checkpoint, check_matches
+
+    check_matches(Checkpoint(spec, {}, "", np.zeros((0, 3))), load_spec(listed))
+
+
+def test_a_last_step_that_overflows_is_not_reported_done():
+    spec = {**SMALL, "model": {"layers": [2, 3, 1], "dtype": "float32"},
+            "train": {"steps": 1, "lr": "1e30"}}
+    result = kancc.train(spec, log=None)
+    assert result.status == "diverged"
+    assert all(np.isfinite(v).all() for v in result.params.values())
+    assert list(result.history[:, 0]) == [0]
+
+
+def test_data_beyond_the_model_dtype_is_refused():
+    x = np.full((8, 2), 1e300)
+    with pytest.raises(kancc.KanccError, match="beyond float32's range"):
+        kancc.train({**SMALL, "model": {"layers": [2, 3, 1]}}, (x, np.zeros((8, 1))), log=None)
+
+
+@pytest.mark.parametrize("table, path", [
+    ({"optimizer": "lbfgs", "lr": "0.1"}, "train.lr"),
+    ({"steps": 5, "warmup": 6}, "train.warmup"),
+    ({"deterministic": "yes"}, "train.deterministic"),
+])
+def test_train_table_conflicts(table, path):
+    with pytest.raises(kancc.SpecError) as error:
+        load_spec({"model": {"layers": [2, 1]}, "train": table})
+    assert error.value.path == path
+
+
+def test_atomic_outputs_get_the_usual_file_mode(tmp_path):
+    import os
+
+    out = tmp_path / "c.npz"
+    save_checkpoint(out, load_spec(SMALL), kancc.compile(SMALL).init_params(0))
+    umask = os.umask(0)
+    os.umask(umask)
+    assert (out.stat().st_mode & 0o777) == (0o666 & ~umask)
+
+
+@pytest.mark.skipif(not triton_installed(), reason="torch and triton not installed")
+def test_triton_lbfgs_counts_iterations_and_learns():
+    spec = {**SMALL, "train": {"optimizer": "lbfgs", "steps": 6}}
+    result = kancc.train(spec, target="triton", log=None)
+    assert result.status == "done" and list(result.history[:, 0]) == list(range(7))
+    assert result.history[-1, 1] < 0.5 * result.history[0, 1]
+
+
+def test_empty_batch_is_a_clear_error():
+    program = kancc.compile(SMALL, training=True)
+    with pytest.raises(ValueError, match="no rows"):
+        program.value_and_grad(program.init_params(0), np.zeros((0, 2)), np.zeros((0, 1)))

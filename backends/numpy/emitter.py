@@ -75,6 +75,8 @@ TRAINING_RUNTIME = '''
 
 
 def check_target(y, n_rows):
+    if n_rows == 0:
+        raise ValueError("x has no rows: an empty batch has no mean loss")
     if TARGET_KIND == "labels":
         labels = np.asarray(y)
         if labels.shape != (n_rows,) or labels.dtype.kind not in "iu":

@@ -78,6 +78,8 @@ TRAINING_RUNTIME = '''
 
 
 def check_target(y, x):
+    if x.shape[0] == 0:
+        raise ValueError("x has no rows: an empty batch has no mean loss")
     if not isinstance(y, torch.Tensor):
         raise ValueError(f"y must be a tensor, got {type(y).__name__}")
     if TARGET_KIND == "labels":

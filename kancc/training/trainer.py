@@ -21,7 +21,7 @@ import numpy as np
 
 from kancc.checkpoint import save_checkpoint
 from kancc.data import Dataset, from_arrays, load_data
-from kancc.errors import KanccError
+from kancc.errors import DataError, KanccError
 from kancc.program import Program, compile
 from kancc.spec import Spec, SpecSource, load_spec
 
@@ -41,7 +41,7 @@ class TrainResult:
 
     @property
     def loss(self) -> float:
-        """The training loss of the last finite step."""
+        """The training loss of the returned parameters."""
         return float(self.history[-1, 1]) if len(self.history) else math.nan
 
     @property
@@ -74,14 +74,32 @@ def resolve_data(spec: Spec, data: DataSource) -> tuple[Dataset, Dataset]:
     elif isinstance(data, Dataset):
         dataset = from_arrays(data.x, data.y, n_in, n_out, labels=labels, name=data.name)
     elif isinstance(data, tuple):
+        if len(data) != 2:
+            raise KanccError(f"data must be an (x, y) pair, got a tuple of {len(data)}")
         dataset = from_arrays(data[0], data[1], n_in, n_out, labels=labels, name="arrays")
     else:
         dataset = load_data(data, n_in, n_out, labels=labels, n=None, seed=seed)
+    _check_range(dataset, spec.dtype)
     return dataset.split(validation, seed)
 
 
+def _check_range(dataset: Dataset, dtype: str) -> None:
+    """Finite float64 data may still overflow the model's dtype: refuse it, naming where."""
+    limit = float(np.finfo(dtype).max)
+    arrays = [("x", dataset.x)] + ([("y", dataset.y)] if dataset.y.dtype.kind == "f" else [])
+    for what, array in arrays:
+        beyond = np.argwhere(np.abs(array) > limit)
+        if len(beyond):
+            row, column = (int(v) for v in beyond[0])
+            raise DataError(dataset.name, f"{what} at row {row}, column {column} is "
+                            f"{array[row, column]:g}, beyond {dtype}'s range")
+
+
 class _Run:
-    """What every optimizer loop shares: data, progress, history, the last good params."""
+    """What every optimizer loop shares: data, progress, history, the last good params.
+
+    History row k holds the losses of the parameters after k optimizer steps (row 0: the
+    initial parameters), so the last row describes the parameters the run returns."""
 
     def __init__(self, program: Program, train_set: Dataset, val_set: Dataset,
                  log: TextIO | None) -> None:
@@ -92,6 +110,7 @@ class _Run:
         self.progress = Progress(self.steps, log, label)
         self.rows: list[tuple[float, float, float]] = []
         self.good: dict[str, np.ndarray] = {}
+        self.done = self.steps  # steps taken (L-BFGS may converge before train.steps)
 
     def validation_loss(self, params: Mapping[str, np.ndarray]) -> float:
         if self.val_set.n == 0:
@@ -100,7 +119,7 @@ class _Run:
 
     def record(self, step: int, loss: float, params: Callable[[], dict[str, np.ndarray]]
                ) -> None:
-        """Step ``step`` (1-based) reached ``loss`` with ``params()`` before its update."""
+        """After ``step`` steps the training loss is ``loss`` at ``params()``."""
         if not math.isfinite(loss):
             raise _Diverged(step, loss)
         current = params()
@@ -109,6 +128,14 @@ class _Run:
         validation = self.validation_loss(current) if due else math.nan
         self.rows.append((step, loss, validation))
         self.progress.update(step, loss, validation)
+
+    def finish(self, params: dict[str, np.ndarray]) -> None:
+        """Evaluate what the last step produced: the run returns only measured parameters
+        (a row an optimizer already wrote for that step is replaced by this measurement)."""
+        loss = self.program.value_and_grad(params, self.train_set.x, self.train_set.y)[0]
+        if self.rows and self.rows[-1][0] == self.done:
+            self.rows.pop()
+        self.record(self.done, loss, lambda: params)
 
     def rate(self, step: int) -> float:
         train = self.spec.train
@@ -124,7 +151,7 @@ def _numpy_adam(run: _Run, params: dict[str, np.ndarray]) -> dict[str, np.ndarra
     while step < run.steps:
         for xb, yb in run.train_set.batches(batch, rng):
             loss, grads = program.value_and_grad(params, xb, yb)
-            run.record(step + 1, loss, lambda: {k: v.copy() for k, v in params.items()})
+            run.record(step, loss, lambda: {k: v.copy() for k, v in params.items()})
             optimizer.step(params, grads, run.rate(step))
             step += 1
             if step >= run.steps:
@@ -161,20 +188,19 @@ def _numpy_lbfgs(run: _Run, params: dict[str, np.ndarray]) -> dict[str, np.ndarr
         run.record(state["iteration"], state["loss"], lambda: unflatten(flat))
 
     start = np.concatenate([params[k].ravel() for k in names]).astype(np.float64)
-    run.good = unflatten(start)
+    run.record(0, objective(start)[0], lambda: unflatten(start))
     result = minimize(objective, start, jac=True, method="L-BFGS-B", callback=callback,
                       options={"maxiter": run.steps, "maxfun": 4 * run.steps, "ftol": 1e-16,
                                "gtol": 1e-12, "maxcor": 20})
-    final = unflatten(result.x)
-    if state["iteration"] < run.steps:
-        run.progress.message(f"L-BFGS stopped after {state['iteration']} iterations: "
-                             f"{result.message}")
-    return final
+    run.done = state["iteration"]
+    if run.done < run.steps:
+        run.progress.message(f"L-BFGS stopped after {run.done} iterations: {result.message}")
+    return unflatten(result.x)
 
 
 def _torch_loop(run: _Run, params: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """Adam or L-BFGS from torch.optim on the Triton module; gradients by its compiled
-    value_and_grad, assigned to .grad."""
+    """Adam or L-BFGS (one iteration, with strong-Wolfe line search, per step) from
+    torch.optim on the Triton module; gradients by its compiled value_and_grad."""
     import torch
 
     train, module = run.spec.train, run.program.module
@@ -188,27 +214,20 @@ def _torch_loop(run: _Run, params: dict[str, np.ndarray]) -> dict[str, np.ndarra
         return {k: v.detach().cpu().numpy().copy() for k, v in tensors.items()}
 
     def evaluate(xb: Any, yb: Any) -> float:
-        loss, grads = module.value_and_grad(tensors, xb, yb)
+        loss, grads = module.value_and_grad(tensors, xb, yb, train.deterministic)
         for name, grad in grads.items():
             tensors[name].grad = grad
         return float(loss)
 
+    optimizer: Any
     if train.optimizer == "lbfgs":
         x, y = to_device(run.train_set.x), to_device(run.train_set.y)
-        lbfgs = torch.optim.LBFGS(list(tensors.values()), lr=train.learning_rate,
-                                      max_iter=run.steps, history_size=20,
-                                      tolerance_grad=1e-12, tolerance_change=1e-16,
-                                      line_search_fn="strong_wolfe")
-        counter = {"calls": 0}
-
-        def closure() -> float:
-            counter["calls"] += 1
-            loss = evaluate(x, y)
-            if counter["calls"] <= run.steps:
-                run.record(counter["calls"], loss, snapshot)
-            return loss
-
-        lbfgs.step(closure)
+        optimizer = torch.optim.LBFGS(list(tensors.values()), lr=1.0, max_iter=1,
+                                      history_size=20, tolerance_grad=1e-12,
+                                      tolerance_change=1e-16, line_search_fn="strong_wolfe")
+        for step in range(run.steps):
+            loss = float(optimizer.step(lambda: evaluate(x, y)))
+            run.record(step, loss, snapshot)
         return snapshot()
     optimizer = torch.optim.Adam(list(tensors.values()), lr=train.learning_rate)
     rng = np.random.default_rng(train.seed)
@@ -217,7 +236,7 @@ def _torch_loop(run: _Run, params: dict[str, np.ndarray]) -> dict[str, np.ndarra
     while step < run.steps:
         for xb, yb in run.train_set.batches(batch, rng):
             loss = evaluate(to_device(xb), to_device(yb))
-            run.record(step + 1, loss, snapshot)
+            run.record(step, loss, snapshot)
             for group in optimizer.param_groups:
                 group["lr"] = run.rate(step)
             optimizer.step()
@@ -240,32 +259,40 @@ def train(spec: SpecSource, data: DataSource = None, *, target: str = "numpy",
     spec = load_spec(spec)
     train_set, val_set = resolve_data(spec, data)
     program = compile(spec, target, training=True)
-    if params is None:
-        start = program.init_params(spec.train.seed)
-    else:
-        start = {k: np.array(v, dtype=spec.dtype) for k, v in params.items()}
-        expected = {p.name: tuple(p.type.shape) for p in program.input_ir.params}
-        got = {k: v.shape for k, v in start.items()}
-        if got != expected:
-            raise KanccError(f"params do not fit the model: expected {expected}, got {got}")
+    start = program.init_params(spec.train.seed) if params is None else \
+        _starting_params(program, params)
     run = _Run(program, train_set, val_set, log)
     loop = _torch_loop if target == "triton" else \
         (_numpy_lbfgs if spec.train.optimizer == "lbfgs" else _numpy_adam)
     try:
-        final = loop(run, dict(start))
-        status = "done"
-        message = f"trained {len(run.rows)} steps: loss {run.rows[-1][1]:.3e}" if run.rows \
-            else "no steps run"
+        run.finish(loop(run, dict(start)))
+        final, status = run.good, "done"
+        message = f"trained {run.done} steps: loss {run.rows[-1][1]:.3e}"
     except _Diverged as stop:
         final = run.good or start
         status = "diverged"
-        message = (f"stopped: the training loss became {stop.loss} at step {stop.step}; "
-                   f"kept the parameters of the last finite step"
-                   + (f" ({len(run.rows)})" if run.rows else " (the initial ones)")
-                   + ". Lower train.lr or add warmup.")
+        kept = f"step {int(run.rows[-1][0])}" if run.rows else "the initial ones"
+        message = (f"stopped: the training loss became {stop.loss} after step {stop.step}; "
+                   f"kept the parameters of the last finite step ({kept}); lower train.lr "
+                   "or add warmup")
     history = np.array(run.rows, dtype=float).reshape(-1, 3)
     if checkpoint is not None:
         save_checkpoint(checkpoint, spec, final, history)
         message += f"; checkpoint {os.fspath(checkpoint)}"
     run.progress.message(message)
     return TrainResult(final, history, status, message, program)
+
+
+def _starting_params(program: Program, params: Mapping[str, np.ndarray]
+                     ) -> dict[str, np.ndarray]:
+    """Given starting parameters, checked: the model's names and shapes, finite values."""
+    expected = {p.name: tuple(p.type.shape) for p in program.input_ir.params}
+    start = {k: np.array(v, dtype=program.spec.dtype) for k, v in params.items()}
+    got = {k: v.shape for k, v in start.items()}
+    if got != expected:
+        raise KanccError(f"params do not fit the model: expected {expected}, got {got}")
+    for name, value in start.items():
+        if not np.isfinite(value).all():
+            raise KanccError(f"params: {name} holds NaN or Inf (or values beyond "
+                             f"{program.spec.dtype}'s range)")
+    return start
