@@ -7,7 +7,7 @@ import textwrap
 from fractions import Fraction
 
 from kancc.ir import Graph, Op, Param, Value
-from kancc.ir.dialect import BASIS_OPS
+from kancc.ir.dialect import OPS_WITH_BASIS
 from kancc.ir.printer import format_op
 
 from kancc.errors import BackendError
@@ -59,9 +59,31 @@ def check_renderable(graph: Graph, backend: str, supported: tuple[str, ...], hin
         if op.name not in supported:
             raise BackendError(f"the {backend} backend cannot render op {index} "
                                f"({op.name} %{op.result.name}): {hint}")
-        if op.name in BASIS_OPS and op.name != "kan.layer" and not op.has_attr("eval"):
+        if op.name in OPS_WITH_BASIS and op.name != "kan.layer" and not op.has_attr("eval"):
             raise BackendError(f"the {backend} backend needs an evaluation mode on op {index} "
                                f"({op.name} %{op.result.name}): run lower-basis")
+
+
+LOSS_OPS = ("kan.loss", "kan.loss_grad", "kan.penalty", "kan.penalty_grad", "kan.add")
+
+
+def loss_expression(op: Op, args: list[str], library: str, coef: str) -> str:
+    """The expression of a loss-side op (LOSS_OPS), the same in every backend: ``library``
+    is "np" or "torch"; ``coef`` is the penalized parameter in its (in, out, n_b) layout.
+    The emitted module defines mse, mse_grad, cross_entropy and cross_entropy_grad."""
+    weight = op.attr("weight", 1)
+    scale = "" if weight == 1 else f"{literal(weight)} * "
+    if op.name == "kan.loss":
+        return f"{scale}{op.attr('kind')}({args[0]}, {args[1]})"
+    if op.name == "kan.loss_grad":
+        return f"{scale}{op.attr('kind')}_grad({args[0]}, {args[1]})"
+    if op.name == "kan.penalty":
+        return f"{scale}{library}.sum({args[0]} * {args[0]})"
+    if op.name == "kan.penalty_grad":
+        return f"{literal(2 * weight)} * {coef}"
+    if op.name == "kan.add":
+        return f"{args[0]} + {args[1]}"
+    raise ValueError(f"{op.name} is not a loss-side op")
 
 
 def operand_expr(operand: Value | Param, params: str = "params") -> str:

@@ -172,7 +172,7 @@ def _check_lowering_attrs(attrs: Mapping[str, Any]) -> list[str]:
     return errors
 
 
-BASIS_OPS = ("kan.layer", "kan.basis", "kan.fused_layer", "kan.vjp_input", "kan.vjp_coef")
+OPS_WITH_BASIS = ("kan.layer", "kan.basis", "kan.fused_layer", "kan.vjp_input", "kan.vjp_coef")
 
 
 def _check_loss_attrs(attrs: Mapping[str, Any], kinds: tuple[str, ...]) -> list[str]:
@@ -192,7 +192,7 @@ def check_attrs(op: Op) -> list[str]:
         return _check_loss_attrs(attrs, LOSS_KINDS)
     if op.name in ("kan.penalty", "kan.penalty_grad"):
         return _check_loss_attrs(attrs, PENALTY_KINDS)
-    if op.name not in BASIS_OPS:
+    if op.name not in OPS_WITH_BASIS:
         return []
     errors = _check_basis_attrs(attrs)
     if not errors:

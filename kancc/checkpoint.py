@@ -21,6 +21,7 @@ import numpy as np
 
 from .atomic import write_atomic
 from .errors import KanccError
+from .frontend import build_graph
 from .spec import Spec, load_spec, spec_to_dict
 from .version import VERSION
 
@@ -81,8 +82,7 @@ def load_checkpoint(path: str | os.PathLike, spec: Spec | None = None) -> Checkp
 def _check_contents(where: str, spec: Spec, params: dict[str, np.ndarray],
                     history: np.ndarray) -> None:
     """Every parameter of the stored spec, of its shape, real and finite; a (k, 3) history."""
-    expected = {f"layers.{i}.coef": (spec.widths[i], spec.widths[i + 1], basis.n_basis)
-                for i, basis in enumerate(spec.layers)}
+    expected = {p.name: tuple(p.type.shape) for p in build_graph(spec).params}
     if set(params) != set(expected):
         raise KanccError(f"{where}: damaged: parameters {sorted(params)}, its spec needs "
                          f"{sorted(expected)}")

@@ -10,9 +10,10 @@ from __future__ import annotations
 from kancc.ir import Graph, Op, n_basis
 from kancc.version import VERSION
 
-from ..common import (NP_DTYPE_NAMES, check_renderable, describe_basis, float_list, op_comment,
-                      operand_expr, param_shapes, prediction_ops, var)
-from ..local_basis import Syntax, literal, local_basis
+from ..common import (LOSS_OPS, NP_DTYPE_NAMES, check_renderable, describe_basis, float_list,
+                      loss_expression, op_comment, operand_expr, param_shapes, prediction_ops,
+                      var)
+from ..local_basis import Syntax, local_basis
 
 SYNTAX = Syntax(
     gather="{table}[{index}]",
@@ -24,7 +25,7 @@ SYNTAX = Syntax(
 )
 
 SUPPORTED = ("kan.basis", "kan.contract", "kan.fused_layer", "kan.vjp_input", "kan.vjp_coef",
-             "kan.loss", "kan.loss_grad", "kan.penalty", "kan.penalty_grad", "kan.add")
+             *LOSS_OPS)
 HINT = "run expand-layers and lower-basis first (e.g. --passes inference)"
 
 RUNTIME = '''
@@ -92,21 +93,27 @@ def check_target(y, n_rows):
 
 
 def mse(pred, y):
-    """mean over batch and outputs of (pred - y)^2, and its gradient in pred."""
+    """mean over batch and outputs of (pred - y)^2."""
     diff = pred - y
-    return np.mean(diff * diff), diff * (2.0 / diff.size)
+    return np.mean(diff * diff)
+
+
+def mse_grad(pred, y):
+    return (pred - y) * (2.0 / pred.size)
 
 
 def cross_entropy(logits, labels):
-    """mean over the batch of -log softmax(logits)[label], and its gradient in logits."""
+    """mean over the batch of -log softmax(logits)[label]."""
     shifted = logits - logits.max(axis=1, keepdims=True)
-    exp = np.exp(shifted)
-    total = exp.sum(axis=1, keepdims=True)
-    rows = np.arange(labels.size)
-    loss = np.mean(np.log(total[:, 0]) - shifted[rows, labels])
-    grad = exp / total
-    grad[rows, labels] -= 1.0
-    return loss, grad / labels.size
+    log_total = np.log(np.exp(shifted).sum(axis=1))
+    return np.mean(log_total - shifted[np.arange(labels.size), labels])
+
+
+def cross_entropy_grad(logits, labels):
+    exp = np.exp(logits - logits.max(axis=1, keepdims=True))
+    grad = exp / exp.sum(axis=1, keepdims=True)
+    grad[np.arange(labels.size), labels] -= 1.0
+    return grad / labels.size
 
 
 def dense_vjp_coef(basis, g, name):
@@ -169,9 +176,10 @@ class _Renderer:
             out = var(op.result)
             args = [operand_expr(o, "packed") for o in op.operands]
             lines.append(op_comment(op))
-            kind, weight = op.attr("kind", None), op.attr("weight", 1)
-            weight = "" if weight == 1 else f"{literal(weight)} * "
-            if op.name == "kan.basis":
+            if op.name in LOSS_OPS:
+                coef = f'unpack(packed, "{op.operands[0].name}")'
+                lines.append(f"{out} = {loss_expression(op, args, 'np', coef)}")
+            elif op.name == "kan.basis":
                 lines.append(f"{out} = {basis_of(op)}")
             elif op.name == "kan.contract":
                 lines.append(f"{out} = contract({args[0]}, {args[1]})")
@@ -183,17 +191,6 @@ class _Renderer:
             elif op.name == "kan.vjp_input":
                 lines.append(f"{out} = dense_vjp_input({basis_of(op, True)}, {args[2]}, "
                              f"{args[1]})")
-            elif op.name == "kan.loss":
-                lines.append(f"{out} = {weight}{kind}({args[0]}, {args[1]})[0]")
-            elif op.name == "kan.loss_grad":
-                lines.append(f"{out} = {weight}{kind}({args[0]}, {args[1]})[1]")
-            elif op.name == "kan.penalty":
-                lines.append(f"{out} = {weight}np.sum({args[0]} * {args[0]})")
-            elif op.name == "kan.penalty_grad":
-                lines.append(f'{out} = {literal(2 * op.attr("weight"))} * unpack(packed, '
-                             f'"{op.operands[0].name}")')
-            elif op.name == "kan.add":
-                lines.append(f"{out} = {args[0]} + {args[1]}")
         return lines
 
 

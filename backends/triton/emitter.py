@@ -20,13 +20,11 @@ from kancc.version import VERSION
 
 from kancc.errors import BackendError
 
-from ..common import (TORCH_DTYPES, check_renderable, op_comment, operand_expr, param_shapes,
-                      prediction_ops, var)
-from ..local_basis import literal
+from ..common import (LOSS_OPS, TORCH_DTYPES, check_renderable, loss_expression, op_comment,
+                      operand_expr, param_shapes, prediction_ops, var)
 from .kernels import KERNELS, TARGET_PROGRAMS
 
-SUPPORTED = ("kan.fused_layer", "kan.vjp_input", "kan.vjp_coef", "kan.loss", "kan.loss_grad",
-             "kan.penalty", "kan.penalty_grad", "kan.add")
+SUPPORTED = ("kan.fused_layer", "kan.vjp_input", "kan.vjp_coef", *LOSS_OPS)
 HINT = "the triton backend renders fused layers only (run the inference pipeline, which ends " \
        "with fuse)"
 
@@ -94,17 +92,24 @@ def check_target(y, x):
 
 
 def mse(pred, y):
-    """mean over batch and outputs of (pred - y)^2, and its gradient in pred."""
+    """mean over batch and outputs of (pred - y)^2."""
     diff = pred - y
-    return torch.mean(diff * diff), diff * (2.0 / diff.numel())
+    return torch.mean(diff * diff)
+
+
+def mse_grad(pred, y):
+    return (pred - y) * (2.0 / pred.numel())
 
 
 def cross_entropy(logits, labels):
-    """mean over the batch of -log softmax(logits)[label], and its gradient in logits."""
-    loss = torch.nn.functional.cross_entropy(logits, labels)
+    """mean over the batch of -log softmax(logits)[label]."""
+    return torch.nn.functional.cross_entropy(logits, labels)
+
+
+def cross_entropy_grad(logits, labels):
     grad = torch.softmax(logits, dim=1)
     grad[torch.arange(labels.numel(), device=labels.device), labels] -= 1.0
-    return loss, grad / labels.numel()
+    return grad / labels.numel()
 '''
 
 MODEL = '''
@@ -186,24 +191,14 @@ def _statement(op: Op, index: int) -> str:
     """The torch statement of one op of a training graph."""
     out = var(op.result)
     args = [operand_expr(o) for o in op.operands]
-    kind, weight = op.attr("kind", None), op.attr("weight", 1)
-    scale = "" if weight == 1 else f"{literal(weight)} * "
+    if op.name in LOSS_OPS:
+        return f"{out} = {loss_expression(op, args, 'torch', args[0])}"
     if op.name == "kan.fused_layer":
         return f"{out} = layer_{index}({args[0]}, {args[1]})"
     if op.name == "kan.vjp_input":
         return f"{out} = vjp_input_{index}({args[0]}, {args[1]}, {args[2]})"
     if op.name == "kan.vjp_coef":
         return f"{out} = vjp_coef_{index}({args[0]}, {args[2]}, deterministic)"
-    if op.name == "kan.loss":
-        return f"{out} = {scale}{kind}({args[0]}, {args[1]})[0]"
-    if op.name == "kan.loss_grad":
-        return f"{out} = {scale}{kind}({args[0]}, {args[1]})[1]"
-    if op.name == "kan.penalty":
-        return f"{out} = {scale}torch.sum({args[0]} * {args[0]})"
-    if op.name == "kan.penalty_grad":
-        return f"{out} = {literal(2 * weight)} * {args[0]}"
-    if op.name == "kan.add":
-        return f"{out} = {args[0]} + {args[1]}"
     raise ValueError(f"no torch statement for {op.name}")
 
 
