@@ -9,10 +9,13 @@ from .change_of_basis import (relu_change_of_basis, relu_stencil_bands,
                               uniform_relu_change_of_basis)
 from .knots import as_fraction, as_knots, rational, uniform_knots
 from .pieces import local_derivative_pieces, local_pieces
+from .prolongation import (NotNestedError, interior_points, prolongation,
+                           prolongation_entries)
 
 __all__ = [
     "X", "as_fraction", "as_knots", "bspline_basis", "bspline_cell_polynomials",
-    "bspline_derivative_cell_polynomials", "local_derivative_pieces", "local_pieces",
+    "bspline_derivative_cell_polynomials", "interior_points", "local_derivative_pieces",
+    "local_pieces", "NotNestedError", "prolongation", "prolongation_entries",
     "rational", "relu_change_of_basis", "relu_stencil_bands", "uniform_knots",
     "uniform_relu_change_of_basis",
 ]
