@@ -1,7 +1,9 @@
 """What a pass is: a named, pure function Graph -> (Graph, param map).
 
 A *param map* carries trained weights through a rewrite that changes the parameterization
-(refine: u_f = P u_c; tucker: HOSVD). Passes that keep the parameters return ``identity``.
+(refine: u_f = P u_c; to-relu-basis: w = A^T u). Passes that keep the parameters return
+``identity``; a pass whose map is invertible also returns the inverse, so a program's
+parameters can be read back at the spec level.
 """
 
 from __future__ import annotations
@@ -23,8 +25,11 @@ def identity(params: Params) -> Params:
 
 @dataclass(frozen=True)
 class PassResult:
+    """``inverse`` undoes ``param_map`` (None: not invertible, e.g. refine's prolongation)."""
+
     graph: Graph
     param_map: ParamMap = identity
+    inverse: ParamMap | None = identity
 
 
 @dataclass(frozen=True)

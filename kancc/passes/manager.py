@@ -16,7 +16,7 @@ from kancc.atomic import write_text_atomic
 from kancc.errors import KanccError, PassError
 from kancc.ir import Graph, VerifyError, parse, to_text, verify
 
-from .base import ParamMap, Params
+from .base import ParamMap, Params, PassResult
 from .registry import Step
 
 Stage = tuple[str, str]  # (pass label, IR text after it); the first is ("input", ...)
@@ -36,6 +36,7 @@ class PipelineResult:
     graph: Graph
     stage_graphs: tuple[tuple[str, Graph], ...]  # ("input", graph), then one per pass
     param_maps: tuple[ParamMap, ...] = field(default=())
+    inverse_maps: tuple[ParamMap | None, ...] = field(default=())
 
     @cached_property
     def stages(self) -> tuple[Stage, ...]:
@@ -46,6 +47,16 @@ class PipelineResult:
         """Carry spec-level parameters through every pass's param map, in order."""
         for param_map in self.param_maps:
             params = param_map(params)
+        return params
+
+    def unmap_params(self, params: Params) -> Params:
+        """The inverse of ``map_params``: program parameters back at the spec level."""
+        labels = [label for label, _ in self.stage_graphs[1:]]
+        for label, inverse in reversed(list(zip(labels, self.inverse_maps))):
+            if inverse is None:
+                raise KanccError(f"pass {label!r} changes the parameters irreversibly; "
+                                 "its program's parameters have no spec-level form")
+            params = inverse(params)
         return params
 
 
@@ -67,26 +78,28 @@ class PassManager:
         except VerifyError as exc:
             raise PassError(f"the input graph does not verify: {exc}") from None
         stages: list[tuple[str, Graph]] = [("input", graph)]
-        param_maps = []
+        param_maps, inverse_maps = [], []
         self._write_stage(0, "input", graph)
         for index, step in enumerate(self.steps, start=1):
             name = step.pass_.name
             if name in self.dump.print_before:
                 self._print(f"IR before {step.label} ({index}/{len(self.steps)})", graph)
-            graph, param_map = self._run_step(index, step, graph)
+            result = self._run_step(index, step, graph)
+            graph = result.graph
             stages.append((step.label, graph))
-            param_maps.append(param_map)
+            param_maps.append(result.param_map)
+            inverse_maps.append(result.inverse)
             if self.dump.print_after_all or name in self.dump.print_after:
                 self._print(f"IR after {step.label} ({index}/{len(self.steps)})", graph)
             self._write_stage(index, name, graph)
-        return PipelineResult(graph, tuple(stages), tuple(param_maps))
+        return PipelineResult(graph, tuple(stages), tuple(param_maps), tuple(inverse_maps))
 
     def _where(self, index: int) -> str:
         before = ", ".join(s.label for s in self.steps[:index - 1]) or "nothing"
         label = self.steps[index - 1].label
         return f"pass '{label}' ({index} of {len(self.steps)}; after {before})"
 
-    def _run_step(self, index: int, step: Step, graph: Graph) -> tuple[Graph, ParamMap]:
+    def _run_step(self, index: int, step: Step, graph: Graph) -> PassResult:
         options = {**step.pass_.default_options(), **dict(step.options)}
         try:
             result = step.pass_.run(graph, options)
@@ -102,7 +115,7 @@ class PassManager:
                 from None
         if self.check_roundtrip and parse(to_text(result.graph)) != result.graph:
             raise PassError(f"{self._where(index)}: IR text does not parse back to the same graph")
-        return result.graph, result.param_map
+        return result
 
     def _print(self, title: str, graph: Graph) -> None:
         stream = self.dump.stream or sys.stderr

@@ -10,10 +10,14 @@ from dataclasses import dataclass
 
 from kancc.errors import KanccError
 
-from . import autodiff, cleanup, derive_stencils, expand_layers, fuse, lower_basis
+from . import (autodiff, change_of_basis, cleanup, derive_stencils, expand_layers, fuse,
+               lower_basis, refine)
 from .base import Pass
 
 PASSES: dict[str, Pass] = {p.name: p for p in (
+    refine.PASS,
+    change_of_basis.TO_RELU,
+    change_of_basis.TO_SPLINE,
     expand_layers.PASS,
     derive_stencils.PASS,
     lower_basis.PASS,

@@ -1,0 +1,112 @@
+"""refine: split every grid cell of every layer into ``factor`` equal cells (seed 000, 4.2).
+
+    %0 = kan.layer %x, @layers.0.coef {grid=4, ...}    ==>    {grid=8, ...}, @layers.0.coef
+                                                              resized to n_b = 8 + r - 1
+
+The fine grid contains the coarse one, so the coarse spline space is nested in the fine one
+and the param map u_fine = P u_coarse (``symbolic.prolongation``, exact rationals applied in
+float64) keeps every layer's function, hence the whole model, unchanged on its domain:
+g_coarse(x; u) == g_fine(x; P u) to rounding (Definition 1, a properly nested hierarchy).
+Uniform grids stay uniform; listed (non-uniform) grid points get the midpoints (factor 2),
+or the (factor - 1) equally spaced points, of each cell. It works on the spec view
+(kan.layer, before expand-layers).
+"""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from typing import Mapping
+
+import numpy as np
+
+from kancc import symbolic
+from kancc.errors import PassError
+from kancc.ir import (Graph, Op, Operand, Param, TensorType, extended_knots, grid_points,
+                      n_basis)
+
+from .base import Params, Pass, PassResult
+
+FACTORS = tuple(str(f) for f in range(2, 17))
+
+
+def refine_points(points: tuple[Fraction, ...], factor: int) -> tuple[Fraction, ...]:
+    """Every cell [p, q] split into ``factor`` equal cells."""
+    fine = [points[0]]
+    for left, right in zip(points, points[1:]):
+        fine += [left + (right - left) * Fraction(j, factor) for j in range(1, factor + 1)]
+    return tuple(fine)
+
+
+def prolongation_matrix(order: int, coarse_points: tuple[Fraction, ...],
+                        fine_points: tuple[Fraction, ...]) -> np.ndarray:
+    """P in float64 (each exact entry rounded once), n_b_fine x n_b_coarse."""
+    coarse = extended_knots(coarse_points, order)
+    fine = extended_knots(fine_points, order)
+    matrix = np.zeros((len(fine) - order, len(coarse) - order))
+    for row, column, value in symbolic.prolongation_entries(order, coarse, fine):
+        matrix[row, column] = float(value)
+    return matrix
+
+
+def prolong_coef(coef: np.ndarray, matrix: np.ndarray) -> np.ndarray:
+    """coef (in, out, n_b_coarse) -> (in, out, n_b_fine): P applied along the basis axis,
+    in float64, returned in coef's dtype."""
+    fine = np.asarray(coef, dtype=np.float64) @ matrix.T
+    return fine.astype(np.asarray(coef).dtype)
+
+
+def _refined_attrs(op: Op, factor: int) -> dict[str, object]:
+    attrs = op.attr_dict
+    if attrs["knots"] == "uniform":
+        return {"grid": int(attrs["grid"]) * factor}
+    points = refine_points(grid_points(attrs), factor)
+    return {"grid": len(points) - 1, "knots": points}
+
+
+def refine(graph: Graph, options: Mapping[str, str]) -> PassResult:
+    factor = int(options.get("factor", "2"))
+    expanded = [op.name for op in graph.ops if op.name in ("kan.basis", "kan.fused_layer")]
+    if expanded:
+        raise PassError(f"refine works on kan.layer ops (the spec view); run it before "
+                        f"expand-layers (found {expanded[0]})")
+    layers = [op for op in graph.ops if op.name == "kan.layer"]
+    if not layers:
+        raise PassError("refine: the graph has no kan.layer with a grid to refine")
+    new_params: dict[str, Param] = {}
+    matrices: dict[str, np.ndarray] = {}
+    for op in layers:
+        if op.attr("kind") != "bspline":
+            raise PassError(f"refine: kan.layer %{op.result.name} is kind {op.attr('kind')}, "
+                            "which has no B-spline grid to refine; refine before "
+                            "to-relu-basis")
+        coef = op.operands[1]
+        if not isinstance(coef, Param) or coef.name in new_params:
+            raise PassError(f"refine: kan.layer %{op.result.name} must own its coefficient "
+                            f"parameter (got {coef})")
+        order = op.attr("order")
+        attrs = {**op.attr_dict, **_refined_attrs(op, factor)}
+        shape = (*coef.type.shape[:2], n_basis(order, int(attrs["grid"])))
+        new_params[coef.name] = Param(coef.name, TensorType(coef.type.dtype, shape))
+        matrices[coef.name] = prolongation_matrix(order, grid_points(op.attr_dict),
+                                                  grid_points(attrs))
+
+    def swap(operand: Operand) -> Operand:
+        return new_params.get(operand.name, operand) if isinstance(operand, Param) else operand
+
+    ops = []
+    for op in graph.ops:
+        refined = Op(op.name, tuple(swap(o) for o in op.operands), op.attrs, op.results)
+        ops.append(refined.with_attrs(**_refined_attrs(op, factor))
+                   if op.name == "kan.layer" else refined)
+    params = tuple(new_params.get(p.name, p) for p in graph.params)
+
+    def param_map(values: Params) -> Params:
+        return {name: prolong_coef(v, matrices[name]) if name in matrices else v
+                for name, v in values.items()}
+
+    refined_graph = Graph(graph.name, graph.inputs, params, tuple(ops), graph.outputs)
+    return PassResult(refined_graph, param_map)
+
+
+PASS = Pass("refine", "split every grid cell into `factor` cells; coef -> P coef (exact)",
+            refine, options=(("factor", FACTORS),))

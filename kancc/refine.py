@@ -1,0 +1,79 @@
+"""Refinement at the spec level: a finer spec, and trained coefficients carried onto it.
+
+``refine_spec(spec, factor)`` splits every cell of every layer into ``factor`` equal cells
+(the spec-level twin of the ``refine`` pass). ``prolong_params(coarse, fine, params)`` maps
+coefficients of one spec onto any spec whose grids refine it (an explicit fine knot vector,
+any ratio), with the exact prolongation P of each layer: the fine model computes the same
+function as the coarse one on every layer's domain.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Mapping
+
+import numpy as np
+
+from .errors import KanccError, SpecError
+from .passes.refine import prolong_coef, prolongation_matrix, refine_points
+from .spec import Spec, load_spec, spec_to_dict
+from .symbolic import NotNestedError
+
+
+def refine_spec(spec: Spec, factor: int = 2) -> Spec:
+    """``spec`` with every grid cell split into ``factor`` equal cells (validated again:
+    the finer grid must still fit the dtype and the grid limit)."""
+    if isinstance(factor, bool) or not isinstance(factor, int) or factor < 2:
+        raise KanccError(f"refinement factor must be an integer >= 2, got {factor!r}")
+    raw = spec_to_dict(spec)
+    for table, basis in zip(raw["layers"], spec.layers):
+        if basis.knots == "uniform":
+            table["grid"] = basis.grid * factor
+        else:
+            table["knots"] = [str(p) for p in refine_points(basis.points, factor)]
+    try:
+        fine = load_spec(raw)
+    except SpecError as exc:
+        raise KanccError(f"refining {spec.name} by {factor}: {exc}") from None
+    return replace(spec, layers=fine.layers)
+
+
+def check_refines(coarse: Spec, fine: Spec) -> None:
+    """Raise KanccError naming the first layer where ``fine`` does not refine ``coarse``."""
+    if coarse.widths != fine.widths:
+        raise KanccError(f"the fine model's widths {list(fine.widths)} differ from the coarse "
+                         f"model's {list(coarse.widths)}")
+    for index, (c, f) in enumerate(zip(coarse.layers, fine.layers)):
+        where = f"layers[{index}]"
+        if (c.kind, c.degree) != (f.kind, f.degree):
+            raise KanccError(f"{where}: the fine layer is {f.kind} degree {f.degree}, the coarse "
+                             f"one {c.kind} degree {c.degree}")
+        if c.domain != f.domain:
+            raise KanccError(f"{where}: domains differ (coarse [{c.domain[0]}, {c.domain[1]}], "
+                             f"fine [{f.domain[0]}, {f.domain[1]}])")
+        missing = set(c.points) - set(f.points)
+        if missing:
+            raise KanccError(f"{where}: the fine knots are not nested: coarse grid point "
+                             f"{min(missing)} is not a fine grid point")
+
+
+def prolong_params(coarse: Spec, fine: Spec, params: Mapping[str, np.ndarray]
+                   ) -> dict[str, np.ndarray]:
+    """Coefficients of ``coarse`` mapped onto ``fine`` (u_fine = P u_coarse per layer)."""
+    check_refines(coarse, fine)
+    result = {}
+    for index, (c, f) in enumerate(zip(coarse.layers, fine.layers)):
+        name = f"layers.{index}.coef"
+        if name not in params:
+            raise KanccError(f"params has no {name!r}")
+        coef = np.asarray(params[name])
+        expected = (coarse.widths[index], coarse.widths[index + 1], c.n_basis)
+        if coef.shape != expected:
+            raise KanccError(f"params[{name!r}] has shape {coef.shape}, the coarse model needs "
+                             f"{expected}")
+        try:
+            matrix = prolongation_matrix(c.order, c.points, f.points)
+        except NotNestedError as exc:
+            raise KanccError(f"layers[{index}]: {exc}") from None
+        result[name] = prolong_coef(coef, matrix)
+    return result
