@@ -21,7 +21,10 @@ A graph with a kan.loss op is a *training graph*: it returns the loss, then one 
 parameter in declaration order (each typed like its parameter), then optionally d(loss)/dx.
 
 Basis attributes (shared by kan.layer, kan.basis, kan.fused_layer):
-  kind          "bspline"
+  kind          "bspline", or "relu": the truncated powers psi_j(x) = (x - t_j)_+^(r-1),
+                j = 0..n_b-1 over the full extended knots (r = 1: the step H(x - t_j));
+                for t_j <= a the untruncated power, so both kinds extrapolate alike. A relu
+                layer's coef is w = A^T u of the B-spline layer it came from (seed 000)
   order         r = degree + 1, 1..6
   grid          n, number of intervals on the domain
   domain        [a, b], exact
@@ -32,7 +35,8 @@ Basis attributes (shared by kan.layer, kan.basis, kan.fused_layer):
   stencil_scale the common factor of the band(s)
   eval          how a backend evaluates the basis: "cox-de-boor" (local de Boor triangle),
                 "relu-local" (the stencil applied to the r truncated powers of the cell),
-                "horner" (per-cell polynomial pieces in s = (x - t_k)/h_k, Horner form)
+                "horner" (per-cell polynomial pieces in s = (x - t_k)/h_k, Horner form);
+                "dense" (kind relu only: every truncated power, evaluated in float64)
   pieces        for eval=horner: pieces[k][m][d] is the coefficient of s^d in B_{k+m} on
                 cell k, either one r x r table shared by all cells or n tables
   dpieces       for eval=horner on kan.vjp_input: the same tables for d/dx B_{k+m}
@@ -52,8 +56,8 @@ from typing import Any, Callable, Mapping
 from .graph import Op, Param, Value
 from .types import TensorType
 
-BASIS_KINDS = ("bspline",)
-EVAL_MODES = ("cox-de-boor", "relu-local", "horner")
+BASIS_KINDS = ("bspline", "relu")
+EVAL_MODES = ("cox-de-boor", "relu-local", "horner", "dense")
 MAX_ORDER = 6
 BASIS_KEYS = ("kind", "order", "grid", "domain", "knots")
 LOWERING_KEYS = ("stencil", "stencil_scale", "eval", "pieces", "dpieces")
@@ -152,6 +156,9 @@ def _check_lowering_attrs(attrs: Mapping[str, Any]) -> list[str]:
     eval_mode = attrs.get("eval")
     if eval_mode is not None and eval_mode not in EVAL_MODES:
         errors.append(f"eval must be one of {', '.join(EVAL_MODES)}, got {eval_mode!r}")
+    if eval_mode is not None and (eval_mode == "dense") != (attrs.get("kind") == "relu"):
+        errors.append(f"eval={eval_mode} does not apply to kind={attrs.get('kind')} "
+                      "(kind relu is evaluated dense, kind bspline locally)")
     if eval_mode == "relu-local" and "stencil" not in attrs:
         errors.append("eval=relu-local needs the stencil attribute")
     if eval_mode == "horner" and "pieces" not in attrs:

@@ -34,3 +34,8 @@ class DataError(KanccError):
     def __init__(self, source: str, message: str) -> None:
         self.source, self.message = source, message
         super().__init__(f"{source}: {message}")
+
+
+class KanccWarning(UserWarning):
+    """The compiler cannot guarantee accuracy (e.g. the float32 ReLU-basis hazard); the CLI
+    prints it as one ``kancc: warning:`` line."""

@@ -34,7 +34,7 @@ from typing import Any, Mapping, Union
 
 import numpy as np
 
-from kancc.ir.dialect import BASIS_KINDS, MAX_ORDER, grid_points
+from kancc.ir.dialect import MAX_ORDER, grid_points
 
 from .errors import SpecError
 from .spec_train import DataSpec, TrainSpec, parse_data, parse_train
@@ -43,6 +43,7 @@ MAX_DEGREE = MAX_ORDER - 1
 MAX_GRID = 4096
 MAX_WIDTH = 1 << 24
 DTYPES = ("float32", "float64")
+BASIS_KINDS = ("bspline",)  # the IR's "relu" kind is made by the to-relu-basis pass
 NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 
 TOP_KEYS = ("model", "basis", "layers", "train", "data")
@@ -380,7 +381,13 @@ def spec_to_dict(spec: Spec) -> dict[str, Any]:
     train_table: dict[str, Any] = {
         "loss": train.loss, "l2": exact(train.l2), "optimizer": train.optimizer,
         "steps": train.steps, "warmup": train.warmup, "schedule": train.schedule,
-        "seed": train.seed, "deterministic": train.deterministic}
+        "seed": train.seed, "deterministic": train.deterministic, "geometry": train.geometry}
+    if train.multilevel is not None:
+        del train_table["steps"]
+        levels = train.multilevel
+        train_table["multilevel"] = {"epochs": list(levels.epochs), "factor": levels.factor}
+        if levels.steps_per_epoch is not None:
+            train_table["multilevel"]["steps_per_epoch"] = levels.steps_per_epoch
     if train.lr is not None:
         train_table["lr"] = exact(train.lr)
     if train.batch_size is not None:

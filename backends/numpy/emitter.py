@@ -7,7 +7,7 @@ scatters them into the dense [batch, in, n_b] basis tensor, and a contraction is
 
 from __future__ import annotations
 
-from kancc.ir import Graph, Op, n_basis
+from kancc.ir import Graph, Op, extended_knots, grid_points, n_basis
 from kancc.version import VERSION
 
 from ..common import (LOSS_OPS, NP_DTYPE_NAMES, check_renderable, describe_basis, float_list,
@@ -41,8 +41,10 @@ def scatter_local(k, values, n_basis):
 
 
 def contract(basis, weights):
-    """y[b, q] = sum_(p, i) basis[b, p, i] weights[(p, i), q]: one GEMM."""
-    return basis.reshape(basis.shape[0], weights.shape[0]) @ weights
+    """y[b, q] = sum_(p, i) basis[b, p, i] weights[(p, i), q]: one GEMM (in the basis's
+    dtype: float64 for truncated powers), rounded to DTYPE."""
+    y = basis.reshape(basis.shape[0], weights.shape[0]) @ weights
+    return y.astype(DTYPE, copy=False)
 
 
 def pack_params(params):
@@ -120,12 +122,13 @@ def dense_vjp_coef(basis, g, name):
     """dcoef[p, q, i] = sum_b g[b, q] basis[b, p, i], in the (in, out, n_b) layout."""
     n_in, n_out, n_b = PARAM_SHAPES[name]
     flat = basis.reshape(basis.shape[0], n_in * n_b).T @ g
-    return flat.reshape(n_in, n_b, n_out).transpose(0, 2, 1)
+    return flat.reshape(n_in, n_b, n_out).transpose(0, 2, 1).astype(DTYPE, copy=False)
 
 
 def dense_vjp_input(dbasis, g, weights):
     """dx[b, p] = sum_i dbasis[b, p, i] (g @ weights.T)[b, (p, i)]."""
-    return np.sum(dbasis * (g @ weights.T).reshape(dbasis.shape), axis=2)
+    dx = np.sum(dbasis * (g @ weights.T).reshape(dbasis.shape), axis=2)
+    return dx.astype(DTYPE, copy=False)
 '''
 
 
@@ -145,6 +148,9 @@ class _Renderer:
         index = len(self.names)
         name = f"{'dbasis' if derivative else 'basis'}_{index}"
         self.names[key] = name
+        if op.attr("kind") == "relu":
+            self._truncated_powers(op, name, f"T{index}", derivative)
+            return name
         code = local_basis(op, SYNTAX, "x", f"T{index}", derivative=derivative)
         self.tables += [f"# {t.comment}\n{t.name} = np.array({float_list(t.values, '')}, "
                         "dtype=DTYPE)" for t in code.tables]
@@ -158,6 +164,29 @@ class _Renderer:
             f"    return scatter_local(k, [{', '.join(code.values)}], {nb})",
         ]
         return name
+
+    def _truncated_powers(self, op: Op, name: str, table: str, derivative: bool) -> None:
+        """Kind relu: every psi_j(x) = (x - t_j)_+^(r-1) (or its derivative), dense and in
+        float64 (the weights cancel; DESIGN.md 5); the first r powers are not truncated."""
+        order = op.attr("order")
+        knots = extended_knots(grid_points(op.attr_dict), order)
+        nb = n_basis(order, op.attr("grid"))
+        self.tables.append(f"# {table}: the knots t_0 .. t_{nb - 1} of the truncated powers\n"
+                           f"{table} = np.array({float_list(knots[:nb], '')}, "
+                           "dtype=np.float64)")
+        power = order - 1 - int(derivative)
+        scale = f"{order - 1}.0 * " if derivative and order > 2 else ""
+        value = "1.0" if power == 0 else f"{scale}d" + (f" ** {power}" if power > 1 else "")
+        body = "np.zeros_like(d)" if power < 0 else \
+            f"np.where((d >= 0) | (np.arange({nb}) < {order}), {value}, 0.0)"
+        what = "d/dx of the truncated powers" if derivative else "truncated powers"
+        self.functions += [
+            "", "",
+            f"def {name}(x):",
+            f'    """[batch, in, {nb}] {what} of x in float64: {describe_basis(op)}."""',
+            f"    d = x.astype(np.float64)[..., None] - {table}",
+            f"    return {body}",
+        ]
 
     def statements(self, ops: tuple[Op, ...]) -> list[str]:
         """One or two lines per op; a basis evaluated twice on the same value is reused."""

@@ -205,6 +205,11 @@ def _statement(op: Op, index: int) -> str:
 def emit_triton(graph: Graph) -> str:
     """Python source of the Triton module for ``graph`` (inference or training)."""
     check_renderable(graph, "triton", SUPPORTED, HINT)
+    for index, op in enumerate(graph.ops):
+        if op.attr("kind", "") == "relu":
+            raise BackendError(f"the triton backend cannot render op {index} ({op.name} "
+                               f"%{op.result.name}): kind=relu layers (to-relu-basis) are "
+                               "dense and rendered by the numpy backend only")
     dtype = graph.dtype
     forward_ops, prediction = prediction_ops(graph)
     training = len(forward_ops) < len(graph.ops)

@@ -1,4 +1,4 @@
-"""derive-stencils: attach the exact change of basis A^[r] to every basis op.
+"""derive-stencils: attach the exact change of basis A^[r] to every B-spline basis op.
 
 The stencil comes from the Lemma 2 recursion over the op's full extended knot vector
 (kancc.symbolic). When every row has the same band (uniform knots, Corollary 1) the op gets
@@ -30,7 +30,8 @@ def stencil_attrs(op: Op) -> dict[str, object]:
 
 
 def derive_stencils(graph: Graph, options: Mapping[str, str]) -> PassResult:
-    ops = [op.with_attrs(**stencil_attrs(op)) if op.name in BASIS_OPS else op
+    ops = [op.with_attrs(**stencil_attrs(op))
+           if op.name in BASIS_OPS and op.attr("kind") == "bspline" else op
            for op in graph.ops]
     return PassResult(graph.with_ops(ops))
 

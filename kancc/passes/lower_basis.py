@@ -8,6 +8,7 @@
   cox-de-boor  the de Boor triangle of the cell, O(r^2); needs no stencil
 
 horner and relu-local read the stencil attribute, so derive-stencils must run first.
+Basis ops of kind relu (made by to-relu-basis) are always lowered to eval=dense.
 """
 
 from __future__ import annotations
@@ -48,6 +49,8 @@ def horner_pieces(op: Op) -> tuple:
 
 
 def lower_op(op: Op, mode: str, where: str) -> Op:
+    if op.attr("kind") == "relu":
+        return op.without_attrs("eval").with_attrs(eval="dense")
     if mode in ("horner", "relu-local") and not op.has_attr("stencil"):
         raise PassError(f"{where} ({op.name} %{op.result.name}) has no stencil attribute; "
                         f"run derive-stencils before lower-basis{{eval={mode}}}")
@@ -66,4 +69,4 @@ def lower_basis(graph: Graph, options: Mapping[str, str]) -> PassResult:
 
 PASS = Pass("lower-basis", "choose the basis evaluation: horner | relu-local | cox-de-boor",
             lower_basis, options=(("eval", ("horner",) + tuple(m for m in EVAL_MODES
-                                                              if m != "horner")),))
+                                                              if m not in ("horner", "dense"))),))

@@ -1,0 +1,130 @@
+"""to-relu-basis and to-spline-basis: the B-spline <-> truncated-power change of basis as a
+rewrite of the model (seed 000, section 2).
+
+On [a, b] a layer's B-splines are B = A psi with psi_j(x) = (x - t_j)_+^(r-1) (Lemma 2), so
+
+    sum_i u_i B_i(x) = sum_j w_j psi_j(x)   with   w = A^T u      (per edge, along n_b).
+
+to-relu-basis turns every kan.layer into kind=relu (the multichannel-MLP form) with the param
+map w = A^T u; to-spline-basis is its inverse (u = A^-T w, a triangular solve in float64).
+Each pass carries the other's map as its inverse, so spec-level coefficients can be read
+back. Training a to-relu-basis program iterates in w with the gradient in w: the "ReLU
+geometry" of seed 000 Table 1; the plain program is the natural KAN (spline geometry).
+
+float32 hazard (DESIGN.md 5): the w of a fine, high-order grid are huge and alternate in
+sign, and the sum over psi cancels. For |u| <= 1 the sum is bounded by
+kappa = max_x sum_j (sum_i |A_ij|) |psi_j(x)|, so rounding the weights (or summing them)
+costs up to eps * kappa relative to max|u|. The NumPy backend evaluates relu layers in
+float64; the pass warns when eps(dtype) * kappa exceeds ``HAZARD`` for any layer.
+"""
+
+from __future__ import annotations
+
+import warnings
+from fractions import Fraction
+from typing import Callable, Mapping
+
+import numpy as np
+from scipy.linalg import solve_triangular
+
+from kancc import symbolic
+from kancc.errors import KanccWarning, PassError
+from kancc.ir import Graph, Op, Param, extended_knots, grid_points
+
+from .base import Params, Pass, PassResult
+
+HAZARD = 1e-5
+EPS = {"f32": float(np.finfo(np.float32).eps), "f64": float(np.finfo(np.float64).eps)}
+
+
+def change_of_basis_matrix(op: Op) -> np.ndarray:
+    """A^[r] of the op's knots (exact entries rounded once to float64), n_b x n_b."""
+    order = op.attr("order")
+    return np.array(symbolic.relu_change_of_basis(
+        order, extended_knots(grid_points(op.attr_dict), order)).tolist(), dtype=np.float64)
+
+
+def relu_condition(op: Op) -> float:
+    """kappa = max over [a, b] of sum_j (sum_i |A_ij|) |psi_j(x)|, exactly; every psi_j
+    grows on [a, b], so the maximum is at x = b."""
+    order = op.attr("order")
+    knots = extended_knots(grid_points(op.attr_dict), order)
+    bands = symbolic.relu_stencil_bands(order, knots)
+    n_b = len(bands)
+    column_sums = [Fraction(0)] * n_b
+    for i, band in enumerate(bands):
+        for offset, value in enumerate(band):
+            if i + offset < n_b:
+                column_sums[i + offset] += abs(symbolic.as_fraction(value))
+    b = knots[len(knots) - order]
+    return float(sum(c * (b - knots[j]) ** (order - 1) for j, c in enumerate(column_sums)))
+
+
+def to_relu_weights(u: np.ndarray, matrix: np.ndarray) -> np.ndarray:
+    """w = A^T u along the last axis, in float64, returned in u's dtype."""
+    return (np.asarray(u, dtype=np.float64) @ matrix).astype(np.asarray(u).dtype)
+
+
+def to_spline_coefficients(w: np.ndarray, matrix: np.ndarray) -> np.ndarray:
+    """u = A^-T w along the last axis (A upper triangular), in float64, in w's dtype."""
+    w = np.asarray(w)
+    flat = np.asarray(w, dtype=np.float64).reshape(-1, w.shape[-1])
+    u = solve_triangular(matrix, flat.T, trans="T", lower=False).T
+    return u.reshape(w.shape).astype(w.dtype)
+
+
+def _rewrite(graph: Graph, source: str, target: str, pass_name: str
+             ) -> tuple[Graph, dict[str, np.ndarray]]:
+    """Every kan.layer of kind ``source`` becomes kind ``target``; A per coefficient."""
+    if any(op.name in ("kan.basis", "kan.fused_layer") for op in graph.ops):
+        raise PassError(f"{pass_name} works on kan.layer ops (the spec view); run it before "
+                        "expand-layers")
+    matrices: dict[str, np.ndarray] = {}
+    ops = []
+    for op in graph.ops:
+        if op.name == "kan.layer" and op.attr("kind") == source:
+            coef = op.operands[1]
+            if not isinstance(coef, Param) or coef.name in matrices:
+                raise PassError(f"{pass_name}: kan.layer %{op.result.name} must own its "
+                                "coefficient parameter")
+            matrices[coef.name] = change_of_basis_matrix(op)
+            op = op.without_attrs("stencil", "stencil_scale").with_attrs(kind=target)
+        ops.append(op)
+    if not matrices:
+        raise PassError(f"{pass_name}: no kan.layer of kind {source} to rewrite")
+    return graph.with_ops(ops), matrices
+
+
+def _warn_hazard(graph: Graph) -> None:
+    eps = EPS[graph.dtype]
+    for index, op in enumerate(o for o in graph.ops if o.name == "kan.layer"):
+        bound = eps * relu_condition(op)
+        if bound > HAZARD:
+            warnings.warn(KanccWarning(
+                f"layer {index}: in the ReLU basis (order {op.attr('order')}, grid "
+                f"{op.attr('grid')}) {graph.dtype} weights carry up to {bound:.1e} relative "
+                f"error (eps * kappa, kappa = {bound / eps:.2e}); use float64 or keep the "
+                "spline basis"), stacklevel=2)
+
+
+def _apply(matrices: dict[str, np.ndarray], to_relu: bool) -> Callable[[Params], Params]:
+    convert = to_relu_weights if to_relu else to_spline_coefficients
+    return lambda params: {k: convert(v, matrices[k]) if k in matrices else v
+                           for k, v in params.items()}
+
+
+def to_relu_basis(graph: Graph, options: Mapping[str, str]) -> PassResult:
+    rewritten, matrices = _rewrite(graph, "bspline", "relu", "to-relu-basis")
+    _warn_hazard(rewritten)
+    return PassResult(rewritten, _apply(matrices, True), _apply(matrices, False))
+
+
+def to_spline_basis(graph: Graph, options: Mapping[str, str]) -> PassResult:
+    rewritten, matrices = _rewrite(graph, "relu", "bspline", "to-spline-basis")
+    return PassResult(rewritten, _apply(matrices, False), _apply(matrices, True))
+
+
+TO_RELU = Pass("to-relu-basis", "B-splines -> truncated powers (multichannel MLP), w = A^T u",
+               to_relu_basis)
+TO_SPLINE = Pass("to-spline-basis", "truncated powers -> B-splines, u = A^-T w (inverse)",
+                 to_spline_basis)
