@@ -51,8 +51,13 @@ class Program:
         return list(self.pipeline.stages)
 
     def init_params(self, seed: int = 0) -> dict[str, np.ndarray]:
-        """Seeded random parameters: coef ~ N(0, 1/in), so a layer's output has unit scale
-        (the B-splines of a point sum to one). Mapped through every pass's param map."""
+        """Seeded random parameters of the program: ``spec_init_params(seed)`` mapped
+        through every pass's param map."""
+        return self.pipeline.map_params(self.spec_init_params(seed))
+
+    def spec_init_params(self, seed: int = 0) -> dict[str, np.ndarray]:
+        """Seeded random spec-level parameters: coef ~ N(0, 1/in), so a layer's output has
+        unit scale (the B-splines of a point sum to one)."""
         if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
             raise KanccError(f"seed must be a non-negative integer, got {seed!r}")
         rng = np.random.default_rng(seed)
@@ -61,7 +66,7 @@ class Program:
         for p in self.input_ir.params:
             shape = tuple(int(d) for d in p.type.shape)
             params[p.name] = (rng.standard_normal(shape) / np.sqrt(shape[0])).astype(dtype)
-        return self.pipeline.map_params(params)
+        return params
 
     @cached_property
     def module(self) -> ModuleType:

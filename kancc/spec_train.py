@@ -11,6 +11,11 @@
     schedule = "constant"     # or "cosine" (decay to 0 over the steps)
     seed = 0                  # parameter initialization and minibatch order
     deterministic = false     # triton: fixed-order d(coef) sums (run-to-run identical)
+    geometry = "spline"       # or "relu": iterate on w = A^T u (seed 000 Table 1; numpy)
+    [train.multilevel]        # Algorithm 1 of seed 000 (replaces train.steps)
+    epochs = [32, 16, 8, 4]   # per level, coarsest (the spec's grids) first
+    factor = 2                # each level splits every grid cell into `factor` cells
+    steps_per_epoch = 20      # default: lbfgs 1 iteration; adam one pass over the data
     [data]
     source = "exp_sin"        # a built-in synthetic target (kancc.data.SYNTHETIC) or a file
                               # (.npz / .npy / .csv), relative to the spec's folder
@@ -30,11 +35,23 @@ from typing import Any, Mapping, Optional
 LOSSES = ("mse", "cross_entropy")
 OPTIMIZERS = ("adam", "lbfgs")
 SCHEDULES = ("constant", "cosine")
+GEOMETRIES = ("spline", "relu")
 TRAIN_KEYS = ("loss", "l2", "optimizer", "steps", "lr", "batch_size", "warmup", "schedule",
-              "seed", "deterministic")
+              "seed", "deterministic", "geometry", "multilevel")
+MULTILEVEL_KEYS = ("epochs", "factor", "steps_per_epoch")
+MAX_LEVELS = 12
 DATA_KEYS = ("source", "n", "seed", "validation")
 DEFAULT_LR = {"adam": Fraction(1, 100), "lbfgs": Fraction(1)}
 MAX_STEPS = 10**9
+
+
+@dataclass(frozen=True)
+class MultilevelSpec:
+    """Epochs per level, coarsest first; level k has every cell split into factor^k."""
+
+    epochs: tuple[int, ...]
+    factor: int = 2
+    steps_per_epoch: Optional[int] = None  # None: lbfgs 1, adam ceil(n_train / batch)
 
 
 @dataclass(frozen=True)
@@ -49,6 +66,8 @@ class TrainSpec:
     schedule: str = "constant"
     seed: int = 0
     deterministic: bool = False
+    geometry: str = "spline"
+    multilevel: Optional[MultilevelSpec] = None
 
     @property
     def learning_rate(self) -> float:
@@ -83,8 +102,15 @@ def parse_train(check: Any, raw: object) -> TrainSpec:
             raise check.fail("train.batch_size", "L-BFGS trains on the full batch; remove "
                                                  "batch_size or use optimizer = \"adam\"")
         batch_size = check.integer(table["batch_size"], "train.batch_size", 1)
+    multilevel = None
+    if "multilevel" in table:
+        if "steps" in table:
+            raise check.fail("train.steps", "[train.multilevel] epochs give the steps of every "
+                                            "level; remove train.steps")
+        multilevel = _parse_multilevel(check, table["multilevel"])
     steps = check.integer(table.get("steps", 500), "train.steps", 1, MAX_STEPS)
-    warmup = check.integer(table.get("warmup", 0), "train.warmup", 0, steps)
+    warmup = check.integer(table.get("warmup", 0), "train.warmup", 0,
+                           None if multilevel else steps)
     deterministic = table.get("deterministic", False)
     if not isinstance(deterministic, bool):
         raise check.fail("train.deterministic", f"must be true or false, got {deterministic!r}")
@@ -92,7 +118,32 @@ def parse_train(check: Any, raw: object) -> TrainSpec:
         loss=check.choice(table.get("loss", "mse"), "train.loss", LOSSES),
         l2=l2, optimizer=optimizer, steps=steps, lr=lr, batch_size=batch_size, warmup=warmup,
         schedule=check.choice(table.get("schedule", "constant"), "train.schedule", SCHEDULES),
-        seed=check.integer(table.get("seed", 0), "train.seed", 0), deterministic=deterministic)
+        seed=check.integer(table.get("seed", 0), "train.seed", 0), deterministic=deterministic,
+        geometry=check.choice(table.get("geometry", "spline"), "train.geometry", GEOMETRIES),
+        multilevel=multilevel)
+
+
+def _parse_multilevel(check: Any, raw: object) -> MultilevelSpec:
+    table: Mapping[str, Any] = check.table(raw, "train.multilevel", MULTILEVEL_KEYS)
+    if "epochs" not in table:
+        raise check.fail("train.multilevel.epochs", "missing: give the epochs of every level, "
+                                                    "coarsest first, e.g. [32, 16, 8, 4]")
+    epochs = check.array(table["epochs"], "train.multilevel.epochs")
+    if not epochs:
+        raise check.fail("train.multilevel.epochs", "is empty: give at least one level")
+    if len(epochs) > MAX_LEVELS:
+        raise check.fail("train.multilevel.epochs", f"has {len(epochs)} levels; at most "
+                                                    f"{MAX_LEVELS}")
+    counts = tuple(check.integer(e, f"train.multilevel.epochs[{i}]", 0, MAX_STEPS)
+                   for i, e in enumerate(epochs))
+    if not any(counts):
+        raise check.fail("train.multilevel.epochs", "every level has 0 epochs: nothing to train")
+    steps_per_epoch = None
+    if "steps_per_epoch" in table:
+        steps_per_epoch = check.integer(table["steps_per_epoch"],
+                                        "train.multilevel.steps_per_epoch", 1, MAX_STEPS)
+    factor = check.integer(table.get("factor", 2), "train.multilevel.factor", 2, 16)
+    return MultilevelSpec(counts, factor, steps_per_epoch)
 
 
 def parse_data(check: Any, raw: object) -> DataSpec:

@@ -13,7 +13,8 @@ from __future__ import annotations
 import math
 import os
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Callable, Mapping, TextIO
 
@@ -22,8 +23,10 @@ import numpy as np
 from kancc.checkpoint import save_checkpoint
 from kancc.data import Dataset, from_arrays, load_data
 from kancc.errors import DataError, KanccError
+from kancc.passes import PIPELINES
 from kancc.program import Program, compile
 from kancc.spec import Spec, SpecSource, load_spec
+from kancc.spec_train import TrainSpec
 
 from .optim import Adam, learning_rate
 from .progress import Progress
@@ -38,6 +41,7 @@ class TrainResult:
     status: str  # "done" or "diverged"
     message: str
     program: Program = field(repr=False)
+    levels: tuple["TrainResult", ...] = field(default=(), repr=False)  # multilevel runs
 
     @property
     def loss(self) -> float:
@@ -101,12 +105,11 @@ class _Run:
     History row k holds the losses of the parameters after k optimizer steps (row 0: the
     initial parameters), so the last row describes the parameters the run returns."""
 
-    def __init__(self, program: Program, train_set: Dataset, val_set: Dataset,
-                 log: TextIO | None) -> None:
+    def __init__(self, program: Program, spec: Spec, train_set: Dataset, val_set: Dataset,
+                 log: TextIO | None, label: str) -> None:
         self.program, self.train_set, self.val_set = program, train_set, val_set
-        self.spec = program.spec
+        self.spec = spec
         self.steps = self.spec.train.steps
-        label = f"{self.spec.name} {self.spec.train.optimizer}"
         self.progress = Progress(self.steps, log, label)
         self.rows: list[tuple[float, float, float]] = []
         self.good: dict[str, np.ndarray] = {}
@@ -250,31 +253,70 @@ def train(spec: SpecSource, data: DataSource = None, *, target: str = "numpy",
           params: Mapping[str, np.ndarray] | None = None,
           checkpoint: str | os.PathLike | None = None,
           log: TextIO | None = sys.stderr) -> TrainResult:
-    """Train the model of ``spec`` as its [train] table says.
+    """Train the model of ``spec`` as its [train] table says (multilevel when it has a
+    [train.multilevel] table).
 
     ``data``: a Dataset, an (x, y) pair, a file or synthetic-target name; default the spec's
-    [data] table. ``params``: start here instead of ``init_params(train.seed)``.
-    ``checkpoint``: write the final (or last finite) parameters there, atomically.
-    ``log``: where progress goes (None: silent)."""
+    [data] table. ``params``: start here (spec-level coefficients) instead of the seeded
+    initialization. ``checkpoint``: write the final (or last finite) parameters there,
+    atomically. ``log``: where progress goes (None: silent). The returned parameters are
+    spec-level coefficients whatever ``train.geometry`` the optimizer iterated in."""
     spec = load_spec(spec)
     train_set, val_set = resolve_data(spec, data)
-    program = compile(spec, target, training=True)
-    start = program.init_params(spec.train.seed) if params is None else \
+    if spec.train.multilevel is not None:
+        from .multilevel import train_multilevel
+
+        return train_multilevel(spec, train_set, val_set, target=target, params=params,
+                                checkpoint=checkpoint, log=log)
+    return train_level(spec, train_set, val_set, target=target, params=params,
+                       checkpoint=checkpoint, log=log)
+
+
+def training_pipeline(spec: Spec) -> str:
+    """The pass pipeline of a spec's training program: the ReLU geometry iterates on the
+    weights of the to-relu-basis program."""
+    relu = "to-relu-basis," if spec.train.geometry == "relu" else ""
+    return relu + PIPELINES["training"]
+
+
+@lru_cache(maxsize=32)
+def _compiled(model: Spec, target: str, passes: str) -> Program:
+    return compile(model, target, training=True, passes=passes)
+
+
+def training_program(spec: Spec, target: str) -> Program:
+    """The compiled training program, cached on what it depends on (the model and the loss,
+    not the steps or seeds): multilevel runs and repeated seeds reuse it."""
+    model = replace(spec, origin=None, data=None,
+                    train=TrainSpec(loss=spec.train.loss, l2=spec.train.l2,
+                                    geometry=spec.train.geometry))
+    return _compiled(model, target, training_pipeline(spec))
+
+
+def train_level(spec: Spec, train_set: Dataset, val_set: Dataset, *, target: str,
+                params: Mapping[str, np.ndarray] | None, checkpoint: str | os.PathLike | None,
+                log: TextIO | None, label: str | None = None) -> TrainResult:
+    """One optimizer run of ``spec.train.steps`` steps on already split data."""
+    program = training_program(spec, target)
+    start = program.spec_init_params(spec.train.seed) if params is None else \
         _starting_params(program, params)
-    run = _Run(program, train_set, val_set, log)
+    label = label or f"{spec.name} {spec.train.optimizer}"
+    run = _Run(program, spec, train_set, val_set, log, label)
     loop = _torch_loop if target == "triton" else \
         (_numpy_lbfgs if spec.train.optimizer == "lbfgs" else _numpy_adam)
+    mapped = program.pipeline.map_params(start)
     try:
-        run.finish(loop(run, dict(start)))
+        run.finish(loop(run, dict(mapped)))
         final, status = run.good, "done"
         message = f"trained {run.done} steps: loss {run.rows[-1][1]:.3e}"
     except _Diverged as stop:
-        final = run.good or start
+        final = run.good or mapped
         status = "diverged"
         kept = f"step {int(run.rows[-1][0])}" if run.rows else "the initial ones"
         message = (f"stopped: the training loss became {stop.loss} after step {stop.step}; "
                    f"kept the parameters of the last finite step ({kept}); lower train.lr "
                    "or add warmup")
+    final = program.pipeline.unmap_params(final)
     history = np.array(run.rows, dtype=float).reshape(-1, 3)
     if checkpoint is not None:
         save_checkpoint(checkpoint, spec, final, history)
