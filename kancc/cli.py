@@ -9,6 +9,8 @@
                      [--lr LR] [--batch-size N] [--seed N] [--init CHECKPOINT] [-o CHECKPOINT]
                      [--quiet]
     kancc plot CHECKPOINT [-o DIR]
+    kancc analyze SPEC [--plot DIR]
+    kancc refine CHECKPOINT [--factor N | --spec FINE] -o CHECKPOINT
     kancc passes
 
 Exit status: 0 ok, 1 a check failed or training diverged, 2 bad input (one line on stderr,
@@ -22,6 +24,7 @@ import argparse
 import io
 import os
 import sys
+import warnings
 from dataclasses import replace
 from pathlib import Path
 from typing import NoReturn, Sequence
@@ -29,7 +32,7 @@ from typing import NoReturn, Sequence
 import numpy as np
 
 from .atomic import write_atomic, write_text_atomic
-from .errors import KanccError
+from .errors import KanccError, KanccWarning
 from .ir import to_text
 from .passes import PASSES, PIPELINES, DumpOptions
 from .program import Program, compile
@@ -115,6 +118,19 @@ def _parser() -> argparse.ArgumentParser:
     plot = commands.add_parser("plot", help="PNGs of a checkpoint's edge functions and loss")
     plot.add_argument("checkpoint")
     plot.add_argument("-o", "--output", default=".", help="folder for the PNGs (default: .)")
+
+    analyze = commands.add_parser("analyze", help="per layer: the stencil A and the spectrum "
+                                  "of A^T A (seed 000)")
+    analyze.add_argument("spec")
+    analyze.add_argument("--plot", metavar="DIR", help="also save Figure 1's eigen-plots here")
+
+    refine = commands.add_parser("refine", help="prolong a checkpoint onto a finer grid "
+                                 "(exact: the model's function is unchanged)")
+    refine.add_argument("checkpoint")
+    how = refine.add_mutually_exclusive_group()
+    how.add_argument("--factor", type=int, default=None, help="split every cell (default 2)")
+    how.add_argument("--spec", help="a spec whose grids refine the checkpoint's (any knots)")
+    refine.add_argument("-o", "--output", required=True, help="the refined checkpoint")
 
     commands.add_parser("passes", help="list the registered passes and pipelines")
     return parser
@@ -263,6 +279,33 @@ def _plot(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _analyze(args: argparse.Namespace) -> int:
+    from .analyze import analyze
+
+    text, written = analyze(load_spec(args.spec), args.plot)
+    sys.stdout.write(text)
+    for path in written:
+        print(f"wrote {path}")
+    return EXIT_OK
+
+
+def _refine(args: argparse.Namespace) -> int:
+    from .checkpoint import load_checkpoint, save_checkpoint
+    from .refine import prolong_params, refine_spec
+
+    checkpoint = load_checkpoint(args.checkpoint)
+    coarse = checkpoint.spec
+    if args.spec:
+        fine = replace(load_spec(args.spec), train=coarse.train, data=coarse.data)
+    else:
+        fine = refine_spec(coarse, 2 if args.factor is None else args.factor)
+    params = prolong_params(coarse, fine, checkpoint.params)
+    save_checkpoint(args.output, fine, params, checkpoint.history)
+    grids = "/".join(str(b.grid) for b in fine.layers)
+    print(f"wrote {args.output}: grids {grids}")
+    return EXIT_OK
+
+
 def _passes(args: argparse.Namespace) -> int:
     out = io.StringIO()
     out.write("passes:\n")
@@ -277,11 +320,24 @@ def _passes(args: argparse.Namespace) -> int:
 
 
 COMMANDS = {"compile": _compile, "run": _run, "check": _check, "train": _train, "plot": _plot,
-            "passes": _passes}
+            "analyze": _analyze, "refine": _refine, "passes": _passes}
+
+
+def _show_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int,
+                  file: object = None, line: str | None = None) -> None:
+    text = str(message).strip().replace("\n", " | ")
+    print(f"kancc: warning: {text}", file=sys.stderr)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    with warnings.catch_warnings():
+        warnings.simplefilter("always", KanccWarning)
+        warnings.showwarning = _show_warning
+        return _dispatch(args)
+
+
+def _dispatch(args: argparse.Namespace) -> int:
     try:
         return COMMANDS[args.command](args)
     except BrokenPipeError:  # the reader went away (kancc ... | head): stop quietly

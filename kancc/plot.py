@@ -106,3 +106,23 @@ def plot_checkpoint(checkpoint: Checkpoint, out_dir: str | os.PathLike) -> list[
         plt.close(figure)
         written.append(path)
     return written
+
+
+def plot_eigen(matrix: np.ndarray, path: Path, title: str) -> None:
+    """Seed 000 Figure 1: the eigenvalues of A^T A (smallest to largest) and the first and
+    last five eigenvectors."""
+    plt = _pyplot()
+    values, vectors = np.linalg.eigh(matrix.T @ matrix)
+    figure, axes = plt.subplots(1, 3, figsize=(13, 3.6))
+    axes[0].semilogy(values, ".-")
+    axes[0].set_title("eigenvalues of A^T A")
+    for k in range(min(5, len(values))):
+        axes[1].plot(vectors[:, k], label=f"{k}")
+        axes[2].plot(vectors[:, -1 - k], label=f"{len(values) - 1 - k}")
+    axes[1].set_title("first five eigenvectors")
+    axes[2].set_title("last five eigenvectors")
+    figure.suptitle(title)
+    figure.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    _save(figure, path)
+    plt.close(figure)
