@@ -36,6 +36,9 @@ demo: $(STAMP)
 	@echo "== train examples/train_2_5_1.toml (L-BFGS, 200 iterations), plot the result"
 	$(BIN)/kancc train examples/train_2_5_1.toml -o build/train_2_5_1.ckpt.npz
 	$(BIN)/kancc plot build/train_2_5_1.ckpt.npz -o build/plots
+	@echo "== multilevel training (grids 2 -> 16, exact prolongation) and the change-of-basis analysis"
+	$(BIN)/kancc train examples/multilevel_2_5_1.toml -o build/multilevel.ckpt.npz --quiet
+	$(BIN)/kancc analyze $(EXAMPLE)
 
 test: $(STAMP)
 	$(BIN)/pytest
