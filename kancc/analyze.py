@@ -24,6 +24,7 @@ from scipy.linalg import solve_triangular
 
 from . import symbolic
 from .ir import extended_knots
+from .passes.change_of_basis import relu_change_of_basis_float
 from .passes.refine import refine_points
 from .spec import BasisSpec, Spec
 
@@ -42,14 +43,9 @@ class Spectrum:
         return self.lambda_max / self.lambda_min
 
 
-def change_of_basis(order: int, points: tuple[Fraction, ...]) -> np.ndarray:
-    knots = extended_knots(points, order)
-    return np.array(symbolic.relu_change_of_basis(order, knots).tolist(), dtype=np.float64)
-
-
 def spectrum(order: int, points: tuple[Fraction, ...]) -> Spectrum:
     """The extreme eigenvalues of A^T A for the grid ``points``."""
-    a = change_of_basis(order, points)
+    a = relu_change_of_basis_float(order, points)
     inverse = solve_triangular(a, np.eye(len(a)), lower=False)
     top = float(np.linalg.norm(a, 2))
     return Spectrum(len(points) - 1, 1.0 / float(np.linalg.norm(inverse, 2)) ** 2, top * top)
@@ -102,6 +98,9 @@ def analyze(spec: Spec, plot_dir: str | Path | None = None) -> tuple[str, list[P
                      f"{basis.grid} {spacing} cells on [{basis.domain[0]}, {basis.domain[1]}]"
                      f", n_b = {basis.n_basis}")
         lines += ["  " + line for line in describe_stencil(r, basis.points)]
+        if basis.grid > MAX_SWEEP:
+            lines.append(f"  (grid {basis.grid} > {MAX_SWEEP}: spectrum not computed)")
+            continue
         own = spectrum(r, basis.points)
         lines.append(f"  eigenvalues of A^T A: min {own.lambda_min:.4e}, max "
                      f"{own.lambda_max:.4e}, ratio {own.ratio:.4e}")
@@ -116,7 +115,7 @@ def analyze(spec: Spec, plot_dir: str | Path | None = None) -> tuple[str, list[P
             from .plot import plot_eigen
 
             path = Path(plot_dir) / f"{spec.name}_layer{index}_eigen.png"
-            plot_eigen(change_of_basis(r, basis.points), path,
+            plot_eigen(relu_change_of_basis_float(r, basis.points), path,
                        f"{spec.name} layer {index}: order {r}, n = {basis.grid}")
             written.append(path)
     return "\n".join(lines) + "\n", written

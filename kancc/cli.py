@@ -241,6 +241,9 @@ def _train(args: argparse.Namespace) -> int:
     overrides = {"optimizer": args.optimizer, "steps": args.steps, "lr": args.lr,
                  "batch_size": args.batch_size, "seed": args.seed}
     given = {k: v for k, v in overrides.items() if v is not None}
+    if "steps" in given and spec.train.multilevel is not None:
+        raise KanccError("--steps: the spec's [train.multilevel] epochs set the steps of "
+                         "every level; edit those instead")
     if given:
         raw = spec_to_dict(spec)
         for key, value in given.items():

@@ -75,5 +75,5 @@ def prolong_params(coarse: Spec, fine: Spec, params: Mapping[str, np.ndarray]
             matrix = prolongation_matrix(c.order, c.points, f.points)
         except NotNestedError as exc:
             raise KanccError(f"layers[{index}]: {exc}") from None
-        result[name] = prolong_coef(coef, matrix)
+        result[name] = prolong_coef(coef, matrix).astype(fine.dtype)
     return result

@@ -133,7 +133,20 @@ def test_refine_pass_needs_the_spec_view_and_bspline_layers():
         kancc.compile(spec, passes="to-relu-basis,to-relu-basis")
 
 
-def test_cli_refining_a_layer_without_a_grid_exits_2(tmp_path, capsys):
+def test_refine_has_no_inverse_param_map():
+    program = kancc.compile(model_spec((3, 4)), passes=EXACT_REFINE % 2)
+    with pytest.raises(KanccError, match="irreversibly"):
+        program.pipeline.unmap_params(program.init_params(0))
+
+
+def test_multilevel_level_that_diverges_at_once_is_reported(tmp_path):
+    spec = {**MULTILEVEL, "model": {"layers": [2, 3, 1], "dtype": "float32"}}
+    start = {"layers.0.coef": np.full((2, 3, 5), 1e20), "layers.1.coef": np.full((3, 1, 5), 1e20)}
+    result = kancc.train(spec, params=start, log=None)
+    assert result.status == "diverged" and len(result.levels) == 1
+
+
+def test_cli_refining_a_relu_layer_exits_2(tmp_path, capsys):
     path = tmp_path / "m.toml"
     path.write_text('[model]\nlayers = [1, 1]\n')
     code = main(["compile", str(path), "--passes", "to-relu-basis,refine",
@@ -221,9 +234,10 @@ def test_multilevel_training_keeps_the_loss_across_refinement(tmp_path, geometry
     assert last.history[0, 1] == pytest.approx(first.history[-1, 1], rel=1e-9)
     assert last.loss < first.loss
     assert result.history[-1, 0] == 12 + 8
-    for level in (0, 2):
+    for level in (1, 3):
         checkpoint = kancc.checkpoint.load_checkpoint(tmp_path / f"m.level{level}.npz")
-        assert checkpoint.spec.layers[0].grid == 2 * 2 ** level
+        assert checkpoint.spec.layers[0].grid == 2 ** level
+    assert not (tmp_path / "m.level2.npz").exists()  # 0 epochs: passed through
     assert kancc.checkpoint.load_checkpoint(tmp_path / "m.npz").spec.layers[0].grid == 8
 
 
@@ -244,6 +258,9 @@ def test_cli_bad_schedule_exits_2(tmp_path, capsys):
     assert main(["train", str(path), "-o", str(tmp_path / "out.npz")]) == 2
     assert "train.multilevel.epochs[1]" in capsys.readouterr().err
     assert not (tmp_path / "out.npz").exists()
+    path.write_text('[model]\nlayers = [1, 1]\n[train]\n[train.multilevel]\nepochs = [3]\n')
+    assert main(["train", str(path), "--steps", "5", "-o", str(tmp_path / "out.npz")]) == 2
+    assert "--steps: the spec's [train.multilevel]" in capsys.readouterr().err
 
 
 def test_analyze_shows_the_growth_of_the_eigenvalue_ratio(tmp_path, capsys):

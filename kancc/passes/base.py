@@ -25,11 +25,13 @@ def identity(params: Params) -> Params:
 
 @dataclass(frozen=True)
 class PassResult:
-    """``inverse`` undoes ``param_map`` (None: not invertible, e.g. refine's prolongation)."""
+    """``inverse`` undoes ``param_map``; None (the default) means not invertible, e.g.
+    refine's prolongation. A pass that keeps the parameters (``param_map`` is
+    ``identity``) needs no inverse."""
 
     graph: Graph
     param_map: ParamMap = identity
-    inverse: ParamMap | None = identity
+    inverse: ParamMap | None = None
 
 
 @dataclass(frozen=True)

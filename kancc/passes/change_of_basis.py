@@ -37,11 +37,21 @@ HAZARD = 1e-5
 EPS = {"f32": float(np.finfo(np.float32).eps), "f64": float(np.finfo(np.float64).eps)}
 
 
+def relu_change_of_basis_float(order: int, points: tuple[Fraction, ...]) -> np.ndarray:
+    """A^[r] for the grid ``points`` as float64 (exact banded entries rounded once), n_b x n_b,
+    built from the bands without a dense sympy matrix."""
+    bands = symbolic.relu_stencil_bands(order, extended_knots(points, order))
+    n_b = len(bands)
+    matrix = np.zeros((n_b, n_b))
+    for i, band in enumerate(bands):
+        for offset, value in enumerate(band[:n_b - i]):
+            matrix[i, i + offset] = float(value)
+    return matrix
+
+
 def change_of_basis_matrix(op: Op) -> np.ndarray:
-    """A^[r] of the op's knots (exact entries rounded once to float64), n_b x n_b."""
-    order = op.attr("order")
-    return np.array(symbolic.relu_change_of_basis(
-        order, extended_knots(grid_points(op.attr_dict), order)).tolist(), dtype=np.float64)
+    """A^[r] of the op's knots in float64, n_b x n_b."""
+    return relu_change_of_basis_float(op.attr("order"), grid_points(op.attr_dict))
 
 
 def relu_condition(op: Op) -> float:

@@ -16,7 +16,7 @@ from kancc.atomic import write_text_atomic
 from kancc.errors import KanccError, PassError
 from kancc.ir import Graph, VerifyError, parse, to_text, verify
 
-from .base import ParamMap, Params, PassResult
+from .base import ParamMap, Params, PassResult, identity
 from .registry import Step
 
 Stage = tuple[str, str]  # (pass label, IR text after it); the first is ("input", ...)
@@ -88,7 +88,7 @@ class PassManager:
             graph = result.graph
             stages.append((step.label, graph))
             param_maps.append(result.param_map)
-            inverse_maps.append(result.inverse)
+            inverse_maps.append(identity if result.param_map is identity else result.inverse)
             if self.dump.print_after_all or name in self.dump.print_after:
                 self._print(f"IR after {step.label} ({index}/{len(self.steps)})", graph)
             self._write_stage(index, name, graph)

@@ -7,10 +7,11 @@ never loses what was learned (a properly nested hierarchy: the loss right after 
 prolongation equals the loss before it). Levels with 0 epochs are passed through: before the
 first trained level nothing is carried (that level starts from its own seeded
 initialization, e.g. the fine-only schedule [0, 0, 0, 16]); after the last trained level
-nothing is prolonged (the result is that level's model, e.g. [128, 0, 0, 0]).
+nothing is prolonged or logged (the result is that level's model, e.g. [128, 0, 0, 0]).
 Each level recompiles (cached), restarts its optimizer, ramps its learning rate again
 (``train.warmup`` steps, Adam), logs its losses and, given a checkpoint path, writes one
-checkpoint per level (``NAME.level{k}.npz``) next to the final one.
+checkpoint per trained level (``NAME.level{k}.npz``, k = 1 for the coarsest, as in the log)
+next to the final one.
 """
 
 from __future__ import annotations
@@ -69,7 +70,10 @@ def train_multilevel(spec: Spec, train_set: Dataset, val_set: Dataset, *, target
     offset = 0
     current = dict(params) if params is not None else None
     previous: Spec | None = None
+    last_trained = max(i for i, count in enumerate(epochs) if count > 0)
     for index, (level, count) in enumerate(zip(specs, epochs)):
+        if index > last_trained:
+            break
         if previous is not None and current is not None:
             current = prolong_params(previous, level, current)
         previous = level
@@ -80,14 +84,15 @@ def train_multilevel(spec: Spec, train_set: Dataset, val_set: Dataset, *, target
         if count == 0:  # before any training the first trained level initializes itself
             continue
         result = train_level(level, train_set, val_set, target=target, params=current,
-                             checkpoint=level_path(checkpoint, index) if checkpoint else None,
+                             checkpoint=level_path(checkpoint, index + 1) if checkpoint else None,
                              log=log, label=f"{spec.name} level {index + 1} grid {grids}")
         results.append(result)
         trained.append(level)
         history = result.history.copy()
         history[:, 0] += offset  # row 0 of a level: the prolonged model, at the boundary step
         rows.append(history)
-        offset = history[-1, 0]
+        if len(history):  # empty when the level diverged before its first step
+            offset = history[-1, 0]
         current = result.params
         if result.status != "done":
             break
