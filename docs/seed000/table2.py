@@ -1,0 +1,161 @@
+"""Seed 000, Table 2: coarse vs fine vs multilevel training, spline vs ReLU geometry, MLPs.
+
+Protocol (paper Sec. 5.1 and App. D.1): the rotated nonsmooth target (kancc.data "rotated"),
+20000 points uniform on [0.0001, 0.9999]^2, outputs scaled affinely to [0, 1]; a [2, 5, 1]
+KAN trained by L-BFGS with the epochs per level {128,0,0,0} (coarse), {0,0,0,16} (fine) and
+{32,16,8,4} (multilevel), in the spline basis (u) and the ReLU basis (w = A^T u); MLPs
+[2,5,1], [2,30,1], [2,20,20,1] (ReLU, torch L-BFGS, 128 epochs); init seeds 1234-1238.
+
+Choices the paper leaves open (stated in table2.md): cubic splines; coarse grid 2 (finest
+16); layer domains [0, 1] and [-1, 1]; one epoch = 20 L-BFGS iterations (torch.optim.LBFGS's
+max_iter per step); float64 throughout, so the ReLU rows measure the geometry, not rounding.
+
+    python docs/seed000/table2.py            # about 30 minutes on 2 cores
+    python docs/seed000/table2.py --quick    # a smoke run of a few seconds
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import numpy as np
+
+import kancc
+from kancc.data import synthetic
+
+HERE = Path(__file__).resolve().parent
+SEEDS = (1234, 1235, 1236, 1237, 1238)
+SCHEDULES = {"coarse": [128, 0, 0, 0], "fine": [0, 0, 0, 16], "multilevel": [32, 16, 8, 4]}
+MLPS = {"[2,5,1]": [2, 5, 1], "[2,30,1]": [2, 30, 1], "[2,20,20,1]": [2, 20, 20, 1]}
+STEPS_PER_EPOCH = 20
+COARSE_GRID = 2
+
+
+def dataset(n: int = 20000, seed: int = 1234) -> tuple[np.ndarray, np.ndarray]:
+    data = synthetic("rotated", n, seed)
+    y = data.y
+    return data.x, (y - y.min()) / (y.max() - y.min())
+
+
+def kan_spec(schedule: list[int], geometry: str, seed: int, steps_per_epoch: int) -> dict:
+    return {
+        "model": {"name": "table2", "layers": [2, 5, 1], "dtype": "float64"},
+        "basis": {"degree": 3, "grid": COARSE_GRID},
+        "layers": [{"domain": [0, 1]}, {"domain": [-1, 1]}],
+        "train": {"optimizer": "lbfgs", "seed": seed, "geometry": geometry,
+                  "multilevel": {"epochs": schedule, "steps_per_epoch": steps_per_epoch}},
+    }
+
+
+def run_kan(job: tuple[str, str, int, int]) -> dict:
+    fidelity, geometry, seed, steps_per_epoch = job
+    x, y = dataset()
+    schedule = SCHEDULES[fidelity]
+    start = time.perf_counter()
+    result = kancc.train(kan_spec(schedule, geometry, seed, steps_per_epoch), (x, y), log=None)
+    seconds = time.perf_counter() - start
+    n_params = sum(v.size for v in result.params.values())
+    return {"type": "KAN", "layers": "[2,5,1]", "basis": geometry, "fidelity": fidelity,
+            "seed": seed, "params": int(n_params), "mse": result.loss, "seconds": seconds,
+            "status": result.status,
+            "level_mse": [level.loss for level in result.levels]}
+
+
+def run_mlp(job: tuple[str, int, int]) -> dict:
+    import torch
+
+    name, seed, epochs = job
+    torch.set_num_threads(1)
+    torch.manual_seed(seed)
+    widths = MLPS[name]
+    layers: list[torch.nn.Module] = []
+    for a, b in zip(widths, widths[1:]):
+        layers += [torch.nn.Linear(a, b, dtype=torch.float64), torch.nn.ReLU()]
+    model = torch.nn.Sequential(*layers[:-1])
+    x, y = (torch.tensor(v) for v in dataset())
+    optimizer = torch.optim.LBFGS(model.parameters(), lr=1.0, max_iter=STEPS_PER_EPOCH,
+                                  line_search_fn="strong_wolfe")
+
+    def closure() -> torch.Tensor:
+        optimizer.zero_grad()
+        loss = torch.mean((model(x) - y) ** 2)
+        loss.backward()
+        return loss
+
+    start = time.perf_counter()
+    for _ in range(epochs):
+        optimizer.step(closure)
+    with torch.no_grad():
+        mse = float(torch.mean((model(x) - y) ** 2))
+    n_params = sum(p.numel() for p in model.parameters())
+    return {"type": "MLP", "layers": name, "basis": "relu", "fidelity": "-", "seed": seed,
+            "params": int(n_params), "mse": mse, "seconds": time.perf_counter() - start,
+            "status": "done", "level_mse": []}
+
+
+def summarize(rows: list[dict]) -> list[dict]:
+    groups: dict[tuple, list[dict]] = {}
+    for row in rows:
+        groups.setdefault((row["type"], row["layers"], row["basis"], row["fidelity"]),
+                          []).append(row)
+    table = []
+    for (kind, layers, basis, fidelity), members in groups.items():
+        mse = np.array([m["mse"] for m in members])
+        table.append({"type": kind, "layers": layers, "basis": basis, "fidelity": fidelity,
+                      "params": members[0]["params"], "runs": len(members),
+                      "mse_mean": float(mse.mean()), "mse_std": float(mse.std(ddof=1))
+                      if len(mse) > 1 else 0.0,
+                      "seconds_mean": float(np.mean([m["seconds"] for m in members]))})
+    return table
+
+
+PAPER = {("KAN", "relu", "coarse"): "1.10e-02", ("KAN", "relu", "fine"): "1.35e-03",
+         ("KAN", "relu", "multilevel"): "1.06e-02", ("KAN", "spline", "coarse"): "1.65e-03",
+         ("KAN", "spline", "fine"): "2.54e-03", ("KAN", "spline", "multilevel"): "3.67e-05",
+         ("MLP", "[2,5,1]"): "2.94e-02", ("MLP", "[2,30,1]"): "1.02e-03",
+         ("MLP", "[2,20,20,1]"): "3.33e-04"}
+
+
+def markdown(table: list[dict]) -> str:
+    lines = ["| type | layers | basis | fidelity | # params | MSE mean (std) | paper | "
+             "time per run |", "|---|---|---|---|---|---|---|---|"]
+    for row in table:
+        key = (row["type"], row["basis"], row["fidelity"]) if row["type"] == "KAN" \
+            else (row["type"], row["layers"])
+        lines.append(f"| {row['type']} | {row['layers']} | {row['basis']} | {row['fidelity']} "
+                     f"| {row['params']} | {row['mse_mean']:.2e} ({row['mse_std']:.2e}) | "
+                     f"{PAPER.get(key, '-')} | {row['seconds_mean']:.1f} s |")
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="2 seeds, 1 step per epoch")
+    parser.add_argument("--jobs", type=int, default=2)
+    parser.add_argument("--out", type=Path, default=HERE / "table2.json")
+    args = parser.parse_args()
+    seeds = SEEDS[:2] if args.quick else SEEDS
+    per_epoch = 1 if args.quick else STEPS_PER_EPOCH
+    kan_jobs = [(f, g, s, per_epoch) for g in ("spline", "relu") for f in SCHEDULES
+                for s in seeds]
+    mlp_jobs = [(name, s, 128 if not args.quick else 2) for name in MLPS for s in seeds]
+    rows = []
+    with ProcessPoolExecutor(args.jobs) as pool:
+        for row in list(pool.map(run_kan, kan_jobs)) + list(pool.map(run_mlp, mlp_jobs)):
+            print(json.dumps(row), file=sys.stderr, flush=True)
+            rows.append(row)
+    table = summarize(rows)
+    text = markdown(table)
+    print(text)
+    if not args.quick:
+        args.out.write_text(json.dumps({"runs": rows, "table": table}, indent=1) + "\n")
+        args.out.with_suffix(".md").write_text(text)
+
+
+if __name__ == "__main__":
+    main()
