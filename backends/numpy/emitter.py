@@ -148,24 +148,30 @@ class _Renderer:
         index = len(self.names)
         name = f"{'dbasis' if derivative else 'basis'}_{index}"
         self.names[key] = name
+        table = f"T{index}"
         if op.attr("kind") == "relu":
-            self._truncated_powers(op, name, f"T{index}", derivative)
-            return name
-        code = local_basis(op, SYNTAX, "x", f"T{index}", derivative=derivative)
-        self.tables += [f"# {t.comment}\n{t.name} = np.array({float_list(t.values, '')}, "
-                        "dtype=DTYPE)" for t in code.tables]
+            what, body = self._truncated_powers(op, table, derivative)
+        else:
+            what, body = self._local_basis(op, table, derivative)
         nb = n_basis(op.attr("order"), op.attr("grid"))
-        what = "d/dx of the basis" if derivative else "basis"
         self.functions += [
             "", "",
             f"def {name}(x):",
             f'    """[batch, in, {nb}] {what} of x: {describe_basis(op)}."""',
-            *(f"    {line}" for line in code.lines),
-            f"    return scatter_local(k, [{', '.join(code.values)}], {nb})",
+            *(f"    {line}" for line in body),
         ]
         return name
 
-    def _truncated_powers(self, op: Op, name: str, table: str, derivative: bool) -> None:
+    def _local_basis(self, op: Op, table: str, derivative: bool) -> tuple[str, list[str]]:
+        """The r local values of each input, scattered into the dense basis tensor."""
+        code = local_basis(op, SYNTAX, "x", table, derivative=derivative)
+        self.tables += [f"# {t.comment}\n{t.name} = np.array({float_list(t.values, '')}, "
+                        "dtype=DTYPE)" for t in code.tables]
+        nb = n_basis(op.attr("order"), op.attr("grid"))
+        what = "d/dx of the basis" if derivative else "basis"
+        return what, [*code.lines, f"return scatter_local(k, [{', '.join(code.values)}], {nb})"]
+
+    def _truncated_powers(self, op: Op, table: str, derivative: bool) -> tuple[str, list[str]]:
         """Kind relu: every psi_j(x) = (x - t_j)_+^(r-1) (or its derivative), dense and in
         float64 (the weights cancel; DESIGN.md 5); the first r powers are not truncated."""
         order = op.attr("order")
@@ -177,16 +183,11 @@ class _Renderer:
         power = order - 1 - int(derivative)
         scale = f"{order - 1}.0 * " if derivative and order > 2 else ""
         value = "1.0" if power == 0 else f"{scale}d" + (f" ** {power}" if power > 1 else "")
-        body = "np.zeros_like(d)" if power < 0 else \
+        result = "np.zeros_like(d)" if power < 0 else \
             f"np.where((d >= 0) | (np.arange({nb}) < {order}), {value}, 0.0)"
         what = "d/dx of the truncated powers" if derivative else "truncated powers"
-        self.functions += [
-            "", "",
-            f"def {name}(x):",
-            f'    """[batch, in, {nb}] {what} of x in float64: {describe_basis(op)}."""',
-            f"    d = x.astype(np.float64)[..., None] - {table}",
-            f"    return {body}",
-        ]
+        return f"{what} (float64)", [f"d = x.astype(np.float64)[..., None] - {table}",
+                                      f"return {result}"]
 
     def statements(self, ops: tuple[Op, ...]) -> list[str]:
         """One or two lines per op; a basis evaluated twice on the same value is reused."""

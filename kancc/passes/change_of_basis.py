@@ -29,9 +29,10 @@ from scipy.linalg import solve_triangular
 
 from kancc import symbolic
 from kancc.errors import KanccWarning, PassError
-from kancc.ir import Graph, Op, Param, extended_knots, grid_points
+from kancc.ir import Graph, Op, extended_knots, grid_points
 
 from .base import Params, Pass, PassResult
+from .spec_view import spec_view_layers
 
 HAZARD = 1e-5
 EPS = {"f32": float(np.finfo(np.float32).eps), "f64": float(np.finfo(np.float64).eps)}
@@ -54,20 +55,14 @@ def change_of_basis_matrix(op: Op) -> np.ndarray:
     return relu_change_of_basis_float(op.attr("order"), grid_points(op.attr_dict))
 
 
-def relu_condition(op: Op) -> float:
-    """kappa = max over [a, b] of sum_j (sum_i |A_ij|) |psi_j(x)|, exactly; every psi_j
-    grows on [a, b], so the maximum is at x = b."""
+def relu_condition(op: Op, matrix: np.ndarray) -> float:
+    """kappa = max over [a, b] of sum_j (sum_i |A_ij|) |psi_j(x)| for the op's A (``matrix``);
+    every psi_j grows on [a, b], so the maximum is at x = b."""
     order = op.attr("order")
-    knots = extended_knots(grid_points(op.attr_dict), order)
-    bands = symbolic.relu_stencil_bands(order, knots)
-    n_b = len(bands)
-    column_sums = [Fraction(0)] * n_b
-    for i, band in enumerate(bands):
-        for offset, value in enumerate(band):
-            if i + offset < n_b:
-                column_sums[i + offset] += abs(symbolic.as_fraction(value))
+    knots = np.array([float(t) for t in extended_knots(grid_points(op.attr_dict), order)])
     b = knots[len(knots) - order]
-    return float(sum(c * (b - knots[j]) ** (order - 1) for j, c in enumerate(column_sums)))
+    powers = (b - knots[:len(matrix)]) ** (order - 1)
+    return float(np.abs(matrix).sum(axis=0) @ powers)
 
 
 def to_relu_weights(u: np.ndarray, matrix: np.ndarray) -> np.ndarray:
@@ -86,18 +81,13 @@ def to_spline_coefficients(w: np.ndarray, matrix: np.ndarray) -> np.ndarray:
 def _rewrite(graph: Graph, source: str, target: str, pass_name: str
              ) -> tuple[Graph, dict[str, np.ndarray]]:
     """Every kan.layer of kind ``source`` becomes kind ``target``; A per coefficient."""
-    if any(op.name in ("kan.basis", "kan.fused_layer") for op in graph.ops):
-        raise PassError(f"{pass_name} works on kan.layer ops (the spec view); run it before "
-                        "expand-layers")
+    coefficients = {op.result.name: coef.name for op, coef in spec_view_layers(graph, pass_name)
+                    if op.attr("kind") == source}
     matrices: dict[str, np.ndarray] = {}
     ops = []
     for op in graph.ops:
-        if op.name == "kan.layer" and op.attr("kind") == source:
-            coef = op.operands[1]
-            if not isinstance(coef, Param) or coef.name in matrices:
-                raise PassError(f"{pass_name}: kan.layer %{op.result.name} must own its "
-                                "coefficient parameter")
-            matrices[coef.name] = change_of_basis_matrix(op)
+        if op.name == "kan.layer" and op.result.name in coefficients:
+            matrices[coefficients[op.result.name]] = change_of_basis_matrix(op)
             op = op.without_attrs("stencil", "stencil_scale").with_attrs(kind=target)
         ops.append(op)
     if not matrices:
@@ -105,10 +95,12 @@ def _rewrite(graph: Graph, source: str, target: str, pass_name: str
     return graph.with_ops(ops), matrices
 
 
-def _warn_hazard(graph: Graph) -> None:
+def _warn_hazard(graph: Graph, matrices: dict[str, np.ndarray]) -> None:
     eps = EPS[graph.dtype]
-    for index, op in enumerate(o for o in graph.ops if o.name == "kan.layer"):
-        bound = eps * relu_condition(op)
+    for index, (op, coef) in enumerate(spec_view_layers(graph, "to-relu-basis")):
+        if coef.name not in matrices:
+            continue
+        bound = eps * relu_condition(op, matrices[coef.name])
         if bound > HAZARD:
             warnings.warn(KanccWarning(
                 f"layer {index}: in the ReLU basis (order {op.attr('order')}, grid "
@@ -125,7 +117,7 @@ def _apply(matrices: dict[str, np.ndarray], to_relu: bool) -> Callable[[Params],
 
 def to_relu_basis(graph: Graph, options: Mapping[str, str]) -> PassResult:
     rewritten, matrices = _rewrite(graph, "bspline", "relu", "to-relu-basis")
-    _warn_hazard(rewritten)
+    _warn_hazard(rewritten, matrices)
     return PassResult(rewritten, _apply(matrices, True), _apply(matrices, False))
 
 

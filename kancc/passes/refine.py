@@ -25,6 +25,7 @@ from kancc.ir import (Graph, Op, Operand, Param, TensorType, extended_knots, gri
                       n_basis)
 
 from .base import Params, Pass, PassResult
+from .spec_view import spec_view_layers
 
 FACTORS = tuple(str(f) for f in range(2, 17))
 
@@ -65,26 +66,20 @@ def _refined_attrs(op: Op, factor: int) -> dict[str, object]:
 
 def refine(graph: Graph, options: Mapping[str, str]) -> PassResult:
     factor = int(options.get("factor", "2"))
-    expanded = [op.name for op in graph.ops if op.name in ("kan.basis", "kan.fused_layer")]
-    if expanded:
-        raise PassError(f"refine works on kan.layer ops (the spec view); run it before "
-                        f"expand-layers (found {expanded[0]})")
-    layers = [op for op in graph.ops if op.name == "kan.layer"]
+    layers = spec_view_layers(graph, "refine")
     if not layers:
         raise PassError("refine: the graph has no kan.layer with a grid to refine")
     new_params: dict[str, Param] = {}
+    new_attrs: dict[str, dict[str, object]] = {}  # by layer result
     matrices: dict[str, np.ndarray] = {}
-    for op in layers:
+    for op, coef in layers:
         if op.attr("kind") != "bspline":
             raise PassError(f"refine: kan.layer %{op.result.name} is kind {op.attr('kind')}, "
                             "which has no B-spline grid to refine; refine before "
                             "to-relu-basis")
-        coef = op.operands[1]
-        if not isinstance(coef, Param) or coef.name in new_params:
-            raise PassError(f"refine: kan.layer %{op.result.name} must own its coefficient "
-                            f"parameter (got {coef})")
         order = op.attr("order")
-        attrs = {**op.attr_dict, **_refined_attrs(op, factor)}
+        new_attrs[op.result.name] = _refined_attrs(op, factor)
+        attrs = {**op.attr_dict, **new_attrs[op.result.name]}
         shape = (*coef.type.shape[:2], n_basis(order, int(attrs["grid"])))
         new_params[coef.name] = Param(coef.name, TensorType(coef.type.dtype, shape))
         matrices[coef.name] = prolongation_matrix(order, grid_points(op.attr_dict),
@@ -96,8 +91,9 @@ def refine(graph: Graph, options: Mapping[str, str]) -> PassResult:
     ops = []
     for op in graph.ops:
         refined = Op(op.name, tuple(swap(o) for o in op.operands), op.attrs, op.results)
-        ops.append(refined.with_attrs(**_refined_attrs(op, factor))
-                   if op.name == "kan.layer" else refined)
+        if op.name == "kan.layer":
+            refined = refined.with_attrs(**new_attrs[op.result.name])
+        ops.append(refined)
     params = tuple(new_params.get(p.name, p) for p in graph.params)
 
     def param_map(values: Params) -> Params:

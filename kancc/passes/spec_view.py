@@ -1,0 +1,28 @@
+"""The layers a parameterization pass rewrites: kan.layer ops of the spec view.
+
+refine, to-relu-basis and to-spline-basis change a layer's parameter together with its op, so
+they run before expand-layers, and each layer must own its coefficient parameter.
+"""
+
+from __future__ import annotations
+
+from kancc.errors import PassError
+from kancc.ir import Graph, Op, Param
+
+
+def spec_view_layers(graph: Graph, pass_name: str) -> list[tuple[Op, Param]]:
+    """Every kan.layer with its coefficient parameter, in order."""
+    expanded = [op.name for op in graph.ops if op.name in ("kan.basis", "kan.fused_layer")]
+    if expanded:
+        raise PassError(f"{pass_name} works on kan.layer ops (the spec view); run it before "
+                        f"expand-layers (found {expanded[0]})")
+    layers: list[tuple[Op, Param]] = []
+    for op in graph.ops:
+        if op.name != "kan.layer":
+            continue
+        coef = op.operands[1]
+        if not isinstance(coef, Param) or any(coef == p for _, p in layers):
+            raise PassError(f"{pass_name}: kan.layer %{op.result.name} must own its "
+                            f"coefficient parameter (got {coef})")
+        layers.append((op, coef))
+    return layers
