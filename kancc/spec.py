@@ -37,7 +37,7 @@ import numpy as np
 from kancc.ir.dialect import MAX_ORDER, grid_points
 
 from .errors import SpecError
-from .spec_train import DataSpec, TrainSpec, parse_data, parse_train
+from .spec_train import DataSpec, TrainSpec, check_kaczmarz_model, parse_data, parse_train
 
 MAX_DEGREE = MAX_ORDER - 1
 MAX_GRID = 4096
@@ -239,6 +239,8 @@ def _build(raw: Mapping[str, Any], origin: str | None, default_name: str) -> Spe
     if train.loss == "cross_entropy" and widths[-1] < 2:
         raise check.fail("train.loss", "cross_entropy needs at least 2 outputs (one per class); "
                                        f"model.layers ends with {widths[-1]}")
+    if train.kaczmarz is not None:
+        check_kaczmarz_model(check, tuple(widths), layers, train.loss, train.kaczmarz)
     data = parse_data(check, raw["data"]) if "data" in raw else None
     return Spec(name, tuple(widths), dtype, layers, train, origin, data)
 
@@ -388,6 +390,15 @@ def spec_to_dict(spec: Spec) -> dict[str, Any]:
         train_table["multilevel"] = {"epochs": list(levels.epochs), "factor": levels.factor}
         if levels.steps_per_epoch is not None:
             train_table["multilevel"]["steps_per_epoch"] = levels.steps_per_epoch
+    if train.kaczmarz is not None:
+        method = train.kaczmarz
+        train_table["method"] = train.method
+        train_table["kaczmarz"] = {
+            "epochs": method.epochs, "alpha": exact(method.alpha),
+            "spline_epochs": method.spline_epochs, "renormalize": method.renormalize,
+            "skip_below": exact(method.skip_below)}
+        if method.cells is not None:
+            train_table["kaczmarz"]["cells"] = list(method.cells)
     if train.lr is not None:
         train_table["lr"] = exact(train.lr)
     if train.batch_size is not None:

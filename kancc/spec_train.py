@@ -12,10 +12,19 @@
     seed = 0                  # parameter initialization and minibatch order
     deterministic = false     # triton: fixed-order d(coef) sums (run-to-run identical)
     geometry = "spline"       # or "relu": iterate on w = A^T u (seed 000 Table 1; numpy)
+    method = "gradient"       # or "newton-kaczmarz" (seed 001: record by record, degree-1
+                              # layers, one output; configured by [train.kaczmarz])
     [train.multilevel]        # Algorithm 1 of seed 000 (replaces train.steps)
     epochs = [32, 16, 8, 4]   # per level, coarsest (the spec's grids) first
     factor = 2                # each level splits every grid cell into `factor` cells
     steps_per_epoch = 20      # default: lbfgs 1 iteration; adam one pass over the data
+    [train.kaczmarz]          # Newton-Kaczmarz (train.method = "newton-kaczmarz")
+    epochs = 40               # passes over the training records, piecewise linear
+    alpha = 0.5               # relaxation of the projection, in (0, 2)
+    cells = [9, 13]           # per layer: grow to this many cells, one per epoch from epoch 1
+    spline_epochs = 0         # then convert to cubic splines and train this many epochs more
+    renormalize = true        # refit hidden layers' input ranges after every epoch
+    skip_below = 0.0          # spline phase: skip records with |residual| < this * (y range)
     [data]
     source = "exp_sin"        # a built-in synthetic target (kancc.data.SYNTHETIC) or a file
                               # (.npz / .npy / .csv), relative to the spec's folder
@@ -37,8 +46,11 @@ OPTIMIZERS = ("adam", "lbfgs")
 SCHEDULES = ("constant", "cosine")
 GEOMETRIES = ("spline", "relu")
 TRAIN_KEYS = ("loss", "l2", "optimizer", "steps", "lr", "batch_size", "warmup", "schedule",
-              "seed", "deterministic", "geometry", "multilevel")
+              "seed", "deterministic", "geometry", "multilevel", "method", "kaczmarz")
 MULTILEVEL_KEYS = ("epochs", "factor", "steps_per_epoch")
+METHODS = ("gradient", "newton-kaczmarz")
+KACZMARZ_KEYS = ("epochs", "alpha", "cells", "spline_epochs", "renormalize", "skip_below")
+MAX_CELLS = 4096
 MAX_LEVELS = 12
 DATA_KEYS = ("source", "n", "seed", "validation")
 DEFAULT_LR = {"adam": Fraction(1, 100), "lbfgs": Fraction(1)}
@@ -55,6 +67,18 @@ class MultilevelSpec:
 
 
 @dataclass(frozen=True)
+class KaczmarzSpec:
+    """Seed 001's record-by-record training; ``cells`` None keeps the spec's grids."""
+
+    epochs: int = 40
+    alpha: Fraction = Fraction(1, 2)
+    cells: Optional[tuple[int, ...]] = None
+    spline_epochs: int = 0
+    renormalize: bool = True
+    skip_below: Fraction = Fraction(0)
+
+
+@dataclass(frozen=True)
 class TrainSpec:
     loss: str = "mse"
     l2: Fraction = Fraction(0)
@@ -68,6 +92,8 @@ class TrainSpec:
     deterministic: bool = False
     geometry: str = "spline"
     multilevel: Optional[MultilevelSpec] = None
+    method: str = "gradient"
+    kaczmarz: Optional[KaczmarzSpec] = None  # set when method is "newton-kaczmarz"
 
     @property
     def learning_rate(self) -> float:
@@ -114,13 +140,72 @@ def parse_train(check: Any, raw: object) -> TrainSpec:
     deterministic = table.get("deterministic", False)
     if not isinstance(deterministic, bool):
         raise check.fail("train.deterministic", f"must be true or false, got {deterministic!r}")
+    method = check.choice(table.get("method", "gradient"), "train.method", METHODS)
+    kaczmarz = None
+    if method == "newton-kaczmarz":
+        if multilevel is not None:
+            raise check.fail("train.multilevel", "newton-kaczmarz grows its grids itself "
+                                                 "([train.kaczmarz] cells); remove it")
+        kaczmarz = _parse_kaczmarz(check, table.get("kaczmarz", {}))
+    elif "kaczmarz" in table:
+        raise check.fail("train.kaczmarz", 'applies only with train.method = "newton-kaczmarz"')
     return TrainSpec(
         loss=check.choice(table.get("loss", "mse"), "train.loss", LOSSES),
         l2=l2, optimizer=optimizer, steps=steps, lr=lr, batch_size=batch_size, warmup=warmup,
         schedule=check.choice(table.get("schedule", "constant"), "train.schedule", SCHEDULES),
         seed=check.integer(table.get("seed", 0), "train.seed", 0), deterministic=deterministic,
         geometry=check.choice(table.get("geometry", "spline"), "train.geometry", GEOMETRIES),
-        multilevel=multilevel)
+        multilevel=multilevel, method=method, kaczmarz=kaczmarz)
+
+
+def _parse_kaczmarz(check: Any, raw: object) -> KaczmarzSpec:
+    table: Mapping[str, Any] = check.table(raw, "train.kaczmarz", KACZMARZ_KEYS)
+    alpha = check.number(table.get("alpha", Fraction(1, 2)), "train.kaczmarz.alpha")
+    if not 0 < alpha < 2:
+        raise check.fail("train.kaczmarz.alpha", f"must be in (0, 2) (a relaxed projection), "
+                                                 f"got {float(alpha):g}")
+    cells = None
+    if "cells" in table:
+        entries = check.array(table["cells"], "train.kaczmarz.cells")
+        cells = tuple(check.integer(c, f"train.kaczmarz.cells[{i}]", 1, MAX_CELLS)
+                      for i, c in enumerate(entries))
+    renormalize = table.get("renormalize", True)
+    if not isinstance(renormalize, bool):
+        raise check.fail("train.kaczmarz.renormalize", f"must be true or false, got "
+                                                       f"{renormalize!r}")
+    skip_below = check.number(table.get("skip_below", 0), "train.kaczmarz.skip_below")
+    if skip_below < 0:
+        raise check.fail("train.kaczmarz.skip_below", f"must be >= 0, got {float(skip_below):g}")
+    return KaczmarzSpec(
+        epochs=check.integer(table.get("epochs", 40), "train.kaczmarz.epochs", 1, MAX_STEPS),
+        alpha=alpha, cells=cells,
+        spline_epochs=check.integer(table.get("spline_epochs", 0),
+                                    "train.kaczmarz.spline_epochs", 0, MAX_STEPS),
+        renormalize=renormalize, skip_below=skip_below)
+
+
+def check_kaczmarz_model(check: Any, widths: tuple[int, ...], layers: tuple, loss: str,
+                         kaczmarz: KaczmarzSpec) -> None:
+    """What newton-kaczmarz needs of the model: one output, mse, uniform degree-1 B-splines,
+    one ``cells`` entry per layer, never fewer cells than the spec's grid."""
+    if widths[-1] != 1:
+        raise check.fail("model.layers", f"newton-kaczmarz trains one output; the model ends "
+                                         f"with {widths[-1]}")
+    if loss != "mse":
+        raise check.fail("train.loss", f'newton-kaczmarz fits by least squares: use "mse", '
+                                        f"not {loss!r}")
+    for index, basis in enumerate(layers):
+        if basis.kind != "bspline" or basis.degree != 1 or basis.knots != "uniform":
+            raise check.fail(f"layers[{index}]", "newton-kaczmarz trains piecewise-linear "
+                                                 "layers: kind bspline, degree 1, uniform knots")
+    if kaczmarz.cells is not None:
+        if len(kaczmarz.cells) != len(layers):
+            raise check.fail("train.kaczmarz.cells", f"has {len(kaczmarz.cells)} entries; the "
+                                                     f"model has {len(layers)} layers")
+        for index, (cells, basis) in enumerate(zip(kaczmarz.cells, layers)):
+            if cells < basis.grid:
+                raise check.fail(f"train.kaczmarz.cells[{index}]", f"is {cells}, fewer than "
+                                                                   f"the layer's {basis.grid}")
 
 
 def _parse_multilevel(check: Any, raw: object) -> MultilevelSpec:

@@ -263,6 +263,11 @@ def train(spec: SpecSource, data: DataSource = None, *, target: str = "numpy",
     spec-level coefficients whatever ``train.geometry`` the optimizer iterated in."""
     spec = load_spec(spec)
     train_set, val_set = resolve_data(spec, data)
+    if spec.train.method == "newton-kaczmarz":
+        from .kaczmarz import train_newton_kaczmarz
+
+        return train_newton_kaczmarz(spec, train_set, val_set, target=target, params=params,
+                                     checkpoint=checkpoint, log=log)
     if spec.train.multilevel is not None:
         from .multilevel import train_multilevel
 
