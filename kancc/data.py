@@ -105,6 +105,13 @@ def _polar5(x: np.ndarray) -> np.ndarray:
     return (plus + minus)[:, None]
 
 
+def _triangle(x: np.ndarray) -> np.ndarray:
+    """The area of the triangle with corners (x1, y1), (x2, y2), (x3, y3): Polar and
+    Poluektov's 6-input benchmark (Newton-Kaczmarz paper, 2021)."""
+    x1, y1, x2, y2, x3, y3 = x.T
+    return (0.5 * np.abs((x2 - x1) * (y3 - y1) - (x3 - x1) * (y2 - y1)))[:, None]
+
+
 SYNTHETIC: dict[str, SyntheticTarget] = {
     "exp_sin": SyntheticTarget(2, 1, (-1.0, 1.0), (-1.0, 1.0), "exp(sin(pi x) + y^2), pykan's",
                                lambda x: np.exp(np.sin(np.pi * x[:, :1]) + x[:, 1:] ** 2)),
@@ -114,6 +121,9 @@ SYNTHETIC: dict[str, SyntheticTarget] = {
                                "seed 000's nonsmooth target rotated 0.175 rad", _rotated),
     "polar5": SyntheticTarget(5, 1, (0.0, 1.0), (0.0, 1.0),
                               "Polar and Poluektov's 5-input atan benchmark", _polar5),
+    "triangle": SyntheticTarget(6, 1, (0.0, 1.0), (0.0, 1.0),
+                                "area of a triangle of three points in the unit square",
+                                _triangle),
 }
 
 

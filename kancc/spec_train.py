@@ -24,7 +24,8 @@
     cells = [9, 13]           # per layer: grow to this many cells, one per epoch from epoch 1
     spline_epochs = 0         # then convert to cubic splines and train this many epochs more
     renormalize = true        # refit hidden layers' input ranges after every epoch
-    skip_below = 0.0          # spline phase: skip records with |residual| < this * (y range)
+    skip_below = 0.0          # cubic phase, middle epochs: skip records whose last |residual|
+                              # was < skip_below * (y range), as Polar's KANPro does
     [data]
     source = "exp_sin"        # a built-in synthetic target (kancc.data.SYNTHETIC) or a file
                               # (.npz / .npy / .csv), relative to the spec's folder

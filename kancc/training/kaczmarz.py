@@ -72,12 +72,14 @@ class _Grid:
 class KaczmarzFit:
     """What the record loop produced, before compilation: the trained model's spec and
     coefficients, one history row per epoch (epoch, running training MSE, validation MSE),
-    and the seconds spent in training (the loop, refits and renormalization)."""
+    and the seconds spent in training (the loop, refits and renormalization), in all and
+    per phase (piecewise linear, then cubic)."""
 
     spec: Spec
     params: dict[str, np.ndarray] = field(repr=False)
     history: np.ndarray = field(repr=False)
     seconds: float
+    phase_seconds: tuple[float, ...] = ()
 
 
 @lru_cache(maxsize=256)
@@ -145,9 +147,12 @@ def _starting_coefs(spec: Spec, params: Mapping[str, np.ndarray]) -> list[np.nda
     return coefs
 
 
-def _renormalize(coefs: list[np.ndarray], grids: list[_Grid], seen: np.ndarray) -> None:
+def _renormalize(coefs: list[np.ndarray], grids: list[_Grid], seen: np.ndarray,
+                 expand_only: bool = False) -> None:
     """Map the range each hidden unit took (plus margins) onto its layer's domain, in place:
-    new argument = lo + (old - a) / scale. Units that saw nothing keep their map."""
+    new argument = lo + (old - a) / scale. Units that saw nothing keep their map. With
+    ``expand_only`` (an epoch that skipped records saw only part of the ranges) the domain
+    only grows to cover what was seen."""
     for layer in range(1, len(coefs)):
         grid, n_units = grids[layer], coefs[layer].shape[0]
         a, b = seen[layer, :n_units, 0].copy(), seen[layer, :n_units, 1].copy()
@@ -155,6 +160,8 @@ def _renormalize(coefs: list[np.ndarray], grids: list[_Grid], seen: np.ndarray) 
         a[idle], b[idle] = grid.lo, grid.hi
         margin = RANGE_MARGIN * np.maximum(b - a, 1e-12)
         a, b = np.where(idle, a, a - margin), np.where(idle, b, b + margin)
+        if expand_only:
+            a, b = np.minimum(a, grid.lo), np.maximum(b, grid.hi)
         scale = (b - a) / (grid.hi - grid.lo)
         n_before = coefs[layer - 1].shape[0]
         before = coefs[layer - 1]
@@ -222,22 +229,23 @@ def fit_newton_kaczmarz(spec: Spec, x: np.ndarray, y: np.ndarray, x_val: np.ndar
                                        if method.spline_epochs else [])
     total = sum(epochs for epochs, _ in phases)
     progress = Progress(total, log, f"{spec.name} newton-kaczmarz")
-    rows, done = [], 0
+    rows, done, marks = [], 0, [start]
     for phase, (epochs, skip_below) in enumerate(phases):
         if phase == 1:
             _to_cubic(coefs, grids)
         kernel = epoch_kernel(grids[0].order)
+        last = np.full(len(y), np.inf)  # every record's residual when last evaluated
         for epoch in range(epochs):
             middle = SKIP_OFF_EPOCHS < epoch < epochs - SKIP_OFF_EPOCHS
             seen = np.full((len(coefs), max(spec.widths), 2), [np.inf, -np.inf])
             lo, inv_h, n = _arrays(grids)
             squares = kernel(tuple(coefs), lo, inv_h, n, x, y, float(method.alpha),
-                             skip_below if middle else 0.0, seen)
+                             skip_below if middle else 0.0, seen, last)
             if not math.isfinite(squares):
                 raise KanccError(f"newton-kaczmarz diverged in epoch {done + 1} (the running "
                                  "loss is not finite); lower train.kaczmarz.alpha")
             if method.renormalize:
-                _renormalize(coefs, grids, seen)
+                _renormalize(coefs, grids, seen, expand_only=middle and skip_below > 0)
             if phase == 0 and epoch >= 1:
                 _grow(coefs, grids, cells)
             done += 1
@@ -247,10 +255,11 @@ def fit_newton_kaczmarz(spec: Spec, x: np.ndarray, y: np.ndarray, x_val: np.ndar
                 validation = float(np.mean((predict(coefs, grids, x_val) - y_val) ** 2))
             rows.append((done, squares / len(y), validation))
             progress.update(done, squares / len(y), validation)
-    seconds = time.perf_counter() - start
+        marks.append(time.perf_counter())
     final = _trained_spec(spec, grids)
     named = {f"layers.{i}.coef": c.astype(spec.dtype) for i, c in enumerate(coefs)}
-    return KaczmarzFit(final, named, np.array(rows, dtype=float).reshape(-1, 3), seconds)
+    return KaczmarzFit(final, named, np.array(rows, dtype=float).reshape(-1, 3),
+                       marks[-1] - start, tuple(np.diff(marks)))
 
 
 def kaczmarz_epoch(spec: Spec, params: Mapping[str, np.ndarray], x: np.ndarray,
@@ -263,9 +272,9 @@ def kaczmarz_epoch(spec: Spec, params: Mapping[str, np.ndarray], x: np.ndarray,
         raise KanccError("the Kaczmarz kernel takes layers of one degree, 1 or 3")
     lo, inv_h, n = _arrays(grids)
     seen = np.full((len(coefs), max(spec.widths), 2), [np.inf, -np.inf])
+    y = np.ascontiguousarray(np.reshape(y, -1), float)
     epoch_kernel(grids[0].order)(tuple(coefs), lo, inv_h, n, np.ascontiguousarray(x, float),
-                                 np.ascontiguousarray(np.reshape(y, -1), float), alpha, 0.0,
-                                 seen)
+                                 y, alpha, 0.0, seen, np.full(len(y), np.inf))
     return {f"layers.{i}.coef": c for i, c in enumerate(coefs)}
 
 

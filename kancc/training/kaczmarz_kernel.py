@@ -91,7 +91,7 @@ def _make_epoch(order: int) -> Callable[..., float]:
     r = order  # a closure constant: numba unrolls the loops over the r pieces
 
     @numba.njit(cache=True, fastmath=FASTMATH, error_model="numpy")
-    def epoch(coefs, lo, inv_h, n_cells, x, y, alpha, skip_below, seen):  # type: ignore[no-untyped-def]
+    def epoch(coefs, lo, inv_h, n_cells, x, y, alpha, skip_below, seen, last):  # type: ignore[no-untyped-def]
         n_layers = len(coefs)
         w = x.shape[1]
         for layer in range(n_layers):
@@ -105,6 +105,9 @@ def _make_epoch(order: int) -> Callable[..., float]:
         slope = np.zeros(n_layers * w * w)    # f'_{l,p,q}, needed for l >= 1 only
         total = 0.0
         for row in range(x.shape[0]):
+            if abs(last[row]) < skip_below:
+                total += last[row] * last[row]
+                continue
             for p in range(x.shape[1]):
                 z[p] = x[row, p]
             for layer in range(n_layers):
@@ -116,8 +119,9 @@ def _make_epoch(order: int) -> Callable[..., float]:
                 bsum = 0.0
                 for p in range(n_in):
                     arg = z[layer * w + p]
-                    seen[layer, p, 0] = min(seen[layer, p, 0], arg)
-                    seen[layer, p, 1] = max(seen[layer, p, 1], arg)
+                    if layer > 0:
+                        seen[layer, p, 0] = min(seen[layer, p, 0], arg)
+                        seen[layer, p, 1] = max(seen[layer, p, 1], arg)
                     k, s = _cell(arg, lo[layer], inv_h[layer], n_cells[layer])
                     cell[layer * w + p] = k
                     at = (layer * w + p) * r
@@ -144,8 +148,7 @@ def _make_epoch(order: int) -> Callable[..., float]:
                 bb[layer] = bsum
             residual = y[row] - z[n_layers * w]
             total += residual * residual
-            if abs(residual) < skip_below:
-                continue
+            last[row] = residual
             g[n_layers * w] = 1.0
             norm = 0.0
             for layer in range(n_layers - 1, -1, -1):
@@ -212,11 +215,13 @@ def _make_forward(order: int) -> Callable[..., np.ndarray]:
 
 @lru_cache(maxsize=None)
 def epoch_kernel(order: int) -> Callable[..., float]:
-    """``epoch(coefs, lo, inv_h, n_cells, x, y, alpha, skip_below, seen) -> sum of squared
-    residuals``: one pass over the records in order, updating the tuple of (in, out, n_b)
-    float64 arrays ``coefs`` in place. Records whose residual is below ``skip_below`` in
-    absolute value are evaluated but not updated. ``seen`` (layers, width, 2) is widened to
-    the smallest and largest input every layer saw."""
+    """``epoch(coefs, lo, inv_h, n_cells, x, y, alpha, skip_below, seen, last) -> sum of
+    squared residuals``: one pass over the records in order, updating the tuple of
+    (in, out, n_b) float64 arrays ``coefs`` in place. ``last`` (N,) holds each record's
+    residual when it was last evaluated; records whose ``last`` is below ``skip_below`` in
+    absolute value are skipped, forward pass and all, counting their old residual (Polar's
+    KANPro skips records so in the middle of its spline phase). ``seen`` (layers, width, 2)
+    is widened to the smallest and largest input every hidden layer (l >= 1) saw."""
     return _make_epoch(order)
 
 
