@@ -241,6 +241,11 @@ def _train(args: argparse.Namespace) -> int:
     overrides = {"optimizer": args.optimizer, "steps": args.steps, "lr": args.lr,
                  "batch_size": args.batch_size, "seed": args.seed}
     given = {k: v for k, v in overrides.items() if v is not None}
+    tuned = sorted(set(given) - {"seed"})
+    if tuned and spec.train.method == "newton-kaczmarz":
+        flag = "--" + tuned[0].replace("_", "-")
+        raise KanccError(f"{flag}: applies to gradient training; this spec trains by "
+                         "newton-kaczmarz (set [train.kaczmarz] instead)")
     if "steps" in given and spec.train.multilevel is not None:
         raise KanccError("--steps: the spec's [train.multilevel] epochs set the steps of "
                          "every level; edit those instead")

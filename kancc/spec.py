@@ -392,7 +392,7 @@ def spec_to_dict(spec: Spec) -> dict[str, Any]:
             train_table["multilevel"]["steps_per_epoch"] = levels.steps_per_epoch
     if train.kaczmarz is not None:
         method = train.kaczmarz
-        train_table["method"] = train.method
+        train_table = {"loss": train.loss, "seed": train.seed, "method": train.method}
         train_table["kaczmarz"] = {
             "epochs": method.epochs, "alpha": exact(method.alpha),
             "spline_epochs": method.spline_epochs, "renormalize": method.renormalize,

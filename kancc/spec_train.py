@@ -50,6 +50,8 @@ TRAIN_KEYS = ("loss", "l2", "optimizer", "steps", "lr", "batch_size", "warmup", 
               "seed", "deterministic", "geometry", "multilevel", "method", "kaczmarz")
 MULTILEVEL_KEYS = ("epochs", "factor", "steps_per_epoch")
 METHODS = ("gradient", "newton-kaczmarz")
+GRADIENT_ONLY_KEYS = ("l2", "optimizer", "steps", "lr", "batch_size", "warmup", "schedule",
+                      "deterministic", "geometry")
 KACZMARZ_KEYS = ("epochs", "alpha", "cells", "spline_epochs", "renormalize", "skip_below")
 MAX_CELLS = 4096
 MAX_LEVELS = 12
@@ -144,6 +146,10 @@ def parse_train(check: Any, raw: object) -> TrainSpec:
     method = check.choice(table.get("method", "gradient"), "train.method", METHODS)
     kaczmarz = None
     if method == "newton-kaczmarz":
+        for key in GRADIENT_ONLY_KEYS:
+            if key in table:
+                raise check.fail(f"train.{key}", "applies to gradient training; "
+                                                 "newton-kaczmarz is set by [train.kaczmarz]")
         if multilevel is not None:
             raise check.fail("train.multilevel", "newton-kaczmarz grows its grids itself "
                                                  "([train.kaczmarz] cells); remove it")

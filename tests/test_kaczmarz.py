@@ -342,3 +342,20 @@ def test_cli_trains_and_writes_a_checkpoint_of_the_trained_model(tmp_path, capsy
     assert [b.grid for b in checkpoint.spec.layers] == [3, 3]
     assert checkpoint.spec.train.method == "gradient"
     assert "newton-kaczmarz" in capsys.readouterr().err
+
+
+def test_gradient_settings_are_refused_for_newton_kaczmarz(tmp_path, capsys):
+    with pytest.raises(SpecError, match="train.steps.*gradient training"):
+        kancc.load_spec({"model": {"layers": [2, 1]}, "basis": {"degree": 1},
+                         "train": {"method": "newton-kaczmarz", "steps": 10}})
+    _write_spec(tmp_path / "m.toml", 'source = "polar5"')
+    out = tmp_path / "out.npz"
+    assert main(["train", str(tmp_path / "m.toml"), "--lr", "0.1", "-o", str(out)]) == 2
+    assert "--lr: applies to gradient training" in capsys.readouterr().err
+    assert not out.exists()
+
+
+def test_a_newton_kaczmarz_spec_round_trips_through_a_checkpoint_dict():
+    spec = nk_spec([3, 4, 1], grid=2, epochs=7, cells=[5, 6], spline_epochs=3, alpha=0.25,
+                   skip_below=0.01, renormalize=False)
+    assert kancc.load_spec(kancc.spec.spec_to_dict(spec)) == spec
