@@ -359,3 +359,22 @@ def test_a_newton_kaczmarz_spec_round_trips_through_a_checkpoint_dict():
     spec = nk_spec([3, 4, 1], grid=2, epochs=7, cells=[5, 6], spline_epochs=3, alpha=0.25,
                    skip_below=0.01, renormalize=False)
     assert kancc.load_spec(kancc.spec.spec_to_dict(spec)) == spec
+
+
+def test_divergence_keeps_the_last_finite_parameters_and_exits_1(tmp_path, capsys):
+    """Targets near 1e200 make the squared residuals overflow: the run stops at the first
+    non-finite epoch, returns the parameters before it, and the CLI exits 1."""
+    rng = np.random.default_rng(13)
+    x = rng.uniform(0, 1, (400, 2))
+    y = 1e200 * np.sin(40 * x[:, 0])
+    spec = nk_spec([2, 6, 6, 1], grid=3, epochs=30, alpha=1.99, renormalize=False)
+    result = kancc.train(spec, (x, y), log=None)
+    assert result.status == "diverged" and "were not finite" in result.message
+    assert all(np.isfinite(v).all() for v in result.params.values())
+    np.save(tmp_path / "d.npy", np.column_stack([x, y]))
+    (tmp_path / "m.toml").write_text(
+        '[model]\nlayers = [2, 6, 6, 1]\ndtype = "float64"\n[basis]\ndegree = 1\ngrid = 3\n'
+        'domain = [0, 1]\n[train]\nmethod = "newton-kaczmarz"\n[train.kaczmarz]\n'
+        'epochs = 30\nalpha = 1.99\nrenormalize = false\n[data]\nsource = "d.npy"\n')
+    assert main(["train", str(tmp_path / "m.toml"), "-o", str(tmp_path / "o.npz"),
+                 "--quiet"]) == 1

@@ -80,6 +80,7 @@ class KaczmarzFit:
     history: np.ndarray = field(repr=False)
     seconds: float
     phase_seconds: tuple[float, ...] = ()
+    diverged_at: int | None = None  # the epoch whose updates were not finite (then undone)
 
 
 @lru_cache(maxsize=256)
@@ -229,8 +230,10 @@ def fit_newton_kaczmarz(spec: Spec, x: np.ndarray, y: np.ndarray, x_val: np.ndar
                                        if method.spline_epochs else [])
     total = sum(epochs for epochs, _ in phases)
     progress = Progress(total, log, f"{spec.name} newton-kaczmarz")
-    rows, done, marks = [], 0, [start]
+    rows, done, marks, diverged_at = [], 0, [start], None
     for phase, (epochs, skip_below) in enumerate(phases):
+        if diverged_at is not None:
+            break
         if phase == 1:
             _to_cubic(coefs, grids)
         kernel = epoch_kernel(grids[0].order)
@@ -239,11 +242,12 @@ def fit_newton_kaczmarz(spec: Spec, x: np.ndarray, y: np.ndarray, x_val: np.ndar
             middle = SKIP_OFF_EPOCHS < epoch < epochs - SKIP_OFF_EPOCHS
             seen = np.full((len(coefs), max(spec.widths), 2), [np.inf, -np.inf])
             lo, inv_h, n = _arrays(grids)
+            kept = [c.copy() for c in coefs]
             squares = kernel(tuple(coefs), lo, inv_h, n, x, y, float(method.alpha),
                              skip_below if middle else 0.0, seen, last)
-            if not math.isfinite(squares):
-                raise KanccError(f"newton-kaczmarz diverged in epoch {done + 1} (the running "
-                                 "loss is not finite); lower train.kaczmarz.alpha")
+            if not (math.isfinite(squares) and all(np.isfinite(c).all() for c in coefs)):
+                coefs, diverged_at = kept, done + 1
+                break
             if method.renormalize:
                 _renormalize(coefs, grids, seen, expand_only=middle and skip_below > 0)
             if phase == 0 and epoch >= 1:
@@ -259,7 +263,7 @@ def fit_newton_kaczmarz(spec: Spec, x: np.ndarray, y: np.ndarray, x_val: np.ndar
     final = _trained_spec(spec, grids)
     named = {f"layers.{i}.coef": c.astype(spec.dtype) for i, c in enumerate(coefs)}
     return KaczmarzFit(final, named, np.array(rows, dtype=float).reshape(-1, 3),
-                       marks[-1] - start, tuple(np.diff(marks)))
+                       marks[-1] - start, tuple(np.diff(marks)), diverged_at)
 
 
 def kaczmarz_epoch(spec: Spec, params: Mapping[str, np.ndarray], x: np.ndarray,
@@ -326,11 +330,16 @@ def train_newton_kaczmarz(spec: Spec, train_set: Dataset, val_set: Dataset, *, t
     validation = math.nan
     if val_set.n:
         validation = program.value_and_grad(fit.params, val_set.x, val_set.y)[0]
-    history = fit.history.copy()
+    history = fit.history.copy() if len(fit.history) else np.zeros((1, 3))
     history[-1, 1:] = loss, validation  # the last row: the returned model, measured
-    status = "done" if math.isfinite(loss) else "diverged"
-    message = (f"trained {len(history)} epochs in {fit.seconds:.2f}s: loss {loss:.3e}"
-               + (f" val {validation:.3e}" if math.isfinite(validation) else ""))
+    if fit.diverged_at is None and math.isfinite(loss):
+        status = "done"
+        message = (f"trained {len(fit.history)} epochs in {fit.seconds:.2f}s: loss {loss:.3e}"
+                   + (f" val {validation:.3e}" if math.isfinite(validation) else ""))
+    else:
+        status = "diverged"
+        message = (f"stopped: the updates of epoch {fit.diverged_at} were not finite; kept "
+                   f"the parameters before it (loss {loss:.3e}); lower train.kaczmarz.alpha")
     if checkpoint is not None:
         save_checkpoint(checkpoint, fit.spec, fit.params, history)
         message += f"; checkpoint {os.fspath(checkpoint)}"
