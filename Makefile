@@ -1,6 +1,7 @@
 # Two commands do everything on a fresh machine:
 #   make demo   set up .venv, compile an example (IR printed after every pass), run it, check
-#               it, then train the [2,5,1] example and plot its edge functions
+#               it, then train the [2,5,1] example and plot its edge functions, train it
+#               multilevel, and train Polar's 5-input model by Newton-Kaczmarz
 #   make test   set up .venv and run the whole test suite
 #
 # torch is pinned to the CPU build this project's machines carry (pip finds torch 2.13.0+cpu
@@ -39,6 +40,8 @@ demo: $(STAMP)
 	@echo "== multilevel training (grids 2 -> 16, exact prolongation) and the change-of-basis analysis"
 	$(BIN)/kancc train examples/multilevel_2_5_1.toml -o build/multilevel.ckpt.npz --quiet
 	$(BIN)/kancc analyze $(EXAMPLE)
+	@echo "== Newton-Kaczmarz (seed 001): Polar's 5-input formula, piecewise linear then cubic"
+	$(BIN)/kancc train examples/kaczmarz_polar5.toml -o build/polar5.ckpt.npz --quiet
 
 test: $(STAMP)
 	$(BIN)/pytest
