@@ -304,8 +304,8 @@ def test_models_newton_kaczmarz_cannot_train_are_refused():
         kancc.load_spec({"model": {"layers": [2, 1]}, "basis": {"degree": 3}, "train": base})
     with pytest.raises(SpecError, match="kaczmarz.*applies only"):
         kancc.load_spec({"model": {"layers": [2, 1]}, "train": {"kaczmarz": {}}})
-    spec = nk_spec([2, 1])
-    with pytest.raises(KanccError, match="numpy target"):
+    spec = nk_spec([2, 3, 2, 1])
+    with pytest.raises(KanccError, match="triton target takes"):
         kancc.train(spec, (np.zeros((4, 2)), np.zeros(4)), target="triton", log=None)
 
 
@@ -378,3 +378,53 @@ def test_divergence_keeps_the_last_finite_parameters_and_exits_1(tmp_path, capsy
         'epochs = 30\nalpha = 1.99\nrenormalize = false\n[data]\nsource = "d.npy"\n')
     assert main(["train", str(tmp_path / "m.toml"), "-o", str(tmp_path / "o.npz"),
                  "--quiet"]) == 1
+
+
+triton_missing = pytest.mark.skipif(not kancc.testing.triton_installed(),
+                                    reason="needs triton")
+
+
+@triton_missing
+@pytest.mark.parametrize("widths,order,skip", [([3, 5, 1], 2, 0.0), ([3, 5, 1], 4, 0.0),
+                                               ([4, 1], 2, 0.0), ([2, 3, 1], 4, 0.3)])
+def test_triton_epoch_matches_the_numba_epoch(widths, order, skip):
+    """One Triton program walking the records (the interpreter without a GPU) against the
+    numba loop: coefficients, running loss, seen ranges and last residuals."""
+    from kancc.training.kaczmarz_kernel import epoch_kernel
+    from kancc.training.kaczmarz_triton import triton_epoch
+
+    rng = np.random.default_rng(14)
+    n_basis = [3 + order - 1, 4 + order - 1]
+    coefs = tuple(rng.uniform(-0.5, 0.5, (widths[i], widths[i + 1], n_basis[i]))
+                  for i in range(len(widths) - 1))
+    layers = len(coefs)
+    lo, n = np.full(layers, -1.0), np.array([3, 4][:layers])
+    x, y = rng.uniform(-1.3, 1.3, (12, widths[0])), rng.normal(size=12)
+    last = rng.normal(size=12) if skip else np.full(12, np.inf)
+    fast, gpu = tuple(c.copy() for c in coefs), tuple(c.copy() for c in coefs)
+    seen_fast = np.full((layers, max(widths), 2), [np.inf, -np.inf])
+    seen_gpu, last_fast, last_gpu = seen_fast.copy(), last.copy(), last.copy()
+    total_fast = epoch_kernel(order)(fast, lo, n / 2.0, n, x, y, 0.7, skip, seen_fast,
+                                     last_fast)
+    total_gpu = triton_epoch(gpu, lo, n / 2.0, n, x, y, 0.7, skip, seen_gpu, last_gpu,
+                             order=order)
+    assert total_gpu == pytest.approx(total_fast, rel=1e-12)
+    for a, b in zip(fast, gpu):
+        np.testing.assert_allclose(b, a, rtol=1e-12, atol=1e-14)
+    np.testing.assert_array_equal(np.isfinite(seen_gpu), np.isfinite(seen_fast))
+    finite = np.isfinite(seen_fast)
+    np.testing.assert_allclose(seen_gpu[finite], seen_fast[finite], rtol=1e-12)
+    np.testing.assert_allclose(last_gpu, last_fast, rtol=1e-12, atol=1e-14)
+
+
+@triton_missing
+def test_training_on_the_triton_target_matches_numpy():
+    rng = np.random.default_rng(15)
+    spec = nk_spec([2, 3, 1], grid=2, epochs=2, cells=[3, 3], spline_epochs=1)
+    x = rng.uniform(0, 1, (10, 2))
+    y = x[:, 0] * x[:, 1]
+    on_numpy = kancc.train(spec, (x, y), log=None)
+    on_triton = kancc.train(spec, (x, y), target="triton", log=None)
+    for name in on_numpy.params:
+        np.testing.assert_allclose(on_triton.params[name], on_numpy.params[name], rtol=1e-10,
+                                   atol=1e-12)

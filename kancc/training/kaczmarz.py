@@ -31,8 +31,8 @@ import os
 import time
 import warnings
 from dataclasses import dataclass, field, replace
-from functools import lru_cache
-from typing import Mapping, TextIO
+from functools import lru_cache, partial
+from typing import Callable, Mapping, TextIO
 
 import numpy as np
 
@@ -208,8 +208,10 @@ def predict(coefs: list[np.ndarray], grids: list[_Grid], x: np.ndarray) -> np.nd
 
 def fit_newton_kaczmarz(spec: Spec, x: np.ndarray, y: np.ndarray, x_val: np.ndarray,
                         y_val: np.ndarray, *, params: Mapping[str, np.ndarray] | None = None,
-                        log: TextIO | None = None) -> KaczmarzFit:
-    """Run the spec's [train.kaczmarz] schedule on float64 copies of the data."""
+                        log: TextIO | None = None, target: str = "numpy") -> KaczmarzFit:
+    """Run the spec's [train.kaczmarz] schedule on float64 copies of the data; the record
+    loop runs in numba (target "numpy") or in one Triton program (target "triton": models
+    of one or two layers)."""
     method = spec.train.kaczmarz
     if method is None:
         raise KanccError(f'{spec.name}: train.method is not "newton-kaczmarz"')
@@ -236,7 +238,7 @@ def fit_newton_kaczmarz(spec: Spec, x: np.ndarray, y: np.ndarray, x_val: np.ndar
             break
         if phase == 1:
             _to_cubic(coefs, grids)
-        kernel = epoch_kernel(grids[0].order)
+        kernel = _epoch_function(grids[0].order, target)
         last = np.full(len(y), np.inf)  # every record's residual when last evaluated
         for epoch in range(epochs):
             middle = SKIP_OFF_EPOCHS < epoch < epochs - SKIP_OFF_EPOCHS
@@ -264,6 +266,14 @@ def fit_newton_kaczmarz(spec: Spec, x: np.ndarray, y: np.ndarray, x_val: np.ndar
     named = {f"layers.{i}.coef": c.astype(spec.dtype) for i, c in enumerate(coefs)}
     return KaczmarzFit(final, named, np.array(rows, dtype=float).reshape(-1, 3),
                        marks[-1] - start, tuple(np.diff(marks)), diverged_at)
+
+
+def _epoch_function(order: int, target: str) -> Callable[..., float]:
+    if target == "triton":
+        from .kaczmarz_triton import triton_epoch
+
+        return partial(triton_epoch, order=order)
+    return epoch_kernel(order)
 
 
 def kaczmarz_epoch(spec: Spec, params: Mapping[str, np.ndarray], x: np.ndarray,
@@ -320,12 +330,12 @@ def train_newton_kaczmarz(spec: Spec, train_set: Dataset, val_set: Dataset, *, t
     model's program and measure its losses with it (the compiled program is the judge)."""
     from .trainer import TrainResult, training_program
 
-    if target != "numpy":
-        raise KanccError("newton-kaczmarz runs on the numpy target (its record loop is "
-                         "compiled by numba); no Triton kernel for it yet")
+    if target == "triton" and (spec.n_layers > 2):
+        raise KanccError("newton-kaczmarz on the triton target takes [n, 1] and [n, m, 1] "
+                         f"models; {spec.name} has {spec.n_layers} layers (use numpy)")
     fit = fit_newton_kaczmarz(spec, train_set.x, train_set.y, val_set.x, val_set.y,
-                              params=params, log=log)
-    program = training_program(fit.spec, target)
+                              params=params, log=log, target=target)
+    program = training_program(fit.spec, "numpy")  # the NumPy reference measures the result
     loss = program.value_and_grad(fit.params, train_set.x, train_set.y)[0]
     validation = math.nan
     if val_set.n:
