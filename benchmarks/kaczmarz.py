@@ -16,7 +16,7 @@ of the trained model as the compiled NumPy program evaluates it. The MLP is time
 validation error first reaches the KAN's median error (checked every epoch), at most
 --mlp-seconds. The last line of output is one JSON object.
 
-    python benchmarks/kaczmarz.py            # ~3 minutes
+    python benchmarks/kaczmarz.py            # about a minute (MLPs capped at 60 s each)
     python benchmarks/kaczmarz.py --quick    # a smoke run
 """
 

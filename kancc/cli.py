@@ -253,7 +253,7 @@ def _train(args: argparse.Namespace) -> int:
         raw = spec_to_dict(spec)
         for key, value in given.items():
             raw["train"][key] = _cli_value(value)
-        if raw["train"]["optimizer"] == "lbfgs":  # adam-only keys the spec may carry
+        if raw["train"].get("optimizer") == "lbfgs":  # adam-only keys the spec may carry
             for key in ("batch_size", "lr"):
                 if key not in given:
                     raw["train"].pop(key, None)

@@ -210,9 +210,14 @@ def check_kaczmarz_model(check: Any, widths: tuple[int, ...], layers: tuple, los
             raise check.fail("train.kaczmarz.cells", f"has {len(kaczmarz.cells)} entries; the "
                                                      f"model has {len(layers)} layers")
         for index, (cells, basis) in enumerate(zip(kaczmarz.cells, layers)):
+            where = f"train.kaczmarz.cells[{index}]"
             if cells < basis.grid:
-                raise check.fail(f"train.kaczmarz.cells[{index}]", f"is {cells}, fewer than "
-                                                                   f"the layer's {basis.grid}")
+                raise check.fail(where, f"is {cells}, fewer than the layer's {basis.grid}")
+            reachable = basis.grid + kaczmarz.epochs - 1  # one cell per epoch from epoch 1
+            if cells > reachable:
+                raise check.fail(where, f"is {cells}, but growing one cell per epoch from "
+                                        f"epoch 1 reaches at most {reachable} in "
+                                        f"{kaczmarz.epochs} epochs")
 
 
 def _parse_multilevel(check: Any, raw: object) -> MultilevelSpec:

@@ -73,17 +73,12 @@ def test_small_relaxation_approaches_the_row_normalized_least_squares_fit_of_noi
     assert gaps[0] > gaps[1] > gaps[2] and gaps[2] < 0.002
 
 
-@pytest.mark.parametrize("widths", [[1, 1], [4, 1], [3, 2]])
+@pytest.mark.parametrize("widths", [[1, 1], [4, 1]])
 @pytest.mark.parametrize("alpha", [0.3, 1.0, 1.7])
 def test_one_layer_update_scales_the_residual_by_one_minus_alpha(widths, alpha):
     """For a linear model the update is an exact relaxed projection: after updating on a
-    record its residual is (1 - alpha) times what it was (a GAM or one function); with
-    several outputs only output 0 is fitted, so a [3, 2] layer is refused."""
+    record its residual is (1 - alpha) times what it was (one function, or a GAM)."""
     rng = np.random.default_rng(2)
-    if widths[-1] != 1:
-        with pytest.raises(SpecError, match="one output"):
-            nk_spec(widths)
-        return
     spec = nk_spec(widths, grid=5)
     params = random_params(spec, rng)
     for _ in range(10):
@@ -144,13 +139,17 @@ def test_numba_epoch_matches_the_compiled_programs_gradients(widths, degree, see
 
 
 def test_forward_matches_the_numpy_backend():
+    """Inside and outside the domain, huge inputs (cells compared as floats, no index
+    overflow) and NaN (NaN out) included."""
     rng = np.random.default_rng(5)
     for degree in (1, 3):
         spec = nk_spec([3, 7, 1], grid=5, degree=degree, domain=(-1, 1))
         params = random_params(spec, rng)
         x = rng.uniform(-1.5, 1.5, (200, 3))
+        x[0, 0], x[1, 1], x[2, 2], x[3, 0] = 1e20, -1e20, np.nan, 1e5
         expected = kancc.compile(spec).forward(params, x)[:, 0]
-        np.testing.assert_allclose(output(spec, params, x), expected, rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(output(spec, params, x), expected, rtol=1e-12, atol=1e-12,
+                                   equal_nan=True)
 
 
 # -- ranges, growth, conversion ---------------------------------------------------------------
@@ -181,11 +180,13 @@ def _seen_for(a_wanted, b_wanted, shape):
 def test_renormalizing_folds_the_map_exactly_into_the_previous_layer():
     """Hidden sums move onto the next layer's domain. The map is folded exactly into the
     previous layer; the next layer's functions are refitted to the moved arguments, which
-    is exact when the new cells subdivide the old ones (here: the range halves) and a
-    small least-squares error for a small move of smooth functions."""
+    is exact when the new cells subdivide the old ones and the sums stay in the new range
+    (here: they lie in [0, 0.5], which becomes the domain) and a small least-squares error
+    for a small move of smooth functions."""
     rng = np.random.default_rng(7)
     spec = nk_spec([3, 4, 1], grid=4, domain=(0, 1))
-    params = random_params(spec, rng, scale=0.2)
+    params = {"layers.0.coef": rng.uniform(0.01, 0.16, (3, 4, 5)),  # sums in [0.03, 0.48]
+              "layers.1.coef": rng.normal(size=(4, 1, 5))}
     x = rng.uniform(0, 1, (500, 3))
     grids = _grids(spec)
     coefs = [params["layers.0.coef"].copy(), params["layers.1.coef"].copy()]
@@ -201,6 +202,58 @@ def test_renormalizing_folds_the_map_exactly_into_the_previous_layer():
     # a piecewise-linear refit of sin on cells of h = 0.5 (old units) is within about the
     # interpolation bound h^2 max|f''| / 8 = 0.031 of the old function
     assert np.abs(predict(coefs, grids, x) - before).max() < 0.031
+
+
+def test_renormalizing_a_deeper_chain_folds_every_hidden_layer_exactly():
+    """Both hidden layers' sums lie in [0.25, 0.75] (by construction of the coefficients):
+    mapping that onto [0, 1] halves every cell, so each refit is exact."""
+    rng = np.random.default_rng(16)
+    spec = nk_spec([2, 4, 3, 1], grid=4, domain=(0, 1))
+    x = rng.uniform(0, 1, (300, 2))
+    grids = _grids(spec)
+    coefs = [rng.uniform(0.13, 0.37, (2, 4, 5)), rng.uniform(0.065, 0.185, (4, 3, 5)),
+             rng.normal(size=(3, 1, 5))]
+    before = predict(coefs, grids, x)
+    seen = np.full((3, 4, 2), [np.inf, -np.inf])
+    width = 0.5 / (1 + 2 * RANGE_MARGIN)
+    seen[1:, :, 0] = 0.25 + RANGE_MARGIN * width  # [0.25, 0.75] after the margins: nested
+    seen[1:, :, 1] = seen[1:, :, 0] + width
+    _renormalize(coefs, grids, seen)
+    np.testing.assert_allclose(predict(coefs, grids, x), before, atol=1e-12)
+
+
+def test_a_nearly_constant_unit_widens_but_never_zooms():
+    """A hidden unit whose seen range is degenerate (one record, constant inputs) keeps
+    its domain: zooming onto it would divide the previous layer by ~0."""
+    rng = np.random.default_rng(17)
+    spec = nk_spec([2, 3, 1], grid=4, domain=(0, 1))
+    params = random_params(spec, rng, scale=0.2)
+    coefs = [params["layers.0.coef"].copy(), params["layers.1.coef"].copy()]
+    grids = _grids(spec)
+    seen = np.full((2, 3, 2), [np.inf, -np.inf])
+    seen[1, :, :] = 0.4  # a single value
+    _renormalize(coefs, grids, seen)
+    np.testing.assert_array_equal(coefs[0], params["layers.0.coef"])
+    one_record = nk_spec([2, 3, 1], grid=2, epochs=5, cells=[4, 4])
+    x = np.array([[0.3, 0.6]])
+    result = kancc.train(one_record, (x, np.array([0.7])), log=None)
+    assert result.status == "done" and result.loss < 1e-6
+    assert all(np.isfinite(v).all() for v in result.params.values())
+
+
+def test_growing_one_cell_stays_within_the_stated_tolerance():
+    """n -> n+1 cells is a least-squares refit, not exact: within h_new / 2 times the
+    largest slope change of the old function (DESIGN section 5); nested growth is exact."""
+    rng = np.random.default_rng(18)
+    coef = np.cumsum(rng.normal(size=(3, 2, 8)), axis=-1)  # random walks: kinks everywhere
+    old = _Grid(2, 0.0, 1 / 7, 7)
+    points = np.linspace(0, 1, 701)
+    values = coef @ old.basis(points).T
+    new = _Grid(2, 0.0, 1 / 8, 8)
+    error = np.abs(refit(coef, old, new) @ new.basis(points).T - values).max(axis=-1)
+    slope_change = np.abs(np.diff(coef, n=2, axis=-1)).max(axis=-1) / old.h
+    assert np.all(error <= new.h / 2 * slope_change)
+    assert np.all(error > 0)  # not nested: the refit really is approximate
 
 
 def test_piecewise_linear_to_cubic_keeps_outputs_close():
@@ -279,8 +332,14 @@ def test_training_is_deterministic_given_the_seed():
 
 # -- bad input --------------------------------------------------------------------------------
 
+def test_a_layer_with_several_outputs_is_refused():
+    with pytest.raises(SpecError, match="one output"):
+        nk_spec([3, 2])
+
+
 @pytest.mark.parametrize("change,field", [
     ({"kaczmarz": {"cells": [0, 3]}}, "train.kaczmarz.cells[0]"),
+    ({"kaczmarz": {"cells": [3, 50], "epochs": 10}}, "train.kaczmarz.cells[1]"),
     ({"kaczmarz": {"cells": [3]}}, "train.kaczmarz.cells"),
     ({"kaczmarz": {"cells": [1, 3]}}, "train.kaczmarz.cells[0]"),
     ({"kaczmarz": {"alpha": 2}}, "train.kaczmarz.alpha"),
@@ -353,6 +412,20 @@ def test_gradient_settings_are_refused_for_newton_kaczmarz(tmp_path, capsys):
     assert main(["train", str(tmp_path / "m.toml"), "--lr", "0.1", "-o", str(out)]) == 2
     assert "--lr: applies to gradient training" in capsys.readouterr().err
     assert not out.exists()
+
+
+def test_cli_seed_override_works_for_newton_kaczmarz(tmp_path):
+    rng = np.random.default_rng(19)
+    x = rng.uniform(0, 1, (200, 2))
+    np.save(tmp_path / "d.npy", np.column_stack([x, x[:, 0] * x[:, 1]]))
+    _write_spec(tmp_path / "m.toml", 'source = "d.npy"')
+    for seed in ("1", "2"):
+        out = tmp_path / f"s{seed}.npz"
+        assert main(["train", str(tmp_path / "m.toml"), "--seed", seed, "-o", str(out),
+                     "--quiet"]) == 0
+    first = kancc.checkpoint.load_checkpoint(tmp_path / "s1.npz").params["layers.0.coef"]
+    second = kancc.checkpoint.load_checkpoint(tmp_path / "s2.npz").params["layers.0.coef"]
+    assert not np.array_equal(first, second)
 
 
 def test_a_newton_kaczmarz_spec_round_trips_through_a_checkpoint_dict():

@@ -48,7 +48,8 @@ from .progress import Progress
 
 SAMPLES_PER_BASIS = 8  # least-squares refits sample the old function this densely
 RANGE_MARGIN = 0.01    # renormalized ranges are widened by this fraction on each side
-SKIP_OFF_EPOCHS = 6    # record skipping stays off in the first and last epochs of a phase
+SHRINK_FLOOR = 0.1     # a domain shrinks only onto a seen range at least this fraction of it
+SKIP_OFF_EPOCHS = 6    # record skipping is off in epochs 0..6 and the last 6 (0-based)
 
 
 @dataclass
@@ -151,18 +152,21 @@ def _starting_coefs(spec: Spec, params: Mapping[str, np.ndarray]) -> list[np.nda
 def _renormalize(coefs: list[np.ndarray], grids: list[_Grid], seen: np.ndarray,
                  expand_only: bool = False) -> None:
     """Map the range each hidden unit took (plus margins) onto its layer's domain, in place:
-    new argument = lo + (old - a) / scale. Units that saw nothing keep their map. With
-    ``expand_only`` (an epoch that skipped records saw only part of the ranges) the domain
-    only grows to cover what was seen."""
+    new argument = lo + (old - a) / scale. Units that saw nothing keep their map. A range
+    narrower than SHRINK_FLOOR of the domain (a nearly constant unit) and every range with
+    ``expand_only`` (an epoch that skipped records saw only part of the ranges) only widen
+    the domain to cover what was seen: zooming onto a degenerate range would amplify the
+    previous layer without bound."""
     for layer in range(1, len(coefs)):
         grid, n_units = grids[layer], coefs[layer].shape[0]
         a, b = seen[layer, :n_units, 0].copy(), seen[layer, :n_units, 1].copy()
         idle = ~(np.isfinite(a) & np.isfinite(b))
         a[idle], b[idle] = grid.lo, grid.hi
-        margin = RANGE_MARGIN * np.maximum(b - a, 1e-12)
-        a, b = np.where(idle, a, a - margin), np.where(idle, b, b + margin)
-        if expand_only:
-            a, b = np.minimum(a, grid.lo), np.maximum(b, grid.hi)
+        margin = RANGE_MARGIN * (b - a)
+        a, b = a - margin, b + margin
+        widen = expand_only | (b - a < SHRINK_FLOOR * (grid.hi - grid.lo))
+        a = np.where(widen, np.minimum(a, grid.lo), a)
+        b = np.where(widen, np.maximum(b, grid.hi), b)
         scale = (b - a) / (grid.hi - grid.lo)
         n_before = coefs[layer - 1].shape[0]
         before = coefs[layer - 1]
@@ -215,6 +219,8 @@ def fit_newton_kaczmarz(spec: Spec, x: np.ndarray, y: np.ndarray, x_val: np.ndar
     method = spec.train.kaczmarz
     if method is None:
         raise KanccError(f'{spec.name}: train.method is not "newton-kaczmarz"')
+    if target not in ("numpy", "triton"):
+        raise KanccError(f"unknown target {target!r}; newton-kaczmarz runs on numpy or triton")
     x = np.ascontiguousarray(x, dtype=np.float64)
     y = np.ascontiguousarray(np.reshape(y, -1), dtype=np.float64)
     x_val = np.ascontiguousarray(x_val, dtype=np.float64)
@@ -222,6 +228,9 @@ def fit_newton_kaczmarz(spec: Spec, x: np.ndarray, y: np.ndarray, x_val: np.ndar
     if len(y) == 0:
         raise KanccError("newton-kaczmarz needs at least one training record")
     _warn_outside_domain(spec, x)
+    orders = (2, 4) if method.spline_epochs else (2,)
+    for order in orders:  # compile (or load from numba's cache) before the clock starts
+        _compile(_epoch_function(order, target), order, spec.widths)
     start = time.perf_counter()
     coefs = _initial_coefs(spec, y, spec.train.seed) if params is None else \
         _starting_coefs(spec, params)
@@ -244,16 +253,16 @@ def fit_newton_kaczmarz(spec: Spec, x: np.ndarray, y: np.ndarray, x_val: np.ndar
             middle = SKIP_OFF_EPOCHS < epoch < epochs - SKIP_OFF_EPOCHS
             seen = np.full((len(coefs), max(spec.widths), 2), [np.inf, -np.inf])
             lo, inv_h, n = _arrays(grids)
-            kept = [c.copy() for c in coefs]
+            kept = [c.copy() for c in coefs], list(grids)
             squares = kernel(tuple(coefs), lo, inv_h, n, x, y, float(method.alpha),
                              skip_below if middle else 0.0, seen, last)
-            if not (math.isfinite(squares) and all(np.isfinite(c).all() for c in coefs)):
-                coefs, diverged_at = kept, done + 1
-                break
             if method.renormalize:
                 _renormalize(coefs, grids, seen, expand_only=middle and skip_below > 0)
             if phase == 0 and epoch >= 1:
                 _grow(coefs, grids, cells)
+            if not (math.isfinite(squares) and _representable(coefs, spec.dtype)):
+                (coefs, grids), diverged_at = kept, done + 1
+                break
             done += 1
             due = done % progress.every == 0 or done == total
             validation = math.nan
@@ -266,6 +275,24 @@ def fit_newton_kaczmarz(spec: Spec, x: np.ndarray, y: np.ndarray, x_val: np.ndar
     named = {f"layers.{i}.coef": c.astype(spec.dtype) for i, c in enumerate(coefs)}
     return KaczmarzFit(final, named, np.array(rows, dtype=float).reshape(-1, 3),
                        marks[-1] - start, tuple(np.diff(marks)), diverged_at)
+
+
+def _compile(kernel: Callable[..., float], order: int, widths: tuple[int, ...]) -> None:
+    """Run ``kernel`` and the forward kernel once on no records, so that numba compiles them
+    (or loads them from its cache) outside the timed training."""
+    coefs = tuple(np.zeros((a, b, order)) for a, b in zip(widths, widths[1:]))
+    ones = np.ones(len(coefs))
+    x = np.zeros((0, widths[0]))
+    seen = np.full((len(coefs), max(widths), 2), [np.inf, -np.inf])
+    kernel(coefs, 0 * ones, ones, ones.astype(np.int64), x, np.zeros(0), 0.5, 0.0, seen,
+           np.zeros(0))
+    forward_kernel(order)(coefs, 0 * ones, ones, ones.astype(np.int64), x)
+
+
+def _representable(coefs: list[np.ndarray], dtype: str) -> bool:
+    """Finite, and finite once cast to the model's dtype."""
+    limit = float(np.finfo(dtype).max)
+    return all(bool(np.all(np.abs(c) <= limit)) for c in coefs)
 
 
 def _epoch_function(order: int, target: str) -> Callable[..., float]:

@@ -63,13 +63,15 @@ def _basis_derivative(order: int, s: float, db: np.ndarray) -> None:
 
 @numba.njit(cache=True, fastmath=FASTMATH, error_model="numpy")
 def _cell(value: float, lo: float, inv_h: float, n_cells: int) -> tuple[int, float]:
-    """The cell of ``value`` (clamped to the edge cells) and the in-cell coordinate."""
+    """The cell of ``value`` (clamped to the edge cells, NaN to cell 0, compared as floats
+    so that huge values cannot overflow the index) and the in-cell coordinate."""
     t = (value - lo) * inv_h
-    k = int(np.floor(t))
-    if k < 0:
-        k = 0
-    elif k > n_cells - 1:
+    if t >= n_cells - 1:
         k = n_cells - 1
+    elif t >= 0.0:
+        k = int(t)
+    else:
+        k = 0
     return k, t - k
 
 

@@ -46,8 +46,8 @@ if triton is not None:
 
     @triton.jit
     def _cell(v, lo, inv_h, n_cells):  # type: ignore[no-untyped-def]
-        t = (v - lo) * inv_h
-        k = tl.minimum(tl.maximum(tl.floor(t), 0.0), n_cells - 1.0)
+        t = (v - lo) * inv_h  # NaN fails both comparisons and lands in cell 0
+        k = tl.where(t >= n_cells - 1.0, n_cells - 1.0, tl.where(t >= 0.0, tl.floor(t), 0.0))
         return k.to(tl.int32), t - k
 
     @triton.jit
