@@ -138,6 +138,31 @@ def test_numba_epoch_matches_the_compiled_programs_gradients(widths, degree, see
         np.testing.assert_allclose(fast[name], reference[name], rtol=1e-9, atol=1e-11)
 
 
+@pytest.mark.parametrize("order", [2, 4])
+def test_kernel_pieces_are_the_symbolic_b_spline_pieces(order):
+    """The kernel's hand-written uniform pieces (and their s-derivatives) equal the exact
+    Cox-de Boor polynomials kancc.symbolic derives, on a cell of integer knots (h = 1)."""
+    import sympy
+
+    from kancc import symbolic
+    from kancc.training.kaczmarz_kernel import _basis, _basis_derivative
+
+    knots = list(range(2 * order))
+    cell = order - 1
+    pieces = symbolic.bspline_cell_polynomials(order, knots)
+    slopes = symbolic.bspline_derivative_cell_polynomials(order, knots)
+    s = sympy.Symbol("s")
+    values, derivatives = np.empty(order, dtype=object), np.empty(order, dtype=object)
+    _basis.py_func(order, s, values, 0)
+    _basis_derivative.py_func(order, s, derivatives)
+    for i in range(order):
+        index = cell - order + 1 + i
+        exact = pieces[index][cell].as_expr().subs(symbolic.X, s + cell)
+        assert sympy.expand(values[i] - exact) == 0
+        exact_slope = slopes[index][cell].as_expr().subs(symbolic.X, s + cell)
+        assert sympy.expand(derivatives[i] - exact_slope) == 0
+
+
 def test_forward_matches_the_numpy_backend():
     """Inside and outside the domain, huge inputs (cells compared as floats, no index
     overflow) and NaN (NaN out) included."""
