@@ -38,10 +38,18 @@ def f_polar5(x1, x2, x3, x4, x5):
     return (2 + 2 * x3) / (3 * math.pi) * a + (2 + 2 * x4) / (3 * math.pi) * b
 
 
+def f_triangle(x1, y1, x2, y2, x3, y3):
+    """Heron's formula: an independent route to the area."""
+    a, b, c = math.dist((x1, y1), (x2, y2)), math.dist((x2, y2), (x3, y3)), \
+        math.dist((x3, y3), (x1, y1))
+    p = (a + b + c) / 2
+    return math.sqrt(max(p * (p - a) * (p - b) * (p - c), 0.0))
+
+
 FORMULAS = {"exp_sin": f_exp_sin, "sin_sin": f_sin_sin, "rotated": f_rotated,
-            "polar5": f_polar5}
+            "polar5": f_polar5, "triangle": f_triangle}
 SAMPLE_BOXES = {"exp_sin": (-1, 1), "sin_sin": (-1, 1), "rotated": (0.0001, 0.9999),
-                "polar5": (0, 1)}
+                "polar5": (0, 1), "triangle": (0, 1)}
 
 
 def evaluate(name, *point):
@@ -53,7 +61,8 @@ def evaluate(name, *point):
 def test_registry_lists_exactly_the_documented_targets():
     assert set(SYNTHETIC) == set(FORMULAS)
     assert {k: (t.n_in, t.n_out) for k, t in SYNTHETIC.items()} == {
-        "exp_sin": (2, 1), "sin_sin": (2, 1), "rotated": (2, 1), "polar5": (5, 1)}
+        "exp_sin": (2, 1), "sin_sin": (2, 1), "rotated": (2, 1), "polar5": (5, 1),
+        "triangle": (6, 1)}
     assert SYNTHETIC["exp_sin"].domain == (-1, 1)
     assert SYNTHETIC["rotated"].domain == (0, 1)
     assert SYNTHETIC["polar5"].domain == (0, 1)
@@ -427,7 +436,7 @@ def test_bad_labels(tmp_path, value, where):
 
 def test_bad_synthetic_requests():
     with pytest.raises(DataError, match=r"^nope: unknown synthetic target; known: exp_sin, "
-                                        r"polar5, rotated, sin_sin$"):
+                                        r"polar5, rotated, sin_sin, triangle$"):
         synthetic("nope", 10)
     for n in (0, -5, 2.5, True):
         with pytest.raises(DataError, match=r"^rotated: number of rows must be a positive"):
