@@ -221,10 +221,11 @@ def fit_newton_kaczmarz(spec: Spec, x: np.ndarray, y: np.ndarray, x_val: np.ndar
         raise KanccError(f'{spec.name}: train.method is not "newton-kaczmarz"')
     if target not in ("numpy", "triton"):
         raise KanccError(f"unknown target {target!r}; newton-kaczmarz runs on numpy or triton")
-    x = np.ascontiguousarray(x, dtype=np.float64)
-    y = np.ascontiguousarray(np.reshape(y, -1), dtype=np.float64)
-    x_val = np.ascontiguousarray(x_val, dtype=np.float64)
-    y_val = np.reshape(y_val, -1).astype(np.float64)
+    # fresh writable copies: numba compiles read-only arrays (a Dataset's) as another type
+    x = np.array(x, dtype=np.float64, order="C")
+    y = np.array(np.reshape(y, -1), dtype=np.float64, order="C")
+    x_val = np.array(x_val, dtype=np.float64, order="C")
+    y_val = np.array(np.reshape(y_val, -1), dtype=np.float64)
     if len(y) == 0:
         raise KanccError("newton-kaczmarz needs at least one training record")
     _warn_outside_domain(spec, x)
@@ -278,8 +279,8 @@ def fit_newton_kaczmarz(spec: Spec, x: np.ndarray, y: np.ndarray, x_val: np.ndar
 
 
 def _compile(kernel: Callable[..., float], order: int, widths: tuple[int, ...]) -> None:
-    """Run ``kernel`` and the forward kernel once on no records, so that numba compiles them
-    (or loads them from its cache) outside the timed training."""
+    """Run ``kernel``, the forward kernel and ``basis_matrix`` once on no records, so that
+    numba compiles them (or loads them from its cache) outside the timed training."""
     coefs = tuple(np.zeros((a, b, order)) for a, b in zip(widths, widths[1:]))
     ones = np.ones(len(coefs))
     x = np.zeros((0, widths[0]))
@@ -287,6 +288,7 @@ def _compile(kernel: Callable[..., float], order: int, widths: tuple[int, ...]) 
     kernel(coefs, 0 * ones, ones, ones.astype(np.int64), x, np.zeros(0), 0.5, 0.0, seen,
            np.zeros(0))
     forward_kernel(order)(coefs, 0 * ones, ones, ones.astype(np.int64), x)
+    basis_matrix(order, 0.0, 1.0, 1, np.zeros(1))
 
 
 def _representable(coefs: list[np.ndarray], dtype: str) -> bool:
