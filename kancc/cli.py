@@ -9,7 +9,7 @@
                      [--lr LR] [--batch-size N] [--seed N] [--init CHECKPOINT] [-o CHECKPOINT]
                      [--quiet]
     kancc plot CHECKPOINT [-o DIR]
-    kancc analyze SPEC [--plot DIR]
+    kancc analyze SPEC|CKPT [--plot DIR] [--params CKPT]
     kancc refine CHECKPOINT [--factor N | --spec FINE] -o CHECKPOINT
     kancc passes
 
@@ -121,8 +121,12 @@ def _parser() -> argparse.ArgumentParser:
 
     analyze = commands.add_parser("analyze", help="per layer: the stencil A and the spectrum "
                                   "of A^T A (seed 000)")
-    analyze.add_argument("spec")
+    analyze.add_argument("spec", help="a spec, or a checkpoint (.npz: its model and its "
+                                      "coefficients' singular values)")
     analyze.add_argument("--plot", metavar="DIR", help="also save Figure 1's eigen-plots here")
+    analyze.add_argument("--params", metavar="CKPT",
+                         help="a checkpoint of this model: also print the mode-wise singular "
+                              "values of its coefficient tensors (seed 004)")
 
     refine = commands.add_parser("refine", help="prolong a checkpoint onto a finer grid "
                                  "(exact: the model's function is unchanged)")
@@ -289,8 +293,17 @@ def _plot(args: argparse.Namespace) -> int:
 
 def _analyze(args: argparse.Namespace) -> int:
     from .analyze import analyze
+    from .checkpoint import load_checkpoint
 
-    text, written = analyze(load_spec(args.spec), args.plot)
+    if args.spec.endswith(".npz"):  # a checkpoint: its own model and coefficients
+        if args.params:
+            raise KanccError("--params: the checkpoint given as SPEC already holds them")
+        checkpoint = load_checkpoint(args.spec)
+        spec, params = checkpoint.spec, checkpoint.params
+    else:
+        spec = load_spec(args.spec)
+        params = load_checkpoint(args.params, spec).params if args.params else None
+    text, written = analyze(spec, args.plot, params)
     sys.stdout.write(text)
     for path in written:
         print(f"wrote {path}")
