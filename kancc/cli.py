@@ -295,6 +295,7 @@ def _analyze(args: argparse.Namespace) -> int:
     from .analyze import analyze
     from .checkpoint import load_checkpoint
 
+    params: dict[str, np.ndarray] | None = None
     if args.spec.endswith(".npz"):  # a checkpoint: its own model and coefficients
         if args.params:
             raise KanccError("--params: the checkpoint given as SPEC already holds them")
@@ -302,7 +303,8 @@ def _analyze(args: argparse.Namespace) -> int:
         spec, params = checkpoint.spec, checkpoint.params
     else:
         spec = load_spec(args.spec)
-        params = load_checkpoint(args.params, spec).params if args.params else None
+        if args.params:
+            params = load_checkpoint(args.params, spec).params
     text, written = analyze(spec, args.plot, params)
     sys.stdout.write(text)
     for path in written:

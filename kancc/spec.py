@@ -380,17 +380,8 @@ def spec_to_dict(spec: Spec) -> dict[str, Any]:
             table["knots"] = [exact(Fraction(v)) for v in basis.knots]
         layers.append(table)
     train = spec.train
-    train_table: dict[str, Any] = {
-        "loss": train.loss, "l2": exact(train.l2), "optimizer": train.optimizer,
-        "steps": train.steps, "warmup": train.warmup, "schedule": train.schedule,
-        "seed": train.seed, "deterministic": train.deterministic, "geometry": train.geometry}
-    if train.multilevel is not None:
-        del train_table["steps"]
-        levels = train.multilevel
-        train_table["multilevel"] = {"epochs": list(levels.epochs), "factor": levels.factor}
-        if levels.steps_per_epoch is not None:
-            train_table["multilevel"]["steps_per_epoch"] = levels.steps_per_epoch
-    if train.kaczmarz is not None:
+    train_table: dict[str, Any]
+    if train.kaczmarz is not None:  # newton-kaczmarz takes none of the gradient keys
         method = train.kaczmarz
         train_table = {"loss": train.loss, "seed": train.seed, "method": train.method}
         train_table["kaczmarz"] = {
@@ -399,6 +390,18 @@ def spec_to_dict(spec: Spec) -> dict[str, Any]:
             "skip_below": exact(method.skip_below)}
         if method.cells is not None:
             train_table["kaczmarz"]["cells"] = list(method.cells)
+    else:
+        train_table = {
+            "loss": train.loss, "l2": exact(train.l2), "optimizer": train.optimizer,
+            "steps": train.steps, "warmup": train.warmup, "schedule": train.schedule,
+            "seed": train.seed, "deterministic": train.deterministic,
+            "geometry": train.geometry}
+    if train.multilevel is not None:
+        del train_table["steps"]
+        levels = train.multilevel
+        train_table["multilevel"] = {"epochs": list(levels.epochs), "factor": levels.factor}
+        if levels.steps_per_epoch is not None:
+            train_table["multilevel"]["steps_per_epoch"] = levels.steps_per_epoch
     if train.lr is not None:
         train_table["lr"] = exact(train.lr)
     if train.batch_size is not None:

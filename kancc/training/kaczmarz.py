@@ -43,7 +43,7 @@ from kancc.program import Program
 from kancc.spec import Spec, load_spec, spec_to_dict
 from kancc.spec_train import TrainSpec
 
-from .kaczmarz_kernel import basis_matrix, epoch_kernel, forward_kernel
+from .kaczmarz_kernel import ORDERS, basis_matrix, epoch_kernel, forward_kernel
 from .progress import Progress
 
 SAMPLES_PER_BASIS = 8  # least-squares refits sample the old function this densely
@@ -229,9 +229,9 @@ def fit_newton_kaczmarz(spec: Spec, x: np.ndarray, y: np.ndarray, x_val: np.ndar
     if len(y) == 0:
         raise KanccError("newton-kaczmarz needs at least one training record")
     _warn_outside_domain(spec, x)
-    orders = (2, 4) if method.spline_epochs else (2,)
+    orders = ORDERS if method.spline_epochs else ORDERS[:1]
     for order in orders:  # compile (or load from numba's cache) before the clock starts
-        _compile(_epoch_function(order, target), order, spec.widths)
+        _warm_up(_epoch_function(order, target), order, spec.widths)
     start = time.perf_counter()
     coefs = _initial_coefs(spec, y, spec.train.seed) if params is None else \
         _starting_coefs(spec, params)
@@ -278,7 +278,7 @@ def fit_newton_kaczmarz(spec: Spec, x: np.ndarray, y: np.ndarray, x_val: np.ndar
                        marks[-1] - start, tuple(np.diff(marks)), diverged_at)
 
 
-def _compile(kernel: Callable[..., float], order: int, widths: tuple[int, ...]) -> None:
+def _warm_up(kernel: Callable[..., float], order: int, widths: tuple[int, ...]) -> None:
     """Run ``kernel``, the forward kernel and ``basis_matrix`` once on no records, so that
     numba compiles them (or loads them from its cache) outside the timed training."""
     coefs = tuple(np.zeros((a, b, order)) for a, b in zip(widths, widths[1:]))
@@ -311,7 +311,7 @@ def kaczmarz_epoch(spec: Spec, params: Mapping[str, np.ndarray], x: np.ndarray,
     on float64 copies of ``params``: the fast path that ``reference_epoch`` checks."""
     coefs = _starting_coefs(spec, params)
     grids = _grids(spec)
-    if len({g.order for g in grids}) != 1 or grids[0].order not in (2, 4):
+    if len({g.order for g in grids}) != 1 or grids[0].order not in ORDERS:
         raise KanccError("the Kaczmarz kernel takes layers of one degree, 1 or 3")
     lo, inv_h, n = _arrays(grids)
     seen = np.full((len(coefs), max(spec.widths), 2), [np.inf, -np.inf])

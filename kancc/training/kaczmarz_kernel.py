@@ -130,7 +130,7 @@ def _make_epoch(order: int) -> Callable[..., float]:
                     _basis(r, s, b, at)
                     for i in range(r):
                         bsum += b[at + i] * b[at + i]
-                    if layer == 0:
+                    if layer == 0:  # no slopes: nothing before layer 0 to propagate to
                         for q in range(n_out):
                             value = 0.0
                             for i in range(r):
