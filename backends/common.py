@@ -27,7 +27,7 @@ def var(value: Value) -> str:
 def op_comment(op: Op, indent: str = "") -> str:
     """The op's IR text without its (long) attributes, as a comment."""
     brief = format_op(Op(op.name, op.operands, (), op.results))
-    return f"{indent}# {brief}"
+    return "\n".join(f"{indent}# {line.strip()}" for line in brief.splitlines())
 
 
 def describe_basis(op: Op) -> str:

@@ -17,8 +17,16 @@ Training ops (made by the autodiff pass; DESIGN.md 3):
   kan.vjp_input    d(loss)/dx of a fused layer from d(loss)/dy: basis derivative, recomputed
   kan.vjp_coef     d(loss)/dcoef of a fused layer from d(loss)/dy: basis recomputed, never stored
 
+Tucker layers (seed 004; every view, since the op is already a kernel):
+
+  kan.tucker_layer y = sum_(p,i) W[p,q,i] B_i(x_p) with W = core x1 U1 x2 U2 x3 U3 never
+                   formed: basis -> x U3 -> x U1 -> core -> x U2 (the cheap order)
+  kan.vjp_tucker   its reverse: (dcore, dU1, dU2, dU3[, dx]) from d(loss)/dy, basis recomputed
+
 A graph with a kan.loss op is a *training graph*: it returns the loss, then one gradient per
 parameter in declaration order (each typed like its parameter), then optionally d(loss)/dx.
+
+Tucker shapes: core (r1, r2, r3), U1 (in, r1), U2 (out, r2), U3 (n_b, r3), r_k >= 1.
 
 Basis attributes (shared by kan.layer, kan.basis, kan.fused_layer):
   kind          "bspline", or "relu": the truncated powers psi_j(x) = (x - t_j)_+^(r-1),
@@ -179,7 +187,9 @@ def _check_lowering_attrs(attrs: Mapping[str, Any]) -> list[str]:
     return errors
 
 
-OPS_WITH_BASIS = ("kan.layer", "kan.basis", "kan.fused_layer", "kan.vjp_input", "kan.vjp_coef")
+OPS_WITH_BASIS = ("kan.layer", "kan.basis", "kan.fused_layer", "kan.vjp_input", "kan.vjp_coef",
+                  "kan.tucker_layer", "kan.vjp_tucker")
+GRADIENT_OPS = ("kan.vjp_coef", "kan.vjp_input", "kan.vjp_tucker")
 
 
 def _check_loss_attrs(attrs: Mapping[str, Any], kinds: tuple[str, ...]) -> list[str]:
@@ -204,9 +214,10 @@ def check_attrs(op: Op) -> list[str]:
     errors = _check_basis_attrs(attrs)
     if not errors:
         errors += _check_lowering_attrs(attrs)
-    if not errors and op.name == "kan.vjp_input" and attrs["eval"] == "horner" and \
-            "dpieces" not in attrs:
-        errors.append("kan.vjp_input with eval=horner needs the dpieces attribute")
+    wants_dx = op.name == "kan.vjp_input" or (op.name == "kan.vjp_tucker" and
+                                              len(op.results) == 5)
+    if not errors and wants_dx and attrs.get("eval") == "horner" and "dpieces" not in attrs:
+        errors.append(f"{op.name} with eval=horner and d/dx needs the dpieces attribute")
     return errors
 
 
@@ -254,6 +265,34 @@ def _infer_vjp(op: Op) -> tuple[TensorType, ...]:
     if grad.type != y:
         raise TypeError(f"{_ref(grad)} has type {grad.type} but the layer's output is {y}")
     return (x.type,) if op.name == "kan.vjp_input" else (coef.type,)
+
+
+def _infer_tucker(op: Op) -> tuple[TensorType, ...]:
+    x, core, u1, u2, u3 = op.operands[:5]
+    _require_rank(x, 2)
+    _require_rank(core, 3)
+    for factor in (u1, u2, u3):
+        _require_rank(factor, 2)
+    nb = n_basis(op.attr("order"), op.attr("grid"))
+    if u1.type.shape[0] != x.type.shape[1]:
+        raise TypeError(f"{_ref(u1)} has {u1.type.shape[0]} rows but {_ref(x)} has "
+                        f"{x.type.shape[1]} features")
+    if u3.type.shape[0] != nb:
+        raise TypeError(f"{_ref(u3)} has {u3.type.shape[0]} rows but the basis has {nb} "
+                        "functions (grid + order - 1)")
+    ranks = tuple(f.type.shape[1] for f in (u1, u2, u3))
+    if core.type.shape != ranks:
+        raise TypeError(f"{_ref(core)} has shape {core.type} but the factors' ranks are "
+                        f"{list(ranks)}")
+    _require_same_dtype(op)
+    y = TensorType(_dtype_of(op), (x.type.shape[0], u2.type.shape[0]))
+    if op.name == "kan.tucker_layer":
+        return (y,)
+    grad = op.operands[5]
+    if grad.type != y:
+        raise TypeError(f"{_ref(grad)} has type {grad.type} but the layer's output is {y}")
+    grads = (core.type, u1.type, u2.type, u3.type)
+    return grads + (x.type,) if len(op.results) == 5 else grads
 
 
 def _infer_loss(op: Op) -> tuple[TensorType, ...]:
@@ -316,6 +355,12 @@ OPS: dict[str, OpDef] = {d.name: d for d in (
     OpDef("kan.vjp_coef", (Value, Param, Value), BASIS_KEYS + ("eval",),
           tuple(key for key in LOWERING_KEYS if key != "eval"), _infer_vjp,
           "dcoef[p, q, i] = sum_b g[b, q] B_i(x[b, p]) of a fused layer (@coef names it)"),
+    OpDef("kan.tucker_layer", (Value, Param, Param, Param, Param), BASIS_KEYS,
+          LOWERING_KEYS[:-1], _infer_tucker,
+          "a KAN layer with coef = core x1 U1 x2 U2 x3 U3, evaluated without forming coef"),
+    OpDef("kan.vjp_tucker", (Value, Param, Param, Param, Param, Value), BASIS_KEYS + ("eval",),
+          tuple(key for key in LOWERING_KEYS if key != "eval"), _infer_tucker,
+          "(dcore, dU1, dU2, dU3[, dx]) of a kan.tucker_layer from d(loss)/dy"),
     OpDef("kan.loss", (Value, Value), LOSS_KEYS, (), _infer_loss,
           "weight * loss(prediction, target): mse (mean over batch and outputs) or "
           "cross_entropy (mean over batch, i32 labels)"),

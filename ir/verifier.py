@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 
-from .dialect import OPS, check_attrs
+from .dialect import GRADIENT_OPS, OPS, check_attrs
 from .graph import Graph, Op, Param, Value
 from .printer import render
 from .types import TensorType
@@ -115,7 +115,7 @@ def verify(graph: Graph) -> None:
 
 def _check_training_outputs(graph: Graph) -> None:
     """A graph with gradient ops returns (loss, d/d param for each param, [d/d x])."""
-    if not any(op.name in ("kan.vjp_coef", "kan.vjp_input") for op in graph.ops):
+    if not any(op.name in GRADIENT_OPS for op in graph.ops):
         return
     outputs = graph.outputs
     expected = [TensorType(graph.dtype, ())] + [p.type for p in graph.params]

@@ -1,6 +1,8 @@
 """Spec -> the top of the lowering ladder: one ``kan.layer`` op per KAN layer.
 
-Parameters are declared as ``layers.{l}.coef`` with shape (in, out, n_b) (DESIGN.md 6).
+Parameters are declared as ``layers.{l}.coef`` with shape (in, out, n_b) (DESIGN.md 6); a
+Tucker layer (spec key ``tucker``) is a ``kan.tucker_layer`` whose parameters are its factors
+``layers.{l}.core`` (r1, r2, r3), ``.u1`` (in, r1), ``.u2`` (out, r2), ``.u3`` (n_b, r3).
 """
 
 from __future__ import annotations
@@ -22,16 +24,34 @@ def basis_attrs(basis: BasisSpec) -> dict[str, object]:
     }
 
 
+def tucker_params(prefix: str, dtype: str, dims: tuple[int, ...],
+                  ranks: tuple[int, ...]) -> list[Param]:
+    """The factor parameters of a Tucker layer, named ``{prefix}.core`` etc.: core (r1, r2,
+    r3), U1 (in, r1), U2 (out, r2), U3 (n_b, r3)."""
+    shapes = {"core": ranks, "u1": (dims[0], ranks[0]), "u2": (dims[1], ranks[1]),
+              "u3": (dims[2], ranks[2])}
+    return [Param(f"{prefix}.{name}", TensorType(dtype, tuple(shape)))
+            for name, shape in shapes.items()]
+
+
 def build_graph(spec: Spec) -> Graph:
     dtype = IR_DTYPES[spec.dtype]
     x = Value("x", batched(dtype, spec.widths[0]))
     params, ops, current = [], [], x
     for index, basis in enumerate(spec.layers):
         n_in, n_out = spec.widths[index], spec.widths[index + 1]
-        coef = Param(f"layers.{index}.coef", TensorType(dtype, (n_in, n_out, basis.n_basis)))
-        params.append(coef)
         result = Value(str(index), batched(dtype, n_out))
-        ops.append(Op.make("kan.layer", (current, coef), basis_attrs(basis), (result,)))
+        if basis.tucker is None:
+            coef = Param(f"layers.{index}.coef",
+                         TensorType(dtype, (n_in, n_out, basis.n_basis)))
+            params.append(coef)
+            ops.append(Op.make("kan.layer", (current, coef), basis_attrs(basis), (result,)))
+        else:
+            factors = tucker_params(f"layers.{index}", dtype, (n_in, n_out, basis.n_basis),
+                                    basis.tucker)
+            params += factors
+            ops.append(Op.make("kan.tucker_layer", (current, *factors), basis_attrs(basis),
+                               (result,)))
         current = result
     return Graph(spec.name, (x,), tuple(params), tuple(ops), (current,))
 

@@ -17,6 +17,7 @@ import numpy as np
 
 from kancc.backends import EMITTERS
 from kancc.ir import Graph
+from kancc.ir.dialect import GRADIENT_OPS
 
 from .errors import BackendError, KanccError
 from .frontend import build_graph, build_loss_graph
@@ -57,7 +58,9 @@ class Program:
 
     def spec_init_params(self, seed: int = 0) -> dict[str, np.ndarray]:
         """Seeded random spec-level parameters: coef ~ N(0, 1/in), so a layer's output has
-        unit scale (the B-splines of a point sum to one)."""
+        unit scale (the B-splines of a point sum to one). Tucker layers start as seed 004's
+        eq. (8) with no pretrained tensor (a Slim KAN): core = 0, U1 ~ N(0, 1/in),
+        U2 ~ N(0, 1/out) (columns of norm about 1), U3 ~ N(0, 1/n_b)."""
         if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
             raise KanccError(f"seed must be a non-negative integer, got {seed!r}")
         rng = np.random.default_rng(seed)
@@ -65,7 +68,8 @@ class Program:
         params = {}
         for p in self.input_ir.params:
             shape = tuple(int(d) for d in p.type.shape)
-            params[p.name] = (rng.standard_normal(shape) / np.sqrt(shape[0])).astype(dtype)
+            value = rng.standard_normal(shape) / np.sqrt(shape[0])
+            params[p.name] = (0 * value if p.name.endswith(".core") else value).astype(dtype)
         return params
 
     @cached_property
@@ -156,7 +160,7 @@ def compile(spec: SpecSource, target: str = "numpy", *, training: bool = False,
         passes = "training" if training else "inference"
     manager = PassManager(parse_pipeline(passes), dump=dump, check_roundtrip=check_roundtrip)
     result = manager.run(graph)
-    if training and not any(op.name == "kan.vjp_coef" for op in result.graph.ops):
+    if training and not any(op.name in GRADIENT_OPS for op in result.graph.ops):
         raise KanccError(f"training=True needs a pipeline that runs autodiff (such as "
                          f"\"training\"); {passes!r} does not")
     source = EMITTERS[target](result.graph)

@@ -12,6 +12,8 @@
     [[layers]]                # optional: one table per layer overriding [basis] keys
     [[layers]]
     degree = 1
+    tucker = 0.5              # a Tucker (Slim) layer: ranks ceil(cr * (in, out, n_b)), or
+                              # [r1, r2, r3]; its parameters are the factors (seed 004)
 
 Numbers are kept exact: TOML floats are read as decimals (``0.1`` is 1/10), and domain and
 knot entries may also be strings ``"p/q"``. Every unknown key is an error; every error
@@ -22,11 +24,12 @@ from __future__ import annotations
 
 import decimal
 import difflib
+import math
 import numbers
 import os
 import re
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from fractions import Fraction
 from pathlib import Path
@@ -49,19 +52,23 @@ NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 TOP_KEYS = ("model", "basis", "layers", "train", "data")
 MODEL_KEYS = ("name", "layers", "dtype")
 BASIS_KEYS = ("kind", "degree", "grid", "domain", "knots")
+LAYER_KEYS = BASIS_KEYS + ("tucker",)
 DEFAULT_BASIS = {"kind": "bspline", "degree": 3, "grid": 5, "domain": [-1, 1],
                  "knots": "uniform"}
 
 
 @dataclass(frozen=True)
 class BasisSpec:
-    """The spline family of one layer; numbers exact."""
+    """The spline family of one layer (numbers exact) and how its coefficients are held:
+    ``tucker`` None for the full (in, out, n_b) tensor, else the Tucker ranks (r1, r2, r3)
+    of a factorized layer (core and three factors, kancc.tucker)."""
 
     kind: str
     degree: int
     grid: int
     domain: tuple[Fraction, Fraction]
     knots: Union[str, tuple[Fraction, ...]]  # "uniform" or the grid+1 points
+    tucker: tuple[int, int, int] | None = None
 
     @property
     def order(self) -> int:
@@ -221,7 +228,7 @@ def _build(raw: Mapping[str, Any], origin: str | None, default_name: str) -> Spe
                                        f"{_describe(name)}")
     default = dict(DEFAULT_BASIS)
     if "basis" in raw:
-        given = check.table(raw["basis"], "basis", BASIS_KEYS)
+        given = check.table(raw["basis"], "basis", LAYER_KEYS)
         if _is_list(given.get("knots")):
             for key in ("grid", "domain"):
                 default.pop(key)
@@ -233,14 +240,25 @@ def _build(raw: Mapping[str, Any], origin: str | None, default_name: str) -> Spe
         if len(entries) != n_layers:
             raise check.fail("layers", f"has {len(entries)} entries but model.layers describes "
                                        f"{n_layers} layer(s); give one [[layers]] table per layer")
-        overrides = [check.table(e, f"layers[{i}]", BASIS_KEYS) for i, e in enumerate(entries)]
+        overrides = [check.table(e, f"layers[{i}]", LAYER_KEYS) for i, e in enumerate(entries)]
     layers = tuple(_layer_basis(check, default, o, i, dtype) for i, o in enumerate(overrides))
+    tucker_given = [o.get("tucker", default.get("tucker")) for o in overrides]
+    layers = tuple(_with_tucker(check, basis, value, (widths[i], widths[i + 1]), i,
+                                "tucker" in overrides[i])
+                   for i, (basis, value) in enumerate(zip(layers, tucker_given)))
     train = parse_train(check, raw["train"]) if "train" in raw else TrainSpec()
     if train.loss == "cross_entropy" and widths[-1] < 2:
         raise check.fail("train.loss", "cross_entropy needs at least 2 outputs (one per class); "
                                        f"model.layers ends with {widths[-1]}")
     if train.kaczmarz is not None:
         check_kaczmarz_model(check, tuple(widths), layers, train.loss, train.kaczmarz)
+    factorized = [i for i, basis in enumerate(layers) if basis.tucker is not None]
+    if factorized and (train.multilevel is not None or train.kaczmarz is not None or
+                       train.geometry != "spline"):
+        what = "train.multilevel" if train.multilevel is not None else \
+            ("train.method" if train.kaczmarz is not None else "train.geometry")
+        raise check.fail(what, f"does not apply to Tucker layers (layers[{factorized[0]}] has "
+                               "tucker); train them by gradient in the spline geometry")
     data = parse_data(check, raw["data"]) if "data" in raw else None
     return Spec(name, tuple(widths), dtype, layers, train, origin, data)
 
@@ -312,6 +330,34 @@ def _layer_basis(check: _Checker, default: dict, override: Mapping[str, Any],
     return BasisSpec(kind, degree, len(points) - 1, (points[0], points[-1]), points)
 
 
+def _with_tucker(check: _Checker, basis: BasisSpec, value: object, widths: tuple[int, int],
+                 index: int, own: bool) -> BasisSpec:
+    """``basis`` with its Tucker ranks: from cr in (0, 1] (r_k = ceil(cr * dim_k)) or from
+    [r1, r2, r3], each at most its mode's size (in, out, n_b); ``false`` keeps a layer full
+    when [basis] makes the others Tucker layers."""
+    if value is None or value is False:
+        return basis
+    path = f"layers[{index}].tucker" if own else "basis.tucker"
+    dims = (*widths, basis.n_basis)
+    if _is_list(value):
+        items = check.array(value, path)
+        if len(items) != 3:
+            raise check.fail(path, f"must be a compression ratio or 3 ranks [in, out, basis], "
+                                   f"got {len(items)} numbers")
+        ranks = tuple(check.integer(v, f"{path}[{k}]", 1) for k, v in enumerate(items))
+        for k, (rank, dim, mode) in enumerate(zip(ranks, dims, ("in", "out", "basis"))):
+            if rank > dim:
+                raise check.fail(f"{path}[{k}]", f"the {mode} rank {rank} is larger than the "
+                                                 f"mode's size {dim} (layer {index} is "
+                                                 f"{dims[0]} x {dims[1]} x {dims[2]})")
+    else:
+        cr = check.number(value, path)
+        if not 0 < cr <= 1:
+            raise check.fail(path, f"a compression ratio must be in (0, 1], got {_show(cr)}")
+        ranks = tuple(max(1, math.ceil(cr * dim)) for dim in dims)
+    return replace(basis, tucker=ranks)  # type: ignore[arg-type]
+
+
 def _check_representable(check: _Checker, points: tuple[Fraction, ...], order: int, dtype: str,
                          range_path: str, resolution_path: str) -> None:
     problem = representability_problem(points, order, dtype)
@@ -378,6 +424,8 @@ def spec_to_dict(spec: Spec) -> dict[str, Any]:
                          knots="uniform")
         else:
             table["knots"] = [exact(Fraction(v)) for v in basis.knots]
+        if basis.tucker is not None:
+            table["tucker"] = list(basis.tucker)
         layers.append(table)
     train = spec.train
     train_table: dict[str, Any]

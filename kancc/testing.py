@@ -48,6 +48,21 @@ def random_spec(seed: int, *, dtype: str = "float32", max_layers: int = 3, max_w
             "layers": layers}
 
 
+def random_tucker_spec(seed: int, *, dtype: str = "float64") -> dict[str, Any]:
+    """A random spec (widths up to 9, grids up to 9) with random Tucker ranks, each between
+    1 and its mode's size, on a random subset of its layers (at least one)."""
+    from .spec import load_spec
+
+    spec = random_spec(seed, dtype=dtype, max_width=9, max_grid=9)
+    rng = random.Random(seed)
+    widths = spec["model"]["layers"]
+    chosen = [i for i in range(len(spec["layers"])) if rng.random() < 0.6] or [0]
+    for index in chosen:
+        dims = (widths[index], widths[index + 1], load_spec(spec).layers[index].n_basis)
+        spec["layers"][index]["tucker"] = [rng.randint(1, d) for d in dims]
+    return spec
+
+
 def triton_installed() -> bool:
     """torch and triton are importable (checked without importing triton)."""
     import importlib.util

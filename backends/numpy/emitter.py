@@ -25,7 +25,8 @@ SYNTAX = Syntax(
 )
 
 SUPPORTED = ("kan.basis", "kan.contract", "kan.fused_layer", "kan.vjp_input", "kan.vjp_coef",
-             *LOSS_OPS)
+             "kan.tucker_layer", "kan.vjp_tucker", *LOSS_OPS)
+COEF_OPS = ("kan.contract", "kan.fused_layer", "kan.vjp_input", "kan.vjp_coef")
 HINT = "run expand-layers and lower-basis first (e.g. --passes inference)"
 
 RUNTIME = '''
@@ -49,7 +50,8 @@ def contract(basis, weights):
 
 def pack_params(params):
     """Check the parameters and lay each coef (in, out, n_b) out as the GEMM reads it,
-    (in * n_b, out). Pack once to evaluate many batches: forward_packed(packed, x)."""
+    (in * n_b, out); Tucker factors stay as they are. Pack once to evaluate many batches:
+    forward_packed(packed, x)."""
     packed = {}
     for name, shape in PARAM_SHAPES.items():
         if name not in params:
@@ -57,14 +59,32 @@ def pack_params(params):
         value = np.asarray(params[name], dtype=DTYPE)
         if value.shape != shape:
             raise ValueError(f"params[{name!r}] must have shape {shape}, got {value.shape}")
-        packed[name] = np.ascontiguousarray(value.transpose(0, 2, 1)).reshape(-1, shape[1])
+        if name in PACKED:
+            value = np.ascontiguousarray(value.transpose(0, 2, 1)).reshape(-1, shape[1])
+        packed[name] = value
     return packed
 
 
 def unpack(packed, name):
-    """The (in, out, n_b) layout of a packed coefficient."""
+    """The (in, out, n_b) layout of a packed coefficient (a Tucker factor as it is)."""
+    if name not in PACKED:
+        return packed[name]
     n_in, n_out, n_b = PARAM_SHAPES[name]
     return packed[name].reshape(n_in, n_b, n_out).transpose(0, 2, 1)
+
+
+def tucker_layer(basis, core, u1, u2, u3):
+    """y[b, q] = sum_(p, i) basis[b, p, i] W[p, q, i] with W = core x1 u1 x2 u2 x3 u3, in
+    the cheap order basis -> u3 -> u1 -> core -> u2: W (in, out, n_b) is never formed."""
+    z3, z1 = tucker_projections(basis, u3, u1)
+    h = z1.reshape(z1.shape[0], -1) @ core.transpose(0, 2, 1).reshape(-1, core.shape[1])
+    return (h @ u2.T).astype(DTYPE, copy=False)
+
+
+def tucker_projections(basis, u3, u1):
+    """z3[b, p, c] = sum_i basis[b, p, i] u3[i, c]; z1[b, a, c] = sum_p u1[p, a] z3[b, p, c]."""
+    z3 = (basis @ u3.astype(basis.dtype)).astype(DTYPE, copy=False)
+    return z3, np.matmul(u1.T, z3)
 
 
 def check_input(x):
@@ -123,6 +143,26 @@ def dense_vjp_coef(basis, g, name):
     n_in, n_out, n_b = PARAM_SHAPES[name]
     flat = basis.reshape(basis.shape[0], n_in * n_b).T @ g
     return flat.reshape(n_in, n_b, n_out).transpose(0, 2, 1).astype(DTYPE, copy=False)
+
+
+def tucker_vjp(basis, dbasis, g, core, u1, u2, u3):
+    """(dcore, du1, du2, du3[, dx]) of tucker_layer from g = d(loss)/dy, by the chain rule
+    through its four contractions (dx only when dbasis is given)."""
+    z3, z1 = tucker_projections(basis, u3, u1)
+    n, r1, r3 = z1.shape
+    core_matrix = core.transpose(0, 2, 1).reshape(r1 * r3, -1)  # [(a, c), d]
+    h = z1.reshape(n, -1) @ core_matrix
+    gh = g @ u2
+    du2 = g.T @ h
+    dcore = (z1.reshape(n, -1).T @ gh).reshape(r1, r3, -1).transpose(0, 2, 1)
+    gz1 = (gh @ core_matrix.T).reshape(n, r1, r3)
+    du1 = np.einsum("bpc,bac->pa", z3, gz1)
+    gz3 = np.matmul(u1, gz1)
+    du3 = basis.reshape(-1, basis.shape[2]).T @ gz3.reshape(-1, r3).astype(basis.dtype)
+    grads = [dcore, du1, du2, du3]
+    if dbasis is not None:
+        grads.append(np.sum(dbasis * (gz3 @ u3.T), axis=2))
+    return tuple(grad.astype(DTYPE, copy=False) for grad in grads)
 
 
 def dense_vjp_input(dbasis, g, weights):
@@ -203,7 +243,7 @@ class _Renderer:
             return computed[(function, x)]
 
         for op in ops:
-            out = var(op.result)
+            out = var(op.results[0])
             args = [operand_expr(o, "packed") for o in op.operands]
             lines.append(op_comment(op))
             if op.name in LOSS_OPS:
@@ -221,7 +261,19 @@ class _Renderer:
             elif op.name == "kan.vjp_input":
                 lines.append(f"{out} = dense_vjp_input({basis_of(op, True)}, {args[2]}, "
                              f"{args[1]})")
+            elif op.name == "kan.tucker_layer":
+                lines.append(f"{out} = tucker_layer({basis_of(op)}, {', '.join(args[1:])})")
+            elif op.name == "kan.vjp_tucker":
+                dbasis = basis_of(op, True) if len(op.results) == 5 else "None"
+                lines.append(f"{', '.join(var(r) for r in op.results)} = tucker_vjp("
+                             f"{basis_of(op)}, {dbasis}, {args[5]}, {', '.join(args[1:5])})")
         return lines
+
+
+def packed_names(graph: Graph) -> tuple[str, ...]:
+    """The coefficient parameters the contraction GEMM reads (Tucker factors are not)."""
+    names = {op.operands[1].name for op in graph.ops if op.name in COEF_OPS}
+    return tuple(p.name for p in graph.params if p.name in names)
 
 
 def emit_numpy(graph: Graph) -> str:
@@ -251,6 +303,7 @@ def emit_numpy(graph: Graph) -> str:
         f"DTYPE = {NP_DTYPE_NAMES[graph.dtype]}",
         f"INPUT_WIDTH = {x.type.shape[1]}",
         f"PARAM_SHAPES = {param_shapes(graph)}",
+        f"PACKED = {packed_names(graph)}  # coefficients laid out (in * n_b, out) for the GEMM",
     ]
     if training:
         target = graph.inputs[1]

@@ -10,7 +10,9 @@ A training graph (from the autodiff pass) adds a kernel per ``kan.vjp_input`` an
 ``kan.vjp_coef`` op, a ``torch.autograd.Function`` per layer that calls them (so the module
 trains with any torch optimizer, and under DistributedDataParallel), and ``value_and_grad``,
 which runs the training graph's equations directly. The module also holds a functional
-``forward(params, x)`` and an ``nn.Module`` whose parameter names are the IR's.
+``forward(params, x)`` and an ``nn.Module`` whose parameter names are the IR's. Tucker
+layers (``kan.tucker_layer``, ``kan.vjp_tucker``) reuse the same kernels on a one-input view
+(``tucker.py``).
 """
 
 from __future__ import annotations
@@ -23,8 +25,11 @@ from kancc.errors import BackendError
 from ..common import (LOSS_OPS, TORCH_DTYPES, check_renderable, loss_expression, op_comment,
                       operand_expr, param_shapes, prediction_ops, var)
 from .kernels import KERNELS, TARGET_PROGRAMS
+from .tucker import tucker_function, tucker_kernel, tucker_vjp_kernel
 
-SUPPORTED = ("kan.fused_layer", "kan.vjp_input", "kan.vjp_coef", *LOSS_OPS)
+SUPPORTED = ("kan.fused_layer", "kan.vjp_input", "kan.vjp_coef", "kan.tucker_layer",
+             "kan.vjp_tucker", *LOSS_OPS)
+TUCKER_KERNELS = {"kan.tucker_layer": tucker_kernel, "kan.vjp_tucker": tucker_vjp_kernel}
 HINT = "the triton backend renders fused layers only (run the inference pipeline, which ends " \
        "with fuse)"
 
@@ -189,7 +194,7 @@ def _function(layer: int, vjp_input: int | None, vjp_coef: int) -> list[str]:
 
 def _statement(op: Op, index: int) -> str:
     """The torch statement of one op of a training graph."""
-    out = var(op.result)
+    out = ", ".join(var(r) for r in op.results)
     args = [operand_expr(o) for o in op.operands]
     if op.name in LOSS_OPS:
         return f"{out} = {loss_expression(op, args, 'torch', args[0])}"
@@ -199,6 +204,10 @@ def _statement(op: Op, index: int) -> str:
         return f"{out} = vjp_input_{index}({args[0]}, {args[1]}, {args[2]})"
     if op.name == "kan.vjp_coef":
         return f"{out} = vjp_coef_{index}({args[0]}, {args[2]}, deterministic)"
+    if op.name == "kan.tucker_layer":
+        return f"{out} = tucker_{index}({', '.join(args)})"
+    if op.name == "kan.vjp_tucker":
+        return f"{out} = tucker_vjp_{index}({', '.join(args)}, deterministic)"
     raise ValueError(f"no torch statement for {op.name}")
 
 
@@ -208,7 +217,7 @@ def emit_triton(graph: Graph) -> str:
     for index, op in enumerate(graph.ops):
         if op.attr("kind", "") == "relu":
             raise BackendError(f"the triton backend cannot render op {index} ({op.name} "
-                               f"%{op.result.name}): kind=relu layers (to-relu-basis) are "
+                               f"%{op.results[0].name}): kind=relu layers (to-relu-basis) are "
                                "dense and rendered by the numpy backend only")
     dtype = graph.dtype
     forward_ops, prediction = prediction_ops(graph)
@@ -216,8 +225,9 @@ def emit_triton(graph: Graph) -> str:
     tables: list[str] = []
     functions: list[str] = []
     for index, op in enumerate(graph.ops):
-        if op.name in KERNELS:
-            kernel = KERNELS[op.name](op, index, dtype)
+        make = KERNELS.get(op.name) or TUCKER_KERNELS.get(op.name)
+        if make is not None:
+            kernel = make(op, index, dtype)
             tables += kernel.tables
             functions += ["", ""] + kernel.lines
     x = graph.inputs[0]
@@ -255,13 +265,14 @@ def emit_triton(graph: Graph) -> str:
     calls = []
     for op in forward_ops:
         index = layer_index[id(op)]
-        args = [operand_expr(o) for o in op.operands]
+        args = ", ".join(operand_expr(o) for o in op.operands)
         calls.append(op_comment(op, "    "))
         if training:
-            calls.append(f"    {var(op.result)} = Layer{index}.apply({args[0]}, {args[1]}, "
-                         "deterministic)")
+            calls.append(f"    {var(op.result)} = Layer{index}.apply({args}, deterministic)")
+        elif op.name == "kan.tucker_layer":
+            calls.append(f"    {var(op.result)} = tucker_{index}({args})")
         else:
-            calls.append(f"    {var(op.result)} = layer_{index}({args[0]}, {args[1]})")
+            calls.append(f"    {var(op.result)} = layer_{index}({args})")
     run = [
         "",
         "",
@@ -282,10 +293,17 @@ def _training_functions(graph: Graph, forward_ops: tuple[Op, ...]) -> list[str]:
     """One autograd.Function per forward layer, wired to the vjp ops of the same operands."""
     lines = []
     for index, op in enumerate(graph.ops):
-        if op.name != "kan.fused_layer" or op not in forward_ops:
+        if op.name not in ("kan.fused_layer", "kan.tucker_layer") or op not in forward_ops:
             continue
-        match = {o.name: i for i, o in enumerate(graph.ops)
-                 if o.name.startswith("kan.vjp_") and o.operands[:2] == op.operands}
+        match = {o.name: i for i, o in enumerate(graph.ops) if o.name.startswith("kan.vjp_")
+                 and o.operands[:len(op.operands)] == op.operands}
+        if op.name == "kan.tucker_layer":
+            if "kan.vjp_tucker" not in match:
+                raise BackendError(f"training graph has no kan.vjp_tucker for op {index} "
+                                   f"(%{op.result.name}); run autodiff")
+            vjp = match["kan.vjp_tucker"]
+            lines += tucker_function(index, vjp, len(graph.ops[vjp].results) == 5)
+            continue
         if "kan.vjp_coef" not in match:
             raise BackendError(f"training graph has no kan.vjp_coef for op {index} "
                                f"(%{op.result.name}); run autodiff")

@@ -11,9 +11,14 @@ Each fused layer y = layer(x, coef) with cotangent g contributes
     kan.vjp_input %x, @coef, %g   dx[b, p] = sum_q g[b, q] sum_i coef[p, q, i] B'_i(x[b, p])
 
 Both recompute the local basis from x, so nothing of size [batch, in, n_b] is kept between
-the forward and the backward sweep. For eval=horner the pass attaches ``dpieces``: the exact
-per-cell pieces of B' from the symbolic layer (difference of lower-order splines). Cotangents
-reaching one value from several uses are summed with kan.add.
+the forward and the backward sweep. A Tucker layer y = tucker_layer(x, core, U1, U2, U3)
+contributes one op with four or five results:
+
+    kan.vjp_tucker %x, @core, @u1, @u2, @u3, %g   -> dcore, dU1, dU2, dU3[, dx]
+
+For eval=horner the pass attaches ``dpieces``: the exact per-cell pieces of B' from the
+symbolic layer (difference of lower-order splines). Cotangents reaching one value from
+several uses are summed with kan.add.
 """
 
 from __future__ import annotations
@@ -61,9 +66,14 @@ class _Sweep:
         return Value(f"d{self.counter}", like.type)
 
     def emit(self, name: str, operands: tuple, attrs: Mapping, like: Value | Param) -> Value:
-        result = self.fresh(like)
-        self.ops.append(Op.make(name, operands, dict(attrs), (result,)))
+        (result,) = self.emit_many(name, operands, attrs, (like,))
         return result
+
+    def emit_many(self, name: str, operands: tuple, attrs: Mapping,
+                  likes: tuple[Value | Param, ...]) -> tuple[Value, ...]:
+        results = tuple(self.fresh(like) for like in likes)
+        self.ops.append(Op.make(name, operands, dict(attrs), results))
+        return results
 
     def accumulate(self, key: str, grad: Value) -> None:
         if key in self.cotangent:
@@ -103,12 +113,15 @@ class _Sweep:
             if op.name in ("kan.loss", "kan.penalty") or \
                     (op.name == "kan.add" and op.result.type.rank == 0):
                 continue  # loss terms and their sum: handled above
-            if op.name != "kan.fused_layer":
+            if op.name not in ("kan.fused_layer", "kan.tucker_layer"):
                 raise PassError(f"autodiff cannot differentiate op {index} ({op.name} "
                                 f"%{op.result.name}); run fuse first (the training pipeline "
                                 "does)")
             g = self.cotangent.get(op.result.name)
             if g is None:
+                continue
+            if op.name == "kan.tucker_layer":
+                self.tucker_layer(op, g, want_input or op.operands[0] not in graph.inputs)
                 continue
             x, coef = op.operands
             self.accumulate("@" + coef.name, self.emit("kan.vjp_coef", (x, coef, g),
@@ -119,7 +132,22 @@ class _Sweep:
                 if attrs["eval"] == "horner":
                     attrs["dpieces"] = derivative_pieces(op)
                 self.accumulate(x.name, self.emit("kan.vjp_input", (x, coef, g), attrs, x))
-        outputs = [graph.outputs[0]]
+        return self.finish([graph.outputs[0]], want_input)
+
+    def tucker_layer(self, op: Op, g: Value, want_dx: bool) -> None:
+        x, *factors = op.operands
+        attrs = dict(op.attr_dict)
+        if want_dx and attrs["eval"] == "horner":
+            attrs["dpieces"] = derivative_pieces(op)
+        likes = tuple(factors) + ((x,) if want_dx else ())
+        grads = self.emit_many("kan.vjp_tucker", (*op.operands, g), attrs, likes)
+        for factor, grad in zip(factors, grads):
+            self.accumulate("@" + factor.name, grad)
+        if want_dx:
+            self.accumulate(x.name, grads[-1])
+
+    def finish(self, outputs: list[Value], want_input: bool) -> Graph:
+        graph = self.graph
         for param in graph.params:
             if "@" + param.name not in self.cotangent:
                 raise PassError(f"autodiff: parameter @{param.name} does not affect the loss")

@@ -34,9 +34,13 @@ class PassResult:
     inverse: ParamMap | None = None
 
 
+FREE = "..."  # in a pass option's allowed values: any other value, checked by the pass
+
+
 @dataclass(frozen=True)
 class Pass:
-    """A registered pass. ``options`` lists (name, allowed values); the first is the default."""
+    """A registered pass. ``options`` lists (name, allowed values); the first is the default.
+    Allowed values ending with ``FREE`` admit any value, which the pass itself checks."""
 
     name: str
     summary: str

@@ -15,7 +15,7 @@ from kancc.ir import Graph, Op, extended_knots, grid_points
 
 from .base import Pass, PassResult
 
-BASIS_OPS = ("kan.basis", "kan.fused_layer")
+BASIS_OPS = ("kan.basis", "kan.fused_layer", "kan.tucker_layer")
 
 
 def stencil_attrs(op: Op) -> dict[str, object]:

@@ -1,7 +1,8 @@
 """The pass registry and the named pipelines.
 
 A pipeline is text: pass names separated by commas, each with optional ``{key=value,...}``
-options, e.g. ``expand-layers,lower-basis{eval=cox-de-boor}``.
+options, e.g. ``expand-layers,lower-basis{eval=cox-de-boor}``; a pipeline's name stands for
+its passes, e.g. ``tucker{cr=1/4},inference``.
 """
 
 from __future__ import annotations
@@ -11,11 +12,12 @@ from dataclasses import dataclass
 from kancc.errors import KanccError
 
 from . import (autodiff, change_of_basis, cleanup, derive_stencils, expand_layers, fuse,
-               lower_basis, refine)
-from .base import Pass
+               lower_basis, refine, tucker)
+from .base import FREE, Pass
 
 PASSES: dict[str, Pass] = {p.name: p for p in (
     refine.PASS,
+    tucker.PASS,
     change_of_basis.TO_RELU,
     change_of_basis.TO_SPLINE,
     expand_layers.PASS,
@@ -65,12 +67,15 @@ def _split(text: str) -> list[str]:
 
 
 def parse_pipeline(text: str) -> tuple[Step, ...]:
-    """Steps of a pipeline given by name (``inference``) or as a pass list."""
-    text = PIPELINES.get(text.strip(), text)
+    """Steps of a pipeline given by name (``inference``) or as a pass list (which may name
+    pipelines)."""
     if not text.strip():
         raise KanccError("empty pipeline: name one (inference, reference) or list passes")
-    steps = []
+    items = []  # a named pipeline may stand for its passes anywhere in the list
     for item in _split(text):
+        items += _split(PIPELINES[item]) if item in PIPELINES else [item]
+    steps = []
+    for item in items:
         name, _, rest = item.partition("{")
         name = name.strip()
         if name not in PASSES:
@@ -91,7 +96,7 @@ def parse_pipeline(text: str) -> tuple[Step, ...]:
                 if key in given:
                     raise KanccError(f"{name}{{{key}=...}} is given twice in {item!r}")
                 given.add(key)
-                if value not in allowed[key]:
+                if value not in allowed[key] and FREE not in allowed[key]:
                     raise KanccError(f"{name}{{{key}=...}} must be one of "
                                      f"{', '.join(allowed[key])}, got {value!r}")
                 options[key] = value

@@ -1,7 +1,8 @@
 """The layers a parameterization pass rewrites: kan.layer ops of the spec view.
 
-refine, to-relu-basis and to-spline-basis change a layer's parameter together with its op, so
-they run before expand-layers, and each layer must own its coefficient parameter.
+refine, to-relu-basis, to-spline-basis and tucker change a layer's parameter together with its
+op, so they run before expand-layers, and each layer must own its coefficient parameter.
+Tucker layers are left to the tucker pass (which skips them): the others refuse them.
 """
 
 from __future__ import annotations
@@ -16,6 +17,10 @@ def spec_view_layers(graph: Graph, pass_name: str) -> list[tuple[Op, Param]]:
     if expanded:
         raise PassError(f"{pass_name} works on kan.layer ops (the spec view); run it before "
                         f"expand-layers (found {expanded[0]})")
+    tucker = [op for op in graph.ops if op.name == "kan.tucker_layer"]
+    if tucker and pass_name != "tucker":
+        raise PassError(f"{pass_name} does not apply to Tucker layers (kan.tucker_layer "
+                        f"%{tucker[0].result.name})")
     layers: list[tuple[Op, Param]] = []
     for op in graph.ops:
         if op.name != "kan.layer":

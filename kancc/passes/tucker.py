@@ -1,0 +1,94 @@
+"""tucker: factorize every full layer by truncated HOSVD (seed 004; kancc.tucker).
+
+    %0 = kan.layer %x, @layers.0.coef {basis}
+        ==>  %0 = kan.tucker_layer %x, @layers.0.core, @layers.0.u1, @layers.0.u2,
+                                       @layers.0.u3 {basis}
+
+Ranks r_k = ceil(cr * dim_k) of the (in, out, n_b) coefficient tensor (option ``cr``, an
+exact number in (0, 1], default 1). The param map is the HOSVD (core, U1, U2, U3), computed
+in float64; the inverse forms W = core x1 U1 x2 U2 x3 U3 again, so a program's parameters
+read back at the spec level. With cr = 1 the model is unchanged to rounding; truncated,
+||W - W_hat||_F^2 <= the sum of the discarded squared mode singular values, per layer. Layers
+the spec already makes Tucker layers are left as they are. Works on the spec view.
+"""
+
+from __future__ import annotations
+
+import math
+from fractions import Fraction
+from typing import Mapping
+
+import numpy as np
+
+from kancc.errors import PassError
+from kancc.frontend import tucker_params
+from kancc.ir import Graph, Op, Param
+from kancc.tucker import Tucker, hosvd
+
+from .base import FREE, Params, Pass, PassResult
+from .spec_view import spec_view_layers
+
+
+def compression_ratio(text: str) -> Fraction:
+    try:
+        cr = Fraction(text)
+    except (ValueError, ZeroDivisionError):
+        raise PassError(f"tucker{{cr=...}} must be a number such as 1/4 or 0.25, got "
+                        f"{text!r}") from None
+    if not 0 < cr <= 1:
+        raise PassError(f"tucker{{cr=...}} must be in (0, 1], got {text}")
+    return cr
+
+
+def tucker(graph: Graph, options: Mapping[str, str]) -> PassResult:
+    cr = compression_ratio(options.get("cr", "1"))
+    layers = spec_view_layers(graph, "tucker")
+    if not layers:
+        if any(op.name == "kan.tucker_layer" for op in graph.ops):
+            return PassResult(graph)  # the spec made every layer a Tucker layer already
+        raise PassError("tucker: the graph has no kan.layer to factorize")
+    factors: dict[str, list[Param]] = {}  # coef name -> core, u1, u2, u3
+    replaced: dict[int, Op] = {}
+    for op, coef in layers:
+        dims = tuple(int(d) for d in coef.type.shape)
+        ranks = tuple(max(1, math.ceil(cr * d)) for d in dims)
+        if not coef.name.endswith(".coef"):
+            raise PassError(f"tucker: @{coef.name} must be named <layer>.coef, to name the "
+                            "factors after its layer")
+        factors[coef.name] = tucker_params(coef.name[:-len(".coef")], coef.type.dtype, dims,
+                                           ranks)
+        replaced[id(op)] = Op("kan.tucker_layer", (op.operands[0], *factors[coef.name]),
+                              op.attrs, op.results)
+    params: list[Param] = []
+    for param in graph.params:
+        params += factors.get(param.name, [param])
+    ops = tuple(replaced.get(id(op), op) for op in graph.ops)
+
+    def param_map(values: Params) -> Params:
+        out = {}
+        for name, value in values.items():
+            if name not in factors:
+                out[name] = value
+                continue
+            ranks = factors[name][0].type.shape
+            decomposition = hosvd(np.asarray(value, dtype=np.float64), ranks)
+            arrays = (decomposition.core, *decomposition.factors)
+            for param, array in zip(factors[name], arrays):
+                out[param.name] = array.astype(np.asarray(value).dtype)
+        return out
+
+    def inverse(values: Params) -> Params:
+        out = dict(values)
+        for name, group in factors.items():
+            core, u1, u2, u3 = (out.pop(p.name) for p in group)
+            exact = [np.asarray(a, dtype=np.float64) for a in (core, u1, u2, u3)]
+            full = Tucker(exact[0], (exact[1], exact[2], exact[3])).full()
+            out[name] = full.astype(np.asarray(core).dtype)
+        return out
+
+    rewritten = Graph(graph.name, graph.inputs, tuple(params), ops, graph.outputs)
+    return PassResult(rewritten, param_map, inverse)
+
+
+PASS = Pass("tucker", "factorize full layers by truncated HOSVD: coef -> core, U1, U2, U3",
+            tucker, options=(("cr", ("1", FREE)),))
