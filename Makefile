@@ -1,7 +1,8 @@
 # Two commands do everything on a fresh machine:
 #   make demo   set up .venv, compile an example (IR printed after every pass), run it, check
 #               it, then train the [2,5,1] example and plot its edge functions, train it
-#               multilevel, and train Polar's 5-input model by Newton-Kaczmarz
+#               multilevel, train Polar's 5-input model by Newton-Kaczmarz, and train a
+#               Slim (Tucker) KAN
 #   make test   set up .venv and run the whole test suite
 #
 # torch is pinned to the CPU build this project's machines carry (pip finds torch 2.13.0+cpu
@@ -42,6 +43,9 @@ demo: $(STAMP)
 	$(BIN)/kancc analyze $(EXAMPLE)
 	@echo "== Newton-Kaczmarz (seed 001): Polar's 5-input formula, piecewise linear then cubic"
 	$(BIN)/kancc train examples/kaczmarz_polar5.toml -o build/polar5.ckpt.npz --quiet
+	@echo "== a Slim KAN (seed 004): the hidden layer is a Tucker layer, trained from scratch"
+	$(BIN)/kancc train examples/slim_2_32_32_1.toml -o build/slim.ckpt.npz --quiet
+	$(BIN)/kancc analyze build/slim.ckpt.npz
 
 test: $(STAMP)
 	$(BIN)/pytest

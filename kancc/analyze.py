@@ -31,7 +31,7 @@ from .ir import extended_knots
 from .passes.change_of_basis import relu_change_of_basis_float
 from .passes.refine import refine_points
 from .spec import BasisSpec, Spec
-from .tucker import MODES, energy_rank, mode_singular_values
+from .tucker import MODES, Tucker, energy_rank, mode_singular_values
 
 
 MAX_SWEEP = 1024
@@ -98,10 +98,18 @@ def tucker_report(spec: Spec, params: Mapping[str, np.ndarray], shown: int = 8) 
     evidence of low Tucker rank (seed 004, Figure 1)."""
     lines = []
     for index in range(spec.n_layers):
-        coef = np.asarray(params[f"layers.{index}.coef"], dtype=np.float64)
+        name = f"layers.{index}"
+        held = "coefficients"
+        if spec.layers[index].tucker is None:
+            coef = np.asarray(params[f"{name}.coef"], dtype=np.float64)
+        else:  # a Tucker layer: its W formed here, once, to show what its ranks allow
+            core, u1, u2, u3 = (np.asarray(params[f"{name}.{f}"], dtype=np.float64)
+                                for f in ("core", "u1", "u2", "u3"))
+            coef = Tucker(core, (u1, u2, u3)).full()
+            held = f"Tucker layer, ranks {list(core.shape)}, W"
         values = mode_singular_values(coef)
         ranks = ", ".join(f"{mode} {energy_rank(s)}/{len(s)}" for mode, s in zip(MODES, values))
-        lines.append(f"layer {index}: coefficients {coef.shape}; ranks for 99% of the energy: "
+        lines.append(f"layer {index}: {held} {coef.shape}; ranks for 99% of the energy: "
                      f"{ranks}")
         for mode, s in zip(MODES, values):
             relative = s / s[0] if s[0] > 0 else s

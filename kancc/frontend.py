@@ -8,6 +8,7 @@ Tucker layer (spec key ``tucker``) is a ``kan.tucker_layer`` whose parameters ar
 from __future__ import annotations
 
 from .spec import BasisSpec, Spec
+from .tucker import tucker_params
 from kancc.ir import BATCH, Graph, Op, Param, TensorType, Value, batched
 
 IR_DTYPES = {"float32": "f32", "float64": "f64"}
@@ -22,16 +23,6 @@ def basis_attrs(basis: BasisSpec) -> dict[str, object]:
         "domain": basis.domain,
         "knots": basis.knots,
     }
-
-
-def tucker_params(prefix: str, dtype: str, dims: tuple[int, ...],
-                  ranks: tuple[int, ...]) -> list[Param]:
-    """The factor parameters of a Tucker layer, named ``{prefix}.core`` etc.: core (r1, r2,
-    r3), U1 (in, r1), U2 (out, r2), U3 (n_b, r3)."""
-    shapes = {"core": ranks, "u1": (dims[0], ranks[0]), "u2": (dims[1], ranks[1]),
-              "u3": (dims[2], ranks[2])}
-    return [Param(f"{prefix}.{name}", TensorType(dtype, tuple(shape)))
-            for name, shape in shapes.items()]
 
 
 def build_graph(spec: Spec) -> Graph:

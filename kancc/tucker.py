@@ -17,6 +17,8 @@ from typing import Sequence
 
 import numpy as np
 
+from kancc.ir import Param, TensorType
+
 from .errors import KanccError
 
 MODES = ("in", "out", "basis")
@@ -108,3 +110,13 @@ def check_tensor(tensor: np.ndarray) -> None:
         raise KanccError(f"a coefficient tensor is (in, out, n_b); got shape {np.shape(tensor)}")
     if not np.isfinite(tensor).all():
         raise KanccError("the coefficient tensor holds NaN or Inf")
+
+
+def tucker_params(prefix: str, dtype: str, dims: tuple[int, ...],
+                  ranks: tuple[int, ...]) -> list[Param]:
+    """The factor parameters of a Tucker layer, named ``{prefix}.core`` etc.: core (r1, r2,
+    r3), U1 (in, r1), U2 (out, r2), U3 (n_b, r3)."""
+    shapes = {"core": ranks, "u1": (dims[0], ranks[0]), "u2": (dims[1], ranks[1]),
+              "u3": (dims[2], ranks[2])}
+    return [Param(f"{prefix}.{name}", TensorType(dtype, tuple(shape)))
+            for name, shape in shapes.items()]

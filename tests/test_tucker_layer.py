@@ -2,6 +2,8 @@
 its parameters, checked against the full model with W = core x1 U1 x2 U2 x3 U3 formed
 (the independent oracle), central differences, and the spec's error rules."""
 
+import re
+
 import numpy as np
 import pytest
 
@@ -277,3 +279,17 @@ def test_other_parameterization_passes_refuse_tucker_layers():
     # a spec's Tucker layers are left as they are by the pass
     assert kancc.compile(spec, passes="tucker{cr=1/2},inference").ir.params == \
         kancc.compile(spec).ir.params
+
+
+def test_analyze_reads_a_slim_checkpoint(tmp_path, capsys):
+    from kancc.cli import main
+
+    spec = load_spec({"model": {"layers": [3, 6, 1]}, "layers": [{}, {"tucker": [2, 1, 3]}]})
+    program = kancc.compile(spec)
+    params = random_params(program, 0)
+    save_checkpoint(tmp_path / "slim.npz", spec, params)
+    assert main(["analyze", str(tmp_path / "slim.npz")]) == 0
+    out = capsys.readouterr().out
+    assert "layer 1: Tucker layer, ranks [2, 1, 3], W (6, 1, 8)" in out
+    found = re.search(r"layer 1: .*in (\d)/6, out 1/1, basis (\d)/\d", out)
+    assert found and int(found[1]) <= 2 and int(found[2]) <= 3  # a rank-(2, 1, 3) W

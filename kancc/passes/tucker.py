@@ -21,9 +21,8 @@ from typing import Mapping
 import numpy as np
 
 from kancc.errors import PassError
-from kancc.frontend import tucker_params
 from kancc.ir import Graph, Op, Param
-from kancc.tucker import Tucker, hosvd
+from kancc.tucker import Tucker, hosvd, tucker_params
 
 from .base import FREE, Params, Pass, PassResult
 from .spec_view import spec_view_layers
