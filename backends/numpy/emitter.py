@@ -156,7 +156,7 @@ def tucker_vjp(basis, dbasis, g, core, u1, u2, u3):
     du2 = g.T @ h
     dcore = (z1.reshape(n, -1).T @ gh).reshape(r1, r3, -1).transpose(0, 2, 1)
     gz1 = (gh @ core_matrix.T).reshape(n, r1, r3)
-    du1 = np.einsum("bpc,bac->pa", z3, gz1)
+    du1 = np.tensordot(z3, gz1, axes=([0, 2], [0, 2]))  # sum over b, c: one GEMM
     gz3 = np.matmul(u1, gz1)
     du3 = basis.reshape(-1, basis.shape[2]).T @ gz3.reshape(-1, r3).astype(basis.dtype)
     grads = [dcore, du1, du2, du3]

@@ -82,7 +82,7 @@ def tucker_vjp_kernel(op: Op, index: int, dtype: str) -> Kernel:
         "    du2 = g.t() @ h",
         f"    dcore = (z1.reshape(n, -1).t() @ gh).reshape({r1}, {r3}, {r2}).permute(0, 2, 1)",
         f"    gz1 = (gh @ core_matrix.t()).reshape(n, {r1}, {r3})",
-        '    du1 = torch.einsum("bpc,bac->pa", z3, gz1)',
+        "    du1 = torch.tensordot(z3, gz1, dims=([0, 2], [0, 2]))",
         f"    gz3 = torch.matmul(u1, gz1).reshape(-1, {r3}).contiguous()",
         f"    du3 = vjp_coef_{index}(xs, gz3, deterministic).reshape({r3}, {nb}).t()",
     ]
