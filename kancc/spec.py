@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import decimal
 import difflib
-import math
 import numbers
 import os
 import re
@@ -40,6 +39,7 @@ import numpy as np
 from kancc.ir.dialect import MAX_ORDER, grid_points
 
 from .errors import SpecError
+from .tucker import ranks_for
 from .spec_train import DataSpec, TrainSpec, check_kaczmarz_model, parse_data, parse_train
 
 MAX_DEGREE = MAX_ORDER - 1
@@ -354,7 +354,7 @@ def _with_tucker(check: _Checker, basis: BasisSpec, value: object, widths: tuple
         cr = check.number(value, path)
         if not 0 < cr <= 1:
             raise check.fail(path, f"a compression ratio must be in (0, 1], got {_show(cr)}")
-        ranks = tuple(max(1, math.ceil(cr * dim)) for dim in dims)
+        ranks = ranks_for(dims, cr)
     return replace(basis, tucker=ranks)  # type: ignore[arg-type]
 
 

@@ -12,6 +12,7 @@ Ranks are given per mode or by a compression ratio cr in (0, 1]: r_k = ceil(cr *
 from __future__ import annotations
 
 import math
+from fractions import Fraction
 from dataclasses import dataclass, field
 from typing import Sequence
 
@@ -61,7 +62,7 @@ def tucker_ranks(shape: Sequence[int], ranks: Sequence[int] | None = None,
     if cr is not None:
         if isinstance(cr, bool) or not isinstance(cr, (int, float)) or not 0 < cr <= 1:
             raise KanccError(f"cr must be in (0, 1], got {cr!r}")
-        return tuple(max(1, math.ceil(cr * d)) for d in shape)  # type: ignore[return-value]
+        return ranks_for(shape, Fraction(cr))
     assert ranks is not None
     if len(ranks) != 3:
         raise KanccError(f"give 3 ranks (in, out, basis), got {len(ranks)}")
@@ -71,6 +72,11 @@ def tucker_ranks(shape: Sequence[int], ranks: Sequence[int] | None = None,
         if rank > size:
             raise KanccError(f"the {mode} rank {rank} is larger than the mode's size {size}")
     return tuple(int(r) for r in ranks)  # type: ignore[return-value]
+
+
+def ranks_for(dims: Sequence[int], cr: Fraction) -> tuple[int, int, int]:
+    """r_k = ceil(cr * dim_k), at least 1, for an exact cr (checked by the caller)."""
+    return tuple(max(1, math.ceil(cr * d)) for d in dims)  # type: ignore[return-value]
 
 
 def hosvd(tensor: np.ndarray, ranks: Sequence[int]) -> Tucker:

@@ -14,7 +14,6 @@ the spec already makes Tucker layers are left as they are. Works on the spec vie
 
 from __future__ import annotations
 
-import math
 from fractions import Fraction
 from typing import Mapping
 
@@ -22,7 +21,7 @@ import numpy as np
 
 from kancc.errors import PassError
 from kancc.ir import Graph, Op, Param
-from kancc.tucker import Tucker, hosvd, tucker_params
+from kancc.tucker import Tucker, hosvd, ranks_for, tucker_params
 
 from .base import FREE, Params, Pass, PassResult
 from .spec_view import spec_view_layers
@@ -50,7 +49,7 @@ def tucker(graph: Graph, options: Mapping[str, str]) -> PassResult:
     replaced: dict[int, Op] = {}
     for op, coef in layers:
         dims = tuple(int(d) for d in coef.type.shape)
-        ranks = tuple(max(1, math.ceil(cr * d)) for d in dims)
+        ranks = ranks_for(dims, cr)
         if not coef.name.endswith(".coef"):
             raise PassError(f"tucker: @{coef.name} must be named <layer>.coef, to name the "
                             "factors after its layer")
