@@ -1,8 +1,8 @@
 # Two commands do everything on a fresh machine:
 #   make demo   set up .venv, compile an example (IR printed after every pass), run it, check
 #               it, then train the [2,5,1] example and plot its edge functions, train it
-#               multilevel, train Polar's 5-input model by Newton-Kaczmarz, and train a
-#               Slim (Tucker) KAN
+#               multilevel, train Polar's 5-input model by Newton-Kaczmarz, train a
+#               Slim (Tucker) KAN, and fine-tune a pretrained KAN with LoTRA
 #   make test   set up .venv and run the whole test suite
 #
 # torch is pinned to the CPU build this project's machines carry (pip finds torch 2.13.0+cpu
@@ -46,6 +46,10 @@ demo: $(STAMP)
 	@echo "== a Slim KAN (seed 004): the hidden layer is a Tucker layer, trained from scratch"
 	$(BIN)/kancc train examples/slim_2_32_32_1.toml -o build/slim.ckpt.npz --quiet
 	$(BIN)/kancc analyze build/slim.ckpt.npz
+	@echo "== LoTRA (seed 004): pretrain on u, fine-tune to u + bump with frozen W_pt and Tucker adapters"
+	$(BIN)/kancc train examples/transfer_pretrain.toml -o build/transfer_pretrained.ckpt.npz --quiet
+	$(BIN)/kancc train examples/lotra_transfer.toml -o build/lotra.ckpt.npz --quiet
+	$(BIN)/kancc analyze build/lotra.ckpt.npz
 
 test: $(STAMP)
 	$(BIN)/pytest

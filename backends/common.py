@@ -6,7 +6,7 @@ import re
 import textwrap
 from fractions import Fraction
 
-from kancc.ir import Graph, Op, Param, Value
+from kancc.ir import GLOBAL_KINDS, Graph, Op, Param, Value
 from kancc.ir.dialect import OPS_WITH_BASIS
 from kancc.ir.printer import format_op
 
@@ -32,6 +32,8 @@ def op_comment(op: Op, indent: str = "") -> str:
 
 def describe_basis(op: Op) -> str:
     attrs = op.attr_dict
+    if attrs["kind"] in GLOBAL_KINDS:
+        return f"{attrs['kind']}, {attrs['order']} functions of t = tanh(x), eval={attrs['eval']}"
     a, b = attrs["domain"]
     spacing = "uniform" if attrs["knots"] == "uniform" else "non-uniform"
     return (f"{attrs['kind']} order {attrs['order']}, {attrs['grid']} {spacing} cells on "
@@ -51,6 +53,12 @@ def float_list(values: tuple[Fraction, ...], indent: str) -> str:
 def param_shapes(graph: Graph) -> str:
     items = ", ".join(f'"{p.name}": {tuple(p.type.shape)}' for p in graph.params)
     return "{" + items + "}"
+
+
+def frozen_line(graph: Graph) -> str:
+    """The module constant naming the frozen parameters (LoTRA's pretrained tensors)."""
+    names = tuple(p.name for p in graph.params if p.frozen)
+    return f"FROZEN = {names}  # inputs training never changes: value_and_grad skips them"
 
 
 def check_renderable(graph: Graph, backend: str, supported: tuple[str, ...], hint: str) -> None:

@@ -16,6 +16,10 @@ the knot table, never (x - a)/h - k. A knot that the dtype cannot represent is s
 pair, its rounded value and the rounded remainder, and the offset is formed as
 (x - t_hi) - t_lo: the knot's rounding error (eps |t_k|, large next to a small h_k) reaches
 neither s nor the choice of cell, which is settled by the sign of that same offset.
+
+A global basis (chebyshev, legendre, taylor, fourier; eval=recurrence) is one cell whose
+n_b functions are all live: k = 0, s = tanh(x), and b0 .. b{n_b-1} by the op's recurrence
+(d/dx by the differentiated recurrence times 1 - s^2).
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ from fractions import Fraction
 
 import numpy as np
 from kancc.errors import BackendError
-from kancc.ir import Op, extended_knots, grid_points
+from kancc.ir import GLOBAL_KINDS, Op, extended_knots, grid_points
 
 NUMPY_DTYPES: dict[str, type[np.floating]] = {"f32": np.float32, "f64": np.float64}
 
@@ -37,6 +41,9 @@ class Syntax:
     as_int: str  # "{x}" -> a boolean as 0/1 integer
     where: str  # "{cond}", "{a}", "{b}"
     zeros_int: str  # "{x}" -> integer zeros shaped like x
+    tanh: str = "tanh({x})"
+    sin: str = "sin({x})"
+    cos: str = "cos({x})"
     search: str | None = None  # "{table}", "{x}", "{last}": sorted search, else binary search
 
 
@@ -122,6 +129,13 @@ class _Builder:
 
     # -- cell and in-cell coordinate -----------------------------------------------------
     def cell(self) -> None:
+        if self.op.attr("kind") in GLOBAL_KINDS:
+            self.emit(f"k = {self.syntax.zeros_int.format(x=self.x)}")
+            self.emit(f"s = {self.syntax.tanh.format(x=self.x)}")
+            return
+        self.local_cell()
+
+    def local_cell(self) -> None:
         """Guess k from the rounded knots, settle it by the sign of the exact offset x - t_k,
         and form s from that offset: k and s always describe the same cell."""
         n, x, syntax = self.grid, self.x, self.syntax
@@ -175,6 +189,10 @@ class _Builder:
             self.relu_local()
         elif mode == "cox-de-boor":
             self.de_boor()
+        elif mode == "recurrence" and self.op.attr("kind") == "fourier":
+            self.fourier()
+        elif mode == "recurrence":
+            self.polynomial_recurrence()
         else:
             raise ValueError(f"unknown eval mode {mode!r}")
         return tuple(f"{self.out}{m}" for m in range(self.order))
@@ -197,6 +215,52 @@ class _Builder:
                 for d, c in enumerate(coeffs):
                     self.emit(f"{c} = {self.gather(name, f'kp + {m * r + d}')}")
             self.emit(f"{self.out}{m} = {horner(coeffs, 's')}")
+
+    def polynomial_recurrence(self) -> None:
+        """v_{k+1} = a_k s v_k - c_k v_{k-1} from v_0 = 1; with ``derivative`` also
+        p_{k+1} = a_k v_k + a_k s p_k - c_k p_{k-1} (p = dv/ds), and db = p (1 - s^2)."""
+        steps = self.op.attr("recurrence")
+        self.emit("v0 = s * 0.0 + 1.0")
+        if self.derivative:
+            self.emit("p0 = s * 0.0")
+        for k, (a, c) in enumerate(steps):
+            scale = "" if a == 1 else f"{literal(a)} * "
+            minus = "" if c == 0 else f" - {literal(c)} * v{k - 1}"
+            self.emit(f"v{k + 1} = {scale}s * v{k}{minus}")
+            if self.derivative:
+                minus = "" if c == 0 else f" - {literal(c)} * p{k - 1}"
+                self.emit(f"p{k + 1} = {scale}(v{k} + s * p{k}){minus}")
+        self.global_outputs("v", "p")
+
+    def fourier(self) -> None:
+        """1, cos(pi s), sin(pi s), ..., cos(K pi s), sin(K pi s) by angle addition from the
+        first pair; d/ds cos(j pi s) = -j pi sin(j pi s), d/ds sin(j pi s) = j pi cos(j pi s)."""
+        harmonics = (self.order - 1) // 2
+        pi_s = f"{literal(Fraction(np.pi))} * s"
+        self.emit("v0 = s * 0.0 + 1.0")
+        if harmonics:
+            self.emit(f"cos1 = {self.syntax.cos.format(x=pi_s)}")
+            self.emit(f"sin1 = {self.syntax.sin.format(x=pi_s)}")
+        for j in range(2, harmonics + 1):
+            self.emit(f"cos{j} = cos{j - 1} * cos1 - sin{j - 1} * sin1")
+            self.emit(f"sin{j} = sin{j - 1} * cos1 + cos{j - 1} * sin1")
+        if self.derivative:
+            self.emit("p0 = s * 0.0")
+        for j in range(1, harmonics + 1):
+            self.emit(f"v{2 * j - 1} = cos{j}")
+            self.emit(f"v{2 * j} = sin{j}")
+            if self.derivative:
+                w = literal(Fraction(j * np.pi))
+                self.emit(f"p{2 * j - 1} = -{w} * sin{j}")
+                self.emit(f"p{2 * j} = {w} * cos{j}")
+        self.global_outputs("v", "p")
+
+    def global_outputs(self, values: str, slopes: str) -> None:
+        """b_m = v_m, or db_m = p_m (1 - s^2) since ds/dx = 1 - tanh(x)^2."""
+        if self.derivative:
+            self.emit("ds = 1.0 - s * s")
+        for m in range(self.order):
+            self.emit(f"db{m} = {slopes}{m} * ds" if self.derivative else f"b{m} = {values}{m}")
 
     def relu_local(self) -> None:
         """b_m = sum_j A[k+m, j] ReLU(x - t_j)^(r-1) over the r truncated powers of the cell;

@@ -49,6 +49,14 @@ Basis attributes (shared by kan.layer, kan.basis, kan.fused_layer):
                 cell k, either one r x r table shared by all cells or n tables
   dpieces       for eval=horner on kan.vjp_input: the same tables for d/dx B_{k+m}
                 (degree r-2; the last column is zero)
+  recurrence    for the polynomial global kinds: [[a_k, c_k], ...], k = 0..order-2, with
+                phi_{k+1} = a_k t phi_k - c_k phi_{k-1} (derived by derive-stencils)
+
+Global kinds (seed 004): "chebyshev", "legendre", "taylor", "fourier". Their ``order`` is
+the number of basis functions n_b (all nonzero everywhere) on grid = 1 cell of domain
+[-1, 1], uniform; the input is normalized by t = tanh(x) and the functions are T_k(t),
+P_k(t), t^k, or 1, cos(pi t), sin(pi t), ..., cos(K pi t), sin(K pi t) (kancc.symbolic).
+They are evaluated with eval="recurrence".
 
 Out-of-domain policy: a backend evaluates x outside [a, b] with the polynomial piece of the
 nearest edge cell (like scipy's BSpline(extrapolate=True)); NaN propagates to the outputs it
@@ -64,11 +72,13 @@ from typing import Any, Callable, Mapping
 from .graph import Op, Param, Value
 from .types import TensorType
 
-BASIS_KINDS = ("bspline", "relu")
-EVAL_MODES = ("cox-de-boor", "relu-local", "horner", "dense")
+GLOBAL_KINDS = ("chebyshev", "legendre", "taylor", "fourier")  # = kancc.symbolic's
+BASIS_KINDS = ("bspline", "relu") + GLOBAL_KINDS
+EVAL_MODES = ("cox-de-boor", "relu-local", "horner", "dense", "recurrence")
 MAX_ORDER = 6
+MAX_GLOBAL_FUNCTIONS = 41
 BASIS_KEYS = ("kind", "order", "grid", "domain", "knots")
-LOWERING_KEYS = ("stencil", "stencil_scale", "eval", "pieces", "dpieces")
+LOWERING_KEYS = ("stencil", "stencil_scale", "eval", "pieces", "dpieces", "recurrence")
 LOSS_KINDS = ("mse", "cross_entropy")
 PENALTY_KINDS = ("l2",)
 LOSS_KEYS = ("kind", "weight")
@@ -123,6 +133,15 @@ def _check_basis_attrs(attrs: Mapping[str, Any]) -> list[str]:
         errors.append(f"kind must be one of {', '.join(BASIS_KINDS)}, got {attrs.get('kind')!r}")
     order: Any = attrs.get("order")
     grid: Any = attrs.get("grid")
+    if attrs.get("kind") in GLOBAL_KINDS:
+        if not (is_int(order) and 1 <= order <= MAX_GLOBAL_FUNCTIONS):
+            errors.append(f"order (the number of functions) must be an integer in "
+                          f"1..{MAX_GLOBAL_FUNCTIONS}, got {order!r}")
+        if attrs.get("kind") == "fourier" and is_int(order) and order % 2 == 0:
+            errors.append(f"a fourier basis has an odd number of functions, got {order}")
+        if (grid, attrs.get("domain"), attrs.get("knots")) != (1, (-1, 1), "uniform"):
+            errors.append("a global basis has grid=1, domain=[-1, 1], knots=uniform")
+        return errors
     if not (is_int(order) and 1 <= order <= MAX_ORDER):
         errors.append(f"order must be an integer in 1..{MAX_ORDER}, got {order!r}")
     if not (is_int(grid) and grid >= 1):
@@ -167,6 +186,22 @@ def _check_lowering_attrs(attrs: Mapping[str, Any]) -> list[str]:
     if eval_mode is not None and (eval_mode == "dense") != (attrs.get("kind") == "relu"):
         errors.append(f"eval={eval_mode} does not apply to kind={attrs.get('kind')} "
                       "(kind relu is evaluated dense, kind bspline locally)")
+    is_global = attrs.get("kind") in GLOBAL_KINDS
+    if eval_mode is not None and (eval_mode == "recurrence") != is_global:
+        errors.append(f"eval={eval_mode} does not apply to kind={attrs.get('kind')} (the "
+                      "global kinds are evaluated by recurrence, and only they)")
+    if is_global and "stencil" in attrs:
+        errors.append(f"kind={attrs.get('kind')} has no stencil")
+    polynomial = is_global and attrs.get("kind") != "fourier"
+    if "recurrence" in attrs:
+        steps = attrs["recurrence"]
+        if not polynomial:
+            errors.append(f"kind={attrs.get('kind')} has no recurrence attribute")
+        elif not (isinstance(steps, tuple) and len(steps) == order - 1 and all(
+                isinstance(s, tuple) and len(s) == 2 and all(map(is_number, s)) for s in steps)):
+            errors.append(f"recurrence must be {order - 1} pairs [a_k, c_k]")
+    elif polynomial and eval_mode == "recurrence":
+        errors.append("eval=recurrence needs the recurrence attribute (run derive-stencils)")
     if eval_mode == "relu-local" and "stencil" not in attrs:
         errors.append("eval=relu-local needs the stencil attribute")
     if eval_mode == "horner" and "pieces" not in attrs:
@@ -356,7 +391,7 @@ OPS: dict[str, OpDef] = {d.name: d for d in (
           tuple(key for key in LOWERING_KEYS if key != "eval"), _infer_vjp,
           "dcoef[p, q, i] = sum_b g[b, q] B_i(x[b, p]) of a fused layer (@coef names it)"),
     OpDef("kan.tucker_layer", (Value, Param, Param, Param, Param), BASIS_KEYS,
-          LOWERING_KEYS[:-1], _infer_tucker,
+          tuple(key for key in LOWERING_KEYS if key != "dpieces"), _infer_tucker,
           "a KAN layer with coef = core x1 U1 x2 U2 x3 U3, evaluated without forming coef"),
     OpDef("kan.vjp_tucker", (Value, Param, Param, Param, Param, Value), BASIS_KEYS + ("eval",),
           tuple(key for key in LOWERING_KEYS if key != "eval"), _infer_tucker,

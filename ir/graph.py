@@ -29,10 +29,13 @@ class Value:
 
 @dataclass(frozen=True)
 class Param:
-    """A trainable parameter, printed ``@name``; its name is the key in the params dict."""
+    """A parameter, printed ``@name``; its name is the key in the params dict. A frozen
+    parameter (LoTRA's pretrained tensor, seed 004) is an input of the model that training
+    never changes: a training graph returns no gradient for it."""
 
     name: str
     type: TensorType
+    frozen: bool = False
 
 
 Operand = Union[Value, Param]
@@ -106,6 +109,11 @@ class Graph:
     params: tuple[Param, ...]
     ops: tuple[Op, ...]
     outputs: tuple[Value, ...]
+
+    @property
+    def trainable_params(self) -> tuple[Param, ...]:
+        """The parameters a training graph returns gradients for, in declaration order."""
+        return tuple(p for p in self.params if not p.frozen)
 
     def with_ops(self, ops: tuple[Op, ...] | list[Op]) -> "Graph":
         return replace(self, ops=tuple(ops))

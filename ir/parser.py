@@ -3,7 +3,7 @@
 The grammar ignores whitespace and ``//`` comments, so wrapped dumps parse:
 
     graph   := "kan.graph" @name "(" [%v ":" type {"," ...}] ")" "{" param* op* return "}"
-    param   := "param" @name ":" type
+    param   := "param" @name ":" type ["frozen"]
     op      := %r {"," %r} "=" opname [operand {"," operand}] ["{" attrs "}"] ":" type {"," type}
     return  := "return" %v {"," %v}
     attr    := int | int "/" int | "string" | bare-word | true | false | "[" [attr {"," attr}] "]"
@@ -161,6 +161,8 @@ class _Parser:
         if tok.text[1:] in self.params:
             raise self.error(f"parameter {tok.text} is declared twice", tok)
         param = Param(tok.text[1:], self.type())
+        if self.accept("frozen"):
+            param = Param(param.name, param.type, frozen=True)
         self.params[param.name] = param
         return param
 

@@ -107,7 +107,8 @@ def render(graph: Graph) -> tuple[str, list[int]]:
     inputs = ", ".join(f"%{v.name}: {v.type}" for v in graph.inputs)
     lines = [f"kan.graph @{graph.name}({inputs}) {{"]
     for p in graph.params:
-        lines.append(f"{INDENT}param @{p.name}: {p.type}")
+        frozen = " frozen" if p.frozen else ""
+        lines.append(f"{INDENT}param @{p.name}: {p.type}{frozen}")
     op_lines = []
     for op in graph.ops:
         op_lines.append(len(lines) + 1)

@@ -66,6 +66,10 @@ def _op_errors(op: Op, defined: dict[str, Value], params: dict[str, Param]) -> l
         errors.append("an attribute is given twice")
     if errors:
         return errors
+    if op.name in GRADIENT_OPS + ("kan.penalty", "kan.penalty_grad"):
+        errors += [f"@{p.name} is frozen: nothing may differentiate or penalize it"
+                   for p in op.operands if isinstance(p, Param) and p.frozen
+                   and op.name != "kan.vjp_input"]
     errors += check_attrs(op)
     if errors:
         return errors
@@ -114,16 +118,16 @@ def verify(graph: Graph) -> None:
 
 
 def _check_training_outputs(graph: Graph) -> None:
-    """A graph with gradient ops returns (loss, d/d param for each param, [d/d x])."""
+    """A graph with gradient ops returns (loss, d/d param for each trainable param, [d/d x])."""
     if not any(op.name in GRADIENT_OPS for op in graph.ops):
         return
     outputs = graph.outputs
-    expected = [TensorType(graph.dtype, ())] + [p.type for p in graph.params]
+    expected = [TensorType(graph.dtype, ())] + [p.type for p in graph.trainable_params]
     if len(outputs) == len(expected) + 1:
         expected.append(graph.inputs[0].type)
     got = [v.type for v in outputs]
     if got != expected:
         raise VerifyError(f"training graph @{graph.name} must return the loss, one gradient per "
-                          f"parameter (in declaration order) and optionally d/d%"
+                          f"trainable parameter (in declaration order) and optionally d/d%"
                           f"{graph.inputs[0].name}: expected types "
                           f"({', '.join(map(str, expected))}), got ({', '.join(map(str, got))})")

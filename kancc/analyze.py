@@ -12,7 +12,8 @@ and lambda_min = 1 / sigma_max(A^-1)^2 (A^-1 by a triangular solve), which keeps
 small end accurate where eigvalsh of A^T A would lose it below eps * lambda_max.
 
 With trained coefficients (``--params CKPT``) it also prints each layer's mode-wise
-singular values (``kancc.tucker``), the evidence of low Tucker rank of seed 004.
+singular values (``kancc.tucker``), the evidence of low Tucker rank of seed 004; of a LoTRA
+checkpoint, those of the fine-tuned tensor and of the update W_ft - W_pt.
 """
 
 from __future__ import annotations
@@ -26,8 +27,8 @@ from typing import Mapping
 import numpy as np
 from scipy.linalg import solve_triangular
 
-from . import symbolic
-from .ir import extended_knots
+from . import lotra, symbolic
+from .ir import GLOBAL_KINDS, extended_knots
 from .passes.change_of_basis import relu_change_of_basis_float
 from .passes.refine import refine_points
 from .spec import BasisSpec, Spec
@@ -92,30 +93,40 @@ def describe_stencil(order: int, points: tuple[Fraction, ...]) -> list[str]:
     return lines
 
 
-def tucker_report(spec: Spec, params: Mapping[str, np.ndarray], shown: int = 8) -> list[str]:
+def tucker_report(spec: Spec, params: Mapping[str, np.ndarray]) -> list[str]:
     """Per layer: the singular values of each mode of the coefficient tensor (relative to
     the largest of that mode) and the ranks keeping 99% of each mode's energy, the
-    evidence of low Tucker rank (seed 004, Figure 1)."""
+    evidence of low Tucker rank (seed 004, Figure 1). A LoTRA model shows the fine-tuned
+    W_ft = W_pt + Delta W and the update Delta W = W_ft - W_pt."""
     lines = []
     for index in range(spec.n_layers):
         name = f"layers.{index}"
-        held = "coefficients"
-        if spec.layers[index].tucker is None:
-            coef = np.asarray(params[f"{name}.coef"], dtype=np.float64)
+        if spec.finetune is not None and spec.finetune.lotra:
+            delta = lotra.update(params, index)
+            ranks = lotra.adapter_ranks(spec, index)
+            lines += _mode_lines(f"layer {index}: fine-tuned W_ft", delta + params[f"{name}.coef"])
+            lines += _mode_lines(f"layer {index}: LoTRA update W_ft - W_pt (adapter ranks "
+                                 f"{list(ranks)})", delta)
+        elif spec.layers[index].tucker is None:
+            lines += _mode_lines(f"layer {index}: coefficients", params[f"{name}.coef"])
         else:  # a Tucker layer: its W formed here, once, to show what its ranks allow
             core, u1, u2, u3 = (np.asarray(params[f"{name}.{f}"], dtype=np.float64)
                                 for f in ("core", "u1", "u2", "u3"))
-            coef = Tucker(core, (u1, u2, u3)).full()
-            held = f"Tucker layer, ranks {list(core.shape)}, W"
-        values = mode_singular_values(coef)
-        ranks = ", ".join(f"{mode} {energy_rank(s)}/{len(s)}" for mode, s in zip(MODES, values))
-        lines.append(f"layer {index}: {held} {coef.shape}; ranks for 99% of the energy: "
-                     f"{ranks}")
-        for mode, s in zip(MODES, values):
-            relative = s / s[0] if s[0] > 0 else s
-            head = " ".join(f"{v:.3g}" for v in relative[:shown])
-            more = f" ... ({len(s)} in all)" if len(s) > shown else ""
-            lines.append(f"  sigma_{mode} / sigma_max: {head}{more}")
+            lines += _mode_lines(f"layer {index}: Tucker layer, ranks {list(core.shape)}, W",
+                                 Tucker(core, (u1, u2, u3)).full())
+    return lines
+
+
+def _mode_lines(title: str, tensor: np.ndarray, shown: int = 8) -> list[str]:
+    tensor = np.asarray(tensor, dtype=np.float64)
+    values = mode_singular_values(tensor)
+    ranks = ", ".join(f"{mode} {energy_rank(s)}/{len(s)}" for mode, s in zip(MODES, values))
+    lines = [f"{title} {tensor.shape}; ranks for 99% of the energy: {ranks}"]
+    for mode, s in zip(MODES, values):
+        relative = s / s[0] if s[0] > 0 else s
+        head = " ".join(f"{v:.3g}" for v in relative[:shown])
+        more = f" ... ({len(s)} in all)" if len(s) > shown else ""
+        lines.append(f"  sigma_{mode} / sigma_max: {head}{more}")
     return lines
 
 
@@ -127,6 +138,10 @@ def analyze(spec: Spec, plot_dir: str | Path | None = None,
     written: list[Path] = []
     for index, basis in enumerate(spec.layers):
         r = basis.order
+        if basis.kind in GLOBAL_KINDS:
+            lines.append(f"layer {index}: {basis.kind} of degree {basis.degree} in t = tanh(x), "
+                         f"n_b = {basis.n_basis}: a global basis, no change of basis to analyze")
+            continue
         spacing = "uniform" if basis.knots == "uniform" else "non-uniform"
         lines.append(f"layer {index}: {basis.kind} order {r} (degree {basis.degree}), "
                      f"{basis.grid} {spacing} cells on [{basis.domain[0]}, {basis.domain[1]}]"

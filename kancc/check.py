@@ -1,5 +1,6 @@
 """Differential checking: every backend and pipeline against the NumPy reference, and the
-NumPy reference against an independent oracle (scipy's BSpline).
+NumPy reference against an independent oracle (scipy's BSpline; numpy.polynomial for the
+global kinds).
 
 What ``kancc check SPEC`` compares, on seeded inputs (uniform over the first layer's domain
 widened by 5% each side, plus its grid points) and seeded parameters rounded to float32 so
@@ -32,7 +33,7 @@ from typing import Callable
 
 import numpy as np
 
-from kancc.ir import extended_knots
+from kancc.ir import GLOBAL_KINDS, extended_knots
 
 from .spec import Spec, SpecSource, load_spec, representability_problem
 from .testing import triton_installed
@@ -113,7 +114,8 @@ def relative_error(value: np.ndarray, reference: np.ndarray) -> float:
 
 
 def scipy_forward(spec: Spec, params: dict[str, np.ndarray], x: np.ndarray) -> np.ndarray:
-    """The model evaluated edge by edge with scipy's BSpline (extrapolating), in float64."""
+    """The model evaluated edge by edge with scipy's BSpline (extrapolating), or for the
+    global kinds numpy.polynomial and np.cos / np.sin of tanh(x), in float64."""
     from scipy.interpolate import BSpline
 
     h = np.asarray(x, np.float64)
@@ -122,9 +124,27 @@ def scipy_forward(spec: Spec, params: dict[str, np.ndarray], x: np.ndarray) -> n
         knots = np.array([float(t) for t in extended_knots(basis.points, basis.order)])
         out = np.zeros((h.shape[0], coef.shape[1]))
         for p in range(coef.shape[0]):
-            out += BSpline(knots, coef[p].T, basis.degree, extrapolate=True)(h[:, p])
+            if basis.kind in GLOBAL_KINDS:
+                out += global_basis_oracle(basis.kind, basis.order, h[:, p]) @ coef[p].T
+            else:
+                out += BSpline(knots, coef[p].T, basis.degree, extrapolate=True)(h[:, p])
         h = out
     return h
+
+
+def global_basis_oracle(kind: str, count: int, x: np.ndarray) -> np.ndarray:
+    """(len(x), count) values of a global basis at t = tanh(x), by numpy's own routines."""
+    from numpy.polynomial import chebyshev, legendre, polynomial
+
+    t = np.tanh(x)
+    if kind == "fourier":
+        columns = [np.ones_like(t)]
+        for j in range(1, (count - 1) // 2 + 1):
+            columns += [np.cos(j * np.pi * t), np.sin(j * np.pi * t)]
+        return np.stack(columns, axis=1)
+    evaluate = {"chebyshev": chebyshev.chebval, "legendre": legendre.legval,
+                "taylor": polynomial.polyval}[kind]
+    return np.stack([evaluate(t, unit) for unit in np.eye(count)], axis=1)
 
 
 def sample_inputs(spec: Spec, samples: int, seed: int) -> np.ndarray:
@@ -160,6 +180,12 @@ def differential_check(source: SpecSource, *, samples: int = 257, seed: int = 0,
         if on_result is not None:
             on_result(comparison)
 
+    if is_factorized(spec):
+        full_spec = factorized_checks(spec, samples, seed, targets, record, skipped)
+        full = differential_check(full_spec, samples=samples, seed=seed, targets=targets,
+                                  on_result=on_result)
+        return CheckReport(spec.name, samples, tuple(comparisons) + full.comparisons,
+                           tuple(skipped) + full.skipped)
     spec64 = replace(spec, dtype="float64")
     inference = compile(spec64, "numpy")
     params = {k: v.astype(np.float32).astype(np.float64)
@@ -168,7 +194,9 @@ def differential_check(source: SpecSource, *, samples: int = 257, seed: int = 0,
     y64 = inference.forward(params, x)
     rounded_knots = TOL64 + knot_rounding_allowance(spec)
     try:
-        record(Comparison("numpy f64 vs scipy BSpline oracle",
+        oracle = "scipy BSpline" if all(b.kind == "bspline" for b in spec.layers) else \
+            "scipy/numpy.polynomial"
+        record(Comparison(f"numpy f64 vs {oracle} oracle",
                           relative_error(y64, scipy_forward(spec, params, x)), rounded_knots))
     except ImportError:
         skipped.append("scipy oracle: scipy is not installed (pip install scipy)")
@@ -199,6 +227,58 @@ def differential_check(source: SpecSource, *, samples: int = 257, seed: int = 0,
     for comparison in gradient_comparisons(spec64, params, x, seed, run_triton):
         record(comparison)
     return CheckReport(spec.name, samples, tuple(comparisons), tuple(skipped))
+
+
+def is_factorized(spec: Spec) -> bool:
+    """Tucker (Slim) layers or LoTRA adapters: parameters other than full coefficients."""
+    return any(b.tucker is not None for b in spec.layers) or \
+        (spec.finetune is not None and spec.finetune.lotra)
+
+
+def formed_model(spec: Spec, params: dict[str, np.ndarray]
+                 ) -> tuple[Spec, dict[str, np.ndarray]]:
+    """The same model with every coefficient tensor formed (W = core x U1 x U2 x U3, or
+    W_pt + Delta W): the oracle of a factorized model."""
+    from . import lotra
+    from .tucker import Tucker
+
+    if spec.finetune is not None and spec.finetune.lotra:
+        return replace(spec, finetune=None), lotra.merged(spec, params)
+    coefs = {}
+    for index, basis in enumerate(spec.layers):
+        name = f"layers.{index}"
+        if basis.tucker is None:
+            coefs[f"{name}.coef"] = params[f"{name}.coef"]
+        else:
+            core, u1, u2, u3 = (params[f"{name}.{f}"] for f in ("core", "u1", "u2", "u3"))
+            coefs[f"{name}.coef"] = Tucker(core, (u1, u2, u3)).full()
+    layers = tuple(replace(b, tucker=None) for b in spec.layers)
+    return replace(spec, layers=layers, finetune=None), coefs
+
+
+def factorized_checks(spec: Spec, samples: int, seed: int, targets: tuple[str, ...],
+                      record: Callable[[Comparison], None], skipped: list[str]) -> Spec:
+    """A factorized model against its formed twin, its gradients, and Triton vs NumPy; the
+    formed model (returned) then gets every other check."""
+    from .program import compile
+
+    spec64 = replace(spec, dtype="float64")
+    program = compile(spec64, "numpy")
+    rng = np.random.default_rng(seed)
+    params = {k: (rng.standard_normal(v.shape) / np.sqrt(v.shape[0])).astype(np.float32)
+              .astype(np.float64) for k, v in program.init_params(seed).items()}
+    x = sample_inputs(spec, samples, seed)
+    y64 = program.forward(params, x)
+    full_spec, full_params = formed_model(spec64, params)
+    record(Comparison("numpy f64: factorized vs W formed", relative_error(
+        y64, compile(full_spec, "numpy").forward(full_params, x)), TOL64))
+    run_triton = "triton" in targets and _triton_available(skipped)
+    if run_triton:
+        record(Comparison("triton f64 vs numpy f64, factorized", relative_error(
+            compile(spec64, "triton").forward(params, x), y64), TOL64))
+    for comparison in gradient_comparisons(spec64, params, x, seed, run_triton):
+        record(replace(comparison, name=comparison.name + ", factorized"))
+    return replace(full_spec, dtype=spec.dtype)
 
 
 def gradient_comparisons(spec64: Spec, params: dict[str, np.ndarray], x: np.ndarray,

@@ -8,13 +8,20 @@
 
 Written atomically, read with ``allow_pickle=False``. Loading into a model checks the spec
 and names the first field that differs.
+
+A LoTRA checkpoint ([finetune] method = "lotra") stores the adapter parameters only. Its
+spec names the pretrained checkpoint by a path relative to the adapter's folder and by the
+SHA-256 of its contents; loading reads the pretrained parameters from there and refuses a
+missing file, other contents, or a pretrained model that is not the adapter's model.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Mapping
 
 import numpy as np
@@ -39,6 +46,15 @@ class Checkpoint:
 
 def save_checkpoint(path: str | os.PathLike, spec: Spec, params: Mapping[str, np.ndarray],
                     history: np.ndarray | None = None) -> None:
+    """Write ``params`` of ``spec``; of a fine-tuned model, with its pretrained checkpoint's
+    path (relative to ``path``'s folder) and hash, and for LoTRA the adapter only."""
+    if spec.finetune is not None:
+        pretrained = pretrained_path(spec)
+        where = os.path.relpath(pretrained.resolve(), Path(path).resolve().parent)
+        spec = replace(spec, finetune=replace(spec.finetune, pretrained=where,
+                                              sha256=file_sha256(pretrained)))
+        stored = {p.name for p in build_graph(spec).trainable_params}
+        params = {name: value for name, value in params.items() if name in stored}
     arrays = {PREFIX + name: np.asarray(value) for name, value in params.items()}
     arrays["spec"] = np.array(json.dumps(spec_to_dict(spec), sort_keys=True))
     arrays["kancc_version"] = np.array(VERSION)
@@ -72,7 +88,14 @@ def load_checkpoint(path: str | os.PathLike, spec: Spec | None = None) -> Checkp
             version = str(archive["kancc_version"])
         except Exception as exc:  # anything numpy or json raise on a damaged file
             raise KanccError(f"{where}: damaged ({exc})") from None
+    if stored.finetune is not None:  # its pretrained path is relative to this file
+        stored = replace(stored, origin=os.fspath(path))
     _check_contents(where, stored, params, history)
+    if stored.finetune is not None and stored.finetune.lotra:
+        try:
+            params = {**load_pretrained(stored).params, **params}
+        except KanccError as exc:
+            raise KanccError(f"{where}: {exc}") from None
     checkpoint = Checkpoint(stored, params, version, history, os.fspath(path))
     if spec is not None:
         check_matches(checkpoint, spec)
@@ -81,8 +104,9 @@ def load_checkpoint(path: str | os.PathLike, spec: Spec | None = None) -> Checkp
 
 def _check_contents(where: str, spec: Spec, params: dict[str, np.ndarray],
                     history: np.ndarray) -> None:
-    """Every parameter of the stored spec, of its shape, real and finite; a (k, 3) history."""
-    expected = {p.name: tuple(p.type.shape) for p in build_graph(spec).params}
+    """Every stored parameter of the spec (LoTRA: the adapter's), of its shape, real and
+    finite; a (k, 3) history."""
+    expected = {p.name: tuple(p.type.shape) for p in build_graph(spec).trainable_params}
     if set(params) != set(expected):
         raise KanccError(f"{where}: damaged: parameters {sorted(params)}, its spec needs "
                          f"{sorted(expected)}")
@@ -116,3 +140,43 @@ def check_matches(checkpoint: Checkpoint, spec: Spec) -> None:
         if theirs.get(key) != value:
             raise KanccError(f"checkpoint {checkpoint.path} does not match the spec: {key} is "
                              f"{theirs.get(key)} in the checkpoint but {value} in the spec")
+
+
+def pretrained_path(spec: Spec) -> Path:
+    """Where a fine-tuning spec's pretrained checkpoint is: relative to the spec's file."""
+    assert spec.finetune is not None
+    path = Path(spec.finetune.pretrained)
+    if not path.is_absolute() and spec.origin is not None:
+        path = Path(spec.origin).parent / path
+    return path
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def load_pretrained(spec: Spec) -> Checkpoint:
+    """The checkpoint ``[finetune] pretrained`` names, checked: it exists, has the pinned
+    contents (finetune.sha256), and holds this spec's model with full layers."""
+    assert spec.finetune is not None
+    path = pretrained_path(spec)
+    field_name = "finetune.pretrained"
+    if not path.is_file():
+        raise KanccError(f"{field_name}: {os.fspath(path)}: no such file")
+    if spec.finetune.sha256 is not None and file_sha256(path) != spec.finetune.sha256:
+        raise KanccError(f"{field_name}: {os.fspath(path)} has other contents than the one "
+                         f"fine-tuned (sha256 {file_sha256(path)[:12]}..., expected "
+                         f"{spec.finetune.sha256[:12]}...)")
+    checkpoint = load_checkpoint(path)
+    if checkpoint.spec.finetune is not None and checkpoint.spec.finetune.lotra:
+        raise KanccError(f"{field_name}: {os.fspath(path)} is itself a LoTRA adapter; "
+                         "fine-tune from a full model")
+    try:
+        check_matches(checkpoint, spec)
+    except KanccError as exc:
+        raise KanccError(f"{field_name}: {exc}") from None
+    return checkpoint

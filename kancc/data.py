@@ -112,6 +112,19 @@ def _triangle(x: np.ndarray) -> np.ndarray:
     return (0.5 * np.abs((x2 - x1) * (y3 - y1) - (x3 - x1) * (y2 - y1)))[:, None]
 
 
+def disk_bump(x: np.ndarray) -> np.ndarray:
+    """Seed 004's pretraining solution u = sin(pi/2 (1 - |x|)^2.5) on the unit disk (0
+    outside it, where the samples of the square reach)."""
+    r = np.minimum(np.linalg.norm(x, axis=1), 1.0)
+    return np.sin(np.pi / 2 * (1 - r) ** 2.5)[:, None]
+
+
+def disk_bump_shifted(x: np.ndarray) -> np.ndarray:
+    """Seed 004's fine-tuning target u + sin(pi/2 (1 - |x|))."""
+    r = np.minimum(np.linalg.norm(x, axis=1), 1.0)
+    return disk_bump(x) + np.sin(np.pi / 2 * (1 - r))[:, None]
+
+
 SYNTHETIC: dict[str, SyntheticTarget] = {
     "exp_sin": SyntheticTarget(2, 1, (-1.0, 1.0), (-1.0, 1.0), "exp(sin(pi x) + y^2), pykan's",
                                lambda x: np.exp(np.sin(np.pi * x[:, :1]) + x[:, 1:] ** 2)),
@@ -124,6 +137,10 @@ SYNTHETIC: dict[str, SyntheticTarget] = {
     "triangle": SyntheticTarget(6, 1, (0.0, 1.0), (0.0, 1.0),
                                 "area of a triangle of three points in the unit square",
                                 _triangle),
+    "disk_bump": SyntheticTarget(2, 1, (-1.0, 1.0), (-1.0, 1.0),
+                                 "sin(pi/2 (1 - |x|)^2.5) on the unit disk", disk_bump),
+    "disk_bump_shifted": SyntheticTarget(2, 1, (-1.0, 1.0), (-1.0, 1.0),
+                                         "disk_bump + sin(pi/2 (1 - |x|))", disk_bump_shifted),
 }
 
 

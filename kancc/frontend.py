@@ -3,12 +3,21 @@
 Parameters are declared as ``layers.{l}.coef`` with shape (in, out, n_b) (DESIGN.md 6); a
 Tucker layer (spec key ``tucker``) is a ``kan.tucker_layer`` whose parameters are its factors
 ``layers.{l}.core`` (r1, r2, r3), ``.u1`` (in, r1), ``.u2`` (out, r2), ``.u3`` (n_b, r3).
+
+A LoTRA spec ([finetune] method = "lotra") makes each layer the sum of its pretrained layer,
+whose ``layers.{l}.coef`` is a frozen parameter, and a Tucker adapter ``layers.{l}.lotra.*``:
+
+    %l.pt = kan.layer %x, @layers.l.coef                      (frozen: no gradient)
+    %l.lotra = kan.tucker_layer %x, @layers.l.lotra.core, ...  (ranks ceil(cr * dims))
+    %l = kan.add %l.pt, %l.lotra
+
+which is W = W_pt + core x1 U1 x2 U2 x3 U3 without forming the update.
 """
 
 from __future__ import annotations
 
 from .spec import BasisSpec, Spec
-from .tucker import tucker_params
+from .tucker import ranks_for, tucker_params
 from kancc.ir import BATCH, Graph, Op, Param, TensorType, Value, batched
 
 IR_DTYPES = {"float32": "f32", "float64": "f64"}
@@ -29,10 +38,23 @@ def build_graph(spec: Spec) -> Graph:
     dtype = IR_DTYPES[spec.dtype]
     x = Value("x", batched(dtype, spec.widths[0]))
     params, ops, current = [], [], x
+    lotra = spec.finetune is not None and spec.finetune.lotra
     for index, basis in enumerate(spec.layers):
         n_in, n_out = spec.widths[index], spec.widths[index + 1]
         result = Value(str(index), batched(dtype, n_out))
-        if basis.tucker is None:
+        if lotra:
+            assert spec.finetune is not None and spec.finetune.cr is not None
+            dims = (n_in, n_out, basis.n_basis)
+            coef = Param(f"layers.{index}.coef", TensorType(dtype, dims), frozen=True)
+            factors = tucker_params(f"layers.{index}.lotra", dtype, dims,
+                                    ranks_for(dims, spec.finetune.cr))
+            params += [coef, *factors]
+            frozen, adapter = (Value(f"{index}.{part}", result.type) for part in ("pt", "lotra"))
+            ops += [Op.make("kan.layer", (current, coef), basis_attrs(basis), (frozen,)),
+                    Op.make("kan.tucker_layer", (current, *factors), basis_attrs(basis),
+                            (adapter,)),
+                    Op.make("kan.add", (frozen, adapter), {}, (result,))]
+        elif basis.tucker is None:
             coef = Param(f"layers.{index}.coef",
                          TensorType(dtype, (n_in, n_out, basis.n_basis)))
             params.append(coef)
@@ -65,7 +87,7 @@ def build_loss_graph(spec: Spec) -> Graph:
     ops.append(Op.make("kan.loss", (prediction, target), {"kind": spec.train.loss, "weight": 1},
                        (loss,)))
     if spec.train.l2 > 0:
-        for index, param in enumerate(model.params):
+        for index, param in enumerate(model.trainable_params):
             term = Value(f"l2.{param.name}", scalar)
             ops.append(Op.make("kan.penalty", (param,), {"kind": "l2", "weight": spec.train.l2},
                                (term,)))

@@ -16,7 +16,7 @@ from typing import Mapping
 import numpy as np
 
 from kancc.backends import EMITTERS
-from kancc.ir import Graph
+from kancc.ir import GLOBAL_KINDS, Graph
 from kancc.ir.dialect import GRADIENT_OPS
 
 from .errors import BackendError, KanccError
@@ -58,7 +58,8 @@ class Program:
 
     def spec_init_params(self, seed: int = 0) -> dict[str, np.ndarray]:
         """Seeded random spec-level parameters: coef ~ N(0, 1/in), so a layer's output has
-        unit scale (the B-splines of a point sum to one). Tucker layers start as seed 004's
+        unit scale (the B-splines of a point sum to one); N(0, 1/(in n_b)) for the global
+        kinds, whose n_b functions all have size about one. Tucker layers start as seed 004's
         eq. (8) with no pretrained tensor (a Slim KAN): core = 0, U1 ~ N(0, 1/in),
         U2 ~ N(0, 1/out) (columns of norm about 1), U3 ~ N(0, 1/n_b)."""
         if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
@@ -69,6 +70,9 @@ class Program:
         for p in self.input_ir.params:
             shape = tuple(int(d) for d in p.type.shape)
             value = rng.standard_normal(shape) / np.sqrt(shape[0])
+            if p.name.endswith(".coef") and self.spec.layers[_layer_of(p.name)].kind in \
+                    GLOBAL_KINDS:  # n_b functions of size ~1 add up, unlike B-splines
+                value /= np.sqrt(shape[2])
             params[p.name] = (0 * value if p.name.endswith(".core") else value).astype(dtype)
         return params
 
@@ -115,6 +119,11 @@ class Program:
         yt = torch.tensor(np.asarray(y), device=device)
         loss, grads = self.module.value_and_grad(tensors, xt, yt)
         return float(loss), {k: v.detach().cpu().numpy() for k, v in grads.items()}
+
+
+def _layer_of(name: str) -> int:
+    """The layer index of a parameter named layers.{l}...."""
+    return int(name.split(".")[1])
 
 
 def _prepare_triton() -> None:

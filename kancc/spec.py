@@ -4,7 +4,9 @@
     layers = [2, 5, 1]        # widths; one KAN layer between each neighbouring pair
     dtype = "float32"         # or "float64"
     [basis]                   # default for every layer
-    kind = "bspline"
+    kind = "bspline"          # or "chebyshev", "legendre", "taylor", "fourier" (seed 004):
+                              # T_k, P_k, t^k (k <= degree) or 1, cos(j pi t), sin(j pi t)
+                              # (j <= degree) of t = tanh(x); no grid, domain or knots
     degree = 3                # order r = degree + 1
     grid = 8                  # intervals n
     domain = [-1.0, 1.0]
@@ -14,6 +16,8 @@
     degree = 1
     tucker = 0.5              # a Tucker (Slim) layer: ranks ceil(cr * (in, out, n_b)), or
                               # [r1, r2, r3]; its parameters are the factors (seed 004)
+    [train] and [data]        # how and on what (spec_train.py)
+    [finetune]                # start from a pretrained checkpoint: LoTRA or full (spec_finetune.py)
 
 Numbers are kept exact: TOML floats are read as decimals (``0.1`` is 1/10), and domain and
 knot entries may also be strings ``"p/q"``. Every unknown key is an error; every error
@@ -37,19 +41,22 @@ from typing import Any, Mapping, Union
 import numpy as np
 
 from kancc.ir.dialect import MAX_ORDER, grid_points
+from kancc.symbolic.global_bases import GLOBAL_KINDS, n_functions
+from kancc.symbolic.global_bases import MAX_DEGREE as MAX_GLOBAL_DEGREE
 
 from .errors import SpecError
 from .tucker import ranks_for
+from .spec_finetune import FinetuneSpec, finetune_to_dict, parse_finetune
 from .spec_train import DataSpec, TrainSpec, check_kaczmarz_model, parse_data, parse_train
 
 MAX_DEGREE = MAX_ORDER - 1
 MAX_GRID = 4096
 MAX_WIDTH = 1 << 24
 DTYPES = ("float32", "float64")
-BASIS_KINDS = ("bspline",)  # the IR's "relu" kind is made by the to-relu-basis pass
+BASIS_KINDS = ("bspline",) + GLOBAL_KINDS  # the IR's "relu" kind is made by to-relu-basis
 NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 
-TOP_KEYS = ("model", "basis", "layers", "train", "data")
+TOP_KEYS = ("model", "basis", "layers", "train", "data", "finetune")
 MODEL_KEYS = ("name", "layers", "dtype")
 BASIS_KEYS = ("kind", "degree", "grid", "domain", "knots")
 LAYER_KEYS = BASIS_KEYS + ("tucker",)
@@ -72,6 +79,9 @@ class BasisSpec:
 
     @property
     def order(self) -> int:
+        """r = degree + 1 for B-splines; for a global kind, its number of functions."""
+        if self.kind in GLOBAL_KINDS:
+            return n_functions(self.kind, self.degree)
         return self.degree + 1
 
     @property
@@ -91,8 +101,9 @@ class Spec:
     dtype: str
     layers: tuple[BasisSpec, ...]
     train: TrainSpec
-    origin: str | None = None  # the file it came from, for messages
+    origin: str | None = None  # the file it came from: messages, relative paths
     data: DataSpec | None = None
+    finetune: FinetuneSpec | None = None
 
     @property
     def n_layers(self) -> int:
@@ -241,7 +252,9 @@ def _build(raw: Mapping[str, Any], origin: str | None, default_name: str) -> Spe
             raise check.fail("layers", f"has {len(entries)} entries but model.layers describes "
                                        f"{n_layers} layer(s); give one [[layers]] table per layer")
         overrides = [check.table(e, f"layers[{i}]", LAYER_KEYS) for i, e in enumerate(entries)]
-    layers = tuple(_layer_basis(check, default, o, i, dtype) for i, o in enumerate(overrides))
+    basis_keys = set(raw["basis"]) if "basis" in raw else set()
+    layers = tuple(_layer_basis(check, default, o, i, dtype, basis_keys)
+                   for i, o in enumerate(overrides))
     tucker_given = [o.get("tucker", default.get("tucker")) for o in overrides]
     layers = tuple(_with_tucker(check, basis, value, (widths[i], widths[i + 1]), i,
                                 "tucker" in overrides[i])
@@ -252,6 +265,11 @@ def _build(raw: Mapping[str, Any], origin: str | None, default_name: str) -> Spe
                                        f"model.layers ends with {widths[-1]}")
     if train.kaczmarz is not None:
         check_kaczmarz_model(check, tuple(widths), layers, train.loss, train.kaczmarz)
+    global_layers = [i for i, basis in enumerate(layers) if basis.kind in GLOBAL_KINDS]
+    if global_layers and (train.multilevel is not None or train.geometry != "spline"):
+        what = "train.multilevel" if train.multilevel is not None else "train.geometry"
+        raise check.fail(what, f"does not apply to layers[{global_layers[0]}], kind "
+                               f"{layers[global_layers[0]].kind}: it needs a B-spline grid")
     factorized = [i for i, basis in enumerate(layers) if basis.tucker is not None]
     if factorized and (train.multilevel is not None or train.kaczmarz is not None or
                        train.geometry != "spline"):
@@ -260,7 +278,25 @@ def _build(raw: Mapping[str, Any], origin: str | None, default_name: str) -> Spe
         raise check.fail(what, f"does not apply to Tucker layers (layers[{factorized[0]}] has "
                                "tucker); train them by gradient in the spline geometry")
     data = parse_data(check, raw["data"]) if "data" in raw else None
-    return Spec(name, tuple(widths), dtype, layers, train, origin, data)
+    finetune = parse_finetune(check, raw["finetune"]) if "finetune" in raw else None
+    if finetune is not None:
+        _check_finetune(check, finetune, layers, train)
+    return Spec(name, tuple(widths), dtype, layers, train, origin, data, finetune)
+
+
+def _check_finetune(check: _Checker, finetune: FinetuneSpec, layers: tuple[BasisSpec, ...],
+                    train: TrainSpec) -> None:
+    """Fine-tuning is gradient training in the spline geometry; LoTRA adapts full layers."""
+    if train.multilevel is not None or train.kaczmarz is not None or \
+            train.geometry != "spline":
+        what = "train.multilevel" if train.multilevel is not None else \
+            ("train.method" if train.kaczmarz is not None else "train.geometry")
+        raise check.fail(what, "does not apply to fine-tuning ([finetune]); fine-tune by "
+                               "gradient in the spline geometry")
+    factorized = [i for i, basis in enumerate(layers) if basis.tucker is not None]
+    if finetune.lotra and factorized:
+        raise check.fail(f"layers[{factorized[0]}].tucker", "LoTRA adapts full layers; this "
+                                                            "layer is a Tucker layer")
 
 
 def _is_bool(value: object) -> bool:
@@ -276,8 +312,20 @@ def _sanitize(stem: str) -> str:
     return name if NAME.match(name) else f"model_{name}"
 
 
+def _global_basis(check: _Checker, kind: str, merged: Mapping[str, Any],
+                  where: dict[str, str], given: set[str]) -> BasisSpec:
+    """A Chebyshev, Legendre, Taylor or Fourier layer: only its degree (for fourier, the
+    number of harmonics); the input is normalized by tanh, so it has no grid or domain."""
+    for key in ("grid", "domain", "knots"):
+        if key in given:
+            raise check.fail(where[key], f"does not apply to kind = \"{kind}\" (a global basis "
+                                         "of t = tanh(x); give its degree only)")
+    degree = check.integer(merged["degree"], where["degree"], 0, MAX_GLOBAL_DEGREE[kind])
+    return BasisSpec(kind, degree, 1, (Fraction(-1), Fraction(1)), "uniform")
+
+
 def _layer_basis(check: _Checker, default: dict, override: Mapping[str, Any],
-                 index: int, dtype: str) -> BasisSpec:
+                 index: int, dtype: str, given: set[str]) -> BasisSpec:
     """The basis of layer ``index``: [basis] (or the defaults) overlaid with its [[layers]]
     table; errors name the table each value came from."""
     merged = dict(default)
@@ -289,6 +337,8 @@ def _layer_basis(check: _Checker, default: dict, override: Mapping[str, Any],
              for key in BASIS_KEYS}
 
     kind = check.choice(merged["kind"], where["kind"], BASIS_KINDS)
+    if kind in GLOBAL_KINDS:
+        return _global_basis(check, kind, merged, where, set(override) | given)
     degree = check.integer(merged["degree"], where["degree"], 0, MAX_DEGREE)
     knots = merged["knots"]
     if isinstance(knots, str):
@@ -419,7 +469,9 @@ def spec_to_dict(spec: Spec) -> dict[str, Any]:
     layers = []
     for basis in spec.layers:
         table: dict[str, Any] = {"kind": basis.kind, "degree": basis.degree}
-        if basis.knots == "uniform":
+        if basis.kind in GLOBAL_KINDS:
+            pass  # degree says it all
+        elif basis.knots == "uniform":
             table.update(grid=basis.grid, domain=[exact(v) for v in basis.domain],
                          knots="uniform")
         else:
@@ -463,4 +515,6 @@ def spec_to_dict(spec: Spec) -> dict[str, Any]:
                           "validation": exact(data.validation)}
         if data.n is not None:
             result["data"]["n"] = data.n
+    if spec.finetune is not None:
+        result["finetune"] = finetune_to_dict(spec.finetune)
     return result

@@ -63,6 +63,24 @@ def random_tucker_spec(seed: int, *, dtype: str = "float64") -> dict[str, Any]:
     return spec
 
 
+def random_global_spec(seed: int, *, dtype: str = "float64") -> dict[str, Any]:
+    """A random spec (widths up to 7) whose layers are each of a random global kind
+    (chebyshev, legendre, taylor, fourier; degree 0..6) or, sometimes, a cubic B-spline."""
+    rng = random.Random(seed)
+    n_layers = rng.randint(1, 3)
+    widths = [rng.randint(1, 7) for _ in range(n_layers + 1)]
+    layers = []
+    for _ in range(n_layers):
+        kind = rng.choice(["chebyshev", "legendre", "taylor", "fourier", "bspline"])
+        if kind == "bspline":
+            layers.append({"kind": kind, "degree": 3, "grid": rng.randint(1, 6),
+                           "domain": [-2, 2]})
+        else:
+            layers.append({"kind": kind, "degree": rng.randint(0, 6 if kind != "fourier" else 3)})
+    return {"model": {"name": f"global_{seed}", "layers": widths, "dtype": dtype},
+            "layers": layers}
+
+
 def triton_installed() -> bool:
     """torch and triton are importable (checked without importing triton)."""
     import importlib.util

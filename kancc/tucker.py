@@ -83,13 +83,13 @@ def hosvd(tensor: np.ndarray, ranks: Sequence[int]) -> Tucker:
     """The (truncated) higher-order SVD of a 3-way tensor."""
     check_tensor(tensor)
     ranks = tucker_ranks(tensor.shape, ranks)
-    factors = tuple(_leading_left_vectors(unfold(tensor, k), r) for k, r in enumerate(ranks))
+    factors = tuple(leading_left_vectors(unfold(tensor, k), r) for k, r in enumerate(ranks))
     u1, u2, u3 = factors
     core = np.einsum("pqi,pa,qb,ic->abc", tensor, u1, u2, u3)
     return Tucker(core, (u1, u2, u3))
 
 
-def _leading_left_vectors(matrix: np.ndarray, rank: int) -> np.ndarray:
+def leading_left_vectors(matrix: np.ndarray, rank: int) -> np.ndarray:
     """The first ``rank`` left singular vectors; past the matrix's column count (a rank the
     unfolding cannot reach) the complete orthonormal basis supplies the rest, whose core
     slices are then zero."""

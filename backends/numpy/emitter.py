@@ -11,8 +11,8 @@ from kancc.ir import Graph, Op, extended_knots, grid_points, n_basis
 from kancc.version import VERSION
 
 from ..common import (LOSS_OPS, NP_DTYPE_NAMES, check_renderable, describe_basis, float_list,
-                      loss_expression, op_comment, operand_expr, param_shapes, prediction_ops,
-                      var)
+                      frozen_line, loss_expression, op_comment, operand_expr, param_shapes,
+                      prediction_ops, var)
 from ..local_basis import Syntax, local_basis
 
 SYNTAX = Syntax(
@@ -21,6 +21,9 @@ SYNTAX = Syntax(
     as_int="({x}).astype(np.int64)",
     where="np.where({cond}, {a}, {b})",
     zeros_int="np.zeros_like({x}, dtype=np.int64)",
+    tanh="np.tanh({x})",
+    sin="np.sin({x})",
+    cos="np.cos({x})",
     search="np.clip(np.searchsorted({table}, {x}, side='right') - 1, 0, {last})",
 )
 
@@ -303,6 +306,7 @@ def emit_numpy(graph: Graph) -> str:
         f"DTYPE = {NP_DTYPE_NAMES[graph.dtype]}",
         f"INPUT_WIDTH = {x.type.shape[1]}",
         f"PARAM_SHAPES = {param_shapes(graph)}",
+        frozen_line(graph),
         f"PACKED = {packed_names(graph)}  # coefficients laid out (in * n_b, out) for the GEMM",
     ]
     if training:
@@ -327,17 +331,18 @@ def emit_numpy(graph: Graph) -> str:
         f"        return {var(prediction)}",
     ]
     if training:
-        grads = [f'"{p.name}": {var(v)}' for p, v in zip(graph.params, graph.outputs[1:])]
-        if len(graph.outputs) > len(graph.params) + 1:
+        grads = [f'"{p.name}": {var(v)}'
+                 for p, v in zip(graph.trainable_params, graph.outputs[1:])]
+        if len(graph.outputs) > len(graph.trainable_params) + 1:
             grads.append(f'"{x.name}": {var(graph.outputs[-1])}')
         forward += [
             "",
             "",
             "def value_and_grad(params, x, y):",
             '    """(loss, grads): the loss of the batch (x, y) as a float and a dict of',
-            "    gradients with the keys (and shapes) of params"
-            + (f", plus d/d{x.name} under {x.name!r}" if len(grads) > len(graph.params)
-               else "") + '."""',
+            "    gradients with the keys (and shapes) of params (less FROZEN)"
+            + (f", plus d/d{x.name} under {x.name!r}"
+               if len(grads) > len(graph.trainable_params) else "") + '."""',
             "    packed = pack_params(params)",
             f"    {var(x)} = check_input(x)",
             f"    {var(graph.inputs[1])} = check_target(y, {var(x)}.shape[0])",

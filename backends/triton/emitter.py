@@ -22,8 +22,8 @@ from kancc.version import VERSION
 
 from kancc.errors import BackendError
 
-from ..common import (LOSS_OPS, TORCH_DTYPES, check_renderable, loss_expression, op_comment,
-                      operand_expr, param_shapes, prediction_ops, var)
+from ..common import (LOSS_OPS, TORCH_DTYPES, check_renderable, frozen_line, loss_expression,
+                      op_comment, operand_expr, param_shapes, prediction_ops, var)
 from .kernels import KERNELS, TARGET_PROGRAMS
 from .tucker import tucker_function, tucker_kernel, tucker_vjp_kernel
 
@@ -74,7 +74,7 @@ def register_parameters(model, device):
                 module.add_module(part, torch.nn.Module())
             module = getattr(module, part)
         zeros = torch.zeros(shape, dtype=DTYPE, device=device)
-        module.register_parameter(leaf, torch.nn.Parameter(zeros))
+        module.register_parameter(leaf, torch.nn.Parameter(zeros, name not in FROZEN))
 '''
 
 TRAINING_RUNTIME = '''
@@ -161,8 +161,13 @@ class Model(torch.nn.Module):
 '''
 
 
-def _function(layer: int, vjp_input: int | None, vjp_coef: int) -> list[str]:
-    """A torch.autograd.Function running layer ``layer`` and its compiled vjp kernels."""
+def _function(layer: int, vjp_input: int | None, vjp_coef: int | None) -> list[str]:
+    """A torch.autograd.Function running layer ``layer`` and its compiled vjp kernels
+    (no vjp_coef: the coefficients are frozen)."""
+    if vjp_coef is None:
+        dcoef = ['            raise RuntimeError("the coefficients of this layer are frozen")']
+    else:
+        dcoef = [f"            dcoef = vjp_coef_{vjp_coef}(x, g, ctx.deterministic)"]
     if vjp_input is None:
         dx = ['            raise RuntimeError("compiled without d/dx of the model input: "',
               '                               "use autodiff{wrt=params+input}")']
@@ -171,8 +176,10 @@ def _function(layer: int, vjp_input: int | None, vjp_coef: int) -> list[str]:
     return [
         "", "",
         f"class Layer{layer}(torch.autograd.Function):",
-        f'    """layer_{layer} forward; backward by vjp_coef_{vjp_coef}'
-        + (f" and vjp_input_{vjp_input}" if vjp_input is not None else "") + '."""',
+        f'    """layer_{layer} forward; backward by '
+        + " and ".join(f"{kind}_{index}" for kind, index in
+                       (("vjp_coef", vjp_coef), ("vjp_input", vjp_input)) if index is not None)
+        + '."""',
         "",
         "    @staticmethod",
         "    def forward(ctx, x, coef, deterministic):",
@@ -187,7 +194,7 @@ def _function(layer: int, vjp_input: int | None, vjp_coef: int) -> list[str]:
         "        if ctx.needs_input_grad[0]:",
         *dx,
         "        if ctx.needs_input_grad[1]:",
-        f"            dcoef = vjp_coef_{vjp_coef}(x, g, ctx.deterministic)",
+        *dcoef,
         "        return dx, dcoef, None",
     ]
 
@@ -254,6 +261,7 @@ def emit_triton(graph: Graph) -> str:
         f"DTYPE = {TORCH_DTYPES[dtype]}",
         f"INPUT_WIDTH = {x.type.shape[1]}",
         f"PARAM_SHAPES = {param_shapes(graph)}",
+        frozen_line(graph),
         f"TARGET_PROGRAMS = {TARGET_PROGRAMS}",
     ]
     if training:
@@ -267,7 +275,10 @@ def emit_triton(graph: Graph) -> str:
         index = layer_index[id(op)]
         args = ", ".join(operand_expr(o) for o in op.operands)
         calls.append(op_comment(op, "    "))
-        if training:
+        if op.name == "kan.add":  # a LoTRA layer's frozen part plus its adapter
+            terms = " + ".join(operand_expr(o) for o in op.operands)
+            calls.append(f"    {var(op.result)} = {terms}")
+        elif training:
             calls.append(f"    {var(op.result)} = Layer{index}.apply({args}, deterministic)")
         elif op.name == "kan.tucker_layer":
             calls.append(f"    {var(op.result)} = tucker_{index}({args})")
@@ -304,17 +315,18 @@ def _training_functions(graph: Graph, forward_ops: tuple[Op, ...]) -> list[str]:
             vjp = match["kan.vjp_tucker"]
             lines += tucker_function(index, vjp, len(graph.ops[vjp].results) == 5)
             continue
-        if "kan.vjp_coef" not in match:
+        if "kan.vjp_coef" not in match and not op.operands[1].frozen:
             raise BackendError(f"training graph has no kan.vjp_coef for op {index} "
                                f"(%{op.result.name}); run autodiff")
-        lines += _function(index, match.get("kan.vjp_input"), match["kan.vjp_coef"])
+        lines += _function(index, match.get("kan.vjp_input"), match.get("kan.vjp_coef"))
     return lines
 
 
 def _value_and_grad(graph: Graph) -> list[str]:
     x, y = graph.inputs[:2]
-    grads = [f'"{p.name}": {var(v)}' for p, v in zip(graph.params, graph.outputs[1:])]
-    if len(graph.outputs) > len(graph.params) + 1:
+    grads = [f'"{p.name}": {var(v)}'
+             for p, v in zip(graph.trainable_params, graph.outputs[1:])]
+    if len(graph.outputs) > len(graph.trainable_params) + 1:
         grads.append(f'"{x.name}": {var(graph.outputs[-1])}')
     body = []
     for index, op in enumerate(graph.ops):
@@ -324,7 +336,7 @@ def _value_and_grad(graph: Graph) -> list[str]:
         "",
         "def value_and_grad(params, x, y, deterministic=False):",
         '    """(loss, grads) of the batch (x, y) by the compiled training graph: a 0-d tensor',
-        '    and a dict of gradients with the keys and shapes of params."""',
+        '    and a dict of gradients with the keys and shapes of params (less FROZEN)."""',
         "    params, x = check_inputs(params, x)",
         f"    {var(y)} = check_target(y, x)",
         *([f"    {var(x)} = x"] if var(x) != "x" else []),

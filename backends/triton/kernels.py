@@ -30,6 +30,9 @@ SYNTAX = Syntax(
     as_int="({x}).to(tl.int32)",
     where="tl.where({cond}, {a}, {b})",
     zeros_int="tl.zeros_like({x}).to(tl.int32)",
+    tanh="(1.0 - 2.0 / (tl.exp(2.0 * {x}) + 1.0))",  # -> +-1 where exp overflows or vanishes
+    sin="tl.sin({x})",
+    cos="tl.cos({x})",
 )
 
 TL_DTYPES = {"f32": "tl.float32", "f64": "tl.float64"}

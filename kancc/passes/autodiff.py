@@ -2,8 +2,10 @@
 
 Input: a graph whose one output is a scalar loss built from ``kan.loss`` and ``kan.penalty``
 terms summed by ``kan.add``, over ``kan.fused_layer`` ops (run fuse first). Output: the same
-forward ops, then the reverse sweep, returning (loss, d/d param for every param in declaration
-order[, d/dx]) -- the training-graph convention the verifier checks (ir/dialect.py).
+forward ops, then the reverse sweep, returning (loss, d/d param for every trainable param in
+declaration order[, d/dx]) -- the training-graph convention the verifier checks
+(ir/dialect.py). A frozen parameter gets no gradient: its layer emits only kan.vjp_input.
+A kan.add inside the model (LoTRA: frozen layer + adapter) passes its cotangent to both terms.
 
 Each fused layer y = layer(x, coef) with cotangent g contributes
 
@@ -113,19 +115,24 @@ class _Sweep:
             if op.name in ("kan.loss", "kan.penalty") or \
                     (op.name == "kan.add" and op.result.type.rank == 0):
                 continue  # loss terms and their sum: handled above
-            if op.name not in ("kan.fused_layer", "kan.tucker_layer"):
+            if op.name not in ("kan.fused_layer", "kan.tucker_layer", "kan.add"):
                 raise PassError(f"autodiff cannot differentiate op {index} ({op.name} "
                                 f"%{op.result.name}); run fuse first (the training pipeline "
                                 "does)")
             g = self.cotangent.get(op.result.name)
             if g is None:
                 continue
+            if op.name == "kan.add":
+                for term in op.operands:
+                    self.accumulate(term.name, g)
+                continue
             if op.name == "kan.tucker_layer":
                 self.tucker_layer(op, g, want_input or op.operands[0] not in graph.inputs)
                 continue
             x, coef = op.operands
-            self.accumulate("@" + coef.name, self.emit("kan.vjp_coef", (x, coef, g),
-                                                       op.attr_dict, coef))
+            if not coef.frozen:
+                self.accumulate("@" + coef.name, self.emit("kan.vjp_coef", (x, coef, g),
+                                                           op.attr_dict, coef))
             is_input = x in graph.inputs
             if not is_input or want_input:
                 attrs = dict(op.attr_dict)
@@ -148,7 +155,7 @@ class _Sweep:
 
     def finish(self, outputs: list[Value], want_input: bool) -> Graph:
         graph = self.graph
-        for param in graph.params:
+        for param in graph.trainable_params:
             if "@" + param.name not in self.cotangent:
                 raise PassError(f"autodiff: parameter @{param.name} does not affect the loss")
             outputs.append(self.cotangent["@" + param.name])

@@ -4,6 +4,9 @@ The stencil comes from the Lemma 2 recursion over the op's full extended knot ve
 (kancc.symbolic). When every row has the same band (uniform knots, Corollary 1) the op gets
 one integer band and its scale, e.g. ``stencil=[1, -4, 6, -4, 1], stencil_scale=32/3`` for a
 cubic on h = 1/4; otherwise one band of r+1 entries per basis function.
+
+A polynomial global basis (chebyshev, legendre, taylor) has no change of basis; it gets its
+exact three-term recurrence instead (``recurrence=[[a_0, c_0], ...]``, kancc.symbolic).
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ from __future__ import annotations
 from typing import Mapping
 
 from kancc import symbolic
-from kancc.ir import Graph, Op, extended_knots, grid_points
+from kancc.ir import GLOBAL_KINDS, Graph, Op, extended_knots, grid_points
 
 from .base import Pass, PassResult
 
@@ -29,9 +32,17 @@ def stencil_attrs(op: Op) -> dict[str, object]:
     return {"stencil": tuple(bands), "stencil_scale": 1}
 
 
+def derived_attrs(op: Op) -> dict[str, object]:
+    kind = op.attr("kind")
+    if kind == "bspline":
+        return stencil_attrs(op)
+    if kind in GLOBAL_KINDS and kind != "fourier":
+        return {"recurrence": symbolic.recurrence(kind, op.attr("order"))}
+    return {}
+
+
 def derive_stencils(graph: Graph, options: Mapping[str, str]) -> PassResult:
-    ops = [op.with_attrs(**stencil_attrs(op))
-           if op.name in BASIS_OPS and op.attr("kind") == "bspline" else op
+    ops = [op.with_attrs(**derived_attrs(op)) if op.name in BASIS_OPS else op
            for op in graph.ops]
     return PassResult(graph.with_ops(ops))
 

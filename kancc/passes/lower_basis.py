@@ -8,7 +8,9 @@
   cox-de-boor  the de Boor triangle of the cell, O(r^2); needs no stencil
 
 horner and relu-local read the stencil attribute, so derive-stencils must run first.
-Basis ops of kind relu (made by to-relu-basis) are always lowered to eval=dense.
+Basis ops of kind relu (made by to-relu-basis) are always lowered to eval=dense, and the
+global kinds (chebyshev, legendre, taylor, fourier) to eval=recurrence (deriving the
+recurrence attribute when derive-stencils has not).
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from typing import Mapping
 
 from kancc import symbolic
 from kancc.errors import PassError
-from kancc.ir import EVAL_MODES, Graph, Op, extended_knots, grid_points
+from kancc.ir import EVAL_MODES, GLOBAL_KINDS, Graph, Op, extended_knots, grid_points
 
 from .base import Pass, PassResult
 from .derive_stencils import BASIS_OPS
@@ -51,6 +53,11 @@ def horner_pieces(op: Op) -> tuple:
 def lower_op(op: Op, mode: str, where: str) -> Op:
     if op.attr("kind") == "relu":
         return op.without_attrs("eval").with_attrs(eval="dense")
+    if op.attr("kind") in GLOBAL_KINDS:
+        if op.attr("kind") != "fourier" and not op.has_attr("recurrence"):
+            steps = symbolic.recurrence(op.attr("kind"), op.attr("order"))
+            op = op.with_attrs(recurrence=steps)
+        return op.without_attrs("eval").with_attrs(eval="recurrence")
     if mode in ("horner", "relu-local") and not op.has_attr("stencil"):
         raise PassError(f"{where} ({op.name} %{op.result.name}) has no stencil attribute; "
                         f"run derive-stencils before lower-basis{{eval={mode}}}")
@@ -67,6 +74,7 @@ def lower_basis(graph: Graph, options: Mapping[str, str]) -> PassResult:
     return PassResult(graph.with_ops(ops))
 
 
+CHOSEN_MODES = ("horner",) + tuple(m for m in EVAL_MODES
+                                   if m not in ("horner", "dense", "recurrence"))
 PASS = Pass("lower-basis", "choose the basis evaluation: horner | relu-local | cox-de-boor",
-            lower_basis, options=(("eval", ("horner",) + tuple(m for m in EVAL_MODES
-                                                              if m not in ("horner", "dense"))),))
+            lower_basis, options=(("eval", CHOSEN_MODES),))

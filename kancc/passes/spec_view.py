@@ -17,6 +17,10 @@ def spec_view_layers(graph: Graph, pass_name: str) -> list[tuple[Op, Param]]:
     if expanded:
         raise PassError(f"{pass_name} works on kan.layer ops (the spec view); run it before "
                         f"expand-layers (found {expanded[0]})")
+    frozen = [p for p in graph.params if p.frozen]
+    if frozen:
+        raise PassError(f"{pass_name} does not apply to the frozen parameter @{frozen[0].name} "
+                        "(a LoTRA model: rewrite the merged model, kancc.lotra.merged)")
     tucker = [op for op in graph.ops if op.name == "kan.tucker_layer"]
     if tucker and pass_name != "tucker":
         raise PassError(f"{pass_name} does not apply to Tucker layers (kan.tucker_layer "

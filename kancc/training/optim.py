@@ -34,12 +34,14 @@ class Adam:
         self.t = 0
 
     def step(self, params: dict[str, np.ndarray], grads: Mapping[str, np.ndarray],
-             lr: float) -> None:
+             lr: float | Mapping[str, float]) -> None:
+        """One step on every parameter with a gradient; ``lr`` one rate or one per name."""
         self.t += 1
         correction1 = 1.0 - self.beta1 ** self.t
         correction2 = 1.0 - self.beta2 ** self.t
         for name, grad in grads.items():
-            self._update(params, name, grad, lr, correction1, correction2)
+            rate = lr[name] if isinstance(lr, Mapping) else lr
+            self._update(params, name, grad, rate, correction1, correction2)
 
     def _update(self, params: dict[str, np.ndarray], name: str, grad: np.ndarray, lr: float,
                 correction1: float, correction2: float) -> None:

@@ -20,6 +20,7 @@ from typing import Any, Callable, Mapping, TextIO
 
 import numpy as np
 
+from kancc import lotra
 from kancc.checkpoint import save_checkpoint
 from kancc.data import Dataset, from_arrays, load_data
 from kancc.errors import DataError, KanccError
@@ -114,6 +115,8 @@ class _Run:
         self.rows: list[tuple[float, float, float]] = []
         self.good: dict[str, np.ndarray] = {}
         self.done = self.steps  # steps taken (L-BFGS may converge before train.steps)
+        self.trainable = [p.name for p in program.ir.trainable_params]
+        self.factors = rate_factors(spec)
 
     def validation_loss(self, params: Mapping[str, np.ndarray]) -> float:
         if self.val_set.n == 0:
@@ -140,6 +143,11 @@ class _Run:
             self.rows.pop()
         self.record(self.done, loss, lambda: params)
 
+    def rates(self, step: int) -> dict[str, float]:
+        """The rate of every trainable parameter at ``step`` (LoTRA: per component)."""
+        rate = self.rate(step)
+        return {name: rate * self.factors.get(name, 1.0) for name in self.trainable}
+
     def rate(self, step: int) -> float:
         train = self.spec.train
         return learning_rate(step, train.learning_rate, train.warmup, self.steps, train.schedule)
@@ -148,14 +156,14 @@ class _Run:
 def _numpy_adam(run: _Run, params: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     program, train = run.program, run.spec.train
     rng = np.random.default_rng(train.seed)
-    optimizer = Adam(params)
+    optimizer = Adam({k: params[k] for k in run.trainable})
     batch = train.batch_size or run.train_set.n
     step = 0
     while step < run.steps:
         for xb, yb in run.train_set.batches(batch, rng):
             loss, grads = program.value_and_grad(params, xb, yb)
             run.record(step, loss, lambda: {k: v.copy() for k, v in params.items()})
-            optimizer.step(params, grads, run.rate(step))
+            optimizer.step(params, grads, run.rates(step))
             step += 1
             if step >= run.steps:
                 break
@@ -168,14 +176,15 @@ def _numpy_lbfgs(run: _Run, params: dict[str, np.ndarray]) -> dict[str, np.ndarr
     from scipy.optimize import minimize
 
     program, data = run.program, run.train_set
-    names = list(params)
+    names = run.trainable
+    frozen = {k: v for k, v in params.items() if k not in names}
     shapes = [params[k].shape for k in names]
     dtype = params[names[0]].dtype
     splits = np.cumsum([int(np.prod(s)) for s in shapes])[:-1]
 
     def unflatten(flat: np.ndarray) -> dict[str, np.ndarray]:
-        return {k: part.reshape(s).astype(dtype)
-                for k, part, s in zip(names, np.split(flat, splits), shapes)}
+        return {**frozen, **{k: part.reshape(s).astype(dtype)
+                             for k, part, s in zip(names, np.split(flat, splits), shapes)}}
 
     state: dict[str, Any] = {"iteration": 0, "loss": math.nan}
 
@@ -208,7 +217,9 @@ def _torch_loop(run: _Run, params: dict[str, np.ndarray]) -> dict[str, np.ndarra
 
     train, module = run.spec.train, run.program.module
     device = "cuda" if torch.cuda.is_available() else "cpu"
-    tensors = {k: torch.tensor(v, device=device, requires_grad=True) for k, v in params.items()}
+    tensors = {k: torch.tensor(v, device=device, requires_grad=k in run.trainable)
+               for k, v in params.items()}
+    trainable = [tensors[k] for k in run.trainable]
 
     def to_device(array: np.ndarray) -> Any:
         return torch.tensor(array, device=device)  # a copy: datasets are read-only
@@ -225,14 +236,15 @@ def _torch_loop(run: _Run, params: dict[str, np.ndarray]) -> dict[str, np.ndarra
     optimizer: Any
     if train.optimizer == "lbfgs":
         x, y = to_device(run.train_set.x), to_device(run.train_set.y)
-        optimizer = torch.optim.LBFGS(list(tensors.values()), lr=1.0, max_iter=1,
+        optimizer = torch.optim.LBFGS(trainable, lr=1.0, max_iter=1,
                                       history_size=20, tolerance_grad=1e-12,
                                       tolerance_change=1e-16, line_search_fn="strong_wolfe")
         for step in range(run.steps):
             loss = float(optimizer.step(lambda: evaluate(x, y)))
             run.record(step, loss, snapshot)
         return snapshot()
-    optimizer = torch.optim.Adam(list(tensors.values()), lr=train.learning_rate)
+    optimizer = torch.optim.Adam([{"params": [tensors[k]], "name": k} for k in run.trainable],
+                                 lr=train.learning_rate)
     rng = np.random.default_rng(train.seed)
     batch = train.batch_size or run.train_set.n
     step = 0
@@ -240,8 +252,9 @@ def _torch_loop(run: _Run, params: dict[str, np.ndarray]) -> dict[str, np.ndarra
         for xb, yb in run.train_set.batches(batch, rng):
             loss = evaluate(to_device(xb), to_device(yb))
             run.record(step, loss, snapshot)
+            rates = run.rates(step)
             for group in optimizer.param_groups:
-                group["lr"] = run.rate(step)
+                group["lr"] = rates[group["name"]]
             optimizer.step()
             step += 1
             if step >= run.steps:
@@ -268,6 +281,11 @@ def train(spec: SpecSource, data: DataSource = None, *, target: str = "numpy",
 
         return train_newton_kaczmarz(spec, train_set, val_set, target=target, params=params,
                                      checkpoint=checkpoint, log=log)
+    if spec.finetune is not None:
+        from .finetune import train_finetune
+
+        return train_finetune(spec, train_set, val_set, target=target, params=params,
+                              checkpoint=checkpoint, log=log)
     if spec.train.multilevel is not None:
         from .multilevel import train_multilevel
 
@@ -275,6 +293,14 @@ def train(spec: SpecSource, data: DataSource = None, *, target: str = "numpy",
                                 checkpoint=checkpoint, log=log)
     return train_level(spec, train_set, val_set, target=target, params=params,
                        checkpoint=checkpoint, log=log)
+
+
+def rate_factors(spec: Spec) -> dict[str, float]:
+    """Each parameter's learning rate relative to train.lr (LoTRA's components; else 1)."""
+    if spec.finetune is None or not spec.finetune.lotra:
+        return {}
+    base = spec.train.learning_rate
+    return {name: rate / base for name, rate in lotra.component_rates(spec).items()}
 
 
 def training_pipeline(spec: Spec) -> str:

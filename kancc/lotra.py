@@ -1,0 +1,110 @@
+"""LoTRA (seed 004): W = W_pt + G x1 U1 x2 U2 x3 U3 per layer, W_pt frozen.
+
+What a LoTRA model adds to a pretrained one, at the spec level (parameter names
+``layers.{l}.lotra.core`` etc., kancc.frontend):
+
+- ``component_rates``: the learning rate of each adapter parameter. Theorem 2 of the seed
+  makes one step change the output by Theta(1) independently of the layer's size when
+  eta_G, eta_U2 = Theta(1), eta_U1 = Theta(1/in) and eta_U3 = Theta(1/n_b); the default
+  takes the constant to be train.lr: (lr, lr/in, lr, lr/n_b), the seed's "LR-1" for
+  lr = 1e-2, in = 50, n_b = 10. ``[finetune] lr`` overrides it for every layer.
+- ``initial_adapter``: eq. (8) with G = 0, so the fine-tuned model starts as the pretrained
+  one; U1 ~ N(0, 1/in), U3 ~ N(0, 1/n_b); U2 from the pretrained model's gradient (below).
+- ``update`` / ``merged``: the update tensor (formed for inspection and export only).
+
+U2 and the initial output gradient. Eq. (8) asks that every column of U2 have norm Theta(1)
+and a Theta(1) inner product with v0 = dL/dPsi at the start, and the seed takes every column
+equal to v0/|v0| (one sample, one layer). Equal columns never separate under gradient
+descent (the core's slices and U2's columns receive equal updates), so the adapter would
+stay of rank 1 in that mode. We take U2's columns to be the leading r2 left singular vectors
+of the mode-2 unfolding of dL/dW_pt, the gradient of the layer's pretrained tensor: for one
+sample its unfolding is v0 (x) basis, whose leading left singular vector is v0/|v0| (the
+seed's choice), and for a batch the columns are orthonormal and ordered by how much of the
+output gradient they carry.
+"""
+
+from __future__ import annotations
+
+from typing import Mapping
+
+import numpy as np
+
+from .spec import Spec
+from .tucker import Tucker, leading_left_vectors, ranks_for, unfold
+
+COMPONENTS = ("core", "u1", "u2", "u3")
+
+
+def adapter_name(index: int, component: str) -> str:
+    return f"layers.{index}.lotra.{component}"
+
+
+def layer_dims(spec: Spec, index: int) -> tuple[int, int, int]:
+    return (spec.widths[index], spec.widths[index + 1], spec.layers[index].n_basis)
+
+
+def adapter_ranks(spec: Spec, index: int) -> tuple[int, int, int]:
+    assert spec.finetune is not None and spec.finetune.cr is not None
+    return ranks_for(layer_dims(spec, index), spec.finetune.cr)
+
+
+def component_rates(spec: Spec) -> dict[str, float]:
+    """The base learning rate of every adapter parameter (before the schedule)."""
+    assert spec.finetune is not None and spec.finetune.lotra
+    rates = {}
+    for index in range(spec.n_layers):
+        n_in, _, n_b = layer_dims(spec, index)
+        if spec.finetune.lr is not None:
+            given = tuple(float(v) for v in spec.finetune.lr)
+        else:
+            lr = spec.train.learning_rate
+            given = (lr, lr / n_in, lr, lr / n_b)
+        rates.update({adapter_name(index, c): r for c, r in zip(COMPONENTS, given)})
+    return rates
+
+
+def initial_adapter(spec: Spec, pretrained_grads: Mapping[str, np.ndarray], seed: int
+                    ) -> dict[str, np.ndarray]:
+    """Eq. (8): core 0, U1 ~ N(0, 1/in), U3 ~ N(0, 1/n_b), U2 aligned with the gradient of
+    each layer's pretrained tensor (module docstring); in the spec's dtype."""
+    rng = np.random.default_rng(seed)
+    dtype = np.dtype(spec.dtype)
+    params = {}
+    for index in range(spec.n_layers):
+        n_in, _, n_b = layer_dims(spec, index)
+        r1, r2, r3 = adapter_ranks(spec, index)
+        grad = np.asarray(pretrained_grads[f"layers.{index}.coef"], dtype=np.float64)
+        values = {"core": np.zeros((r1, r2, r3)),
+                  "u1": rng.standard_normal((n_in, r1)) / np.sqrt(n_in),
+                  "u2": leading_left_vectors(unfold(grad, 1), r2),
+                  "u3": rng.standard_normal((n_b, r3)) / np.sqrt(n_b)}
+        params.update({adapter_name(index, c): v.astype(dtype) for c, v in values.items()})
+    return params
+
+
+def update(params: Mapping[str, np.ndarray], index: int) -> np.ndarray:
+    """Delta W = G x1 U1 x2 U2 x3 U3 of layer ``index``, in float64."""
+    core, u1, u2, u3 = (np.asarray(params[adapter_name(index, c)], dtype=np.float64)
+                        for c in COMPONENTS)
+    return Tucker(core, (u1, u2, u3)).full()
+
+
+def merged(spec: Spec, params: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """The full model's coefficients W_pt + Delta W (for ``replace(spec, finetune=None)``)."""
+    out = {}
+    for index in range(spec.n_layers):
+        name = f"layers.{index}.coef"
+        total = np.asarray(params[name], dtype=np.float64) + update(params, index)
+        out[name] = total.astype(params[name].dtype)
+    return out
+
+
+def storage(spec: Spec) -> tuple[int, int]:
+    """(numbers an adapter checkpoint stores, numbers of the pretrained model)."""
+    adapter = full = 0
+    for index in range(spec.n_layers):
+        n_in, n_out, n_b = layer_dims(spec, index)
+        r1, r2, r3 = adapter_ranks(spec, index)
+        adapter += r1 * r2 * r3 + n_in * r1 + n_out * r2 + n_b * r3
+        full += n_in * n_out * n_b
+    return adapter, full
