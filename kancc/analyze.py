@@ -32,7 +32,8 @@ from .ir import GLOBAL_KINDS, extended_knots
 from .passes.change_of_basis import relu_change_of_basis_float
 from .passes.refine import refine_points
 from .spec import BasisSpec, Spec
-from .tucker import MODES, Tucker, energy_rank, mode_singular_values
+from .formed import formed_model
+from .tucker import MODES, energy_rank, mode_singular_values
 
 
 MAX_SWEEP = 1024
@@ -99,6 +100,10 @@ def tucker_report(spec: Spec, params: Mapping[str, np.ndarray]) -> list[str]:
     evidence of low Tucker rank (seed 004, Figure 1). A LoTRA model shows the fine-tuned
     W_ft = W_pt + Delta W and the update Delta W = W_ft - W_pt."""
     lines = []
+    if spec.finetune is not None and spec.finetune.lotra:
+        stored, full = lotra.storage(spec)
+        lines.append(f"LoTRA adapter: {stored} numbers stored, {stored / full:.1%} of the "
+                     f"pretrained model's {full}")
     for index in range(spec.n_layers):
         name = f"layers.{index}"
         if spec.finetune is not None and spec.finetune.lotra:
@@ -107,13 +112,13 @@ def tucker_report(spec: Spec, params: Mapping[str, np.ndarray]) -> list[str]:
             lines += _mode_lines(f"layer {index}: fine-tuned W_ft", delta + params[f"{name}.coef"])
             lines += _mode_lines(f"layer {index}: LoTRA update W_ft - W_pt (adapter ranks "
                                  f"{list(ranks)})", delta)
-        elif spec.layers[index].tucker is None:
+            continue
+        tucker = spec.layers[index].tucker
+        if tucker is None:
             lines += _mode_lines(f"layer {index}: coefficients", params[f"{name}.coef"])
         else:  # a Tucker layer: its W formed here, once, to show what its ranks allow
-            core, u1, u2, u3 = (np.asarray(params[f"{name}.{f}"], dtype=np.float64)
-                                for f in ("core", "u1", "u2", "u3"))
-            lines += _mode_lines(f"layer {index}: Tucker layer, ranks {list(core.shape)}, W",
-                                 Tucker(core, (u1, u2, u3)).full())
+            formed = formed_model(spec, params)[1][f"{name}.coef"]
+            lines += _mode_lines(f"layer {index}: Tucker layer, ranks {list(tucker)}, W", formed)
     return lines
 
 

@@ -35,6 +35,7 @@ import numpy as np
 
 from kancc.ir import GLOBAL_KINDS, extended_knots
 
+from .formed import is_factorized
 from .spec import Spec, SpecSource, load_spec, representability_problem
 from .testing import triton_installed
 
@@ -180,7 +181,7 @@ def differential_check(source: SpecSource, *, samples: int = 257, seed: int = 0,
         if on_result is not None:
             on_result(comparison)
 
-    if is_factorized(spec):
+    if is_factorized(spec):  # its formed twin is the oracle, then gets every other check
         full_spec = factorized_checks(spec, samples, seed, targets, record, skipped)
         full = differential_check(full_spec, samples=samples, seed=seed, targets=targets,
                                   on_result=on_result)
@@ -229,37 +230,11 @@ def differential_check(source: SpecSource, *, samples: int = 257, seed: int = 0,
     return CheckReport(spec.name, samples, tuple(comparisons), tuple(skipped))
 
 
-def is_factorized(spec: Spec) -> bool:
-    """Tucker (Slim) layers or LoTRA adapters: parameters other than full coefficients."""
-    return any(b.tucker is not None for b in spec.layers) or \
-        (spec.finetune is not None and spec.finetune.lotra)
-
-
-def formed_model(spec: Spec, params: dict[str, np.ndarray]
-                 ) -> tuple[Spec, dict[str, np.ndarray]]:
-    """The same model with every coefficient tensor formed (W = core x U1 x U2 x U3, or
-    W_pt + Delta W): the oracle of a factorized model."""
-    from . import lotra
-    from .tucker import Tucker
-
-    if spec.finetune is not None and spec.finetune.lotra:
-        return replace(spec, finetune=None), lotra.merged(spec, params)
-    coefs = {}
-    for index, basis in enumerate(spec.layers):
-        name = f"layers.{index}"
-        if basis.tucker is None:
-            coefs[f"{name}.coef"] = params[f"{name}.coef"]
-        else:
-            core, u1, u2, u3 = (params[f"{name}.{f}"] for f in ("core", "u1", "u2", "u3"))
-            coefs[f"{name}.coef"] = Tucker(core, (u1, u2, u3)).full()
-    layers = tuple(replace(b, tucker=None) for b in spec.layers)
-    return replace(spec, layers=layers, finetune=None), coefs
-
-
 def factorized_checks(spec: Spec, samples: int, seed: int, targets: tuple[str, ...],
                       record: Callable[[Comparison], None], skipped: list[str]) -> Spec:
     """A factorized model against its formed twin, its gradients, and Triton vs NumPy; the
     formed model (returned) then gets every other check."""
+    from .formed import formed_model
     from .program import compile
 
     spec64 = replace(spec, dtype="float64")

@@ -167,10 +167,11 @@ def load_pretrained(spec: Spec) -> Checkpoint:
     field_name = "finetune.pretrained"
     if not path.is_file():
         raise KanccError(f"{field_name}: {os.fspath(path)}: no such file")
-    if spec.finetune.sha256 is not None and file_sha256(path) != spec.finetune.sha256:
+    pinned = spec.finetune.sha256
+    if pinned is not None and file_sha256(path) != pinned:
         raise KanccError(f"{field_name}: {os.fspath(path)} has other contents than the one "
                          f"fine-tuned (sha256 {file_sha256(path)[:12]}..., expected "
-                         f"{spec.finetune.sha256[:12]}...)")
+                         f"{pinned[:12]}...)")
     checkpoint = load_checkpoint(path)
     if checkpoint.spec.finetune is not None and checkpoint.spec.finetune.lotra:
         raise KanccError(f"{field_name}: {os.fspath(path)} is itself a LoTRA adapter; "

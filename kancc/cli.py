@@ -314,10 +314,14 @@ def _analyze(args: argparse.Namespace) -> int:
 
 def _refine(args: argparse.Namespace) -> int:
     from .checkpoint import load_checkpoint, save_checkpoint
+    from .formed import is_factorized
     from .refine import prolong_params, refine_spec
 
     checkpoint = load_checkpoint(args.checkpoint)
     coarse = checkpoint.spec
+    if is_factorized(coarse):
+        raise KanccError(f"{args.checkpoint}: refine needs full B-spline layers; this model "
+                         "has Tucker layers or LoTRA adapters")
     if args.spec:
         fine = replace(load_spec(args.spec), train=coarse.train, data=coarse.data)
     else:

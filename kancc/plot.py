@@ -18,6 +18,7 @@ import numpy as np
 from .atomic import write_bytes_atomic
 from .checkpoint import Checkpoint
 from .errors import KanccError
+from .formed import formed_model
 
 MAX_EDGES = 8
 POINTS = 201
@@ -40,7 +41,7 @@ def edge_functions(checkpoint: Checkpoint, layer: int, shown: int = MAX_EDGES
     inputs and outputs of ``layer``."""
     from .program import compile
 
-    spec = checkpoint.spec
+    spec, params = formed_model(checkpoint.spec, checkpoint.params)
     basis = spec.layers[layer]
     n_in, n_out = spec.widths[layer], spec.widths[layer + 1]
     p_shown, q_shown = min(n_in, shown), min(n_out, shown)
@@ -49,7 +50,7 @@ def edge_functions(checkpoint: Checkpoint, layer: int, shown: int = MAX_EDGES
     program = compile(single, "numpy")
     a, b = (float(v) for v in basis.domain)
     x = np.linspace(a, b, POINTS)
-    coef = np.asarray(checkpoint.params[f"layers.{layer}.coef"], dtype=np.float64)
+    coef = np.asarray(params[f"layers.{layer}.coef"], dtype=np.float64)
     phi = np.empty((p_shown, q_shown, POINTS))
     for p in range(p_shown):
         edge = {"layers.0.coef": coef[p:p + 1, :q_shown, :]}

@@ -46,10 +46,23 @@ def f_triangle(x1, y1, x2, y2, x3, y3):
     return math.sqrt(max(p * (p - a) * (p - b) * (p - c), 0.0))
 
 
+def f_disk_bump(x, y):
+    """Seed 004's pretraining solution; zero outside the unit disk."""
+    r = math.hypot(x, y)
+    return math.sin(math.pi / 2 * (1 - r) ** 2.5) if r < 1 else 0.0
+
+
+def f_disk_bump_shifted(x, y):
+    r = math.hypot(x, y)
+    return f_disk_bump(x, y) + (math.sin(math.pi / 2 * (1 - r)) if r < 1 else 0.0)
+
+
 FORMULAS = {"exp_sin": f_exp_sin, "sin_sin": f_sin_sin, "rotated": f_rotated,
-            "polar5": f_polar5, "triangle": f_triangle}
+            "polar5": f_polar5, "triangle": f_triangle, "disk_bump": f_disk_bump,
+            "disk_bump_shifted": f_disk_bump_shifted}
 SAMPLE_BOXES = {"exp_sin": (-1, 1), "sin_sin": (-1, 1), "rotated": (0.0001, 0.9999),
-                "polar5": (0, 1), "triangle": (0, 1)}
+                "polar5": (0, 1), "triangle": (0, 1), "disk_bump": (-1, 1),
+                "disk_bump_shifted": (-1, 1)}
 
 
 def evaluate(name, *point):
@@ -62,7 +75,7 @@ def test_registry_lists_exactly_the_documented_targets():
     assert set(SYNTHETIC) == set(FORMULAS)
     assert {k: (t.n_in, t.n_out) for k, t in SYNTHETIC.items()} == {
         "exp_sin": (2, 1), "sin_sin": (2, 1), "rotated": (2, 1), "polar5": (5, 1),
-        "triangle": (6, 1)}
+        "triangle": (6, 1), "disk_bump": (2, 1), "disk_bump_shifted": (2, 1)}
     assert SYNTHETIC["exp_sin"].domain == (-1, 1)
     assert SYNTHETIC["rotated"].domain == (0, 1)
     assert SYNTHETIC["polar5"].domain == (0, 1)
@@ -296,7 +309,7 @@ def test_missing_unreadable_and_unsupported_files(tmp_path):
     folder.mkdir()
     bad(folder, "cannot read")
     bad(tmp_path / "d.txt", r"unsupported file type '\.txt'; supported: \.npz, \.npy, \.csv")
-    bad(tmp_path / "exp_sn", r"neither a synthetic target .exp_sin, polar5, rotated, sin_sin.")
+    bad(tmp_path / "exp_sn", r"neither a synthetic target .disk_bump, disk_bump_shifted, exp_sin, polar5, rotated, sin_sin.")
 
 
 @pytest.mark.parametrize("suffix", [".csv", ".npy", ".npz"])
@@ -435,8 +448,9 @@ def test_bad_labels(tmp_path, value, where):
 
 
 def test_bad_synthetic_requests():
-    with pytest.raises(DataError, match=r"^nope: unknown synthetic target; known: exp_sin, "
-                                        r"polar5, rotated, sin_sin, triangle$"):
+    with pytest.raises(DataError, match=r"^nope: unknown synthetic target; known: disk_bump, "
+                                        r"disk_bump_shifted, exp_sin, polar5, rotated, "
+                                        r"sin_sin, triangle$"):
         synthetic("nope", 10)
     for n in (0, -5, 2.5, True):
         with pytest.raises(DataError, match=r"^rotated: number of rows must be a positive"):

@@ -322,3 +322,18 @@ def test_kancc_check_checks_factorized_models_against_their_formed_twin(which):
     names = [c.name for c in report.comparisons]
     assert "numpy f64: factorized vs W formed" in names
     assert "gradients f64 vs central differences, factorized" in names
+
+
+@pytest.mark.skipif(not triton_installed(), reason="needs torch and triton")
+def test_lotra_trains_on_the_triton_target_with_w_pt_frozen(tmp_path):
+    write_pretrained(tmp_path)
+    pretrained = load_checkpoint(tmp_path / "pre.ckpt.npz").params
+    spec = finetune_spec(tmp_path)
+    spec["train"]["steps"] = 3
+    result = kancc.train(spec, target="triton", log=None)
+    numpy_result = kancc.train(spec, log=None)
+    for name, value in pretrained.items():
+        np.testing.assert_array_equal(result.params[name], value)
+    # the same Adam with the same per-component rates on both targets
+    for name, value in numpy_result.params.items():
+        np.testing.assert_allclose(result.params[name], value, rtol=1e-7, atol=1e-10)

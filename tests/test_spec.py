@@ -156,7 +156,7 @@ MALFORMED = [
      "basis.grid", "is 5 but knots has 4 points"),
     ("knots contradict domain", MODEL + "[basis]\ndomain = [0, 2]\nknots = [0, 1, 3]\n",
      "basis.domain", "knots run from 0 to 3"),
-    ("unknown basis kind", MODEL + '[basis]\nkind = "fourier"\n', "basis.kind",
+    ("unknown basis kind", MODEL + '[basis]\nkind = "hermite"\n', "basis.kind",
      "must be one of"),
     ("basis not a table", MODEL + "basis = 3\n", "model.basis", "unknown key"),
     ("top-level basis scalar", "basis = 3\n" + MODEL, "basis", "must be a table"),

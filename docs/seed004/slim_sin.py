@@ -6,7 +6,7 @@ targets carry Gaussian noise of std 0.05; the validation set is noisy too (its f
 noise variance 0.0025). The seed expects the training loss to fall as cr grows and the
 validation error to trace a U. Baselines: the full KAN, and an MLP [2, 128, 128, 1] (torch).
 
-    python docs/seed004/slim_sin.py [--steps 4000] [--json docs/seed004/slim_sin.json]
+    python docs/seed004/slim_sin.py [--steps 4000] [--seeds 0 1 2] [--models 1/8 full mlp]
 """
 
 from __future__ import annotations
@@ -77,11 +77,13 @@ def main() -> int:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--lr", default="0.003", help="Adam's rate (cosine schedule)")
     parser.add_argument("--json", default=None)
+    parser.add_argument("--models", nargs="+", default=CRS + ["full", "mlp"],
+                        help="which rows to run: crs like 1/8, 'full' (the full KAN), 'mlp'")
     args = parser.parse_args()
     rows = []
     for seed in args.seeds:
         train, val = data(args.train, 100 + seed), data(2000, 200 + seed)
-        for cr in CRS + [None]:
+        for cr in [None if m == "full" else m for m in args.models if m != "mlp"]:
             model = spec(cr, args.steps, seed, args.lr)
             start = time.perf_counter()
             result = kancc.train(model, train, log=None)
@@ -94,6 +96,8 @@ def main() -> int:
             rows.append(row)
             print(f"seed {seed} {row['model']:>14}: {row['params']:6d} params  train "
                   f"{row['train_mse']:.2e}  val {val_mse:.2e}  ({seconds:.0f} s)", flush=True)
+        if "mlp" not in args.models:
+            continue
         row = {**mlp(train, val, args.steps, seed), "seed": seed, "cr": None}
         rows.append(row)
         print(f"seed {seed} {row['model']:>14}: {row['params']:6d} params  train "
