@@ -1,12 +1,14 @@
 """Seed 004, Sec. VI-B: Slim KANs on noisy sin(pi x) sin(pi y) across compression ratios.
 
-A [2, 32, 32, 1] KAN with n_d = 8 cubic B-splines per edge (grid 5); only the hidden layer
+A [2, 32, 32, 1] KAN with n_d = 8 functions per edge: cubic B-splines on grid 5 (domain
+[-1, 1] in every layer), or with --kind chebyshev T_0..T_7 of tanh(x); only the hidden layer
 (32 x 32 x 8) is a Tucker layer, with ranks ceil(cr * (32, 32, 8)), as in the seed. Training
 targets carry Gaussian noise of std 0.05; the validation set is noisy too (its floor is the
 noise variance 0.0025). The seed expects the training loss to fall as cr grows and the
 validation error to trace a U. Baselines: the full KAN, and an MLP [2, 128, 128, 1] (torch).
 
     python docs/seed004/slim_sin.py [--steps 4000] [--seeds 0 1 2] [--models 1/8 full mlp]
+        [--kind chebyshev]
 """
 
 from __future__ import annotations
@@ -35,10 +37,14 @@ def data(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     return x, target(x) + NOISE * rng.standard_normal((n, 1))
 
 
-def spec(cr: str | None, steps: int, seed: int, lr: str) -> dict:
+BASES = {"bspline": {"degree": 3, "grid": 5, "domain": [-1, 1]},
+         "chebyshev": {"kind": "chebyshev", "degree": 7}}
+
+
+def spec(cr: str | None, steps: int, seed: int, lr: str, kind: str = "bspline") -> dict:
     hidden = {} if cr is None else {"tucker": cr}
     return {"model": {"name": "slim_sin", "layers": [2, 32, 32, 1], "dtype": "float64"},
-            "basis": {"degree": 3, "grid": 5, "domain": [-1, 1]},
+            "basis": BASES[kind],
             "layers": [{}, hidden, {}],
             "train": {"optimizer": "adam", "lr": lr, "steps": steps, "seed": seed,
                       "schedule": "cosine"}}
@@ -77,6 +83,7 @@ def main() -> int:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--lr", default="0.003", help="Adam's rate (cosine schedule)")
     parser.add_argument("--json", default=None)
+    parser.add_argument("--kind", choices=sorted(BASES), default="bspline")
     parser.add_argument("--models", nargs="+", default=CRS + ["full", "mlp"],
                         help="which rows to run: crs like 1/8, 'full' (the full KAN), 'mlp'")
     args = parser.parse_args()
@@ -84,7 +91,7 @@ def main() -> int:
     for seed in args.seeds:
         train, val = data(args.train, 100 + seed), data(2000, 200 + seed)
         for cr in [None if m == "full" else m for m in args.models if m != "mlp"]:
-            model = spec(cr, args.steps, seed, args.lr)
+            model = spec(cr, args.steps, seed, args.lr, args.kind)
             start = time.perf_counter()
             result = kancc.train(model, train, log=None)
             seconds = time.perf_counter() - start

@@ -77,7 +77,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--n", type=int, default=2000, help="points on the disk")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default="docs/seed004/transfer")
+    parser.add_argument("--summarize", metavar="NPZ", default=None,
+                        help="only print the step table of curves saved by an earlier run")
     args = parser.parse_args(argv)
+    if args.summarize:
+        print(step_table(dict(np.load(args.summarize))))
+        return 0
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     x = disk(args.n, args.seed)
@@ -107,6 +112,21 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+STEPS_SHOWN = (0, 50, 100, 200, 400, 700)
+
+
+def step_table(curves: dict[str, np.ndarray]) -> str:
+    """Training MSE of each run at a few steps, at its end, and the lowest it reached (Adam
+    at a constant rate has spikes, so the last value alone misleads)."""
+    head = "".join(f"{f'step {s}':>10}" for s in STEPS_SHOWN)
+    lines = [f"{'run':28s}{head}{'last':>10}{'lowest':>10}"]
+    for label, history in curves.items():
+        at = [history[min(s, len(history) - 1), 1] for s in STEPS_SHOWN]
+        lines.append(f"{label:28s}" + "".join(f"{v:10.2e}" for v in at) +
+                     f"{history[-1, 1]:10.2e}{np.min(history[:, 1]):10.2e}")
+    return "\n".join(lines)
+
+
 def write(out: Path, runs: list[dict], args: argparse.Namespace) -> None:
     np.savez(out.with_suffix(".npz"), **{r["label"]: r["history"] for r in runs})
     spec = kancc.spec.load_spec({**model("lotra", 1, "1e-3", 0, args.kind),
@@ -127,6 +147,8 @@ def write(out: Path, runs: list[dict], args: argparse.Namespace) -> None:
             stored = str(lotra.storage(spec)[1])
         lines.append(f"{r['label']:30s} {r['train']:.3e}    {r['validation']:.3e}       "
                      f"{stored:>8s}  {r['seconds']:.0f}  {r['status']}")
+    lines += ["", "# training MSE along the run", step_table({r["label"]: r["history"]
+                                                          for r in runs})]
     out.with_suffix(".txt").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
     try:
