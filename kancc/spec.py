@@ -337,8 +337,9 @@ def _layer_basis(check: _Checker, default: dict, override: Mapping[str, Any],
              for key in BASIS_KEYS}
 
     kind = check.choice(merged["kind"], where["kind"], BASIS_KINDS)
-    if kind in GLOBAL_KINDS:
-        return _global_basis(check, kind, merged, where, set(override) | given)
+    if kind in GLOBAL_KINDS:  # [basis] grid keys are for the other layers if this one sets kind
+        given_here = set(override) | (given if "kind" not in override else set())
+        return _global_basis(check, kind, merged, where, given_here)
     degree = check.integer(merged["degree"], where["degree"], 0, MAX_DEGREE)
     knots = merged["knots"]
     if isinstance(knots, str):

@@ -309,7 +309,8 @@ def test_missing_unreadable_and_unsupported_files(tmp_path):
     folder.mkdir()
     bad(folder, "cannot read")
     bad(tmp_path / "d.txt", r"unsupported file type '\.txt'; supported: \.npz, \.npy, \.csv")
-    bad(tmp_path / "exp_sn", r"neither a synthetic target .disk_bump, disk_bump_shifted, exp_sin, polar5, rotated, sin_sin.")
+    bad(tmp_path / "exp_sn", r"neither a synthetic target .disk_bump, disk_bump_shifted, "
+                             r"exp_sin, polar5, rotated, sin_sin.")
 
 
 @pytest.mark.parametrize("suffix", [".csv", ".npy", ".npz"])

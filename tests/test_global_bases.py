@@ -125,6 +125,15 @@ def test_bad_global_bases_name_the_field(basis, field, message):
     assert error.value.path == field
 
 
+def test_a_layer_may_switch_to_a_global_kind_under_a_bspline_default():
+    spec = load_spec({"model": {"layers": [2, 3, 1]}, "basis": {"grid": 7, "domain": [0, 1]},
+                      "layers": [{}, {"kind": "taylor", "degree": 2}]})
+    assert spec.layers[0].grid == 7 and spec.layers[1].n_basis == 3
+    with pytest.raises(SpecError) as error:
+        load_spec({"model": {"layers": [2, 1]}, "layers": [{"kind": "taylor", "grid": 3}]})
+    assert error.value.path == "layers[0].grid"
+
+
 def test_global_bases_refuse_what_needs_a_grid():
     spec = {"model": {"layers": [2, 1]}, "basis": {"kind": "chebyshev"}}
     for train, field in [({"multilevel": {"epochs": [2, 2]}}, "train.multilevel"),
