@@ -8,7 +8,8 @@ fit the solution values, as the issue states). Compared, all with Adam and the s
   (1e-2, 2e-4, 1e-2, 1e-3) ("LR-1"; Theorem 2 with constant 1e-2, in = 50, n_b = 10),
 - full fine-tuning and training from scratch (Adam at 1e-3, the seed's default),
 - at cr = 1/4, the four rate strategies: LR-1, uniform 3e-3 (LR-2), uniform 1e-3 (LR-3),
-  inverted (2e-4, 1e-2, 1e-3, 1e-2) (LR-4).
+  inverted (2e-4, 1e-2, 1e-3, 1e-2) (LR-4); and kancc's default, Theorem 2 per layer with
+  constant 1e-2: (1e-2, 1e-2/in, 1e-2, 1e-2/n_b), in = 2, 50, 50 ("per-layer").
 
 The model is a ChebyKAN [2, 50, 50, 1] with n_b = 10 functions per edge (T_0..T_9 of
 tanh(x), as the seed's Chebyshev KANs; --kind bspline: cubic B-splines on 7 cells): hidden
@@ -31,8 +32,9 @@ import kancc
 from kancc import lotra
 from kancc.data import disk_bump, disk_bump_shifted
 
-LR = {"LR-1": ["1e-2", "2e-4", "1e-2", "1e-3"], "LR-2": ["3e-3"] * 4, "LR-3": ["1e-3"] * 4,
-      "LR-4": ["2e-4", "1e-2", "1e-3", "1e-2"]}
+LR: dict[str, list[str] | None] = {
+    "LR-1": ["1e-2", "2e-4", "1e-2", "1e-3"], "LR-2": ["3e-3"] * 4, "LR-3": ["1e-3"] * 4,
+    "LR-4": ["2e-4", "1e-2", "1e-3", "1e-2"], "per-layer": None}  # None: kancc's default
 CRS = ["1/2", "1/4", "1/8"]
 STUDY_CR = "1/4"
 
@@ -92,10 +94,11 @@ def main(argv: list[str] | None = None) -> int:
     y = disk_bump_shifted(x)
     runs = [pre]
 
-    def lotra_spec(cr: str, rates: list[str]) -> dict:
-        spec = model("lotra", args.steps, rates[0], args.seed, args.kind)
-        spec["finetune"] = {"pretrained": str(pre_checkpoint.resolve()), "tucker": cr,
-                            "lr": rates}
+    def lotra_spec(cr: str, rates: list[str] | None) -> dict:
+        spec = model("lotra", args.steps, rates[0] if rates else "1e-2", args.seed, args.kind)
+        spec["finetune"] = {"pretrained": str(pre_checkpoint.resolve()), "tucker": cr}
+        if rates is not None:
+            spec["finetune"]["lr"] = rates
         return spec
 
     for cr in CRS:
