@@ -36,7 +36,8 @@ import numpy as np
 from kancc.ir import GLOBAL_KINDS, extended_knots
 
 from .formed import is_factorized
-from .spec import Spec, SpecSource, load_spec, representability_problem
+from .spec import Spec, SpecSource, load_spec
+from .spec_layers import representability_problem
 from .testing import triton_installed
 
 TOL64 = 1e-10

@@ -1,0 +1,225 @@
+"""The [basis] and [[layers]] tables of a spec: one validated BasisSpec per layer.
+
+A layer's basis is [basis] (or the defaults) overlaid with its [[layers]] table; every error
+names the table its value came from (``layers[1].grid`` or ``basis.grid``). B-spline layers
+take kind, degree, grid, domain and knots; the global kinds (seed 004) take a degree only.
+The checker passed in is spec.py's (it names the field in every error).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from decimal import Decimal
+from fractions import Fraction
+from typing import Any, Mapping, Union
+
+import numpy as np
+
+from kancc.ir.dialect import MAX_ORDER, grid_points
+from kancc.symbolic.global_bases import GLOBAL_KINDS, n_functions
+from kancc.symbolic.global_bases import MAX_DEGREE as MAX_GLOBAL_DEGREE
+
+from .tucker import ranks_for
+
+MAX_DEGREE = MAX_ORDER - 1
+MAX_GRID = 4096
+BASIS_KINDS = ("bspline",) + GLOBAL_KINDS  # the IR's "relu" kind is made by to-relu-basis
+BASIS_KEYS = ("kind", "degree", "grid", "domain", "knots")
+LAYER_KEYS = BASIS_KEYS + ("tucker",)
+DEFAULT_BASIS = {"kind": "bspline", "degree": 3, "grid": 5, "domain": [-1, 1],
+                 "knots": "uniform"}
+
+
+@dataclass(frozen=True)
+class BasisSpec:
+    """The spline family of one layer (numbers exact) and how its coefficients are held:
+    ``tucker`` None for the full (in, out, n_b) tensor, else the Tucker ranks (r1, r2, r3)
+    of a factorized layer (core and three factors, kancc.tucker)."""
+
+    kind: str
+    degree: int
+    grid: int
+    domain: tuple[Fraction, Fraction]
+    knots: Union[str, tuple[Fraction, ...]]  # "uniform" or the grid+1 points
+    tucker: tuple[int, int, int] | None = None
+
+    @property
+    def order(self) -> int:
+        """r = degree + 1 for B-splines; for a global kind, its number of functions."""
+        if self.kind in GLOBAL_KINDS:
+            return n_functions(self.kind, self.degree)
+        return self.degree + 1
+
+    @property
+    def n_basis(self) -> int:
+        return self.grid + self.order - 1
+
+    @property
+    def points(self) -> tuple[Fraction, ...]:
+        """The grid points t_0 = a < ... < t_n = b (the IR's rule, ``ir.grid_points``)."""
+        return grid_points({"knots": self.knots, "domain": self.domain, "grid": self.grid})
+
+
+def describe(value: object) -> str:
+    """How a raw TOML value is named in messages."""
+    if isinstance(value, bool):
+        return f"boolean {str(value).lower()}"
+    if isinstance(value, str):
+        return f"string {value!r}"
+    if isinstance(value, (list, tuple)):
+        return "an array"
+    if isinstance(value, Mapping):
+        return "a table"
+    return str(value)
+
+
+def is_list(value: object) -> bool:
+    return isinstance(value, (list, tuple))
+
+
+def global_basis(check: Any, kind: str, merged: Mapping[str, Any],
+                  where: dict[str, str], given: set[str]) -> BasisSpec:
+    """A Chebyshev, Legendre, Taylor or Fourier layer: only its degree (for fourier, the
+    number of harmonics); the input is normalized by tanh, so it has no grid or domain."""
+    for key in ("grid", "domain", "knots"):
+        if key in given:
+            raise check.fail(where[key], f"does not apply to kind = \"{kind}\" (a global basis "
+                                         "of t = tanh(x); give its degree only)")
+    degree = check.integer(merged["degree"], where["degree"], 0, MAX_GLOBAL_DEGREE[kind])
+    return BasisSpec(kind, degree, 1, (Fraction(-1), Fraction(1)), "uniform")
+
+
+def layer_basis(check: Any, default: dict, override: Mapping[str, Any],
+                 index: int, dtype: str, given: set[str]) -> BasisSpec:
+    """The basis of layer ``index``: [basis] (or the defaults) overlaid with its [[layers]]
+    table; errors name the table each value came from."""
+    merged = dict(default)
+    if is_list(override.get("knots")):
+        for key in ("grid", "domain"):  # a layer's explicit knots replace the default grid
+            merged.pop(key, None)
+    merged.update(override)
+    where = {key: f"layers[{index}].{key}" if key in override else f"basis.{key}"
+             for key in BASIS_KEYS}
+
+    kind = check.choice(merged["kind"], where["kind"], BASIS_KINDS)
+    if kind in GLOBAL_KINDS:  # [basis] grid keys are for the other layers if this one sets kind
+        given_here = set(override) | (given if "kind" not in override else set())
+        return global_basis(check, kind, merged, where, given_here)
+    degree = check.integer(merged["degree"], where["degree"], 0, MAX_DEGREE)
+    knots = merged["knots"]
+    if isinstance(knots, str):
+        check.choice(knots, where["knots"], ("uniform",))
+        for key in ("grid", "domain"):
+            if key not in merged:
+                raise check.fail(f"layers[{index}].{key}", "missing: uniform knots need a grid "
+                                 "and a domain, and [basis] gives explicit knots instead")
+        grid = check.integer(merged["grid"], where["grid"], 1, MAX_GRID)
+        domain = domain_of(check, merged["domain"], where["domain"])
+        basis = BasisSpec(kind, degree, grid, domain, "uniform")
+        check_representable(check, basis.points, basis.order, dtype, where["domain"],
+                             where["grid"])
+        return basis
+    if not is_list(knots):
+        raise check.fail(where["knots"], f"must be \"uniform\" or an array of grid points, "
+                                         f"got {describe(knots)}")
+    points = tuple(check.number(v, f"{where['knots']}[{i}]") for i, v in enumerate(knots))
+    if len(points) < 2:
+        raise check.fail(where["knots"], f"needs at least 2 points, got {len(points)}")
+    if len(points) - 1 > MAX_GRID:
+        raise check.fail(where["knots"], f"has {len(points) - 1} intervals; at most {MAX_GRID}")
+    for i in range(1, len(points)):
+        if points[i] <= points[i - 1]:
+            raise check.fail(f"{where['knots']}[{i}]", f"must be greater than the point before "
+                             f"({show(points[i - 1])}), got {show(points[i])}: knots must be "
+                             "strictly increasing")
+    if "grid" in merged:
+        grid = check.integer(merged["grid"], where["grid"], 1, MAX_GRID)
+        if grid != len(points) - 1:
+            raise check.fail(where["grid"], f"is {grid} but knots has {len(points)} points "
+                                            f"({len(points) - 1} intervals)")
+    if "domain" in merged:
+        domain = domain_of(check, merged["domain"], where["domain"])
+        if domain != (points[0], points[-1]):
+            raise check.fail(where["domain"], f"is [{show(domain[0])}, {show(domain[1])}] but "
+                             f"knots run from {show(points[0])} to {show(points[-1])}")
+    check_representable(check, points, degree + 1, dtype, where["knots"], where["knots"])
+    return BasisSpec(kind, degree, len(points) - 1, (points[0], points[-1]), points)
+
+
+def with_tucker(check: Any, basis: BasisSpec, value: object, widths: tuple[int, int],
+                 index: int, own: bool) -> BasisSpec:
+    """``basis`` with its Tucker ranks: from cr in (0, 1] (r_k = ceil(cr * dim_k)) or from
+    [r1, r2, r3], each at most its mode's size (in, out, n_b); ``false`` keeps a layer full
+    when [basis] makes the others Tucker layers."""
+    if value is None or value is False:
+        return basis
+    path = f"layers[{index}].tucker" if own else "basis.tucker"
+    dims = (*widths, basis.n_basis)
+    if is_list(value):
+        items = check.array(value, path)
+        if len(items) != 3:
+            raise check.fail(path, f"must be a compression ratio or 3 ranks [in, out, basis], "
+                                   f"got {len(items)} numbers")
+        ranks = tuple(check.integer(v, f"{path}[{k}]", 1) for k, v in enumerate(items))
+        for k, (rank, dim, mode) in enumerate(zip(ranks, dims, ("in", "out", "basis"))):
+            if rank > dim:
+                raise check.fail(f"{path}[{k}]", f"the {mode} rank {rank} is larger than the "
+                                                 f"mode's size {dim} (layer {index} is "
+                                                 f"{dims[0]} x {dims[1]} x {dims[2]})")
+    else:
+        cr = check.number(value, path)
+        if not 0 < cr <= 1:
+            raise check.fail(path, f"a compression ratio must be in (0, 1], got {show(cr)}")
+        ranks = ranks_for(dims, cr)
+    return replace(basis, tucker=ranks)  # type: ignore[arg-type]
+
+
+def check_representable(check: Any, points: tuple[Fraction, ...], order: int, dtype: str,
+                         range_path: str, resolution_path: str) -> None:
+    problem = representability_problem(points, order, dtype)
+    if problem is not None:
+        kind, message = problem
+        raise check.fail(range_path if kind == "range" else resolution_path, message)
+
+
+def representability_problem(points: tuple[Fraction, ...], order: int,
+                             dtype: str) -> tuple[str, str] | None:
+    """Why ``dtype`` cannot hold a layer with these grid points, as ("range" | "resolution",
+    message), or None. Every extended knot and 1/h must lie well inside the dtype's range,
+    and no two neighbouring knots may round to the same number (the cell of an input could
+    not be told apart)."""
+    info = np.finfo(dtype)
+    limit = Fraction(float(info.max)) / 16
+    first, last = points[1] - points[0], points[-1] - points[-2]
+    reach = max(abs(points[0] - (order - 1) * first), abs(points[-1] + (order - 1) * last))
+    if reach > limit:
+        return "range", (f"extended knots reach {show(reach)}, beyond what {dtype} holds "
+                         f"safely ({show(limit)})")
+    smallest = min(v - u for u, v in zip(points, points[1:]))
+    if 1 / smallest > limit:
+        return "resolution", f"cells as small as {show(smallest)} are below {dtype}'s range"
+    held = [info.dtype.type(float(t)) for t in points]
+    for i in range(1, len(held)):
+        if held[i] <= held[i - 1]:
+            return "resolution", (f"knots {i - 1} and {i} ({show(points[i - 1], 12)} and "
+                                  f"{show(points[i], 12)}) are the same number in {dtype}: "
+                                  "cells this small this far from 0 cannot be told apart (use "
+                                  "float64, fewer cells, or a domain nearer 0)")
+    return None
+
+
+def domain_of(check: Any, value: object, path: str) -> tuple[Fraction, Fraction]:
+    items = check.array(value, path)
+    if len(items) != 2:
+        raise check.fail(path, f"must be [a, b], got {len(items)} numbers")
+    a, b = (check.number(v, f"{path}[{i}]") for i, v in enumerate(items))
+    if not a < b:
+        raise check.fail(path, f"must have a < b, got [{show(a)}, {show(b)}]")
+    return a, b
+
+
+def show(x: Fraction, digits: int = 6) -> str:
+    """A short decimal for messages, for any magnitude (floats overflow and underflow)."""
+    if x.denominator == 1 and abs(x.numerator) < 10**12:
+        return str(x)
+    return f"{Decimal(x.numerator) / Decimal(x.denominator):.{digits}g}"
