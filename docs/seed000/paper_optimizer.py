@@ -2,7 +2,7 @@
 epoch, memory kept across the epochs of a level, gradients from kancc's compiled
 value_and_grad, levels prolonged exactly. The defaults are the paper's optimizer (torch's
 defaults: history 100, no line search); --line-search strong_wolfe and --history change it,
---grid changes the coarse grid. Jobs are FIDELITY:GEOMETRY:SEED:
+--config picks table2's model configuration. Jobs are FIDELITY:GEOMETRY:SEED:
 
     python docs/seed000/paper_optimizer.py multilevel:spline:1234 coarse:spline:1234
     python docs/seed000/paper_optimizer.py --line-search strong_wolfe coarse:spline:1235
@@ -27,11 +27,11 @@ import table2  # noqa: E402
 
 
 def run(job):
-    fidelity, geometry, seed, line_search, history, grid = job
+    fidelity, geometry, seed, line_search, history, config, ramp = job
     torch.set_num_threads(1)
     x, y = table2.dataset()
     schedule = table2.SCHEDULES[fidelity]
-    raw = table2.kan_spec(schedule, geometry, seed, 1, grid)
+    raw = table2.kan_spec(schedule, geometry, seed, 1, config)
     raw["train"] = {"loss": "mse"}
     spec = kancc.load_spec(raw)
     passes = ("to-relu-basis," if geometry == "relu" else "") + PIPELINES["training"]
@@ -60,13 +60,14 @@ def run(job):
                 t[n].grad = torch.tensor(np.ascontiguousarray(g))
             return torch.tensor(loss)
 
-        for _ in range(epochs):
+        for epoch in range(epochs):
+            opt.param_groups[0]["lr"] = min(1.0, (epoch + 1) / (ramp + 1))
             opt.step(closure)
         final = {n: v.detach().numpy().copy() for n, v in t.items()}
         losses.append(program.value_and_grad(final, x, y)[0])
         current = program.pipeline.unmap_params(final)
     return {"fidelity": fidelity, "geometry": geometry, "seed": seed,
-            "line_search": line_search, "history": history, "coarse_grid": grid,
+            "line_search": line_search, "history": history, "config": config, "ramp": ramp,
             "level_mse": [float(v) for v in losses], "seconds": time.perf_counter() - t0}
 
 
@@ -75,9 +76,11 @@ def main() -> None:
     parser.add_argument("jobs", nargs="+", metavar="FIDELITY:GEOMETRY:SEED")
     parser.add_argument("--line-search", choices=["strong_wolfe"], default=None)
     parser.add_argument("--history", type=int, default=100)
-    parser.add_argument("--grid", type=int, default=table2.COARSE_GRID)
+    parser.add_argument("--config", choices=list(table2.CONFIGS), default="cubic-2")
+    parser.add_argument("--ramp", type=int, default=0, metavar="EPOCHS",
+                        help="raise lr linearly to 1.0 over the first EPOCHS epochs of a level")
     args = parser.parse_args()
-    jobs = [(f, g, int(s), args.line_search, args.history, args.grid)
+    jobs = [(f, g, int(s), args.line_search, args.history, args.config, args.ramp)
             for f, g, s in (job.split(":") for job in args.jobs)]
     with ProcessPoolExecutor(2) as pool:
         for row in pool.map(run, jobs):
