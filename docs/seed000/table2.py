@@ -33,6 +33,7 @@ from pathlib import Path
 import numpy as np
 
 import kancc
+from kancc.atomic import write_text_atomic
 from kancc.data import synthetic
 
 HERE = Path(__file__).resolve().parent
@@ -167,9 +168,9 @@ def write(path: Path, config: str, rows: list[dict]) -> str:
     """Writes every run to ``path`` and the summary beside it (.md); returns the summary."""
     table = summarize(rows)
     text = markdown(table, config)
-    path.write_text(json.dumps({"config": config, "runs": rows, "table": table}, indent=1)
-                    + "\n")
-    path.with_suffix(".md").write_text(text)
+    write_text_atomic(path, json.dumps({"config": config, "runs": rows, "table": table},
+                                       indent=1) + "\n")
+    write_text_atomic(path.with_suffix(".md"), text)
     return text
 
 

@@ -30,6 +30,7 @@ import numpy as np
 
 import kancc
 from kancc import lotra
+from kancc.atomic import write_atomic, write_text_atomic
 from kancc.data import disk_bump, disk_bump_shifted
 
 LR: dict[str, list[str] | None] = {
@@ -131,7 +132,8 @@ def step_table(curves: dict[str, np.ndarray]) -> str:
 
 
 def write(out: Path, runs: list[dict], args: argparse.Namespace) -> None:
-    np.savez(out.with_suffix(".npz"), **{r["label"]: r["history"] for r in runs})
+    write_atomic(out.with_suffix(".npz"),
+                 lambda f: np.savez(f, **{r["label"]: r["history"] for r in runs}))
     spec = kancc.spec.load_spec({**model("lotra", 1, "1e-3", 0, args.kind),
                                  "finetune": {"pretrained": "p", "tucker": "1/4"}})
     lines = [f"# seed 004 transfer (regression on the unit disk): {args.n} points (1/5 held "
@@ -152,7 +154,7 @@ def write(out: Path, runs: list[dict], args: argparse.Namespace) -> None:
                      f"{stored:>8s}  {r['seconds']:.0f}  {r['status']}")
     lines += ["", "# training MSE along the run", step_table({r["label"]: r["history"]
                                                           for r in runs})]
-    out.with_suffix(".txt").write_text("\n".join(lines) + "\n")
+    write_text_atomic(out.with_suffix(".txt"), "\n".join(lines) + "\n")
     print("\n".join(lines))
     try:
         import matplotlib
