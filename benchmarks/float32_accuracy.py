@@ -19,7 +19,7 @@ from fractions import Fraction
 import numpy as np
 
 import kancc
-from kancc.check import relative_error
+from kancc.tools.differential_check import relative_error
 
 MODES = ("horner", "relu-local", "cox-de-boor")
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 import kancc
-from kancc.check import differential_check
+from kancc.tools.differential_check import differential_check
 from kancc.symbolic import relu_change_of_basis, uniform_knots
 
 HERE = Path(__file__).parent

@@ -3,7 +3,8 @@
 Imports nothing else of kancc. See DESIGN.md section 2.
 """
 
-from .dialect import EVAL_MODES, GLOBAL_KINDS, OPS, extended_knots, grid_points, n_basis
+from .dialect import (EVAL_MODES, GLOBAL_KINDS, MAX_ORDER, OPS, extended_knots, grid_points,
+                      n_basis)
 from .graph import Attr, Graph, Op, Operand, Param, Value, freeze_attr
 from .parser import ParseError, parse
 from .printer import format_attr, to_text
@@ -11,7 +12,8 @@ from .types import BATCH, TensorType, batched
 from .verifier import VerifyError, verify
 
 __all__ = [
-    "Attr", "BATCH", "EVAL_MODES", "GLOBAL_KINDS", "Graph", "OPS", "Op", "Operand", "Param",
+    "Attr", "BATCH", "EVAL_MODES", "GLOBAL_KINDS", "Graph", "MAX_ORDER", "OPS", "Op", "Operand",
+    "Param",
     "ParseError",
     "TensorType", "Value", "VerifyError", "batched", "extended_knots", "format_attr",
     "freeze_attr", "grid_points", "n_basis", "parse", "to_text", "verify",

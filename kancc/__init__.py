@@ -13,6 +13,7 @@ from . import ir, symbolic
 from .errors import BackendError, KanccError, PassError, SpecError
 from .program import Program, compile
 from .spec import BasisSpec, Spec, load_spec, loads_spec
+from .storage import load_checkpoint, save_checkpoint
 from .training import TrainResult, train
 from .version import VERSION
 
@@ -20,5 +21,6 @@ __version__ = VERSION
 
 __all__ = [
     "BackendError", "BasisSpec", "KanccError", "PassError", "Program", "Spec", "SpecError",
-    "TrainResult", "compile", "ir", "load_spec", "loads_spec", "symbolic", "train",
+    "TrainResult", "compile", "ir", "load_checkpoint", "load_spec", "loads_spec",
+    "save_checkpoint", "symbolic", "train",
 ]

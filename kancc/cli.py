@@ -31,12 +31,12 @@ from typing import NoReturn, Sequence
 
 import numpy as np
 
-from .atomic import write_atomic, write_text_atomic
 from .errors import KanccError, KanccWarning
 from .ir import to_text
 from .passes import PASSES, PIPELINES, DumpOptions
 from .program import Program, compile
 from .spec import load_spec
+from .storage import write_atomic, write_text_atomic
 
 EXIT_OK, EXIT_CHECK_FAILED, EXIT_BAD_INPUT = 0, 1, 2
 
@@ -220,7 +220,7 @@ def _load_params(path: str, program: Program) -> dict[str, np.ndarray]:
 
 
 def _check(args: argparse.Namespace) -> int:
-    from .check import differential_check, header
+    from .tools.differential_check import differential_check, header
 
     targets = tuple(t.strip() for t in args.targets.split(",") if t.strip())
     unknown = sorted(set(targets) - {"numpy", "triton"})
@@ -237,8 +237,8 @@ def _check(args: argparse.Namespace) -> int:
 
 
 def _train(args: argparse.Namespace) -> int:
-    from .checkpoint import load_checkpoint
     from .spec import spec_to_dict
+    from .storage import load_checkpoint
     from .training import train
 
     spec = load_spec(args.spec)
@@ -282,8 +282,8 @@ def _cli_value(text: str) -> object:
 
 
 def _plot(args: argparse.Namespace) -> int:
-    from .checkpoint import load_checkpoint
-    from .plot import plot_checkpoint
+    from .storage import load_checkpoint
+    from .tools.plots import plot_checkpoint
 
     written = plot_checkpoint(load_checkpoint(args.checkpoint), args.output)
     for path in written:
@@ -292,8 +292,8 @@ def _plot(args: argparse.Namespace) -> int:
 
 
 def _analyze(args: argparse.Namespace) -> int:
-    from .analyze import analyze
-    from .checkpoint import load_checkpoint
+    from .storage import load_checkpoint
+    from .tools.analyze import analyze
 
     params: dict[str, np.ndarray] | None = None
     if args.spec.endswith(".npz"):  # a checkpoint: its own model and coefficients
@@ -313,9 +313,10 @@ def _analyze(args: argparse.Namespace) -> int:
 
 
 def _refine(args: argparse.Namespace) -> int:
-    from .checkpoint import load_checkpoint, save_checkpoint
-    from .formed import is_factorized
-    from .refine import prolong_params, refine_spec
+    from .frontend import prolong_params
+    from .spec.refinement import refine_spec
+    from .storage import load_checkpoint, save_checkpoint
+    from .tools.unfactorized import is_factorized
 
     checkpoint = load_checkpoint(args.checkpoint)
     coarse = checkpoint.spec

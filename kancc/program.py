@@ -15,18 +15,15 @@ from typing import Mapping
 
 import numpy as np
 
-from kancc.backends import EMITTERS
-from kancc.ir import GLOBAL_KINDS, Graph
+from kancc.backends import TARGETS
+from kancc.ir import Graph
 from kancc.ir.dialect import GRADIENT_OPS
 
 from .errors import BackendError, KanccError
-from .frontend import build_graph, build_loss_graph
-from .loader import load_module
+from .frontend import build_graph, build_loss_graph, spec_init_params
 from .passes import DumpOptions, PassManager, PipelineResult, parse_pipeline
 from .spec import Spec, SpecSource, load_spec
-
-TARGETS = tuple(EMITTERS)
-NP_DTYPES = {"float32": np.float32, "float64": np.float64}
+from .storage import load_module
 
 
 @dataclass(frozen=True)
@@ -62,19 +59,7 @@ class Program:
         kinds, whose n_b functions all have size about one. Tucker layers start as seed 004's
         eq. (8) with no pretrained tensor (a Slim KAN): core = 0, U1 ~ N(0, 1/in),
         U2 ~ N(0, 1/out) (columns of norm about 1), U3 ~ N(0, 1/n_b)."""
-        if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-            raise KanccError(f"seed must be a non-negative integer, got {seed!r}")
-        rng = np.random.default_rng(seed)
-        dtype = NP_DTYPES[self.spec.dtype]
-        params = {}
-        for p in self.input_ir.params:
-            shape = tuple(int(d) for d in p.type.shape)
-            value = rng.standard_normal(shape) / np.sqrt(shape[0])
-            if p.name.endswith(".coef") and self.spec.layers[_layer_of(p.name)].kind in \
-                    GLOBAL_KINDS:  # n_b functions of size ~1 add up, unlike B-splines
-                value /= np.sqrt(shape[2])
-            params[p.name] = (0 * value if p.name.endswith(".core") else value).astype(dtype)
-        return params
+        return spec_init_params(self.spec, seed)
 
     @cached_property
     def module(self) -> ModuleType:
@@ -121,11 +106,6 @@ class Program:
         return float(loss), {k: v.detach().cpu().numpy() for k, v in grads.items()}
 
 
-def _layer_of(name: str) -> int:
-    """The layer index of a parameter named layers.{l}...."""
-    return int(name.split(".")[1])
-
-
 def _prepare_triton() -> None:
     """Without a CUDA device, Triton kernels can only run in its interpreter, which must be
     switched on (for this process) before triton is first imported."""
@@ -159,7 +139,7 @@ def compile(spec: SpecSource, target: str = "numpy", *, training: bool = False,
     or writes IR between passes. ``check_roundtrip`` checks parse(print(ir)) == ir after
     every pass (default: the KANCC_CHECK_ROUNDTRIP environment variable).
     """
-    if target not in EMITTERS:
+    if target not in TARGETS:
         raise KanccError(f"unknown target {target!r}; choose one of {', '.join(TARGETS)}")
     spec = load_spec(spec)
     if check_roundtrip is None:
@@ -172,5 +152,5 @@ def compile(spec: SpecSource, target: str = "numpy", *, training: bool = False,
     if training and not any(op.name in GRADIENT_OPS for op in result.graph.ops):
         raise KanccError(f"training=True needs a pipeline that runs autodiff (such as "
                          f"\"training\"); {passes!r} does not")
-    source = EMITTERS[target](result.graph)
+    source = TARGETS[target].emit(result.graph)
     return Program(spec, target, result, source)

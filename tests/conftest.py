@@ -10,7 +10,7 @@ import pytest
 
 os.environ.setdefault("KANCC_CHECK_ROUNDTRIP", "1")
 
-from kancc.testing import cuda_available, triton_installed
+from kancc.backends import cuda_available, triton_installed
 
 HAVE_CUDA = cuda_available()
 if triton_installed() and not HAVE_CUDA:

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import kancc
-from kancc import check as check_module
+from kancc.tools import differential_check as check_module
 from kancc.cli import main
 from kancc.ir import parse
 
@@ -188,7 +188,7 @@ def test_failed_compile_leaves_existing_output_untouched(tmp_path, capsys):
 
 
 def test_atomic_write_leaves_no_partial_file(tmp_path):
-    from kancc.atomic import write_atomic
+    from kancc.storage import write_atomic
 
     target = tmp_path / "out.bin"
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from kancc.testing import triton_installed
+from kancc.backends import triton_installed
 
 pytestmark = pytest.mark.skipif(not triton_installed(), reason="torch and triton not installed")
 WORKER = Path(__file__).with_name("ddp_worker.py")

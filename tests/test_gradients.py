@@ -8,8 +8,8 @@ import sympy
 
 import kancc
 from kancc import symbolic
-from kancc.check import sample_inputs
-from kancc.testing import random_spec
+from kancc.tools.differential_check import sample_inputs
+from kancc.tools.random_specs import random_spec
 
 FD_STEP = 1e-6
 FD_TOLERANCE = 1e-6
@@ -150,10 +150,10 @@ def test_an_add_inside_the_model_sends_its_cotangent_to_both_terms():
     """y + y after the last layer (LoTRA's frozen layer + adapter is such a sum): the loss
     is the plain model's with the last layer's coefficients doubled (the layer is linear in
     them), so its gradients are that model's, the last layer's times 2."""
-    from kancc.backends import EMITTERS
+    from kancc.backends import TARGETS
     from kancc.frontend import build_loss_graph
     from kancc.ir import Op, Value, parse, to_text
-    from kancc.loader import load_module
+    from kancc.storage import load_module
     from kancc.passes import PassManager, parse_pipeline
 
     spec = {"model": {"layers": [2, 3, 2], "dtype": "float64"}}
@@ -167,7 +167,7 @@ def test_an_add_inside_the_model_sends_its_cotangent_to_both_terms():
                                   loss.results))
     graph = parse(to_text(loss_graph.with_ops(ops)))
     trained = PassManager(parse_pipeline("autodiff,dce,canonicalize")).run(graph).graph
-    module = load_module(EMITTERS["numpy"](trained), "added_model")
+    module = load_module(TARGETS["numpy"].emit(trained), "added_model")
     plain = kancc.compile(spec, training=True, passes="training-reference")
     params = plain.init_params(3)
     x = np.random.default_rng(0).uniform(-1, 1, (7, 2))
@@ -183,7 +183,7 @@ def test_an_add_inside_the_model_sends_its_cotangent_to_both_terms():
 
 
 def test_kancc_check_gradient_comparisons_pass_and_can_fail(monkeypatch):
-    from kancc.check import gradient_comparisons
+    from kancc.tools.differential_check import gradient_comparisons
     from kancc.program import Program
 
     spec = kancc.load_spec({**training_spec(7), "model": {"layers": [2, 3, 1],

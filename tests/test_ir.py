@@ -13,7 +13,7 @@ import kancc
 from kancc.ir import (Graph, Op, Param, ParseError, TensorType, Value, VerifyError, batched,
                       parse, to_text, verify)
 from kancc.passes import PIPELINES
-from kancc.testing import random_spec
+from kancc.tools.random_specs import random_spec
 
 ROOT = Path(__file__).resolve().parents[1]
 GOLDEN = Path(__file__).parent / "golden"

@@ -422,7 +422,7 @@ def test_cli_trains_and_writes_a_checkpoint_of_the_trained_model(tmp_path, capsy
     _write_spec(tmp_path / "m.toml", 'source = "d.npy"\nvalidation = 0.25')
     out = tmp_path / "out.npz"
     assert main(["train", str(tmp_path / "m.toml"), "-o", str(out)]) == 0
-    checkpoint = kancc.checkpoint.load_checkpoint(out)
+    checkpoint = kancc.load_checkpoint(out)
     assert [b.grid for b in checkpoint.spec.layers] == [3, 3]
     assert checkpoint.spec.train.method == "gradient"
     assert "newton-kaczmarz" in capsys.readouterr().err
@@ -448,8 +448,8 @@ def test_cli_seed_override_works_for_newton_kaczmarz(tmp_path):
         out = tmp_path / f"s{seed}.npz"
         assert main(["train", str(tmp_path / "m.toml"), "--seed", seed, "-o", str(out),
                      "--quiet"]) == 0
-    first = kancc.checkpoint.load_checkpoint(tmp_path / "s1.npz").params["layers.0.coef"]
-    second = kancc.checkpoint.load_checkpoint(tmp_path / "s2.npz").params["layers.0.coef"]
+    first = kancc.load_checkpoint(tmp_path / "s1.npz").params["layers.0.coef"]
+    second = kancc.load_checkpoint(tmp_path / "s2.npz").params["layers.0.coef"]
     assert not np.array_equal(first, second)
 
 
@@ -478,7 +478,7 @@ def test_divergence_keeps_the_last_finite_parameters_and_exits_1(tmp_path, capsy
                  "--quiet"]) == 1
 
 
-triton_missing = pytest.mark.skipif(not kancc.testing.triton_installed(),
+triton_missing = pytest.mark.skipif(not kancc.backends.triton_installed(),
                                     reason="needs triton")
 
 

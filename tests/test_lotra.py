@@ -10,18 +10,19 @@ import numpy as np
 import pytest
 
 import kancc
-from kancc import lotra
-from kancc.check import sample_inputs
-from kancc.checkpoint import load_checkpoint
+from kancc.frontend import lotra_params as lotra
+from kancc.frontend.param_names import FACTORS, adapter_name
+from kancc.tools.differential_check import sample_inputs
+from kancc.storage.checkpoints import load_checkpoint
 from kancc.cli import main
 from kancc.errors import KanccError, SpecError
 from kancc.ir import parse, to_text, verify
 from kancc.ir.verifier import VerifyError
 from kancc.spec import load_spec
-from kancc.testing import random_spec, triton_installed
-from kancc.tucker import Tucker
+from kancc.backends import triton_installed
+from kancc.tools.random_specs import random_spec
+from kancc.numerics.hosvd import Tucker
 
-FACTORS = lotra.COMPONENTS
 EXACT_TRAINING = "expand-layers,derive-stencils,lower-basis,fuse,autodiff{wrt=params+input}," \
                  "dce,canonicalize"
 
@@ -41,14 +42,14 @@ def plain(spec: dict) -> dict:
 def random_params(program: kancc.Program, seed: int) -> dict[str, np.ndarray]:
     """Every parameter random and nonzero (LoTRA starts with core = 0)."""
     rng = np.random.default_rng(seed)
-    dtype = kancc.program.NP_DTYPES[program.spec.dtype]
+    dtype = kancc.frontend.initialization.NP_DTYPES[program.spec.dtype]
     return {name: (rng.standard_normal(v.shape) / np.sqrt(v.shape[0])).astype(dtype)
             for name, v in program.init_params(seed).items()}
 
 
 def adapter_grads_from_full(params: dict, dw: np.ndarray, index: int) -> dict:
     """dL/d adapter by the chain rule through Delta W = core x1 U1 x2 U2 x3 U3."""
-    core, u1, u2, u3 = (params[lotra.adapter_name(index, f)] for f in FACTORS)
+    core, u1, u2, u3 = (params[adapter_name(index, f)] for f in FACTORS)
     return {"core": np.einsum("pqi,pa,qb,ic->abc", dw, u1, u2, u3),
             "u1": np.einsum("pqi,abc,qb,ic->pa", dw, core, u2, u3),
             "u2": np.einsum("pqi,abc,pa,ic->qb", dw, core, u1, u3),
@@ -100,7 +101,7 @@ def test_forward_and_gradients_equal_the_merged_model(seed):
     for index in range(len(spec["model"]["layers"]) - 1):
         expected = adapter_grads_from_full(params, full_grads[f"layers.{index}.coef"], index)
         for factor in FACTORS:
-            np.testing.assert_allclose(grads[lotra.adapter_name(index, factor)],
+            np.testing.assert_allclose(grads[adapter_name(index, factor)],
                                        expected[factor], atol=1e-9 * scale)
 
 
@@ -312,8 +313,8 @@ def test_merged_update_is_the_tucker_product():
 
 @pytest.mark.parametrize("which", ["lotra", "slim"])
 def test_kancc_check_checks_factorized_models_against_their_formed_twin(which):
-    from kancc.check import differential_check
-    from kancc.testing import random_tucker_spec
+    from kancc.tools.differential_check import differential_check
+    from kancc.tools.random_specs import random_tucker_spec
 
     spec = lotra_spec(5) if which == "lotra" else random_tucker_spec(5)
     targets = ("numpy", "triton") if triton_installed() else ("numpy",)

@@ -14,7 +14,8 @@ from kancc import symbolic
 from kancc.cli import main
 from kancc.errors import KanccError, KanccWarning, PassError
 from kancc.ir import extended_knots
-from kancc.refine import prolong_params, refine_spec
+from kancc.frontend import prolong_params
+from kancc.spec.refinement import refine_spec
 from kancc.symbolic.knots import as_fraction
 from kancc.symbolic.prolongation import _blossom_entries, _dyadic_entries
 
@@ -184,7 +185,7 @@ def test_relu_gradient_is_the_preconditioned_spline_gradient():
     loss_u, grad_u = spline.value_and_grad(u, x, y)
     loss_w, grad_w = relu.value_and_grad(relu.pipeline.map_params(u), x, y)
     assert loss_w == pytest.approx(loss_u, rel=1e-10)
-    from kancc.passes.change_of_basis import change_of_basis_matrix
+    from kancc.passes.relu_basis import change_of_basis_matrix
 
     for index, op in enumerate(o for o in relu.input_ir.ops if o.name == "kan.layer"):
         a = change_of_basis_matrix(op)
@@ -235,10 +236,10 @@ def test_multilevel_training_keeps_the_loss_across_refinement(tmp_path, geometry
     assert last.loss < first.loss
     assert result.history[-1, 0] == 12 + 8
     for level in (1, 3):
-        checkpoint = kancc.checkpoint.load_checkpoint(tmp_path / f"m.level{level}.npz")
+        checkpoint = kancc.load_checkpoint(tmp_path / f"m.level{level}.npz")
         assert checkpoint.spec.layers[0].grid == 2 ** level
     assert not (tmp_path / "m.level2.npz").exists()  # 0 epochs: passed through
-    assert kancc.checkpoint.load_checkpoint(tmp_path / "m.npz").spec.layers[0].grid == 8
+    assert kancc.load_checkpoint(tmp_path / "m.npz").spec.layers[0].grid == 8
 
 
 @pytest.mark.parametrize("epochs, message", [
@@ -264,7 +265,7 @@ def test_cli_bad_schedule_exits_2(tmp_path, capsys):
 
 
 def test_analyze_shows_the_growth_of_the_eigenvalue_ratio(tmp_path, capsys):
-    from kancc.analyze import analyze, fitted_exponent, grid_family, spectrum
+    from kancc.tools.analyze import analyze, fitted_exponent, grid_family, spectrum
 
     for degree, grid in ((0, 10), (0, 50), (2, 10), (2, 50)):
         spec = kancc.load_spec({"model": {"layers": [1, 1]},
@@ -285,7 +286,7 @@ def test_analyze_shows_the_growth_of_the_eigenvalue_ratio(tmp_path, capsys):
 
 
 def test_cli_refine_checkpoint(tmp_path, capsys):
-    from kancc.checkpoint import load_checkpoint, save_checkpoint
+    from kancc.storage.checkpoints import load_checkpoint, save_checkpoint
 
     spec = kancc.load_spec(model_spec((4, 3)))
     params = kancc.compile(spec).init_params(0)

@@ -9,7 +9,7 @@ import pytest
 from scipy.interpolate import BSpline
 
 import kancc
-from kancc.check import relative_error
+from kancc.tools.differential_check import relative_error
 from kancc.ir import extended_knots
 
 INTERVALS = [3, 17, 64, 256]
@@ -83,7 +83,7 @@ def test_relu_local_evaluation_in_float64(degree):
 def test_cells_follow_the_exact_knots(dtype, target):
     """Degree 0 makes the cell visible: at each rounded knot and its float neighbours the
     model must return the coefficient of the cell that the exact knot puts x in."""
-    from kancc.testing import triton_installed
+    from kancc.backends import triton_installed
 
     if target == "triton" and not triton_installed():
         pytest.skip("torch and triton not installed")

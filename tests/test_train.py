@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 
 import kancc
-from kancc.checkpoint import load_checkpoint, save_checkpoint
+from kancc.storage.checkpoints import load_checkpoint, save_checkpoint
 from kancc.cli import main
 from kancc.data import synthetic
 from kancc.spec import load_spec, spec_to_dict
-from kancc.testing import triton_installed
+from kancc.backends import triton_installed
 from kancc.training.optim import learning_rate
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -228,7 +228,7 @@ def test_uniform_knots_match_the_same_points_listed():
     listed = spec_to_dict(spec)
     listed["layers"][0] = {"degree": 3, "knots": ["-1", "-1/2", "0", "1/2", "1"]}
     assert load_spec(listed).layers[0].knots != "uniform"
-    from kancc.checkpoint import Checkpoint, check_matches
+    from kancc.storage.checkpoints import Checkpoint, check_matches
 
     check_matches(Checkpoint(spec, {}, "", np.zeros((0, 3))), load_spec(listed))
 

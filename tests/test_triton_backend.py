@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 
 import kancc
-from kancc.check import layer_spec, relative_error, sample_inputs
-from kancc.testing import cuda_available, random_spec, triton_installed
+from kancc.tools.differential_check import layer_spec, relative_error, sample_inputs
+from kancc.backends import cuda_available, triton_installed
+from kancc.tools.random_specs import random_spec
 
 pytestmark = pytest.mark.skipif(not triton_installed(), reason="torch and triton not installed")
 

@@ -4,10 +4,10 @@ import numpy as np
 import pytest
 
 import kancc
-from kancc.checkpoint import save_checkpoint
+from kancc.storage.checkpoints import save_checkpoint
 from kancc.cli import main
 from kancc.errors import KanccError
-from kancc.tucker import (discarded_energy, energy_rank, hosvd, mode_singular_values,
+from kancc.numerics.hosvd import (discarded_energy, energy_rank, hosvd, mode_singular_values,
                           tucker_ranks, unfold)
 
 

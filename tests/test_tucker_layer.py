@@ -8,15 +8,15 @@ import numpy as np
 import pytest
 
 import kancc
-from kancc.checkpoint import load_checkpoint, save_checkpoint
+from kancc.storage.checkpoints import load_checkpoint, save_checkpoint
 from kancc.errors import KanccError, SpecError
 from kancc.ir import parse, to_text, verify
 from kancc.ir.verifier import VerifyError
 from kancc.spec import load_spec, spec_to_dict
-from kancc.check import sample_inputs
-from kancc.testing import random_spec
-from kancc.testing import random_tucker_spec as tucker_spec
-from kancc.tucker import Tucker, discarded_energy
+from kancc.tools.differential_check import sample_inputs
+from kancc.tools.random_specs import random_spec
+from kancc.tools.random_specs import random_tucker_spec as tucker_spec
+from kancc.numerics.hosvd import Tucker, discarded_energy
 
 FACTORS = ("core", "u1", "u2", "u3")
 
@@ -32,7 +32,7 @@ def random_spec_full(seed: int) -> dict:
 def random_params(program: kancc.Program, seed: int) -> dict[str, np.ndarray]:
     """Every parameter random and nonzero (the Slim initialization has core = 0)."""
     rng = np.random.default_rng(seed)
-    dtype = kancc.program.NP_DTYPES[program.spec.dtype]
+    dtype = kancc.frontend.initialization.NP_DTYPES[program.spec.dtype]
     return {name: (rng.standard_normal(v.shape) / np.sqrt(v.shape[0])).astype(dtype)
             for name, v in program.init_params(seed).items()}
 

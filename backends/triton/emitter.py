@@ -25,7 +25,7 @@ from kancc.errors import BackendError
 from ..common import (LOSS_OPS, TORCH_DTYPES, check_renderable, frozen_line, loss_expression,
                       op_comment, operand_expr, param_shapes, prediction_ops, var)
 from .kernels import KERNELS, TARGET_PROGRAMS
-from .tucker import tucker_function, tucker_kernel, tucker_vjp_kernel
+from .tucker_kernels import tucker_function, tucker_kernel, tucker_vjp_kernel
 
 SUPPORTED = ("kan.fused_layer", "kan.vjp_input", "kan.vjp_coef", "kan.tucker_layer",
              "kan.vjp_tucker", *LOSS_OPS)

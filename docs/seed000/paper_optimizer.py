@@ -20,7 +20,8 @@ import torch
 
 import kancc
 from kancc.passes import PIPELINES
-from kancc.refine import prolong_params, refine_spec
+from kancc.frontend import prolong_params
+from kancc.spec.refinement import refine_spec
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import table2  # noqa: E402

@@ -33,7 +33,7 @@ from pathlib import Path
 import numpy as np
 
 import kancc
-from kancc.atomic import write_text_atomic
+from kancc.storage import write_text_atomic
 from kancc.data import synthetic
 
 HERE = Path(__file__).resolve().parent

@@ -29,8 +29,8 @@ from pathlib import Path
 import numpy as np
 
 import kancc
-from kancc import lotra
-from kancc.atomic import write_atomic, write_text_atomic
+from kancc.frontend import lotra_params as lotra
+from kancc.storage import write_atomic, write_text_atomic
 from kancc.data import disk_bump, disk_bump_shifted
 
 LR: dict[str, list[str] | None] = {

@@ -1,6 +1,6 @@
 """kancc.passes: one pass per file, the registry, and the PassManager (DESIGN.md 3)."""
 
-from .base import Pass, PassResult, identity
+from .pass_types import Pass, PassResult, identity
 from .manager import DumpOptions, PassManager, PipelineResult
 from .registry import PASSES, PIPELINES, Step, parse_pipeline
 

@@ -32,7 +32,7 @@ from kancc import symbolic
 from kancc.errors import PassError
 from kancc.ir import Graph, Op, Param, Value, extended_knots, grid_points
 
-from .base import Pass, PassResult
+from .pass_types import Pass, PassResult
 
 Table = tuple[tuple[Fraction, ...], ...]
 

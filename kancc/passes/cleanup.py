@@ -14,7 +14,7 @@ from kancc.ir import Graph, Op, Param, Value
 from kancc.ir.analysis import live_ops
 from kancc.ir.dialect import canonical_attr_order
 
-from .base import Pass, PassResult
+from .pass_types import Pass, PassResult
 
 
 def dce(graph: Graph, options: Mapping[str, str]) -> PassResult:

@@ -16,7 +16,7 @@ from typing import Mapping
 from kancc import symbolic
 from kancc.ir import GLOBAL_KINDS, Graph, Op, extended_knots, grid_points
 
-from .base import Pass, PassResult
+from .pass_types import Pass, PassResult
 
 BASIS_OPS = ("kan.basis", "kan.fused_layer", "kan.tucker_layer")
 

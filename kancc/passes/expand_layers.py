@@ -10,7 +10,7 @@ from typing import Mapping
 
 from kancc.ir import Graph, Op, TensorType, Value, n_basis
 
-from .base import Pass, PassResult
+from .pass_types import Pass, PassResult
 
 
 def expand_layers(graph: Graph, options: Mapping[str, str]) -> PassResult:

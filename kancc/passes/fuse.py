@@ -13,7 +13,7 @@ from kancc.errors import PassError
 from kancc.ir import Graph, Op
 from kancc.ir.analysis import users
 
-from .base import Pass, PassResult
+from .pass_types import Pass, PassResult
 
 
 def fuse(graph: Graph, options: Mapping[str, str]) -> PassResult:

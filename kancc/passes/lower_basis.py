@@ -22,7 +22,7 @@ from kancc import symbolic
 from kancc.errors import PassError
 from kancc.ir import EVAL_MODES, GLOBAL_KINDS, Graph, Op, extended_knots, grid_points
 
-from .base import Pass, PassResult
+from .pass_types import Pass, PassResult
 from .derive_stencils import BASIS_OPS
 
 

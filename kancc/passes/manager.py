@@ -12,11 +12,11 @@ from functools import cached_property
 from pathlib import Path
 from typing import Sequence, TextIO
 
-from kancc.atomic import write_text_atomic
+from kancc.storage.atomic_files import write_text_atomic
 from kancc.errors import KanccError, PassError
 from kancc.ir import Graph, VerifyError, parse, to_text, verify
 
-from .base import ParamMap, Params, PassResult, identity
+from .pass_types import ParamMap, Params, PassResult, identity
 from .registry import Step
 
 Stage = tuple[str, str]  # (pass label, IR text after it); the first is ("input", ...)

@@ -14,46 +14,20 @@ or the (factor - 1) equally spaced points, of each cell. It works on the spec vi
 
 from __future__ import annotations
 
-from fractions import Fraction
 from typing import Mapping
 
 import numpy as np
 
-from kancc import symbolic
 from kancc.errors import PassError
 from kancc.ir import (Graph, Op, Operand, Param, TensorType, extended_knots, grid_points,
                       n_basis)
+from kancc.numerics.basis_matrices import prolong_coef, prolongation_matrix
+from kancc.symbolic import refine_points
 
-from .base import Params, Pass, PassResult
+from .pass_types import Params, Pass, PassResult
 from .spec_view import spec_view_layers
 
 FACTORS = tuple(str(f) for f in range(2, 17))
-
-
-def refine_points(points: tuple[Fraction, ...], factor: int) -> tuple[Fraction, ...]:
-    """Every cell [p, q] split into ``factor`` equal cells."""
-    fine = [points[0]]
-    for left, right in zip(points, points[1:]):
-        fine += [left + (right - left) * Fraction(j, factor) for j in range(1, factor + 1)]
-    return tuple(fine)
-
-
-def prolongation_matrix(order: int, coarse_points: tuple[Fraction, ...],
-                        fine_points: tuple[Fraction, ...]) -> np.ndarray:
-    """P in float64 (each exact entry rounded once), n_b_fine x n_b_coarse."""
-    coarse = extended_knots(coarse_points, order)
-    fine = extended_knots(fine_points, order)
-    matrix = np.zeros((len(fine) - order, len(coarse) - order))
-    for row, column, value in symbolic.prolongation_entries(order, coarse, fine):
-        matrix[row, column] = float(value)
-    return matrix
-
-
-def prolong_coef(coef: np.ndarray, matrix: np.ndarray) -> np.ndarray:
-    """coef (in, out, n_b_coarse) -> (in, out, n_b_fine): P applied along the basis axis,
-    in float64, returned in coef's dtype."""
-    fine = np.asarray(coef, dtype=np.float64) @ matrix.T
-    return fine.astype(np.asarray(coef).dtype)
 
 
 def _refined_attrs(op: Op, factor: int) -> dict[str, object]:
@@ -82,8 +56,9 @@ def refine(graph: Graph, options: Mapping[str, str]) -> PassResult:
         attrs = {**op.attr_dict, **new_attrs[op.result.name]}
         shape = (*coef.type.shape[:2], n_basis(order, int(attrs["grid"])))
         new_params[coef.name] = Param(coef.name, TensorType(coef.type.dtype, shape))
-        matrices[coef.name] = prolongation_matrix(order, grid_points(op.attr_dict),
-                                                  grid_points(attrs))
+        matrices[coef.name] = prolongation_matrix(
+            order, extended_knots(grid_points(op.attr_dict), order),
+            extended_knots(grid_points(attrs), order))
 
     def swap(operand: Operand) -> Operand:
         return new_params.get(operand.name, operand) if isinstance(operand, Param) else operand

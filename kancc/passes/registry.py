@@ -11,15 +11,15 @@ from dataclasses import dataclass
 
 from kancc.errors import KanccError
 
-from . import (autodiff, change_of_basis, cleanup, derive_stencils, expand_layers, fuse,
-               lower_basis, refine, tucker)
-from .base import FREE, Pass
+from . import (autodiff, cleanup, derive_stencils, expand_layers, fuse, lower_basis, refine,
+               relu_basis, tucker)
+from .pass_types import FREE, Pass
 
 PASSES: dict[str, Pass] = {p.name: p for p in (
     refine.PASS,
     tucker.PASS,
-    change_of_basis.TO_RELU,
-    change_of_basis.TO_SPLINE,
+    relu_basis.TO_RELU,
+    relu_basis.TO_SPLINE,
     expand_layers.PASS,
     derive_stencils.PASS,
     lower_basis.PASS,

@@ -20,7 +20,7 @@ def spec_view_layers(graph: Graph, pass_name: str) -> list[tuple[Op, Param]]:
     frozen = [p for p in graph.params if p.frozen]
     if frozen:
         raise PassError(f"{pass_name} does not apply to the frozen parameter @{frozen[0].name} "
-                        "(a LoTRA model: rewrite the merged model, kancc.lotra.merged)")
+                        "(a LoTRA model: rewrite the merged model, kancc.frontend.lotra_params.merged)")
     tucker = [op for op in graph.ops if op.name == "kan.tucker_layer"]
     if tucker and pass_name != "tucker":
         raise PassError(f"{pass_name} does not apply to Tucker layers (kan.tucker_layer "

@@ -1,4 +1,4 @@
-"""tucker: factorize every full layer by truncated HOSVD (seed 004; kancc.tucker).
+"""tucker: factorize every full layer by truncated HOSVD (Slim KANs; kancc.numerics.hosvd).
 
     %0 = kan.layer %x, @layers.0.coef {basis}
         ==>  %0 = kan.tucker_layer %x, @layers.0.core, @layers.0.u1, @layers.0.u2,
@@ -20,10 +20,11 @@ from typing import Mapping
 import numpy as np
 
 from kancc.errors import PassError
-from kancc.ir import Graph, Op, Param
-from kancc.tucker import Tucker, hosvd, ranks_for, tucker_params
+from kancc.frontend.param_names import factors_of_coef, tucker_shapes
+from kancc.ir import Graph, Op, Param, TensorType
+from kancc.numerics.hosvd import Tucker, hosvd, ranks_for
 
-from .base import FREE, Params, Pass, PassResult
+from .pass_types import FREE, Params, Pass, PassResult
 from .spec_view import spec_view_layers
 
 
@@ -48,13 +49,15 @@ def tucker(graph: Graph, options: Mapping[str, str]) -> PassResult:
     factors: dict[str, list[Param]] = {}  # coef name -> core, u1, u2, u3
     replaced: dict[int, Op] = {}
     for op, coef in layers:
-        dims = tuple(int(d) for d in coef.type.shape)
-        ranks = ranks_for(dims, cr)
-        if not coef.name.endswith(".coef"):
-            raise PassError(f"tucker: @{coef.name} must be named <layer>.coef, to name the "
-                            "factors after its layer")
-        factors[coef.name] = tucker_params(coef.name[:-len(".coef")], coef.type.dtype, dims,
-                                           ranks)
+        dims = (int(coef.type.shape[0]), int(coef.type.shape[1]), int(coef.type.shape[2]))
+        try:
+            names = factors_of_coef(coef.name)
+        except ValueError as exc:
+            raise PassError(f"tucker: the factors of @{coef.name} are named after its layer: "
+                            f"{exc}") from None
+        shapes = tucker_shapes(dims, ranks_for(dims, cr))
+        factors[coef.name] = [Param(name, TensorType(coef.type.dtype, shape))
+                              for name, shape in zip(names, shapes)]
         replaced[id(op)] = Op("kan.tucker_layer", (op.operands[0], *factors[coef.name]),
                               op.attrs, op.results)
     params: list[Param] = []

@@ -58,3 +58,11 @@ def uniform_knots(order: int, a: object, b: object, n: int) -> Knots:
     left, right = rational(a), rational(b)
     h = (right - left) / n
     return tuple(left + h * i for i in range(1 - order, n + order))
+
+
+def refine_points(points: Sequence[Fraction], factor: int) -> tuple[Fraction, ...]:
+    """Grid points with every cell [p, q] split into ``factor`` equal cells (exact)."""
+    fine = [points[0]]
+    for left, right in zip(points, points[1:]):
+        fine += [left + (right - left) * Fraction(j, factor) for j in range(1, factor + 1)]
+    return tuple(fine)

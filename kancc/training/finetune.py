@@ -2,7 +2,7 @@
 
 full:  every coefficient trains, starting from the pretrained values (the seed's baseline).
 lotra: the pretrained coefficients are frozen parameters of the compiled program; only the
-       adapters train, each parameter at its component's rate (kancc.lotra), and the
+       adapters train, each parameter at its component's rate (kancc.frontend.lotra_params), and the
        checkpoint holds the adapters only (kancc.checkpoint).
 """
 
@@ -14,11 +14,12 @@ from typing import Mapping, TextIO
 
 import numpy as np
 
-from kancc import lotra
-from kancc.checkpoint import load_pretrained, save_checkpoint
 from kancc.data import Dataset
 from kancc.errors import KanccError
+from kancc.frontend import lotra_params
 from kancc.spec import Spec
+from kancc.storage import save_checkpoint
+from kancc.storage.checkpoints import load_pretrained
 
 from .trainer import TrainResult, train_level, training_program
 
@@ -39,7 +40,7 @@ def train_finetune(spec: Spec, train_set: Dataset, val_set: Dataset, *, target: 
                          checkpoint=None, log=log, label=label)
     message = result.message
     if spec.finetune.lotra:
-        stored, full = lotra.storage(spec)
+        stored, full = lotra_params.storage(spec)
         message += (f"; the adapter stores {stored} numbers, {stored / full:.1%} of the "
                     f"pretrained model's {full}")
     if checkpoint is not None:
@@ -51,10 +52,10 @@ def train_finetune(spec: Spec, train_set: Dataset, val_set: Dataset, *, target: 
 def _lotra_start(spec: Spec, pretrained: Mapping[str, np.ndarray], train_set: Dataset,
                  target: str) -> dict[str, np.ndarray]:
     """Pretrained coefficients plus eq. (8)'s adapters; U2 needs the gradient of the
-    pretrained model's loss on the fine-tuning data (kancc.lotra)."""
+    pretrained model's loss on the fine-tuning data (kancc.frontend.lotra_params)."""
     if train_set.n == 0:
         raise KanccError("LoTRA needs training data to align U2 with the initial gradient")
     full_spec = replace(spec, finetune=None)
     _, grads = training_program(full_spec, target).value_and_grad(
         dict(pretrained), train_set.x, train_set.y)
-    return {**pretrained, **lotra.initial_adapter(spec, grads, spec.train.seed)}
+    return {**pretrained, **lotra_params.initial_adapter(spec, grads, spec.train.seed)}

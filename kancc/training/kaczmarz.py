@@ -36,12 +36,12 @@ from typing import Callable, Mapping, TextIO
 
 import numpy as np
 
-from kancc.checkpoint import save_checkpoint
 from kancc.data import Dataset
 from kancc.errors import KanccError, KanccWarning
+from kancc.frontend.param_names import coef_name
 from kancc.program import Program
-from kancc.spec import Spec, load_spec, spec_to_dict
-from kancc.spec_train import TrainSpec
+from kancc.spec import Spec, TrainSpec, load_spec, spec_to_dict
+from kancc.storage import save_checkpoint
 
 from .kaczmarz_kernel import ORDERS, basis_matrix, epoch_kernel, forward_kernel
 from .progress import Progress
@@ -138,7 +138,7 @@ def _initial_coefs(spec: Spec, y: np.ndarray, seed: int) -> list[np.ndarray]:
 def _starting_coefs(spec: Spec, params: Mapping[str, np.ndarray]) -> list[np.ndarray]:
     coefs = []
     for index, basis in enumerate(spec.layers):
-        name = f"layers.{index}.coef"
+        name = coef_name(index)
         shape = (spec.widths[index], spec.widths[index + 1], basis.n_basis)
         value = np.array(params.get(name, np.zeros(0)), dtype=np.float64)
         if value.shape != shape:
@@ -273,7 +273,7 @@ def fit_newton_kaczmarz(spec: Spec, x: np.ndarray, y: np.ndarray, x_val: np.ndar
             progress.update(done, squares / len(y), validation)
         marks.append(time.perf_counter())
     final = _trained_spec(spec, grids)
-    named = {f"layers.{i}.coef": c.astype(spec.dtype) for i, c in enumerate(coefs)}
+    named = {coef_name(i): c.astype(spec.dtype) for i, c in enumerate(coefs)}
     return KaczmarzFit(final, named, np.array(rows, dtype=float).reshape(-1, 3),
                        marks[-1] - start, tuple(np.diff(marks)), diverged_at)
 
@@ -318,7 +318,7 @@ def kaczmarz_epoch(spec: Spec, params: Mapping[str, np.ndarray], x: np.ndarray,
     y = np.ascontiguousarray(np.reshape(y, -1), float)
     epoch_kernel(grids[0].order)(tuple(coefs), lo, inv_h, n, np.ascontiguousarray(x, float),
                                  y, alpha, 0.0, seen, np.full(len(y), np.inf))
-    return {f"layers.{i}.coef": c for i, c in enumerate(coefs)}
+    return {coef_name(i): c for i, c in enumerate(coefs)}
 
 
 def reference_epoch(program: Program, params: Mapping[str, np.ndarray], x: np.ndarray,

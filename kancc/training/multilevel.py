@@ -24,10 +24,11 @@ from typing import Mapping, TextIO
 
 import numpy as np
 
-from kancc.checkpoint import save_checkpoint
 from kancc.data import Dataset
-from kancc.refine import prolong_params, refine_spec
+from kancc.frontend import prolong_params
 from kancc.spec import Spec
+from kancc.spec.refinement import refine_spec
+from kancc.storage import save_checkpoint
 
 from .trainer import TrainResult, train_level
 

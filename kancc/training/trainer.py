@@ -20,14 +20,13 @@ from typing import Any, Callable, Mapping, TextIO
 
 import numpy as np
 
-from kancc import lotra
-from kancc.checkpoint import save_checkpoint
 from kancc.data import Dataset, from_arrays, load_data
 from kancc.errors import DataError, KanccError
+from kancc.frontend import lotra_params
 from kancc.passes import PIPELINES
 from kancc.program import Program, compile
-from kancc.spec import Spec, SpecSource, load_spec
-from kancc.spec_train import TrainSpec
+from kancc.spec import Spec, SpecSource, TrainSpec, load_spec
+from kancc.storage import save_checkpoint
 
 from .optim import Adam, learning_rate
 from .progress import Progress
@@ -300,7 +299,7 @@ def rate_factors(spec: Spec) -> dict[str, float]:
     if spec.finetune is None or not spec.finetune.lotra:
         return {}
     base = spec.train.learning_rate
-    return {name: rate / base for name, rate in lotra.component_rates(spec).items()}
+    return {name: rate / base for name, rate in lotra_params.component_rates(spec).items()}
 
 
 def training_pipeline(spec: Spec) -> str:

@@ -15,8 +15,9 @@ import sys
 from pathlib import Path
 from types import ModuleType
 
-from .atomic import write_text_atomic
-from .errors import KanccError
+from kancc.errors import KanccError
+
+from .atomic_files import write_text_atomic
 
 
 def cache_dir() -> Path:

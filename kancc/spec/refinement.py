@@ -1,23 +1,20 @@
-"""Refinement at the spec level: a finer spec, and trained coefficients carried onto it.
+"""Refinement at the spec level: the spec of a finer grid, and whether one spec refines
+another.
 
 ``refine_spec(spec, factor)`` splits every cell of every layer into ``factor`` equal cells
-(the spec-level twin of the ``refine`` pass). ``prolong_params(coarse, fine, params)`` maps
-coefficients of one spec onto any spec whose grids refine it (an explicit fine knot vector,
-any ratio), with the exact prolongation P of each layer: the fine model computes the same
-function as the coarse one on every layer's domain.
+(the spec-level twin of the ``refine`` pass); ``check_refines(coarse, fine)`` says where a
+fine spec's grids do not contain a coarse one's. Carrying trained coefficients across is
+``kancc.frontend.prolong_params``.
 """
 
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Mapping
 
-import numpy as np
+from kancc.errors import KanccError, SpecError
+from kancc.symbolic import refine_points
 
-from .errors import KanccError, SpecError
-from .passes.refine import prolong_coef, prolongation_matrix, refine_points
-from .spec import Spec, load_spec, spec_to_dict
-from .symbolic import NotNestedError
+from .load import Spec, load_spec, spec_to_dict
 
 
 def refine_spec(spec: Spec, factor: int = 2) -> Spec:
@@ -55,25 +52,3 @@ def check_refines(coarse: Spec, fine: Spec) -> None:
         if missing:
             raise KanccError(f"{where}: the fine knots are not nested: coarse grid point "
                              f"{min(missing)} is not a fine grid point")
-
-
-def prolong_params(coarse: Spec, fine: Spec, params: Mapping[str, np.ndarray]
-                   ) -> dict[str, np.ndarray]:
-    """Coefficients of ``coarse`` mapped onto ``fine`` (u_fine = P u_coarse per layer)."""
-    check_refines(coarse, fine)
-    result = {}
-    for index, (c, f) in enumerate(zip(coarse.layers, fine.layers)):
-        name = f"layers.{index}.coef"
-        if name not in params:
-            raise KanccError(f"params has no {name!r}")
-        coef = np.asarray(params[name])
-        expected = (coarse.widths[index], coarse.widths[index + 1], c.n_basis)
-        if coef.shape != expected:
-            raise KanccError(f"params[{name!r}] has shape {coef.shape}, the coarse model needs "
-                             f"{expected}")
-        try:
-            matrix = prolongation_matrix(c.order, c.points, f.points)
-        except NotNestedError as exc:
-            raise KanccError(f"layers[{index}]: {exc}") from None
-        result[name] = prolong_coef(coef, matrix).astype(fine.dtype)
-    return result

@@ -11,18 +11,18 @@ import tempfile
 from pathlib import Path
 from typing import BinaryIO, Callable
 
-from .errors import KanccError
+from kancc.errors import KanccError
 
 
-def write_bytes_atomic(path: str | os.PathLike, data: bytes) -> None:
+def write_bytes_atomic(path: str | os.PathLike[str], data: bytes) -> None:
     write_atomic(path, lambda f: f.write(data))
 
 
-def write_text_atomic(path: str | os.PathLike, text: str) -> None:
+def write_text_atomic(path: str | os.PathLike[str], text: str) -> None:
     write_bytes_atomic(path, text.encode("utf-8"))
 
 
-def write_atomic(path: str | os.PathLike, write: Callable[[BinaryIO], object]) -> None:
+def write_atomic(path: str | os.PathLike[str], write: Callable[[BinaryIO], object]) -> None:
     """Call ``write(file)`` on a temporary file, then rename it to ``path``."""
     target = Path(path)
     if target.is_dir():

@@ -33,12 +33,14 @@ from typing import Callable
 
 import numpy as np
 
+from kancc.backends import TARGETS
+from kancc.frontend.param_names import coef_name
 from kancc.ir import GLOBAL_KINDS, extended_knots
+from kancc.program import compile
+from kancc.spec import Spec, SpecSource, load_spec
+from kancc.spec.representable import representability_problem
 
-from .formed import is_factorized
-from .spec import Spec, SpecSource, load_spec
-from .spec_layers import representability_problem
-from .testing import triton_installed
+from .unfactorized import is_factorized, unfactorized_model
 
 TOL64 = 1e-10
 TOL32 = 1e-5
@@ -122,7 +124,7 @@ def scipy_forward(spec: Spec, params: dict[str, np.ndarray], x: np.ndarray) -> n
 
     h = np.asarray(x, np.float64)
     for index, basis in enumerate(spec.layers):
-        coef = np.asarray(params[f"layers.{index}.coef"], np.float64)
+        coef = np.asarray(params[coef_name(index)], np.float64)
         knots = np.array([float(t) for t in extended_knots(basis.points, basis.order)])
         out = np.zeros((h.shape[0], coef.shape[1]))
         for p in range(coef.shape[0]):
@@ -171,8 +173,6 @@ def differential_check(source: SpecSource, *, samples: int = 257, seed: int = 0,
                        targets: tuple[str, ...] = ("numpy", "triton"),
                        on_result: Callable[[Comparison], None] | None = None) -> CheckReport:
     """Run every comparison; ``on_result`` sees each one as it completes (progress)."""
-    from .program import compile  # check sits on top of the compiler
-
     spec = load_spec(source)
     comparisons: list[Comparison] = []
     skipped: list[str] = []
@@ -212,7 +212,7 @@ def differential_check(source: SpecSource, *, samples: int = 257, seed: int = 0,
         if problem is not None:  # a float64 model may need float64
             skipped.append(f"float32, layers {index} and after: {problem[1]}")
             break
-        layer_params = {"layers.0.coef": params[f"layers.{index}.coef"]}
+        layer_params = {coef_name(0): params[coef_name(index)]}
         numpy32 = compile(layer_spec(spec, index, "float32"), "numpy")
         numpy64 = compile(layer_spec(spec, index, "float64"), "numpy")
         out32 = numpy32.forward(layer_params, h32)
@@ -235,9 +235,6 @@ def factorized_checks(spec: Spec, samples: int, seed: int, targets: tuple[str, .
                       record: Callable[[Comparison], None], skipped: list[str]) -> Spec:
     """A factorized model against its formed twin, its gradients, and Triton vs NumPy; the
     formed model (returned) then gets every other check."""
-    from .formed import formed_model
-    from .program import compile
-
     spec64 = replace(spec, dtype="float64")
     program = compile(spec64, "numpy")
     rng = np.random.default_rng(seed)
@@ -245,7 +242,7 @@ def factorized_checks(spec: Spec, samples: int, seed: int, targets: tuple[str, .
               .astype(np.float64) for k, v in program.init_params(seed).items()}
     x = sample_inputs(spec, samples, seed)
     y64 = program.forward(params, x)
-    full_spec, full_params = formed_model(spec64, params)
+    full_spec, full_params = unfactorized_model(spec64, params)
     record(Comparison("numpy f64: factorized vs W formed", relative_error(
         y64, compile(full_spec, "numpy").forward(full_params, x)), TOL64))
     run_triton = "triton" in targets and _triton_available(skipped)
@@ -260,8 +257,6 @@ def factorized_checks(spec: Spec, samples: int, seed: int, targets: tuple[str, .
 def gradient_comparisons(spec64: Spec, params: dict[str, np.ndarray], x: np.ndarray,
                          seed: int, run_triton: bool) -> list[Comparison]:
     """The float64 gradient checks of the module docstring."""
-    from .program import compile
-
     rng = np.random.default_rng(seed)
     n_out = spec64.widths[-1]
     y: np.ndarray = rng.integers(0, n_out, len(x)) if spec64.train.loss == "cross_entropy" \
@@ -303,8 +298,8 @@ def gradient_comparisons(spec64: Spec, params: dict[str, np.ndarray], x: np.ndar
 
 
 def _triton_available(skipped: list[str]) -> bool:
-    if not triton_installed():
-        skipped.append("triton target: torch or triton is not installed "
-                       "(pip install 'kancc[triton]')")
+    missing = TARGETS["triton"].missing_runtime()
+    if missing is not None:
+        skipped.append(f"triton target: {missing}")
         return False
     return True

@@ -2,24 +2,23 @@
 
 A layer's basis is [basis] (or the defaults) overlaid with its [[layers]] table; every error
 names the table its value came from (``layers[1].grid`` or ``basis.grid``). B-spline layers
-take kind, degree, grid, domain and knots; the global kinds (seed 004) take a degree only.
-The checker passed in is spec.py's (it names the field in every error).
+take kind, degree, grid, domain and knots; the global kinds (Chebyshev, Legendre, Taylor,
+Fourier, as in the LoTRA paper) take a degree only. ``layer_to_dict`` writes a layer back.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from decimal import Decimal
 from fractions import Fraction
 from typing import Any, Mapping, Union
 
-import numpy as np
-
-from kancc.ir.dialect import MAX_ORDER, grid_points
+from kancc.ir import MAX_ORDER, grid_points
+from kancc.numerics.hosvd import ranks_for
 from kancc.symbolic.global_bases import GLOBAL_KINDS, n_functions
 from kancc.symbolic.global_bases import MAX_DEGREE as MAX_GLOBAL_DEGREE
 
-from .tucker import ranks_for
+from .checker import Checker, describe, is_list, show
+from .representable import check_representable
 
 MAX_DEGREE = MAX_ORDER - 1
 MAX_GRID = 4096
@@ -60,24 +59,7 @@ class BasisSpec:
         return grid_points({"knots": self.knots, "domain": self.domain, "grid": self.grid})
 
 
-def describe(value: object) -> str:
-    """How a raw TOML value is named in messages."""
-    if isinstance(value, bool):
-        return f"boolean {str(value).lower()}"
-    if isinstance(value, str):
-        return f"string {value!r}"
-    if isinstance(value, (list, tuple)):
-        return "an array"
-    if isinstance(value, Mapping):
-        return "a table"
-    return str(value)
-
-
-def is_list(value: object) -> bool:
-    return isinstance(value, (list, tuple))
-
-
-def global_basis(check: Any, kind: str, merged: Mapping[str, Any],
+def global_basis(check: Checker, kind: str, merged: Mapping[str, Any],
                   where: dict[str, str], given: set[str]) -> BasisSpec:
     """A Chebyshev, Legendre, Taylor or Fourier layer: only its degree (for fourier, the
     number of harmonics); the input is normalized by tanh, so it has no grid or domain."""
@@ -89,8 +71,8 @@ def global_basis(check: Any, kind: str, merged: Mapping[str, Any],
     return BasisSpec(kind, degree, 1, (Fraction(-1), Fraction(1)), "uniform")
 
 
-def layer_basis(check: Any, default: dict, override: Mapping[str, Any],
-                 index: int, dtype: str, given: set[str]) -> BasisSpec:
+def layer_basis(check: Checker, default: dict[str, Any], override: Mapping[str, Any],
+                index: int, dtype: str, given: set[str]) -> BasisSpec:
     """The basis of layer ``index``: [basis] (or the defaults) overlaid with its [[layers]]
     table; errors name the table each value came from."""
     merged = dict(default)
@@ -122,6 +104,14 @@ def layer_basis(check: Any, default: dict, override: Mapping[str, Any],
     if not is_list(knots):
         raise check.fail(where["knots"], f"must be \"uniform\" or an array of grid points, "
                                          f"got {describe(knots)}")
+    points = listed_points(check, knots, merged, where)
+    check_representable(check, points, degree + 1, dtype, where["knots"], where["knots"])
+    return BasisSpec(kind, degree, len(points) - 1, (points[0], points[-1]), points)
+
+
+def listed_points(check: Checker, knots: list[Any], merged: Mapping[str, Any],
+                  where: dict[str, str]) -> tuple[Fraction, ...]:
+    """Explicit grid points: exact, increasing, and agreeing with any grid or domain given."""
     points = tuple(check.number(v, f"{where['knots']}[{i}]") for i, v in enumerate(knots))
     if len(points) < 2:
         raise check.fail(where["knots"], f"needs at least 2 points, got {len(points)}")
@@ -142,11 +132,24 @@ def layer_basis(check: Any, default: dict, override: Mapping[str, Any],
         if domain != (points[0], points[-1]):
             raise check.fail(where["domain"], f"is [{show(domain[0])}, {show(domain[1])}] but "
                              f"knots run from {show(points[0])} to {show(points[-1])}")
-    check_representable(check, points, degree + 1, dtype, where["knots"], where["knots"])
-    return BasisSpec(kind, degree, len(points) - 1, (points[0], points[-1]), points)
+    return points
 
 
-def with_tucker(check: Any, basis: BasisSpec, value: object, widths: tuple[int, int],
+def layer_to_dict(basis: BasisSpec) -> dict[str, Any]:
+    """The [[layers]] table ``layer_basis`` reads back to ``basis`` (numbers as "p/q")."""
+    table: dict[str, Any] = {"kind": basis.kind, "degree": basis.degree}
+    if basis.kind in GLOBAL_KINDS:
+        pass  # degree says it all
+    elif basis.knots == "uniform":
+        table.update(grid=basis.grid, domain=[str(v) for v in basis.domain], knots="uniform")
+    else:
+        table["knots"] = [str(Fraction(v)) for v in basis.knots]
+    if basis.tucker is not None:
+        table["tucker"] = list(basis.tucker)
+    return table
+
+
+def with_tucker(check: Checker, basis: BasisSpec, value: object, widths: tuple[int, int],
                  index: int, own: bool) -> BasisSpec:
     """``basis`` with its Tucker ranks: from cr in (0, 1] (r_k = ceil(cr * dim_k)) or from
     [r1, r2, r3], each at most its mode's size (in, out, n_b); ``false`` keeps a layer full
@@ -174,41 +177,7 @@ def with_tucker(check: Any, basis: BasisSpec, value: object, widths: tuple[int, 
     return replace(basis, tucker=ranks)  # type: ignore[arg-type]
 
 
-def check_representable(check: Any, points: tuple[Fraction, ...], order: int, dtype: str,
-                         range_path: str, resolution_path: str) -> None:
-    problem = representability_problem(points, order, dtype)
-    if problem is not None:
-        kind, message = problem
-        raise check.fail(range_path if kind == "range" else resolution_path, message)
-
-
-def representability_problem(points: tuple[Fraction, ...], order: int,
-                             dtype: str) -> tuple[str, str] | None:
-    """Why ``dtype`` cannot hold a layer with these grid points, as ("range" | "resolution",
-    message), or None. Every extended knot and 1/h must lie well inside the dtype's range,
-    and no two neighbouring knots may round to the same number (the cell of an input could
-    not be told apart)."""
-    info = np.finfo(dtype)
-    limit = Fraction(float(info.max)) / 16
-    first, last = points[1] - points[0], points[-1] - points[-2]
-    reach = max(abs(points[0] - (order - 1) * first), abs(points[-1] + (order - 1) * last))
-    if reach > limit:
-        return "range", (f"extended knots reach {show(reach)}, beyond what {dtype} holds "
-                         f"safely ({show(limit)})")
-    smallest = min(v - u for u, v in zip(points, points[1:]))
-    if 1 / smallest > limit:
-        return "resolution", f"cells as small as {show(smallest)} are below {dtype}'s range"
-    held = [info.dtype.type(float(t)) for t in points]
-    for i in range(1, len(held)):
-        if held[i] <= held[i - 1]:
-            return "resolution", (f"knots {i - 1} and {i} ({show(points[i - 1], 12)} and "
-                                  f"{show(points[i], 12)}) are the same number in {dtype}: "
-                                  "cells this small this far from 0 cannot be told apart (use "
-                                  "float64, fewer cells, or a domain nearer 0)")
-    return None
-
-
-def domain_of(check: Any, value: object, path: str) -> tuple[Fraction, Fraction]:
+def domain_of(check: Checker, value: object, path: str) -> tuple[Fraction, Fraction]:
     items = check.array(value, path)
     if len(items) != 2:
         raise check.fail(path, f"must be [a, b], got {len(items)} numbers")
@@ -216,10 +185,3 @@ def domain_of(check: Any, value: object, path: str) -> tuple[Fraction, Fraction]
     if not a < b:
         raise check.fail(path, f"must have a < b, got [{show(a)}, {show(b)}]")
     return a, b
-
-
-def show(x: Fraction, digits: int = 6) -> str:
-    """A short decimal for messages, for any magnitude (floats overflow and underflow)."""
-    if x.denominator == 1 and abs(x.numerator) < 10**12:
-        return str(x)
-    return f"{Decimal(x.numerator) / Decimal(x.denominator):.{digits}g}"

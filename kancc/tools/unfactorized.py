@@ -1,8 +1,8 @@
-"""The formed twin of a factorized model: every coefficient tensor W written out.
+"""The unfactorized twin of a factorized model: every coefficient tensor W written out.
 
 A Tucker (Slim) layer's W = core x1 U1 x2 U2 x3 U3; a LoTRA model's W = W_pt + Delta W. The
-formed model is the plain spec with those layers full: the oracle of ``kancc check``, and
-what ``kancc plot`` draws. Factorized programs themselves never form W.
+unfactorized model is the plain spec with those layers full: the oracle of ``kancc check``,
+and what ``kancc plot`` draws. Factorized programs themselves never form W.
 """
 
 from __future__ import annotations
@@ -12,9 +12,10 @@ from typing import Mapping
 
 import numpy as np
 
-from . import lotra
-from .spec import Spec
-from .tucker import Tucker
+from kancc.frontend import lotra_params
+from kancc.frontend.param_names import coef_name, tucker_names
+from kancc.numerics.hosvd import Tucker
+from kancc.spec import Spec
 
 
 def is_factorized(spec: Spec) -> bool:
@@ -23,19 +24,18 @@ def is_factorized(spec: Spec) -> bool:
         (spec.finetune is not None and spec.finetune.lotra)
 
 
-def formed_model(spec: Spec, params: Mapping[str, np.ndarray]
-                 ) -> tuple[Spec, dict[str, np.ndarray]]:
+def unfactorized_model(spec: Spec, params: Mapping[str, np.ndarray]
+                       ) -> tuple[Spec, dict[str, np.ndarray]]:
     """The same model with every coefficient tensor formed (W = core x U1 x U2 x U3, or
     W_pt + Delta W): the oracle of a factorized model."""
     if spec.finetune is not None and spec.finetune.lotra:
-        return replace(spec, finetune=None), lotra.merged(spec, params)
+        return replace(spec, finetune=None), lotra_params.merged(spec, params)
     coefs = {}
     for index, basis in enumerate(spec.layers):
-        name = f"layers.{index}"
         if basis.tucker is None:
-            coefs[f"{name}.coef"] = params[f"{name}.coef"]
+            coefs[coef_name(index)] = params[coef_name(index)]
         else:
-            core, u1, u2, u3 = (params[f"{name}.{f}"] for f in ("core", "u1", "u2", "u3"))
-            coefs[f"{name}.coef"] = Tucker(core, (u1, u2, u3)).full()
+            core, u1, u2, u3 = (params[name] for name in tucker_names(index))
+            coefs[coef_name(index)] = Tucker(core, (u1, u2, u3)).full()
     layers = tuple(replace(b, tucker=None) for b in spec.layers)
     return replace(spec, layers=layers, finetune=None), coefs

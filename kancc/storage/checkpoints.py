@@ -26,11 +26,12 @@ from typing import Mapping
 
 import numpy as np
 
-from .atomic import write_atomic
-from .errors import KanccError
-from .frontend import build_graph
-from .spec import Spec, load_spec, spec_to_dict
-from .version import VERSION
+from kancc.errors import KanccError
+from kancc.frontend.param_names import stored_parameters
+from kancc.spec import Spec, load_spec, spec_to_dict
+from kancc.version import VERSION
+
+from .atomic_files import write_atomic
 
 PREFIX = "param:"
 
@@ -44,8 +45,8 @@ class Checkpoint:
     path: str = ""
 
 
-def save_checkpoint(path: str | os.PathLike, spec: Spec, params: Mapping[str, np.ndarray],
-                    history: np.ndarray | None = None) -> None:
+def save_checkpoint(path: str | os.PathLike[str], spec: Spec,
+                    params: Mapping[str, np.ndarray], history: np.ndarray | None = None) -> None:
     """Write ``params`` of ``spec``; of a fine-tuned model, with its pretrained checkpoint's
     path (relative to ``path``'s folder) and hash, and for LoTRA the adapter only."""
     if spec.finetune is not None:
@@ -53,7 +54,7 @@ def save_checkpoint(path: str | os.PathLike, spec: Spec, params: Mapping[str, np
         where = os.path.relpath(pretrained.resolve(), Path(path).resolve().parent)
         spec = replace(spec, finetune=replace(spec.finetune, pretrained=where,
                                               sha256=file_sha256(pretrained)))
-        stored = {p.name for p in build_graph(spec).trainable_params}
+        stored = stored_parameters(spec)
         params = {name: value for name, value in params.items() if name in stored}
     arrays = {PREFIX + name: np.asarray(value) for name, value in params.items()}
     arrays["spec"] = np.array(json.dumps(spec_to_dict(spec), sort_keys=True))
@@ -62,7 +63,7 @@ def save_checkpoint(path: str | os.PathLike, spec: Spec, params: Mapping[str, np
     write_atomic(path, lambda f: np.savez(f, **arrays))  # type: ignore[arg-type]
 
 
-def load_checkpoint(path: str | os.PathLike, spec: Spec | None = None) -> Checkpoint:
+def load_checkpoint(path: str | os.PathLike[str], spec: Spec | None = None) -> Checkpoint:
     """Read a checkpoint; with ``spec``, refuse one whose model differs (naming the field)."""
     where = f"checkpoint {os.fspath(path)}"
     try:
@@ -106,7 +107,7 @@ def _check_contents(where: str, spec: Spec, params: dict[str, np.ndarray],
                     history: np.ndarray) -> None:
     """Every stored parameter of the spec (LoTRA: the adapter's), of its shape, real and
     finite; a (k, 3) history."""
-    expected = {p.name: tuple(p.type.shape) for p in build_graph(spec).trainable_params}
+    expected = stored_parameters(spec)
     if set(params) != set(expected):
         raise KanccError(f"{where}: damaged: parameters {sorted(params)}, its spec needs "
                          f"{sorted(expected)}")

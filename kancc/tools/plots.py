@@ -15,10 +15,12 @@ from pathlib import Path
 
 import numpy as np
 
-from .atomic import write_bytes_atomic
-from .checkpoint import Checkpoint
-from .errors import KanccError
-from .formed import formed_model
+from kancc.errors import KanccError
+from kancc.frontend.param_names import coef_name
+from kancc.program import compile
+from kancc.storage import Checkpoint, write_bytes_atomic
+
+from .unfactorized import unfactorized_model
 
 MAX_EDGES = 8
 POINTS = 201
@@ -39,9 +41,7 @@ def edge_functions(checkpoint: Checkpoint, layer: int, shown: int = MAX_EDGES
                    ) -> tuple[np.ndarray, np.ndarray]:
     """(x of shape (POINTS,), phi of shape (in', out', POINTS)) for the first ``shown``
     inputs and outputs of ``layer``."""
-    from .program import compile
-
-    spec, params = formed_model(checkpoint.spec, checkpoint.params)
+    spec, params = unfactorized_model(checkpoint.spec, checkpoint.params)
     basis = spec.layers[layer]
     n_in, n_out = spec.widths[layer], spec.widths[layer + 1]
     p_shown, q_shown = min(n_in, shown), min(n_out, shown)
@@ -50,10 +50,10 @@ def edge_functions(checkpoint: Checkpoint, layer: int, shown: int = MAX_EDGES
     program = compile(single, "numpy")
     a, b = (float(v) for v in basis.domain)
     x = np.linspace(a, b, POINTS)
-    coef = np.asarray(params[f"layers.{layer}.coef"], dtype=np.float64)
+    coef = np.asarray(params[coef_name(layer)], dtype=np.float64)
     phi = np.empty((p_shown, q_shown, POINTS))
     for p in range(p_shown):
-        edge = {"layers.0.coef": coef[p:p + 1, :q_shown, :]}
+        edge = {coef_name(0): coef[p:p + 1, :q_shown, :]}
         phi[p] = program.forward(edge, x[:, None]).T
     return x, phi
 
@@ -64,7 +64,7 @@ def _save(figure: object, path: Path) -> None:
     write_bytes_atomic(path, buffer.getvalue())
 
 
-def plot_checkpoint(checkpoint: Checkpoint, out_dir: str | os.PathLike) -> list[Path]:
+def plot_checkpoint(checkpoint: Checkpoint, out_dir: str | os.PathLike[str]) -> list[Path]:
     """Write layer{l}.png for every layer and loss.png (when there is a history)."""
     plt = _pyplot()
     out = Path(out_dir)

@@ -21,38 +21,26 @@ float64; the pass warns when eps(dtype) * kappa exceeds ``HAZARD`` for any layer
 from __future__ import annotations
 
 import warnings
-from fractions import Fraction
 from typing import Callable, Mapping
 
 import numpy as np
-from scipy.linalg import solve_triangular
 
-from kancc import symbolic
 from kancc.errors import KanccWarning, PassError
 from kancc.ir import Graph, Op, extended_knots, grid_points
+from kancc.numerics.basis_matrices import (relu_change_of_basis_float, to_relu_weights,
+                                           to_spline_coefficients)
 
-from .base import Params, Pass, PassResult
+from .pass_types import Params, Pass, PassResult
 from .spec_view import spec_view_layers
 
 HAZARD = 1e-5
 EPS = {"f32": float(np.finfo(np.float32).eps), "f64": float(np.finfo(np.float64).eps)}
 
 
-def relu_change_of_basis_float(order: int, points: tuple[Fraction, ...]) -> np.ndarray:
-    """A^[r] for the grid ``points`` as float64 (exact banded entries rounded once), n_b x n_b,
-    built from the bands without a dense sympy matrix."""
-    bands = symbolic.relu_stencil_bands(order, extended_knots(points, order))
-    n_b = len(bands)
-    matrix = np.zeros((n_b, n_b))
-    for i, band in enumerate(bands):
-        for offset, value in enumerate(band[:n_b - i]):
-            matrix[i, i + offset] = float(value)
-    return matrix
-
-
 def change_of_basis_matrix(op: Op) -> np.ndarray:
     """A^[r] of the op's knots in float64, n_b x n_b."""
-    return relu_change_of_basis_float(op.attr("order"), grid_points(op.attr_dict))
+    order = op.attr("order")
+    return relu_change_of_basis_float(order, extended_knots(grid_points(op.attr_dict), order))
 
 
 def relu_condition(op: Op, matrix: np.ndarray) -> float:
@@ -63,19 +51,6 @@ def relu_condition(op: Op, matrix: np.ndarray) -> float:
     b = knots[len(knots) - order]
     powers = (b - knots[:len(matrix)]) ** (order - 1)
     return float(np.abs(matrix).sum(axis=0) @ powers)
-
-
-def to_relu_weights(u: np.ndarray, matrix: np.ndarray) -> np.ndarray:
-    """w = A^T u along the last axis, in float64, returned in u's dtype."""
-    return (np.asarray(u, dtype=np.float64) @ matrix).astype(np.asarray(u).dtype)
-
-
-def to_spline_coefficients(w: np.ndarray, matrix: np.ndarray) -> np.ndarray:
-    """u = A^-T w along the last axis (A upper triangular), in float64, in w's dtype."""
-    w = np.asarray(w)
-    flat = np.asarray(w, dtype=np.float64).reshape(-1, w.shape[-1])
-    u = solve_triangular(matrix, flat.T, trans="T", lower=False).T
-    return u.reshape(w.shape).astype(w.dtype)
 
 
 def _rewrite(graph: Graph, source: str, target: str, pass_name: str

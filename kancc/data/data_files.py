@@ -9,150 +9,18 @@ from __future__ import annotations
 import csv
 import math
 import os
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable
 
 import numpy as np
 
-from .errors import DataError
+from kancc.errors import DataError
+
+from .dataset import Dataset, make_dataset
+from .synthetic import SYNTHETIC, synthetic
 
 DEFAULT_ROWS = 2000
-ROTATION = 0.175  # radians, counter-clockwise: seed 000's rotated target (Sec. 5.1)
 Read = tuple[np.ndarray, np.ndarray, "np.ndarray | None"]  # x, y, each row's CSV line
-
-
-@dataclass(frozen=True, eq=False)
-class Dataset:
-    """Rows of inputs and targets. The loaders below establish the invariants noted on the
-    fields and make both arrays read-only, so a Dataset cannot change after loading."""
-
-    x: np.ndarray  # (n, n_in) float64, C-contiguous, finite
-    y: np.ndarray  # (n, n_out) float64, or (n,) int64 class labels
-    name: str  # the file path or synthetic name it came from, for messages
-
-    @property
-    def n(self) -> int:
-        return int(self.x.shape[0])
-
-    def split(self, validation: float, seed: int) -> tuple[Dataset, Dataset]:
-        """(training, validation): round(validation * n) random rows, at most n - 1, go to
-        the second set; each set keeps the original row order. Deterministic for a seed."""
-        if not 0.0 <= validation < 1.0:
-            raise DataError(self.name, f"validation fraction must be in [0, 1), got {validation}")
-        n_val = min(round(validation * self.n), max(self.n - 1, 0))
-        order = np.random.default_rng(seed).permutation(self.n)
-        train, val = np.sort(order[n_val:]), np.sort(order[:n_val])
-        return (_dataset(self.x[train], self.y[train], self.name),
-                _dataset(self.x[val], self.y[val], self.name))
-
-    def batches(self, batch_size: int,
-                rng: np.random.Generator) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-        """One epoch of shuffled (x, y) minibatches; the last may be smaller. A batch_size of
-        n or more gives the whole set once, unshuffled, so full-batch training is
-        deterministic and order-stable (and rng is not consumed)."""
-        if batch_size <= 0:
-            raise DataError(self.name, f"batch size must be positive, got {batch_size}")
-        if batch_size >= self.n:
-            return iter([(self.x, self.y)] if self.n else [])
-        order = rng.permutation(self.n)
-        return ((self.x[rows], self.y[rows])
-                for rows in (order[i:i + batch_size] for i in range(0, self.n, batch_size)))
-
-
-def _dataset(x: np.ndarray, y: np.ndarray, name: str) -> Dataset:
-    x, y = np.ascontiguousarray(x), np.ascontiguousarray(y)
-    for a in (x, y):
-        a.setflags(write=False)
-    return Dataset(x, y, name)
-
-
-@dataclass(frozen=True)
-class SyntheticTarget:
-    """A closed-form regression target. Points are drawn uniformly from ``sample``^n_in,
-    which lies inside the natural ``domain`` a spec's basis domain should match."""
-
-    n_in: int
-    n_out: int
-    domain: tuple[float, float]
-    sample: tuple[float, float]
-    description: str
-    function: Callable[[np.ndarray], np.ndarray]  # (n, n_in) -> (n, n_out)
-
-
-def _rotated(x: np.ndarray) -> np.ndarray:
-    """Seed 000, Sec. 5.1, eq. (26): "a 0.175 radian counterclockwise (~10.03 deg) coordinate
-    rotation of the nonsmooth function f(x,y) = cos(4 pi x) + sin(pi y) + sin(2 pi y)
-    + |sin(3 pi y^2)|", points uniform on [0.0001, 0.9999]^2 (App. D.1). Turning f (or the
-    axes) counter-clockwise gives g(p) = f(R(-theta) p), so g(R(theta) q) = f(q); no center is
-    named, so it is the origin. The paper's [0, 1] output scaling is not part of the target."""
-    c, s = math.cos(ROTATION), math.sin(ROTATION)
-    u = c * x[:, 0] + s * x[:, 1]
-    v = -s * x[:, 0] + c * x[:, 1]
-    f = (np.cos(4 * np.pi * u) + np.sin(np.pi * v) + np.sin(2 * np.pi * v)
-         + np.abs(np.sin(3 * np.pi * v ** 2)))
-    return f[:, None]
-
-
-def _polar5(x: np.ndarray) -> np.ndarray:
-    """Polar and Poluektov's 5-input benchmark. Seed 001's text only names it ("5 inputs,
-    10 000 records"); the formula is their published code's (Formula::GetTarget), which draws
-    inputs on a 1/1000 grid of [0, 1): uniform on [0, 1) here."""
-    x1, x2, x3, x4, x5 = x.T
-    steep = 20.0 * np.exp(x5)
-    plus = (2 + 2 * x3) / (3 * np.pi) * (np.arctan(steep * (x1 - 0.5 + x2 / 6)) + np.pi / 2)
-    minus = (2 + 2 * x4) / (3 * np.pi) * (np.arctan(steep * (x1 - 0.5 - x2 / 6)) + np.pi / 2)
-    return (plus + minus)[:, None]
-
-
-def _triangle(x: np.ndarray) -> np.ndarray:
-    """The area of the triangle with corners (x1, y1), (x2, y2), (x3, y3): Polar and
-    Poluektov's 6-input benchmark (Newton-Kaczmarz paper, 2021)."""
-    x1, y1, x2, y2, x3, y3 = x.T
-    return (0.5 * np.abs((x2 - x1) * (y3 - y1) - (x3 - x1) * (y2 - y1)))[:, None]
-
-
-def disk_bump(x: np.ndarray) -> np.ndarray:
-    """Seed 004's pretraining solution u = sin(pi/2 (1 - |x|)^2.5) on the unit disk (0
-    outside it, where the samples of the square reach)."""
-    r = np.minimum(np.linalg.norm(x, axis=1), 1.0)
-    return np.sin(np.pi / 2 * (1 - r) ** 2.5)[:, None]
-
-
-def disk_bump_shifted(x: np.ndarray) -> np.ndarray:
-    """Seed 004's fine-tuning target u + sin(pi/2 (1 - |x|))."""
-    r = np.minimum(np.linalg.norm(x, axis=1), 1.0)
-    return disk_bump(x) + np.sin(np.pi / 2 * (1 - r))[:, None]
-
-
-SYNTHETIC: dict[str, SyntheticTarget] = {
-    "exp_sin": SyntheticTarget(2, 1, (-1.0, 1.0), (-1.0, 1.0), "exp(sin(pi x) + y^2), pykan's",
-                               lambda x: np.exp(np.sin(np.pi * x[:, :1]) + x[:, 1:] ** 2)),
-    "sin_sin": SyntheticTarget(2, 1, (-1.0, 1.0), (-1.0, 1.0), "sin(pi x) sin(pi y)",
-                               lambda x: np.sin(np.pi * x[:, :1]) * np.sin(np.pi * x[:, 1:])),
-    "rotated": SyntheticTarget(2, 1, (0.0, 1.0), (0.0001, 0.9999),
-                               "seed 000's nonsmooth target rotated 0.175 rad", _rotated),
-    "polar5": SyntheticTarget(5, 1, (0.0, 1.0), (0.0, 1.0),
-                              "Polar and Poluektov's 5-input atan benchmark", _polar5),
-    "triangle": SyntheticTarget(6, 1, (0.0, 1.0), (0.0, 1.0),
-                                "area of a triangle of three points in the unit square",
-                                _triangle),
-    "disk_bump": SyntheticTarget(2, 1, (-1.0, 1.0), (-1.0, 1.0),
-                                 "sin(pi/2 (1 - |x|)^2.5) on the unit disk", disk_bump),
-    "disk_bump_shifted": SyntheticTarget(2, 1, (-1.0, 1.0), (-1.0, 1.0),
-                                         "disk_bump + sin(pi/2 (1 - |x|))", disk_bump_shifted),
-}
-
-
-def synthetic(name: str, n: int, seed: int = 0) -> Dataset:
-    """n points of a built-in target, drawn with np.random.default_rng(seed)."""
-    if name not in SYNTHETIC:
-        raise DataError(name, f"unknown synthetic target; known: {', '.join(sorted(SYNTHETIC))}")
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n <= 0:
-        raise DataError(name, f"number of rows must be a positive integer, got {n!r}")
-    target = SYNTHETIC[name]
-    x = np.random.default_rng(seed).uniform(*target.sample, size=(int(n), target.n_in))
-    return _dataset(x, target.function(x), name)
 
 
 def load_data(source: str | os.PathLike, n_in: int, n_out: int, *, labels: bool = False,
@@ -315,7 +183,7 @@ def _assemble(name: str, read: Read, n_in: int, n_out: int, labels: bool) -> Dat
         raise DataError(name, f"x has {x.shape[0]} rows but y has {y.shape[0]}")
     if x.shape[0] == 0:
         raise DataError(name, "no data rows")
-    return _dataset(x, _labels(name, y[:, 0], n_out, lines) if labels else y, name)
+    return make_dataset(x, _labels(name, y[:, 0], n_out, lines) if labels else y, name)
 
 
 def _labels(name: str, y: np.ndarray, n_classes: int, lines: np.ndarray | None) -> np.ndarray:

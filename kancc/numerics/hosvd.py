@@ -1,10 +1,11 @@
-"""Tucker decomposition of a layer's coefficient tensor W (in, out, n_b) by HOSVD (seed 004).
+"""Tucker decomposition of a layer's coefficient tensor W (in, out, n_b) by HOSVD (the LoTRA
+paper's Slim KANs and adapters).
 
 HOSVD: U_k = the leading r_k left singular vectors of the mode-k unfolding of W;
 G = W x1 U1^T x2 U2^T x3 U3^T; W_hat = G x1 U1 x2 U2 x3 U3. With every rank full, W_hat = W
 to rounding; truncated, ||W - W_hat||_F^2 <= sum over the modes of the discarded sigma^2
 (De Lathauwer et al. 2000, Property 10). The mode-wise singular values are the evidence of
-low Tucker rank the seed's Figure 1 shows.
+low Tucker rank the LoTRA paper's Figure 1 shows.
 
 Ranks are given per mode or by a compression ratio cr in (0, 1]: r_k = ceil(cr * dim_k).
 """
@@ -18,9 +19,7 @@ from typing import Sequence
 
 import numpy as np
 
-from kancc.ir import Param, TensorType
-
-from .errors import KanccError
+from kancc.errors import KanccError
 
 MODES = ("in", "out", "basis")
 
@@ -116,13 +115,3 @@ def check_tensor(tensor: np.ndarray) -> None:
         raise KanccError(f"a coefficient tensor is (in, out, n_b); got shape {np.shape(tensor)}")
     if not np.isfinite(tensor).all():
         raise KanccError("the coefficient tensor holds NaN or Inf")
-
-
-def tucker_params(prefix: str, dtype: str, dims: tuple[int, ...],
-                  ranks: tuple[int, ...]) -> list[Param]:
-    """The factor parameters of a Tucker layer, named ``{prefix}.core`` etc.: core (r1, r2,
-    r3), U1 (in, r1), U2 (out, r2), U3 (n_b, r3)."""
-    shapes = {"core": ranks, "u1": (dims[0], ranks[0]), "u2": (dims[1], ranks[1]),
-              "u3": (dims[2], ranks[2])}
-    return [Param(f"{prefix}.{name}", TensorType(dtype, tuple(shape)))
-            for name, shape in shapes.items()]

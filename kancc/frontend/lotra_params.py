@@ -1,10 +1,10 @@
-"""LoTRA (seed 004): W = W_pt + G x1 U1 x2 U2 x3 U3 per layer, W_pt frozen.
+"""LoTRA (low tensor-rank adaptation): W = W_pt + G x1 U1 x2 U2 x3 U3 per layer, W_pt frozen.
 
 What a LoTRA model adds to a pretrained one, at the spec level (parameter names
-``layers.{l}.lotra.core`` etc., kancc.frontend):
+``layers.{l}.lotra.core`` etc., ``param_names``):
 
-- ``component_rates``: the learning rate of each adapter parameter. Theorem 2 of the seed
-  makes one step change the output by Theta(1) independently of the layer's size when
+- ``component_rates``: the learning rate of each adapter parameter. Theorem 2 of the LoTRA
+  paper makes one step change the output by Theta(1) independently of the layer's size when
   eta_G, eta_U2 = Theta(1), eta_U1 = Theta(1/in) and eta_U3 = Theta(1/n_b); the default
   takes the constant to be train.lr: (lr, lr/in, lr, lr/n_b), the seed's "LR-1" for
   lr = 1e-2, in = 50, n_b = 10. ``[finetune] lr`` overrides it for every layer.
@@ -13,13 +13,13 @@ What a LoTRA model adds to a pretrained one, at the spec level (parameter names
 - ``update`` / ``merged``: the update tensor (formed for inspection and export only).
 
 U2 and the initial output gradient. Eq. (8) asks that every column of U2 have norm Theta(1)
-and a Theta(1) inner product with v0 = dL/dPsi at the start, and the seed takes every column
+and a Theta(1) inner product with v0 = dL/dPsi at the start, and the paper takes every column
 equal to v0/|v0| (one sample, one layer). Equal columns never separate under gradient
 descent (the core's slices and U2's columns receive equal updates), so the adapter would
 stay of rank 1 in that mode. We take U2's columns to be the leading r2 left singular vectors
 of the mode-2 unfolding of dL/dW_pt, the gradient of the layer's pretrained tensor: for one
 sample its unfolding is v0 (x) basis, whose leading left singular vector is v0/|v0| (the
-seed's choice), and for a batch the columns are orthonormal and ordered by how much of the
+paper's choice), and for a batch the columns are orthonormal and ordered by how much of the
 output gradient they carry.
 """
 
@@ -29,18 +29,10 @@ from typing import Mapping
 
 import numpy as np
 
-from .spec import Spec
-from .tucker import Tucker, leading_left_vectors, ranks_for, unfold
+from kancc.numerics.hosvd import Tucker, leading_left_vectors, ranks_for, unfold
+from kancc.spec import Spec
 
-COMPONENTS = ("core", "u1", "u2", "u3")
-
-
-def adapter_name(index: int, component: str) -> str:
-    return f"layers.{index}.lotra.{component}"
-
-
-def layer_dims(spec: Spec, index: int) -> tuple[int, int, int]:
-    return (spec.widths[index], spec.widths[index + 1], spec.layers[index].n_basis)
+from .param_names import adapter_names, coef_name, layer_dims
 
 
 def adapter_ranks(spec: Spec, index: int) -> tuple[int, int, int]:
@@ -59,7 +51,7 @@ def component_rates(spec: Spec) -> dict[str, float]:
         else:
             lr = spec.train.learning_rate
             given = (lr, lr / n_in, lr, lr / n_b)
-        rates.update({adapter_name(index, c): r for c, r in zip(COMPONENTS, given)})
+        rates.update(zip(adapter_names(index), given))
     return rates
 
 
@@ -73,19 +65,19 @@ def initial_adapter(spec: Spec, pretrained_grads: Mapping[str, np.ndarray], seed
     for index in range(spec.n_layers):
         n_in, _, n_b = layer_dims(spec, index)
         r1, r2, r3 = adapter_ranks(spec, index)
-        grad = np.asarray(pretrained_grads[f"layers.{index}.coef"], dtype=np.float64)
-        values = {"core": np.zeros((r1, r2, r3)),
-                  "u1": rng.standard_normal((n_in, r1)) / np.sqrt(n_in),
-                  "u2": leading_left_vectors(unfold(grad, 1), r2),
-                  "u3": rng.standard_normal((n_b, r3)) / np.sqrt(n_b)}
-        params.update({adapter_name(index, c): v.astype(dtype) for c, v in values.items()})
+        grad = np.asarray(pretrained_grads[coef_name(index)], dtype=np.float64)
+        values = (np.zeros((r1, r2, r3)),
+                  rng.standard_normal((n_in, r1)) / np.sqrt(n_in),
+                  leading_left_vectors(unfold(grad, 1), r2),
+                  rng.standard_normal((n_b, r3)) / np.sqrt(n_b))
+        params.update({name: v.astype(dtype) for name, v in zip(adapter_names(index), values)})
     return params
 
 
 def update(params: Mapping[str, np.ndarray], index: int) -> np.ndarray:
     """Delta W = G x1 U1 x2 U2 x3 U3 of layer ``index``, in float64."""
-    core, u1, u2, u3 = (np.asarray(params[adapter_name(index, c)], dtype=np.float64)
-                        for c in COMPONENTS)
+    core, u1, u2, u3 = (np.asarray(params[name], dtype=np.float64)
+                        for name in adapter_names(index))
     return Tucker(core, (u1, u2, u3)).full()
 
 
@@ -93,7 +85,7 @@ def merged(spec: Spec, params: Mapping[str, np.ndarray]) -> dict[str, np.ndarray
     """The full model's coefficients W_pt + Delta W (for ``replace(spec, finetune=None)``)."""
     out = {}
     for index in range(spec.n_layers):
-        name = f"layers.{index}.coef"
+        name = coef_name(index)
         total = np.asarray(params[name], dtype=np.float64) + update(params, index)
         out[name] = total.astype(params[name].dtype)
     return out

@@ -1,8 +1,7 @@
 """Spec -> the top of the lowering ladder: one ``kan.layer`` op per KAN layer.
 
-Parameters are declared as ``layers.{l}.coef`` with shape (in, out, n_b) (DESIGN.md 6); a
-Tucker layer (spec key ``tucker``) is a ``kan.tucker_layer`` whose parameters are its factors
-``layers.{l}.core`` (r1, r2, r3), ``.u1`` (in, r1), ``.u2`` (out, r2), ``.u3`` (n_b, r3).
+Parameters are declared as ``param_names`` says (DESIGN.md 6); a Tucker layer (spec key
+``tucker``) is a ``kan.tucker_layer`` whose parameters are its factors.
 
 A LoTRA spec ([finetune] method = "lotra") makes each layer the sum of its pretrained layer,
 whose ``layers.{l}.coef`` is a frozen parameter, and a Tucker adapter ``layers.{l}.lotra.*``:
@@ -16,9 +15,10 @@ which is W = W_pt + core x1 U1 x2 U2 x3 U3 without forming the update.
 
 from __future__ import annotations
 
-from .spec import BasisSpec, Spec
-from .tucker import ranks_for, tucker_params
 from kancc.ir import BATCH, Graph, Op, Param, TensorType, Value, batched
+from kancc.spec import BasisSpec, Spec
+
+from .param_names import layer_form, layer_parameters
 
 IR_DTYPES = {"float32": "f32", "float64": "f64"}
 
@@ -34,38 +34,33 @@ def basis_attrs(basis: BasisSpec) -> dict[str, object]:
     }
 
 
+def layer_ops(spec: Spec, index: int, x: Value, params: tuple[Param, ...]) -> list[Op]:
+    """The op(s) of layer ``index`` applied to ``x``; its result is named str(index)."""
+    result = Value(str(index), batched(x.type.dtype, spec.widths[index + 1]))
+    attrs = basis_attrs(spec.layers[index])
+    form = layer_form(spec, index)
+    if form == "full":
+        return [Op.make("kan.layer", (x, params[0]), attrs, (result,))]
+    if form == "tucker":
+        return [Op.make("kan.tucker_layer", (x, *params), attrs, (result,))]
+    frozen, adapter = (Value(f"{index}.{part}", result.type) for part in ("pt", "lotra"))
+    return [Op.make("kan.layer", (x, params[0]), attrs, (frozen,)),
+            Op.make("kan.tucker_layer", (x, *params[1:]), attrs, (adapter,)),
+            Op.make("kan.add", (frozen, adapter), {}, (result,))]
+
+
 def build_graph(spec: Spec) -> Graph:
     dtype = IR_DTYPES[spec.dtype]
     x = Value("x", batched(dtype, spec.widths[0]))
-    params, ops, current = [], [], x
-    lotra = spec.finetune is not None and spec.finetune.lotra
-    for index, basis in enumerate(spec.layers):
-        n_in, n_out = spec.widths[index], spec.widths[index + 1]
-        result = Value(str(index), batched(dtype, n_out))
-        if lotra:
-            assert spec.finetune is not None and spec.finetune.cr is not None
-            dims = (n_in, n_out, basis.n_basis)
-            coef = Param(f"layers.{index}.coef", TensorType(dtype, dims), frozen=True)
-            factors = tucker_params(f"layers.{index}.lotra", dtype, dims,
-                                    ranks_for(dims, spec.finetune.cr))
-            params += [coef, *factors]
-            frozen, adapter = (Value(f"{index}.{part}", result.type) for part in ("pt", "lotra"))
-            ops += [Op.make("kan.layer", (current, coef), basis_attrs(basis), (frozen,)),
-                    Op.make("kan.tucker_layer", (current, *factors), basis_attrs(basis),
-                            (adapter,)),
-                    Op.make("kan.add", (frozen, adapter), {}, (result,))]
-        elif basis.tucker is None:
-            coef = Param(f"layers.{index}.coef",
-                         TensorType(dtype, (n_in, n_out, basis.n_basis)))
-            params.append(coef)
-            ops.append(Op.make("kan.layer", (current, coef), basis_attrs(basis), (result,)))
-        else:
-            factors = tucker_params(f"layers.{index}", dtype, (n_in, n_out, basis.n_basis),
-                                    basis.tucker)
-            params += factors
-            ops.append(Op.make("kan.tucker_layer", (current, *factors), basis_attrs(basis),
-                               (result,)))
-        current = result
+    params: list[Param] = []
+    ops: list[Op] = []
+    current = x
+    for index in range(spec.n_layers):
+        declared = tuple(Param(d.name, TensorType(dtype, d.shape), d.frozen)
+                         for d in layer_parameters(spec, index))
+        params += declared
+        ops += layer_ops(spec, index, current, declared)
+        current = ops[-1].result
     return Graph(spec.name, (x,), tuple(params), tuple(ops), (current,))
 
 

@@ -12,6 +12,8 @@ import random
 from fractions import Fraction
 from typing import Any
 
+from kancc.spec import load_spec
+
 
 def _exact(value: Fraction) -> str:
     return f"{value.numerator}/{value.denominator}"
@@ -51,8 +53,6 @@ def random_spec(seed: int, *, dtype: str = "float32", max_layers: int = 3, max_w
 def random_tucker_spec(seed: int, *, dtype: str = "float64") -> dict[str, Any]:
     """A random spec (widths up to 9, grids up to 9) with random Tucker ranks, each between
     1 and its mode's size, on a random subset of its layers (at least one)."""
-    from .spec import load_spec
-
     spec = random_spec(seed, dtype=dtype, max_width=9, max_grid=9)
     rng = random.Random(seed)
     widths = spec["model"]["layers"]
@@ -79,18 +79,3 @@ def random_global_spec(seed: int, *, dtype: str = "float64") -> dict[str, Any]:
             layers.append({"kind": kind, "degree": rng.randint(0, 6 if kind != "fourier" else 3)})
     return {"model": {"name": f"global_{seed}", "layers": widths, "dtype": dtype},
             "layers": layers}
-
-
-def triton_installed() -> bool:
-    """torch and triton are importable (checked without importing triton)."""
-    import importlib.util
-
-    return all(importlib.util.find_spec(name) is not None for name in ("torch", "triton"))
-
-
-def cuda_available() -> bool:
-    if not triton_installed():
-        return False
-    import torch
-
-    return bool(torch.cuda.is_available())

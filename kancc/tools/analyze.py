@@ -27,13 +27,15 @@ from typing import Mapping
 import numpy as np
 from scipy.linalg import solve_triangular
 
-from . import lotra, symbolic
-from .ir import GLOBAL_KINDS, extended_knots
-from .passes.change_of_basis import relu_change_of_basis_float
-from .passes.refine import refine_points
-from .spec import BasisSpec, Spec
-from .formed import formed_model
-from .tucker import MODES, energy_rank, mode_singular_values
+from kancc import symbolic
+from kancc.frontend import lotra_params
+from kancc.frontend.param_names import coef_name
+from kancc.ir import GLOBAL_KINDS, extended_knots
+from kancc.numerics.basis_matrices import relu_change_of_basis_float
+from kancc.numerics.hosvd import MODES, energy_rank, mode_singular_values
+from kancc.spec import BasisSpec, Spec
+
+from .unfactorized import unfactorized_model
 
 
 MAX_SWEEP = 1024
@@ -52,7 +54,7 @@ class Spectrum:
 
 def spectrum(order: int, points: tuple[Fraction, ...]) -> Spectrum:
     """The extreme eigenvalues of A^T A for the grid ``points``."""
-    a = relu_change_of_basis_float(order, points)
+    a = relu_change_of_basis_float(order, extended_knots(points, order))
     inverse = solve_triangular(a, np.eye(len(a)), lower=False)
     top = float(np.linalg.norm(a, 2))
     return Spectrum(len(points) - 1, 1.0 / float(np.linalg.norm(inverse, 2)) ** 2, top * top)
@@ -67,7 +69,7 @@ def grid_family(basis: BasisSpec) -> list[tuple[Fraction, ...]]:
                         2 * basis.grid, 4 * basis.grid, 8 * basis.grid})
         return [tuple(a + (b - a) * Fraction(i, n) for i in range(n + 1)) for n in sizes
                 if n == basis.grid or n <= MAX_SWEEP]
-    return [basis.points] + [refine_points(basis.points, f) for f in (2, 4, 8)
+    return [basis.points] + [symbolic.refine_points(basis.points, f) for f in (2, 4, 8)
                              if f * basis.grid <= MAX_SWEEP]
 
 
@@ -101,23 +103,23 @@ def tucker_report(spec: Spec, params: Mapping[str, np.ndarray]) -> list[str]:
     W_ft = W_pt + Delta W and the update Delta W = W_ft - W_pt."""
     lines = []
     if spec.finetune is not None and spec.finetune.lotra:
-        stored, full = lotra.storage(spec)
+        stored, full = lotra_params.storage(spec)
         lines.append(f"LoTRA adapter: {stored} numbers stored, {stored / full:.1%} of the "
                      f"pretrained model's {full}")
     for index in range(spec.n_layers):
-        name = f"layers.{index}"
+        coef = coef_name(index)
         if spec.finetune is not None and spec.finetune.lotra:
-            delta = lotra.update(params, index)
-            ranks = lotra.adapter_ranks(spec, index)
-            lines += _mode_lines(f"layer {index}: fine-tuned W_ft", delta + params[f"{name}.coef"])
+            delta = lotra_params.update(params, index)
+            ranks = lotra_params.adapter_ranks(spec, index)
+            lines += _mode_lines(f"layer {index}: fine-tuned W_ft", delta + params[coef])
             lines += _mode_lines(f"layer {index}: LoTRA update W_ft - W_pt (adapter ranks "
                                  f"{list(ranks)})", delta)
             continue
         tucker = spec.layers[index].tucker
         if tucker is None:
-            lines += _mode_lines(f"layer {index}: coefficients", params[f"{name}.coef"])
+            lines += _mode_lines(f"layer {index}: coefficients", params[coef])
         else:  # a Tucker layer: its W formed here, once, to show what its ranks allow
-            formed = formed_model(spec, params)[1][f"{name}.coef"]
+            formed = unfactorized_model(spec, params)[1][coef]
             lines += _mode_lines(f"layer {index}: Tucker layer, ranks {list(tucker)}, W", formed)
     return lines
 
@@ -166,10 +168,10 @@ def analyze(spec: Spec, plot_dir: str | Path | None = None,
         lines.append(f"  fitted: ratio ~ n^{fitted_exponent(family):.2f} over the sweep{local} "
                      f"(Lemma 4, asymptotically: n^(2r) = n^{2 * r})")
         if plot_dir is not None:
-            from .plot import plot_eigen
+            from .plots import plot_eigen  # matplotlib only when plotting
 
             path = Path(plot_dir) / f"{spec.name}_layer{index}_eigen.png"
-            plot_eigen(relu_change_of_basis_float(r, basis.points), path,
+            plot_eigen(relu_change_of_basis_float(r, extended_knots(basis.points, r)), path,
                        f"{spec.name} layer {index}: order {r}, n = {basis.grid}")
             written.append(path)
     if params is not None:

@@ -1,0 +1,72 @@
+"""The targets kancc compiles for: one registry that ``compile``, the CLI and the trainers
+read. A new target is one entry here (its emitter, the array library its module takes, the
+packages its runtime needs) plus its folder of renderers.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import sys
+from dataclasses import dataclass
+from typing import Callable
+
+from kancc.errors import BackendError
+from kancc.ir import Graph
+
+from .numpy import emit_numpy
+from .triton import emit_triton
+
+
+@dataclass(frozen=True)
+class Target:
+    """A code generator and what its emitted module needs to run."""
+
+    name: str
+    emit: Callable[[Graph], str]
+    arrays: str  # the array library the module's functions take: "numpy" or "torch"
+    runtime: tuple[str, ...]  # packages the emitted module imports
+    install: str  # how to get them
+    summary: str
+
+    def missing_runtime(self) -> str | None:
+        """Why the emitted module cannot run here (a package is not installed), or None."""
+        if all(importlib.util.find_spec(name) is not None for name in self.runtime):
+            return None
+        return f"{' or '.join(self.runtime)} is not installed ({self.install})"
+
+
+TARGETS: dict[str, Target] = {t.name: t for t in (
+    Target("numpy", emit_numpy, "numpy", ("numpy",), "pip install numpy",
+           "a standalone NumPy module: the readable reference"),
+    Target("triton", emit_triton, "torch", ("torch", "triton"), "pip install 'kancc[triton]'",
+           "fused Triton kernels with torch wrappers (CUDA, or Triton's interpreter on CPU)"),
+)}
+
+
+def triton_installed() -> bool:
+    """torch and triton are importable (checked without importing triton)."""
+    return TARGETS["triton"].missing_runtime() is None
+
+
+def cuda_available() -> bool:
+    if not triton_installed():
+        return False
+    import torch
+
+    return bool(torch.cuda.is_available())
+
+
+def use_triton_interpreter() -> None:
+    """Run Triton kernels in Triton's interpreter (on the CPU) in this process.
+
+    Triton reads TRITON_INTERPRET once, when it is first imported, so this must come before
+    anything imports triton; kancc never sets it on its own. The kancc CLI calls it when the
+    triton target is asked for on a machine without a CUDA device."""
+    if os.environ.get("TRITON_INTERPRET") == "1":
+        return
+    if "triton" in sys.modules:
+        raise BackendError("triton was imported before its interpreter could be enabled: "
+                           "call kancc.use_triton_interpreter() (or set TRITON_INTERPRET=1) "
+                           "before importing triton")
+    os.environ["TRITON_INTERPRET"] = "1"
