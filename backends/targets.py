@@ -9,7 +9,7 @@ import importlib.util
 import os
 import sys
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Optional
 
 from kancc.errors import BackendError
 from kancc.ir import Graph
@@ -28,6 +28,7 @@ class Target:
     runtime: tuple[str, ...]  # packages the emitted module imports
     install: str  # how to get them
     summary: str
+    device_problem: Optional[Callable[[], Optional[str]]] = None  # runtime installed, not usable
 
     def missing_runtime(self) -> str | None:
         """Why the emitted module cannot run here (a package is not installed), or None."""
@@ -35,12 +36,31 @@ class Target:
             return None
         return f"{' or '.join(self.runtime)} is not installed ({self.install})"
 
+    def unavailable(self) -> str | None:
+        """Why the emitted module cannot run in this process now, or None."""
+        missing = self.missing_runtime()
+        if missing is not None or self.device_problem is None:
+            return missing
+        return self.device_problem()
+
+
+def _triton_device_problem() -> str | None:
+    """Triton kernels need a CUDA device, or its interpreter chosen before triton loads."""
+    import torch
+
+    if torch.cuda.is_available() or os.environ.get("TRITON_INTERPRET") == "1":
+        return None
+    return ("no CUDA device, and Triton's interpreter was not chosen: call "
+            "kancc.use_triton_interpreter() before anything imports triton (or set "
+            "TRITON_INTERPRET=1) to run the kernels on the CPU")
+
 
 TARGETS: dict[str, Target] = {t.name: t for t in (
     Target("numpy", emit_numpy, "numpy", ("numpy",), "pip install numpy",
            "a standalone NumPy module: the readable reference"),
     Target("triton", emit_triton, "torch", ("torch", "triton"), "pip install 'kancc[triton]'",
-           "fused Triton kernels with torch wrappers (CUDA, or Triton's interpreter on CPU)"),
+           "fused Triton kernels with torch wrappers (CUDA, or Triton's interpreter on CPU)",
+           _triton_device_problem),
 )}
 
 
@@ -70,3 +90,11 @@ def use_triton_interpreter() -> None:
                            "call kancc.use_triton_interpreter() (or set TRITON_INTERPRET=1) "
                            "before importing triton")
     os.environ["TRITON_INTERPRET"] = "1"
+
+
+def run_anywhere(name: str) -> None:
+    """Let target ``name`` run on this machine: Triton without a CUDA device runs in its
+    interpreter. The kancc command calls this for the targets it is asked to run; the
+    library never makes the choice on its own."""
+    if name == "triton" and triton_installed() and not cuda_available():
+        use_triton_interpreter()

@@ -3,8 +3,8 @@
 Imports nothing else of kancc. See DESIGN.md section 2.
 """
 
-from .dialect import (EVAL_MODES, GLOBAL_KINDS, MAX_ORDER, OPS, extended_knots, grid_points,
-                      n_basis)
+from .basis_attrs import EVAL_MODES, GLOBAL_KINDS, MAX_ORDER, extended_knots, grid_points, n_basis
+from .dialect import OPS, OpDef, Trait, has_trait, is_training_graph
 from .graph import Attr, Graph, Op, Operand, Param, Value, freeze_attr
 from .parser import ParseError, parse
 from .printer import format_attr, to_text
@@ -12,9 +12,8 @@ from .types import BATCH, TensorType, batched
 from .verifier import VerifyError, verify
 
 __all__ = [
-    "Attr", "BATCH", "EVAL_MODES", "GLOBAL_KINDS", "Graph", "MAX_ORDER", "OPS", "Op", "Operand",
-    "Param",
-    "ParseError",
-    "TensorType", "Value", "VerifyError", "batched", "extended_knots", "format_attr",
-    "freeze_attr", "grid_points", "n_basis", "parse", "to_text", "verify",
+    "Attr", "BATCH", "EVAL_MODES", "GLOBAL_KINDS", "Graph", "MAX_ORDER", "OPS", "Op", "OpDef",
+    "Operand", "Param", "ParseError", "TensorType", "Trait", "Value", "VerifyError", "batched",
+    "extended_knots", "format_attr", "freeze_attr", "grid_points", "has_trait",
+    "is_training_graph", "n_basis", "parse", "to_text", "verify",
 ]

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 
-from .dialect import GRADIENT_OPS, OPS, check_attrs
+from .dialect import OPS, Trait, is_training_graph
 from .graph import Graph, Op, Param, Value
 from .printer import render
 from .types import TensorType
@@ -66,11 +66,11 @@ def _op_errors(op: Op, defined: dict[str, Value], params: dict[str, Param]) -> l
         errors.append("an attribute is given twice")
     if errors:
         return errors
-    if op.name in GRADIENT_OPS + ("kan.penalty", "kan.penalty_grad"):
+    if Trait.DIFFERENTIATES_PARAMS in opdef.traits:
         errors += [f"@{p.name} is frozen: nothing may differentiate or penalize it"
-                   for p in op.operands if isinstance(p, Param) and p.frozen
-                   and op.name != "kan.vjp_input"]
-    errors += check_attrs(op)
+                   for p in op.operands if isinstance(p, Param) and p.frozen]
+    if opdef.check is not None:
+        errors += opdef.check(op)
     if errors:
         return errors
     try:
@@ -119,7 +119,7 @@ def verify(graph: Graph) -> None:
 
 def _check_training_outputs(graph: Graph) -> None:
     """A graph with gradient ops returns (loss, d/d param for each trainable param, [d/d x])."""
-    if not any(op.name in GRADIENT_OPS for op in graph.ops):
+    if not is_training_graph(graph):
         return
     outputs = graph.outputs
     expected = [TensorType(graph.dtype, ())] + [p.type for p in graph.trainable_params]

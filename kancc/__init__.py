@@ -10,6 +10,7 @@ See README.md for a tour and DESIGN.md for the architecture and the math.
 """
 
 from . import ir, symbolic
+from .backends import use_triton_interpreter
 from .errors import BackendError, KanccError, PassError, SpecError
 from .program import Program, compile
 from .spec import BasisSpec, Spec, load_spec, loads_spec
@@ -22,5 +23,5 @@ __version__ = VERSION
 __all__ = [
     "BackendError", "BasisSpec", "KanccError", "PassError", "Program", "Spec", "SpecError",
     "TrainResult", "compile", "ir", "load_checkpoint", "load_spec", "loads_spec",
-    "save_checkpoint", "symbolic", "train",
+    "save_checkpoint", "symbolic", "train", "use_triton_interpreter",
 ]

@@ -1,23 +1,21 @@
 """``kancc.compile``: spec -> frontend -> pass pipeline -> backend source -> Program.
 
 A Program holds everything a user inspects (the final IR, the text of every stage, the
-emitted source) and runs the emitted module on request.
+emitted source) and runs the emitted module on request. Everything ``compile`` depends on
+is an argument: it reads no environment variable and sets none.
 """
 
 from __future__ import annotations
 
-import os
-import sys
 from dataclasses import dataclass, field
 from functools import cached_property
 from types import ModuleType
-from typing import Mapping
+from typing import Any, Mapping
 
 import numpy as np
 
 from kancc.backends import TARGETS
-from kancc.ir import Graph
-from kancc.ir.dialect import GRADIENT_OPS
+from kancc.ir import Graph, is_training_graph
 
 from .errors import BackendError, KanccError
 from .frontend import build_graph, build_loss_graph, spec_init_params
@@ -54,36 +52,35 @@ class Program:
         return self.pipeline.map_params(self.spec_init_params(seed))
 
     def spec_init_params(self, seed: int = 0) -> dict[str, np.ndarray]:
-        """Seeded random spec-level parameters: coef ~ N(0, 1/in), so a layer's output has
-        unit scale (the B-splines of a point sum to one); N(0, 1/(in n_b)) for the global
-        kinds, whose n_b functions all have size about one. Tucker layers start as seed 004's
-        eq. (8) with no pretrained tensor (a Slim KAN): core = 0, U1 ~ N(0, 1/in),
-        U2 ~ N(0, 1/out) (columns of norm about 1), U3 ~ N(0, 1/n_b)."""
+        """Seeded random spec-level parameters (``kancc.frontend.spec_init_params``)."""
         return spec_init_params(self.spec, seed)
 
     @cached_property
     def module(self) -> ModuleType:
-        """The emitted source imported as a module (written to the cache directory)."""
-        if self.target == "triton":
-            _prepare_triton()
+        """The emitted source imported as a module (written to the cache directory). A
+        target whose runtime cannot run here is refused, saying why (for Triton without a
+        CUDA device: choose its interpreter, ``kancc.use_triton_interpreter()``)."""
+        self._require_runtime()
         return load_module(self.source, f"{self.spec.name}_{self.target}")
 
-    def forward(self, params: Mapping[str, np.ndarray], x: np.ndarray) -> np.ndarray:
-        """Run the compiled model on a batch; NumPy arrays in and out for every target."""
-        if self.target == "numpy":
-            return self.module.forward(params, x)
-        import torch
-
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-        dtype = getattr(torch, self.spec.dtype)
-        tensors = {k: torch.as_tensor(np.asarray(v), device=device) for k, v in params.items()}
-        xt = torch.tensor(np.asarray(x), device=device).to(dtype)  # a copy: x may be read-only
-        return self.module.forward(tensors, xt).detach().cpu().numpy()
+    def _require_runtime(self) -> None:
+        problem = TARGETS[self.target].unavailable()
+        if problem is not None:
+            raise BackendError(f"the {self.target} target cannot run here: {problem}")
 
     @property
     def training(self) -> bool:
         """Whether this is a training program (its IR returns the loss and gradients)."""
-        return any(op.name == "kan.loss" for op in self.ir.ops)
+        return is_training_graph(self.ir)
+
+    def forward(self, params: Mapping[str, np.ndarray], x: np.ndarray) -> np.ndarray:
+        """Run the compiled model on a batch; NumPy arrays in and out for every target."""
+        if TARGETS[self.target].arrays == "numpy":
+            return np.asarray(self.module.forward(params, x))
+        torch, device, dtype = self._torch()
+        tensors = {k: torch.as_tensor(np.asarray(v), device=device) for k, v in params.items()}
+        xt = torch.tensor(np.asarray(x), device=device).to(dtype)  # a copy: x may be read-only
+        return np.asarray(self.module.forward(tensors, xt).detach().cpu().numpy())
 
     def value_and_grad(self, params: Mapping[str, np.ndarray], x: np.ndarray,
                        y: np.ndarray) -> tuple[float, dict[str, np.ndarray]]:
@@ -92,12 +89,10 @@ class Program:
         if not self.training:
             raise KanccError("value_and_grad needs a training program: "
                              "kancc.compile(spec, target, training=True)")
-        if self.target == "numpy":
-            return self.module.value_and_grad(params, x, y)
-        import torch
-
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-        dtype = getattr(torch, self.spec.dtype)
+        if TARGETS[self.target].arrays == "numpy":
+            loss, grads = self.module.value_and_grad(params, x, y)
+            return float(loss), dict(grads)
+        torch, device, dtype = self._torch()
         tensors = {k: torch.tensor(np.asarray(v), device=device).to(dtype)
                    for k, v in params.items()}
         xt = torch.tensor(np.asarray(x), device=device).to(dtype)
@@ -105,51 +100,37 @@ class Program:
         loss, grads = self.module.value_and_grad(tensors, xt, yt)
         return float(loss), {k: v.detach().cpu().numpy() for k, v in grads.items()}
 
-
-def _prepare_triton() -> None:
-    """Without a CUDA device, Triton kernels can only run in its interpreter, which must be
-    switched on (for this process) before triton is first imported."""
-    try:
+    def _torch(self) -> tuple[Any, str, Any]:
+        """torch, the device the module runs on, and the model's torch dtype."""
+        self._require_runtime()  # before torch is touched
         import torch
-    except ImportError:
-        raise BackendError("the triton target needs torch and triton: "
-                           "pip install 'kancc[triton]'") from None
-    interpret = os.environ.get("TRITON_INTERPRET") == "1"
-    if not torch.cuda.is_available() and not interpret:
-        if "triton" in sys.modules:
-            raise BackendError("no CUDA device, and triton was imported before its interpreter "
-                               "could be enabled: set TRITON_INTERPRET=1 before importing triton")
-        os.environ["TRITON_INTERPRET"] = "1"
-    try:
-        import triton  # noqa: F401
-    except ImportError:
-        raise BackendError("the triton target needs triton: pip install 'kancc[triton]'") \
-            from None
+
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+        return torch, device, getattr(torch, self.spec.dtype)
 
 
 def compile(spec: SpecSource, target: str = "numpy", *, training: bool = False,
             passes: str | None = None, dump: DumpOptions | None = None,
-            check_roundtrip: bool | None = None) -> Program:
-    """Compile a spec (path, dict or Spec) for ``target`` ("numpy" or "triton").
+            check_roundtrip: bool = False) -> Program:
+    """Compile a spec (path, dict or Spec) for ``target`` (a name in kancc.backends.TARGETS:
+    "numpy" or "triton").
 
     ``training=True`` compiles the loss graph of the spec's [train] table and differentiates
     it (pipeline "training"): the Program gains ``value_and_grad``. ``passes`` is a pipeline
     name ("inference", "reference", "training", "training-reference") or a pass list such as
     ``"expand-layers,lower-basis{eval=cox-de-boor}"``; default "inference". ``dump`` prints
     or writes IR between passes. ``check_roundtrip`` checks parse(print(ir)) == ir after
-    every pass (default: the KANCC_CHECK_ROUNDTRIP environment variable).
+    every pass.
     """
     if target not in TARGETS:
         raise KanccError(f"unknown target {target!r}; choose one of {', '.join(TARGETS)}")
     spec = load_spec(spec)
-    if check_roundtrip is None:
-        check_roundtrip = os.environ.get("KANCC_CHECK_ROUNDTRIP", "") not in ("", "0")
     graph = build_loss_graph(spec) if training else build_graph(spec)
     if passes is None:
         passes = "training" if training else "inference"
     manager = PassManager(parse_pipeline(passes), dump=dump, check_roundtrip=check_roundtrip)
     result = manager.run(graph)
-    if training and not any(op.name in GRADIENT_OPS for op in result.graph.ops):
+    if training and not is_training_graph(result.graph):
         raise KanccError(f"training=True needs a pipeline that runs autodiff (such as "
                          f"\"training\"); {passes!r} does not")
     source = TARGETS[target].emit(result.graph)

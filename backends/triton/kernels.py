@@ -21,19 +21,9 @@ from dataclasses import dataclass
 
 from kancc.ir import Op, n_basis
 
-from ..common import describe_basis, float_list
-from ..local_basis import LocalBasis, Syntax, local_basis
-
-SYNTAX = Syntax(
-    gather="tl.load({table} + {index})",
-    floor_int="tl.floor({x}).to(tl.int32)",
-    as_int="({x}).to(tl.int32)",
-    where="tl.where({cond}, {a}, {b})",
-    zeros_int="tl.zeros_like({x}).to(tl.int32)",
-    tanh="(1.0 - 2.0 / (tl.exp(2.0 * {x}) + 1.0))",  # -> +-1 where exp overflows or vanishes
-    sin="tl.sin({x})",
-    cos="tl.cos({x})",
-)
+from ..local_basis import LocalBasis, local_basis
+from ..source_text import describe_basis, float_list
+from .runtime import SYNTAX
 
 TL_DTYPES = {"f32": "tl.float32", "f64": "tl.float64"}
 MAX_TILE = 4096  # accumulator elements per program (layer, vjp_input)
@@ -235,10 +225,3 @@ def vjp_coef_kernel(op: Op, index: int, dtype: str) -> Kernel:
         "    return out.sum(0) if deterministic else out",
     ]
     return Kernel(tables, lines)
-
-
-KERNELS = {
-    "kan.fused_layer": layer_kernel,
-    "kan.vjp_input": vjp_input_kernel,
-    "kan.vjp_coef": vjp_coef_kernel,
-}

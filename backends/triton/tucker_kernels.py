@@ -92,33 +92,3 @@ def tucker_vjp_kernel(op: Op, index: int, dtype: str) -> Kernel:
     else:
         lines.append("    return dcore.contiguous(), du1, du2, du3.contiguous()")
     return Kernel([t for part in parts for t in part.tables], lines)
-
-
-def tucker_function(layer: int, vjp: int, want_dx: bool) -> list[str]:
-    """A torch.autograd.Function running Tucker layer ``layer`` and its compiled vjp."""
-    if want_dx:
-        dx = ["        dcore, du1, du2, du3, dx = grads"]
-    else:
-        dx = ["        dcore, du1, du2, du3 = grads",
-              "        dx = None",
-              "        if ctx.needs_input_grad[0]:",
-              '            raise RuntimeError("compiled without d/dx of the model input: "',
-              '                               "use autodiff{wrt=params+input}")']
-    return [
-        "", "",
-        f"class Layer{layer}(torch.autograd.Function):",
-        f'    """tucker_{layer} forward; backward by tucker_vjp_{vjp}."""',
-        "",
-        "    @staticmethod",
-        "    def forward(ctx, x, core, u1, u2, u3, deterministic):",
-        "        ctx.save_for_backward(x, core, u1, u2, u3)",
-        "        ctx.deterministic = deterministic",
-        f"        return tucker_{layer}(x, core, u1, u2, u3)",
-        "",
-        "    @staticmethod",
-        "    def backward(ctx, g):",
-        f"        grads = tucker_vjp_{vjp}(*ctx.saved_tensors, g.contiguous(), "
-        "ctx.deterministic)",
-        *dx,
-        "        return dx, dcore, du1, du2, du3, None",
-    ]

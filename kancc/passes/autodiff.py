@@ -21,17 +21,23 @@ contributes one op with four or five results:
 For eval=horner the pass attaches ``dpieces``: the exact per-cell pieces of B' from the
 symbolic layer (difference of lower-order splines). Cotangents reaching one value from
 several uses are summed with kan.add.
+
+The reverse rules are a table keyed by op name (``VJP_RULES`` for the ops of the model,
+``LOSS_RULES`` for the loss terms); an op with no rule cannot be differentiated.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from fractions import Fraction
-from typing import Mapping
+from typing import Callable, Mapping
 
 from kancc import symbolic
 from kancc.errors import PassError
-from kancc.ir import Graph, Op, Param, Value, extended_knots, grid_points
+from kancc.ir import (Attr, Graph, Op, Operand, Param, Trait, Value, extended_knots,
+                      grid_points, has_trait)
 
+from .options import Choice, option
 from .pass_types import Pass, PassResult
 
 Table = tuple[tuple[Fraction, ...], ...]
@@ -52,27 +58,28 @@ def derivative_pieces(op: Op) -> Table | tuple[Table, ...]:
 class _Sweep:
     """Emits the reverse ops; ``cotangent`` maps a value (or @param) name to its gradient."""
 
-    def __init__(self, graph: Graph) -> None:
-        self.graph = graph
+    def __init__(self, graph: Graph, want_input: bool) -> None:
+        self.graph, self.want_input = graph, want_input
         self.ops: list[Op] = []
         self.cotangent: dict[str, Value] = {}
         self.taken = {v.name for v in graph.inputs} | {r.name for op in graph.ops
                                                        for r in op.results}
         self.counter = 0
 
-    def fresh(self, like: Value | Param) -> Value:
+    def fresh(self, like: Operand) -> Value:
         """A new value named d1, d2, ... (canonicalize renumbers them later)."""
         self.counter += 1
         while f"d{self.counter}" in self.taken:
             self.counter += 1
         return Value(f"d{self.counter}", like.type)
 
-    def emit(self, name: str, operands: tuple, attrs: Mapping, like: Value | Param) -> Value:
+    def emit(self, name: str, operands: tuple[Operand, ...], attrs: Mapping[str, Attr],
+             like: Operand) -> Value:
         (result,) = self.emit_many(name, operands, attrs, (like,))
         return result
 
-    def emit_many(self, name: str, operands: tuple, attrs: Mapping,
-                  likes: tuple[Value | Param, ...]) -> tuple[Value, ...]:
+    def emit_many(self, name: str, operands: tuple[Operand, ...], attrs: Mapping[str, Attr],
+                  likes: tuple[Operand, ...]) -> tuple[Value, ...]:
         results = tuple(self.fresh(like) for like in likes)
         self.ops.append(Op.make(name, operands, dict(attrs), results))
         return results
@@ -83,10 +90,14 @@ class _Sweep:
             grad = self.emit("kan.add", (total, grad), {}, total)
         self.cotangent[key] = grad
 
-    def loss_terms(self, value: Value, producer: dict[str, Op]) -> list[Op]:
-        """The kan.loss / kan.penalty ops summed (through kan.add) into ``value``."""
+    def needs_dx(self, x: Operand) -> bool:
+        """d/dx of a layer's input: always inside the model; of the model input on request."""
+        return self.want_input or x not in self.graph.inputs
+
+    def loss_terms(self, value: Operand, producer: dict[str, Op]) -> list[Op]:
+        """The loss-term ops (kan.loss, kan.penalty) summed (through kan.add) into ``value``."""
         op = producer.get(value.name)
-        if op is None or op.name not in ("kan.add", "kan.loss", "kan.penalty"):
+        if op is None or not (has_trait(op, Trait.LOSS_TERM) or op.name == "kan.add"):
             what = "a graph input" if op is None else op.name
             raise PassError(f"autodiff: the loss %{value.name} must be a sum of kan.loss and "
                             f"kan.penalty terms; it reaches {what}")
@@ -94,72 +105,37 @@ class _Sweep:
             return [op]
         return [term for operand in op.operands for term in self.loss_terms(operand, producer)]
 
-    def run(self, want_input: bool) -> Graph:
+    def run(self) -> Graph:
         graph = self.graph
         if len(graph.outputs) != 1 or graph.outputs[0].type.rank != 0:
             raise PassError("autodiff needs a loss graph: one scalar output (compile with "
                             "training=True, which adds the loss from the spec's [train] table)")
         producer = {r.name: op for op in graph.ops for r in op.results}
-        for term in self.loss_terms(graph.outputs[0], producer):
-            grad_name = term.name + "_grad"
-            if term.name == "kan.loss":
-                pred = term.operands[0]
-                self.accumulate(pred.name, self.emit(grad_name, term.operands, term.attr_dict,
-                                                     pred))
-            else:
-                (param,) = term.operands
-                self.accumulate("@" + param.name, self.emit(grad_name, term.operands,
-                                                            term.attr_dict, param))
+        loss_ops = self.loss_terms(graph.outputs[0], producer)
+        for term in loss_ops:
+            LOSS_RULES[term.name](self, term)
         for index in range(len(graph.ops) - 1, -1, -1):
             op = graph.ops[index]
-            if op.name in ("kan.loss", "kan.penalty") or \
-                    (op.name == "kan.add" and op.result.type.rank == 0):
+            if has_trait(op, Trait.LOSS_TERM) or (op.name == "kan.add" and
+                                                  op.result.type.rank == 0):
                 continue  # loss terms and their sum: handled above
-            if op.name not in ("kan.fused_layer", "kan.tucker_layer", "kan.add"):
+            rule = VJP_RULES.get(op.name)
+            if rule is None:
                 raise PassError(f"autodiff cannot differentiate op {index} ({op.name} "
-                                f"%{op.result.name}); run fuse first (the training pipeline "
-                                "does)")
+                                f"%{op.results[0].name}); run fuse first (the training "
+                                "pipeline does)")
             g = self.cotangent.get(op.result.name)
-            if g is None:
-                continue
-            if op.name == "kan.add":
-                for term in op.operands:
-                    self.accumulate(term.name, g)
-                continue
-            if op.name == "kan.tucker_layer":
-                self.tucker_layer(op, g, want_input or op.operands[0] not in graph.inputs)
-                continue
-            x, coef = op.operands
-            if not coef.frozen:
-                self.accumulate("@" + coef.name, self.emit("kan.vjp_coef", (x, coef, g),
-                                                           op.attr_dict, coef))
-            is_input = x in graph.inputs
-            if not is_input or want_input:
-                attrs = dict(op.attr_dict)
-                if attrs["eval"] == "horner":
-                    attrs["dpieces"] = derivative_pieces(op)
-                self.accumulate(x.name, self.emit("kan.vjp_input", (x, coef, g), attrs, x))
-        return self.finish([graph.outputs[0]], want_input)
+            if g is not None:
+                rule(self, op, g)
+        return self.finish([graph.outputs[0]])
 
-    def tucker_layer(self, op: Op, g: Value, want_dx: bool) -> None:
-        x, *factors = op.operands
-        attrs = dict(op.attr_dict)
-        if want_dx and attrs["eval"] == "horner":
-            attrs["dpieces"] = derivative_pieces(op)
-        likes = tuple(factors) + ((x,) if want_dx else ())
-        grads = self.emit_many("kan.vjp_tucker", (*op.operands, g), attrs, likes)
-        for factor, grad in zip(factors, grads):
-            self.accumulate("@" + factor.name, grad)
-        if want_dx:
-            self.accumulate(x.name, grads[-1])
-
-    def finish(self, outputs: list[Value], want_input: bool) -> Graph:
+    def finish(self, outputs: list[Value]) -> Graph:
         graph = self.graph
         for param in graph.trainable_params:
             if "@" + param.name not in self.cotangent:
                 raise PassError(f"autodiff: parameter @{param.name} does not affect the loss")
             outputs.append(self.cotangent["@" + param.name])
-        if want_input:
+        if self.want_input:
             x = graph.inputs[0]
             if x.name not in self.cotangent:
                 raise PassError(f"autodiff: the loss does not depend on %{x.name}")
@@ -168,10 +144,75 @@ class _Sweep:
                      tuple(outputs))
 
 
-def autodiff(graph: Graph, options: Mapping[str, str]) -> PassResult:
-    want_input = options.get("wrt", "params") == "params+input"
-    return PassResult(_Sweep(graph).run(want_input))
+def _loss_vjp(sweep: _Sweep, term: Op) -> None:
+    """kan.loss: its gradient with respect to the prediction."""
+    pred = term.operands[0]
+    sweep.accumulate(pred.name, sweep.emit("kan.loss_grad", term.operands, term.attr_dict,
+                                           pred))
+
+
+def _penalty_vjp(sweep: _Sweep, term: Op) -> None:
+    """kan.penalty: its gradient with respect to the penalized parameter."""
+    (param,) = term.operands
+    sweep.accumulate("@" + param.name, sweep.emit("kan.penalty_grad", term.operands,
+                                                  term.attr_dict, param))
+
+
+def _fused_layer_vjp(sweep: _Sweep, op: Op, g: Value) -> None:
+    """kan.vjp_coef for trainable coefficients, kan.vjp_input where d/dx is needed."""
+    x, coef = op.operands
+    assert isinstance(coef, Param)
+    if not coef.frozen:
+        sweep.accumulate("@" + coef.name, sweep.emit("kan.vjp_coef", (x, coef, g),
+                                                     op.attr_dict, coef))
+    if sweep.needs_dx(x):
+        attrs = dict(op.attr_dict)
+        if attrs["eval"] == "horner":
+            attrs["dpieces"] = derivative_pieces(op)
+        sweep.accumulate(x.name, sweep.emit("kan.vjp_input", (x, coef, g), attrs, x))
+
+
+def _tucker_layer_vjp(sweep: _Sweep, op: Op, g: Value) -> None:
+    """One kan.vjp_tucker with the four factor gradients and, where needed, d/dx."""
+    x, *factors = op.operands
+    want_dx = sweep.needs_dx(x)
+    attrs = dict(op.attr_dict)
+    if want_dx and attrs["eval"] == "horner":
+        attrs["dpieces"] = derivative_pieces(op)
+    likes = tuple(factors) + ((x,) if want_dx else ())
+    grads = sweep.emit_many("kan.vjp_tucker", (*op.operands, g), attrs, likes)
+    for factor, grad in zip(factors, grads):
+        sweep.accumulate("@" + factor.name, grad)
+    if want_dx:
+        sweep.accumulate(x.name, grads[-1])
+
+
+def _add_vjp(sweep: _Sweep, op: Op, g: Value) -> None:
+    """A sum inside the model (LoTRA's frozen layer + adapter): g reaches both terms."""
+    for term in op.operands:
+        sweep.accumulate(term.name, g)
+
+
+LOSS_RULES: dict[str, Callable[[_Sweep, Op], None]] = {
+    "kan.loss": _loss_vjp,
+    "kan.penalty": _penalty_vjp,
+}
+VJP_RULES: dict[str, Callable[[_Sweep, Op, Value], None]] = {
+    "kan.fused_layer": _fused_layer_vjp,
+    "kan.tucker_layer": _tucker_layer_vjp,
+    "kan.add": _add_vjp,
+}
+
+
+@dataclass(frozen=True)
+class AutodiffOptions:
+    wrt: str = option("params", Choice(("params", "params+input")),
+                      "what to differentiate: the parameters, or also the model input")
+
+
+def autodiff(graph: Graph, options: AutodiffOptions) -> PassResult:
+    return PassResult(_Sweep(graph, options.wrt == "params+input").run())
 
 
 PASS = Pass("autodiff", "reverse mode: loss graph -> (loss, d/d params[, d/dx]) with vjp ops",
-            autodiff, options=(("wrt", ("params", "params+input")),))
+            autodiff, AutodiffOptions)

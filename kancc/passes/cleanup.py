@@ -8,21 +8,21 @@ programs print equal text whatever path produced them.
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Mapping
 
 from kancc.ir import Graph, Op, Param, Value
 from kancc.ir.analysis import live_ops
 from kancc.ir.dialect import canonical_attr_order
 
+from .options import NoOptions
 from .pass_types import Pass, PassResult
 
 
-def dce(graph: Graph, options: Mapping[str, str]) -> PassResult:
+def dce(graph: Graph, options: NoOptions) -> PassResult:
     live = live_ops(graph)
     return PassResult(graph.with_ops([op for i, op in enumerate(graph.ops) if i in live]))
 
 
-def canonicalize(graph: Graph, options: Mapping[str, str]) -> PassResult:
+def canonicalize(graph: Graph, options: NoOptions) -> PassResult:
     renamed: dict[str, Value] = {v.name: v for v in graph.inputs}
     input_names = set(renamed)
     counter = 0

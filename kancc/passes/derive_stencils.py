@@ -11,14 +11,11 @@ exact three-term recurrence instead (``recurrence=[[a_0, c_0], ...]``, kancc.sym
 
 from __future__ import annotations
 
-from typing import Mapping
-
 from kancc import symbolic
-from kancc.ir import GLOBAL_KINDS, Graph, Op, extended_knots, grid_points
+from kancc.ir import GLOBAL_KINDS, Graph, Op, Trait, extended_knots, grid_points, has_trait
 
+from .options import NoOptions
 from .pass_types import Pass, PassResult
-
-BASIS_OPS = ("kan.basis", "kan.fused_layer", "kan.tucker_layer")
 
 
 def stencil_attrs(op: Op) -> dict[str, object]:
@@ -41,8 +38,8 @@ def derived_attrs(op: Op) -> dict[str, object]:
     return {}
 
 
-def derive_stencils(graph: Graph, options: Mapping[str, str]) -> PassResult:
-    ops = [op.with_attrs(**derived_attrs(op)) if op.name in BASIS_OPS else op
+def derive_stencils(graph: Graph, options: NoOptions) -> PassResult:
+    ops = [op.with_attrs(**derived_attrs(op)) if has_trait(op, Trait.FORWARD_BASIS) else op
            for op in graph.ops]
     return PassResult(graph.with_ops(ops))
 

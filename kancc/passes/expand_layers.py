@@ -6,26 +6,22 @@
 
 from __future__ import annotations
 
-from typing import Mapping
-
 from kancc.ir import Graph, Op, TensorType, Value, n_basis
 
-from .pass_types import Pass, PassResult
+from .options import NoOptions
+from .pass_types import Pass, PassResult, rewrite_ops
 
 
-def expand_layers(graph: Graph, options: Mapping[str, str]) -> PassResult:
-    ops: list[Op] = []
-    for op in graph.ops:
-        if op.name != "kan.layer":
-            ops.append(op)
-            continue
-        x, coef = op.operands
-        nb = n_basis(op.attr("order"), op.attr("grid"))
-        basis = Value(f"{op.result.name}_basis",
-                      TensorType(x.type.dtype, (*x.type.shape, nb)))
-        ops.append(Op("kan.basis", (x,), op.attrs, (basis,)))
-        ops.append(Op("kan.contract", (basis, coef), (), op.results))
-    return PassResult(graph.with_ops(ops))
+def split_layer(op: Op) -> list[Op]:
+    x, coef = op.operands
+    nb = n_basis(op.attr("order"), op.attr("grid"))
+    basis = Value(f"{op.result.name}_basis", TensorType(x.type.dtype, (*x.type.shape, nb)))
+    return [Op("kan.basis", (x,), op.attrs, (basis,)),
+            Op("kan.contract", (basis, coef), (), op.results)]
+
+
+def expand_layers(graph: Graph, options: NoOptions) -> PassResult:
+    return PassResult(rewrite_ops(graph, {"kan.layer": split_layer}))
 
 
 PASS = Pass("expand-layers", "split each kan.layer into kan.basis + kan.contract", expand_layers)

@@ -7,16 +7,15 @@ nonzero basis functions of each input locally and contracts them with the coeffi
 
 from __future__ import annotations
 
-from typing import Mapping
-
 from kancc.errors import PassError
 from kancc.ir import Graph, Op
 from kancc.ir.analysis import users
 
+from .options import NoOptions
 from .pass_types import Pass, PassResult
 
 
-def fuse(graph: Graph, options: Mapping[str, str]) -> PassResult:
+def fuse(graph: Graph, options: NoOptions) -> PassResult:
     readers = users(graph)
     producer = {r.name: op for op in graph.ops for r in op.results}
     fused_away: set[str] = set()

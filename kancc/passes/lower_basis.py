@@ -15,15 +15,21 @@ recurrence attribute when derive-stencils has not).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from fractions import Fraction
-from typing import Mapping
 
 from kancc import symbolic
 from kancc.errors import PassError
-from kancc.ir import EVAL_MODES, GLOBAL_KINDS, Graph, Op, extended_knots, grid_points
+from kancc.ir import GLOBAL_KINDS, Graph, Op, Trait, extended_knots, grid_points, has_trait
 
+from .options import Choice, option
 from .pass_types import Pass, PassResult
-from .derive_stencils import BASIS_OPS
+
+
+@dataclass(frozen=True)
+class LowerBasisOptions:
+    eval: str = option("horner", Choice(("horner", "cox-de-boor", "relu-local")),
+                       "how the B-spline layers are evaluated")
 
 
 def stencil_bands(op: Op, knots: tuple[Fraction, ...]) -> list[tuple[Fraction, ...]]:
@@ -67,14 +73,11 @@ def lower_op(op: Op, mode: str, where: str) -> Op:
     return lowered
 
 
-def lower_basis(graph: Graph, options: Mapping[str, str]) -> PassResult:
-    mode = options.get("eval", "horner")
-    ops = [lower_op(op, mode, f"op {index}") if op.name in BASIS_OPS else op
-           for index, op in enumerate(graph.ops)]
+def lower_basis(graph: Graph, options: LowerBasisOptions) -> PassResult:
+    ops = [lower_op(op, options.eval, f"op {index}") if has_trait(op, Trait.FORWARD_BASIS)
+           else op for index, op in enumerate(graph.ops)]
     return PassResult(graph.with_ops(ops))
 
 
-CHOSEN_MODES = ("horner",) + tuple(m for m in EVAL_MODES
-                                   if m not in ("horner", "dense", "recurrence"))
 PASS = Pass("lower-basis", "choose the basis evaluation: horner | relu-local | cox-de-boor",
-            lower_basis, options=(("eval", CHOSEN_MODES),))
+            lower_basis, LowerBasisOptions)

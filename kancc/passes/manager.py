@@ -100,9 +100,8 @@ class PassManager:
         return f"pass '{label}' ({index} of {len(self.steps)}; after {before})"
 
     def _run_step(self, index: int, step: Step, graph: Graph) -> PassResult:
-        options = {**step.pass_.default_options(), **dict(step.options)}
         try:
-            result = step.pass_.run(graph, options)
+            result = step.pass_.run(graph, step.settings())
         except KanccError as exc:
             raise PassError(f"{self._where(index)} failed: {exc}") from None
         except Exception as exc:

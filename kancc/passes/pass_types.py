@@ -9,11 +9,13 @@ parameters can be read back at the spec level.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, Mapping
+from typing import Any, Callable, Mapping
 
 import numpy as np
 
-from kancc.ir import Graph
+from kancc.ir import Graph, Op
+
+from .options import NoOptions
 
 Params = dict[str, np.ndarray]
 ParamMap = Callable[[Params], Params]
@@ -34,18 +36,22 @@ class PassResult:
     inverse: ParamMap | None = None
 
 
-FREE = "..."  # in a pass option's allowed values: any other value, checked by the pass
-
-
 @dataclass(frozen=True)
 class Pass:
-    """A registered pass. ``options`` lists (name, allowed values); the first is the default.
-    Allowed values ending with ``FREE`` admit any value, which the pass itself checks."""
+    """A registered pass: ``run(graph, options)`` with ``options`` an instance of the
+    pass's ``options`` class (typed fields, ``kancc.passes.options``)."""
 
     name: str
     summary: str
-    run: Callable[[Graph, Mapping[str, str]], PassResult]
-    options: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    run: Callable[[Graph, Any], PassResult]
+    options: type = NoOptions
 
-    def default_options(self) -> dict[str, str]:
-        return {name: values[0] for name, values in self.options}
+
+def rewrite_ops(graph: Graph, rules: Mapping[str, Callable[[Op], list[Op]]]) -> Graph:
+    """The graph with every op that has a rule (by op name) replaced by what the rule
+    returns; other ops are kept as they are."""
+    ops: list[Op] = []
+    for op in graph.ops:
+        rule = rules.get(op.name)
+        ops += [op] if rule is None else rule(op)
+    return graph.with_ops(ops)

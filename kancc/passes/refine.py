@@ -14,7 +14,7 @@ or the (factor - 1) equally spaced points, of each cell. It works on the spec vi
 
 from __future__ import annotations
 
-from typing import Mapping
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -24,10 +24,13 @@ from kancc.ir import (Graph, Op, Operand, Param, TensorType, extended_knots, gri
 from kancc.numerics.basis_matrices import prolong_coef, prolongation_matrix
 from kancc.symbolic import refine_points
 
+from .options import IntegerRange, option
 from .pass_types import Params, Pass, PassResult
 from .spec_view import spec_view_layers
 
-FACTORS = tuple(str(f) for f in range(2, 17))
+@dataclass(frozen=True)
+class RefineOptions:
+    factor: int = option(2, IntegerRange(2, 16), "every cell becomes this many equal cells")
 
 
 def _refined_attrs(op: Op, factor: int) -> dict[str, object]:
@@ -38,13 +41,12 @@ def _refined_attrs(op: Op, factor: int) -> dict[str, object]:
     return {"grid": len(points) - 1, "knots": points}
 
 
-def refine(graph: Graph, options: Mapping[str, str]) -> PassResult:
-    factor = int(options.get("factor", "2"))
+def refine(graph: Graph, options: RefineOptions) -> PassResult:
     layers = spec_view_layers(graph, "refine")
     if not layers:
         raise PassError("refine: the graph has no kan.layer with a grid to refine")
     new_params: dict[str, Param] = {}
-    new_attrs: dict[str, dict[str, object]] = {}  # by layer result
+    refined_layers: dict[int, Op] = {}  # by id of the spec-view op
     matrices: dict[str, np.ndarray] = {}
     for op, coef in layers:
         if op.attr("kind") != "bspline":
@@ -52,32 +54,27 @@ def refine(graph: Graph, options: Mapping[str, str]) -> PassResult:
                             "which has no B-spline grid to refine; refine before "
                             "to-relu-basis")
         order = op.attr("order")
-        new_attrs[op.result.name] = _refined_attrs(op, factor)
-        attrs = {**op.attr_dict, **new_attrs[op.result.name]}
-        shape = (*coef.type.shape[:2], n_basis(order, int(attrs["grid"])))
+        refined = op.with_attrs(**_refined_attrs(op, options.factor))
+        shape = (*coef.type.shape[:2], n_basis(order, refined.attr("grid")))
         new_params[coef.name] = Param(coef.name, TensorType(coef.type.dtype, shape))
+        refined_layers[id(op)] = refined
         matrices[coef.name] = prolongation_matrix(
             order, extended_knots(grid_points(op.attr_dict), order),
-            extended_knots(grid_points(attrs), order))
+            extended_knots(grid_points(refined.attr_dict), order))
 
     def swap(operand: Operand) -> Operand:
         return new_params.get(operand.name, operand) if isinstance(operand, Param) else operand
 
-    ops = []
-    for op in graph.ops:
-        refined = Op(op.name, tuple(swap(o) for o in op.operands), op.attrs, op.results)
-        if op.name == "kan.layer":
-            refined = refined.with_attrs(**new_attrs[op.result.name])
-        ops.append(refined)
+    ops = tuple(Op(op.name, tuple(swap(o) for o in op.operands),
+                   refined_layers.get(id(op), op).attrs, op.results) for op in graph.ops)
     params = tuple(new_params.get(p.name, p) for p in graph.params)
 
     def param_map(values: Params) -> Params:
         return {name: prolong_coef(v, matrices[name]) if name in matrices else v
                 for name, v in values.items()}
 
-    refined_graph = Graph(graph.name, graph.inputs, params, tuple(ops), graph.outputs)
-    return PassResult(refined_graph, param_map)
+    return PassResult(Graph(graph.name, graph.inputs, params, ops, graph.outputs), param_map)
 
 
 PASS = Pass("refine", "split every grid cell into `factor` cells; coef -> P coef (exact)",
-            refine, options=(("factor", FACTORS),))
+            refine, RefineOptions)

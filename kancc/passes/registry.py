@@ -8,12 +8,14 @@ its passes, e.g. ``tucker{cr=1/4},inference``.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from kancc.errors import KanccError
 
 from . import (autodiff, cleanup, derive_stencils, expand_layers, fuse, lower_basis, refine,
                relu_basis, tucker)
-from .pass_types import FREE, Pass
+from .options import format_options, parse_options
+from .pass_types import Pass
 
 PASSES: dict[str, Pass] = {p.name: p for p in (
     refine.PASS,
@@ -43,14 +45,20 @@ PIPELINES: dict[str, str] = {
 
 @dataclass(frozen=True)
 class Step:
+    """A pass in a pipeline with its non-default options (name, typed value), in the order
+    its options class declares them."""
+
     pass_: Pass
-    options: tuple[tuple[str, str], ...]
+    options: tuple[tuple[str, Any], ...] = ()
 
     @property
     def label(self) -> str:
-        if not self.options:
-            return self.pass_.name
-        return self.pass_.name + "{" + ",".join(f"{k}={v}" for k, v in self.options) + "}"
+        """``name`` or ``name{k=v,...}``: the text that parses back to this step."""
+        return self.pass_.name + format_options(self.pass_.options, self.options)
+
+    def settings(self) -> Any:
+        """The options the pass runs with: its options class with these values set."""
+        return self.pass_.options(**dict(self.options))
 
 
 def _split(text: str) -> list[str]:
@@ -74,33 +82,25 @@ def parse_pipeline(text: str) -> tuple[Step, ...]:
     items = []  # a named pipeline may stand for its passes anywhere in the list
     for item in _split(text):
         items += _split(PIPELINES[item]) if item in PIPELINES else [item]
-    steps = []
-    for item in items:
-        name, _, rest = item.partition("{")
-        name = name.strip()
-        if name not in PASSES:
-            known = ", ".join(sorted(PASSES))
-            raise KanccError(f"unknown pass {name!r} in pipeline {text!r} (passes: {known}; "
-                             f"pipelines: {', '.join(PIPELINES)})")
-        pass_ = PASSES[name]
-        options = dict(pass_.default_options())
-        if rest:
-            if not rest.endswith("}"):
-                raise KanccError(f"pass options of {name!r} must end with '}}': {item!r}")
-            allowed, given = dict(pass_.options), set()
-            for pair in filter(None, (p.strip() for p in rest[:-1].split(","))):
-                key, eq, value = (s.strip() for s in pair.partition("="))
-                if not eq or key not in allowed:
-                    raise KanccError(f"pass {name!r} has no option {key!r} "
-                                     f"(options: {', '.join(allowed) or 'none'})")
-                if key in given:
-                    raise KanccError(f"{name}{{{key}=...}} is given twice in {item!r}")
-                given.add(key)
-                if value not in allowed[key] and FREE not in allowed[key]:
-                    raise KanccError(f"{name}{{{key}=...}} must be one of "
-                                     f"{', '.join(allowed[key])}, got {value!r}")
-                options[key] = value
-        non_default = tuple((k, v) for k, v in options.items()
-                            if v != pass_.default_options()[k])
-        steps.append(Step(pass_, non_default))
-    return tuple(steps)
+    return tuple(_step(item, text) for item in items)
+
+
+def _step(item: str, pipeline: str) -> Step:
+    """One ``name`` or ``name{k=v,...}`` of a pipeline, its options parsed and typed."""
+    name, _, rest = item.partition("{")
+    name = name.strip()
+    if name not in PASSES:
+        known = ", ".join(sorted(PASSES))
+        raise KanccError(f"unknown pass {name!r} in pipeline {pipeline!r} (passes: {known}; "
+                         f"pipelines: {', '.join(PIPELINES)})")
+    pass_ = PASSES[name]
+    given: list[tuple[str, str]] = []
+    if rest:
+        if not rest.endswith("}"):
+            raise KanccError(f"pass options of {name!r} must end with '}}': {item!r}")
+        for pair in filter(None, (p.strip() for p in rest[:-1].split(","))):
+            key, eq, value = (part.strip() for part in pair.partition("="))
+            if not eq:
+                raise KanccError(f"pass {name!r}: option {pair!r} needs a value (key=value)")
+            given.append((key, value))
+    return Step(pass_, parse_options(name, pass_.options, given))

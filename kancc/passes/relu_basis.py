@@ -21,7 +21,7 @@ float64; the pass warns when eps(dtype) * kappa exceeds ``HAZARD`` for any layer
 from __future__ import annotations
 
 import warnings
-from typing import Callable, Mapping
+from typing import Callable
 
 import numpy as np
 
@@ -30,6 +30,7 @@ from kancc.ir import Graph, Op, extended_knots, grid_points
 from kancc.numerics.basis_matrices import (relu_change_of_basis_float, to_relu_weights,
                                            to_spline_coefficients)
 
+from .options import NoOptions
 from .pass_types import Params, Pass, PassResult
 from .spec_view import spec_view_layers
 
@@ -56,13 +57,13 @@ def relu_condition(op: Op, matrix: np.ndarray) -> float:
 def _rewrite(graph: Graph, source: str, target: str, pass_name: str
              ) -> tuple[Graph, dict[str, np.ndarray]]:
     """Every kan.layer of kind ``source`` becomes kind ``target``; A per coefficient."""
-    coefficients = {op.result.name: coef.name for op, coef in spec_view_layers(graph, pass_name)
+    coefficients = {id(op): coef.name for op, coef in spec_view_layers(graph, pass_name)
                     if op.attr("kind") == source}
     matrices: dict[str, np.ndarray] = {}
     ops = []
     for op in graph.ops:
-        if op.name == "kan.layer" and op.result.name in coefficients:
-            matrices[coefficients[op.result.name]] = change_of_basis_matrix(op)
+        if id(op) in coefficients:
+            matrices[coefficients[id(op)]] = change_of_basis_matrix(op)
             op = op.without_attrs("stencil", "stencil_scale").with_attrs(kind=target)
         ops.append(op)
     if not matrices:
@@ -90,13 +91,13 @@ def _apply(matrices: dict[str, np.ndarray], to_relu: bool) -> Callable[[Params],
                            for k, v in params.items()}
 
 
-def to_relu_basis(graph: Graph, options: Mapping[str, str]) -> PassResult:
+def to_relu_basis(graph: Graph, options: NoOptions) -> PassResult:
     rewritten, matrices = _rewrite(graph, "bspline", "relu", "to-relu-basis")
     _warn_hazard(rewritten, matrices)
     return PassResult(rewritten, _apply(matrices, True), _apply(matrices, False))
 
 
-def to_spline_basis(graph: Graph, options: Mapping[str, str]) -> PassResult:
+def to_spline_basis(graph: Graph, options: NoOptions) -> PassResult:
     rewritten, matrices = _rewrite(graph, "relu", "bspline", "to-spline-basis")
     return PassResult(rewritten, _apply(matrices, False), _apply(matrices, True))
 

@@ -14,8 +14,8 @@ the spec already makes Tucker layers are left as they are. Works on the spec vie
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from fractions import Fraction
-from typing import Mapping
 
 import numpy as np
 
@@ -24,23 +24,19 @@ from kancc.frontend.param_names import factors_of_coef, tucker_shapes
 from kancc.ir import Graph, Op, Param, TensorType
 from kancc.numerics.hosvd import Tucker, hosvd, ranks_for
 
-from .pass_types import FREE, Params, Pass, PassResult
+from .options import Ratio, option
+from .pass_types import Params, Pass, PassResult
 from .spec_view import spec_view_layers
 
 
-def compression_ratio(text: str) -> Fraction:
-    try:
-        cr = Fraction(text)
-    except (ValueError, ZeroDivisionError):
-        raise PassError(f"tucker{{cr=...}} must be a number such as 1/4 or 0.25, got "
-                        f"{text!r}") from None
-    if not 0 < cr <= 1:
-        raise PassError(f"tucker{{cr=...}} must be in (0, 1], got {text}")
-    return cr
+@dataclass(frozen=True)
+class TuckerOptions:
+    cr: Fraction = option(Fraction(1), Ratio(), "the compression ratio: ranks "
+                                                "ceil(cr * (in, out, n_b))")
 
 
-def tucker(graph: Graph, options: Mapping[str, str]) -> PassResult:
-    cr = compression_ratio(options.get("cr", "1"))
+def tucker(graph: Graph, options: TuckerOptions) -> PassResult:
+    cr = options.cr
     layers = spec_view_layers(graph, "tucker")
     if not layers:
         if any(op.name == "kan.tucker_layer" for op in graph.ops):
@@ -92,4 +88,4 @@ def tucker(graph: Graph, options: Mapping[str, str]) -> PassResult:
 
 
 PASS = Pass("tucker", "factorize full layers by truncated HOSVD: coef -> core, U1, U2, U3",
-            tucker, options=(("cr", ("1", FREE)),))
+            tucker, TuckerOptions)

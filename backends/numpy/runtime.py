@@ -1,0 +1,169 @@
+"""The NumPy module's fixed text: its language table and the runtime helpers it carries."""
+
+from __future__ import annotations
+
+from ..local_basis import Syntax
+from ..module_skeleton import Language
+
+SYNTAX = Syntax(
+    gather="{table}[{index}]",
+    floor_int="np.floor({x}).astype(np.int64)",
+    as_int="({x}).astype(np.int64)",
+    where="np.where({cond}, {a}, {b})",
+    zeros_int="np.zeros_like({x}, dtype=np.int64)",
+    tanh="np.tanh({x})",
+    sin="np.sin({x})",
+    cos="np.cos({x})",
+    search="np.clip(np.searchsorted({table}, {x}, side='right') - 1, 0, {last})",
+)
+
+RUNTIME = '''
+
+
+def scatter_local(k, values, n_basis):
+    """Dense [..., n_basis] basis tensor holding values[m] at index k + m, zero elsewhere."""
+    out = np.zeros(k.size * n_basis, dtype=values[0].dtype)
+    first = np.arange(0, k.size * n_basis, n_basis) + k.ravel()
+    for m, v in enumerate(values):
+        out[first + m] = v.ravel()
+    return out.reshape(k.shape + (n_basis,))
+
+
+def contract(basis, weights):
+    """y[b, q] = sum_(p, i) basis[b, p, i] weights[(p, i), q]: one GEMM (in the basis's
+    dtype: float64 for truncated powers), rounded to DTYPE."""
+    y = basis.reshape(basis.shape[0], weights.shape[0]) @ weights
+    return y.astype(DTYPE, copy=False)
+
+
+def pack_params(params):
+    """Check the parameters and lay each coef (in, out, n_b) out as the GEMM reads it,
+    (in * n_b, out); Tucker factors stay as they are. Pack once to evaluate many batches:
+    forward_packed(packed, x)."""
+    packed = {}
+    for name, shape in PARAM_SHAPES.items():
+        if name not in params:
+            raise KeyError(f"params has no {name!r} (expected keys: {list(PARAM_SHAPES)})")
+        value = np.asarray(params[name], dtype=DTYPE)
+        if value.shape != shape:
+            raise ValueError(f"params[{name!r}] must have shape {shape}, got {value.shape}")
+        if name in PACKED:
+            value = np.ascontiguousarray(value.transpose(0, 2, 1)).reshape(-1, shape[1])
+        packed[name] = value
+    return packed
+
+
+def unpack(packed, name):
+    """The (in, out, n_b) layout of a packed coefficient (a Tucker factor as it is)."""
+    if name not in PACKED:
+        return packed[name]
+    n_in, n_out, n_b = PARAM_SHAPES[name]
+    return packed[name].reshape(n_in, n_b, n_out).transpose(0, 2, 1)
+
+
+def tucker_layer(basis, core, u1, u2, u3):
+    """y[b, q] = sum_(p, i) basis[b, p, i] W[p, q, i] with W = core x1 u1 x2 u2 x3 u3, in
+    the cheap order basis -> u3 -> u1 -> core -> u2: W (in, out, n_b) is never formed."""
+    z3, z1 = tucker_projections(basis, u3, u1)
+    h = z1.reshape(z1.shape[0], -1) @ core.transpose(0, 2, 1).reshape(-1, core.shape[1])
+    return (h @ u2.T).astype(DTYPE, copy=False)
+
+
+def tucker_projections(basis, u3, u1):
+    """z3[b, p, c] = sum_i basis[b, p, i] u3[i, c]; z1[b, a, c] = sum_p u1[p, a] z3[b, p, c]."""
+    z3 = (basis @ u3.astype(basis.dtype)).astype(DTYPE, copy=False)
+    return z3, np.matmul(u1.T, z3)
+
+
+def check_input(x):
+    x = np.asarray(x, dtype=DTYPE)
+    if x.ndim != 2 or x.shape[1] != INPUT_WIDTH:
+        raise ValueError(f"x must have shape (batch, {INPUT_WIDTH}), got {x.shape}")
+    return x
+'''
+
+TRAINING_RUNTIME = '''
+
+
+def check_target(y, n_rows):
+    if n_rows == 0:
+        raise ValueError("x has no rows: an empty batch has no mean loss")
+    if TARGET_KIND == "labels":
+        labels = np.asarray(y)
+        if labels.shape != (n_rows,) or labels.dtype.kind not in "iu":
+            raise ValueError(f"y must be {n_rows} integer class labels, got {labels.dtype} "
+                             f"{labels.shape}")
+        if labels.size and (labels.min() < 0 or labels.max() >= TARGET_WIDTH):
+            raise ValueError(f"class labels must lie in 0..{TARGET_WIDTH - 1}")
+        return labels.astype(np.int64)
+    y = np.asarray(y, dtype=DTYPE)
+    if y.shape != (n_rows, TARGET_WIDTH):
+        raise ValueError(f"y must have shape ({n_rows}, {TARGET_WIDTH}), got {y.shape}")
+    return y
+
+
+def mse(pred, y):
+    """mean over batch and outputs of (pred - y)^2."""
+    diff = pred - y
+    return np.mean(diff * diff)
+
+
+def mse_grad(pred, y):
+    return (pred - y) * (2.0 / pred.size)
+
+
+def cross_entropy(logits, labels):
+    """mean over the batch of -log softmax(logits)[label]."""
+    shifted = logits - logits.max(axis=1, keepdims=True)
+    log_total = np.log(np.exp(shifted).sum(axis=1))
+    return np.mean(log_total - shifted[np.arange(labels.size), labels])
+
+
+def cross_entropy_grad(logits, labels):
+    exp = np.exp(logits - logits.max(axis=1, keepdims=True))
+    grad = exp / exp.sum(axis=1, keepdims=True)
+    grad[np.arange(labels.size), labels] -= 1.0
+    return grad / labels.size
+
+
+def dense_vjp_coef(basis, g, name):
+    """dcoef[p, q, i] = sum_b g[b, q] basis[b, p, i], in the (in, out, n_b) layout."""
+    n_in, n_out, n_b = PARAM_SHAPES[name]
+    flat = basis.reshape(basis.shape[0], n_in * n_b).T @ g
+    return flat.reshape(n_in, n_b, n_out).transpose(0, 2, 1).astype(DTYPE, copy=False)
+
+
+def tucker_vjp(basis, dbasis, g, core, u1, u2, u3):
+    """(dcore, du1, du2, du3[, dx]) of tucker_layer from g = d(loss)/dy, by the chain rule
+    through its four contractions (dx only when dbasis is given)."""
+    z3, z1 = tucker_projections(basis, u3, u1)
+    n, r1, r3 = z1.shape
+    core_matrix = core.transpose(0, 2, 1).reshape(r1 * r3, -1)  # [(a, c), d]
+    h = z1.reshape(n, -1) @ core_matrix
+    gh = g @ u2
+    du2 = g.T @ h
+    dcore = (z1.reshape(n, -1).T @ gh).reshape(r1, r3, -1).transpose(0, 2, 1)
+    gz1 = (gh @ core_matrix.T).reshape(n, r1, r3)
+    du1 = np.tensordot(z3, gz1, axes=([0, 2], [0, 2]))  # sum over b, c: one GEMM
+    gz3 = np.matmul(u1, gz1)
+    du3 = basis.reshape(-1, basis.shape[2]).T @ gz3.reshape(-1, r3).astype(basis.dtype)
+    grads = [dcore, du1, du2, du3]
+    if dbasis is not None:
+        grads.append(np.sum(dbasis * (gz3 @ u3.T), axis=2))
+    return tuple(grad.astype(DTYPE, copy=False) for grad in grads)
+
+
+def dense_vjp_input(dbasis, g, weights):
+    """dx[b, p] = sum_i dbasis[b, p, i] (g @ weights.T)[b, (p, i)]."""
+    dx = np.sum(dbasis * (g @ weights.T).reshape(dbasis.shape), axis=2)
+    return dx.astype(DTYPE, copy=False)
+'''
+
+LANGUAGE = Language(
+    title="NumPy reference module",
+    imports=("import numpy as np",),
+    dtypes={"f32": "np.float32", "f64": "np.float64"},
+    syntax=SYNTAX,
+    runtime=RUNTIME,
+    training_runtime=TRAINING_RUNTIME,
+)

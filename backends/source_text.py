@@ -1,0 +1,60 @@
+"""How IR names and exact constants are written in emitted Python: identifiers, comments,
+float tables."""
+
+from __future__ import annotations
+
+import re
+import textwrap
+from fractions import Fraction
+
+from kancc.ir import GLOBAL_KINDS, Graph, Op, Operand, Value
+from kancc.ir.printer import format_op
+
+from .local_basis import literal
+
+
+def var(value: Value) -> str:
+    """A Python identifier for an SSA value."""
+    name = re.sub(r"[^A-Za-z0-9_]", "_", value.name)
+    return name if name.isidentifier() and not name[0].isdigit() else f"v{name}"
+
+
+def operand_expr(operand: Operand, params: str = "params") -> str:
+    """A value's identifier, or a parameter looked up in the ``params`` dict."""
+    return var(operand) if isinstance(operand, Value) else f'{params}["{operand.name}"]'
+
+
+def results_of(op: Op) -> str:
+    """The left-hand side of an op's statement: its results' identifiers."""
+    return ", ".join(var(r) for r in op.results)
+
+
+def op_comment(op: Op, indent: str = "") -> str:
+    """The op's IR text without its (long) attributes, as a comment."""
+    brief = format_op(Op(op.name, op.operands, (), op.results))
+    return "\n".join(f"{indent}# {line.strip()}" for line in brief.splitlines())
+
+
+def describe_basis(op: Op) -> str:
+    attrs = op.attr_dict
+    if attrs["kind"] in GLOBAL_KINDS:
+        return f"{attrs['kind']}, {attrs['order']} functions of t = tanh(x), eval={attrs['eval']}"
+    a, b = attrs["domain"]
+    spacing = "uniform" if attrs["knots"] == "uniform" else "non-uniform"
+    return (f"{attrs['kind']} order {attrs['order']}, {attrs['grid']} {spacing} cells on "
+            f"[{a}, {b}], eval={attrs['eval']}")
+
+
+def float_list(values: tuple[Fraction, ...], indent: str) -> str:
+    """``[v0, v1, ...]`` wrapped at 100 columns."""
+    body = ", ".join(literal(v) for v in values)
+    lines = textwrap.wrap(body, width=96 - len(indent), break_long_words=False)
+    if len(lines) <= 1:
+        return f"[{body}]"
+    inner = indent + "    "
+    return "[\n" + "\n".join(inner + line for line in lines) + f"\n{indent}]"
+
+
+def param_shapes(graph: Graph) -> str:
+    items = ", ".join(f'"{p.name}": {tuple(p.type.shape)}' for p in graph.params)
+    return "{" + items + "}"

@@ -1,0 +1,72 @@
+"""The torch.autograd.Function of each forward layer of a training graph, as source lines:
+forward runs the layer's kernel, backward its compiled vjp kernels."""
+
+from __future__ import annotations
+
+
+def layer_function(layer: int, vjp_input: int | None, vjp_coef: int | None) -> list[str]:
+    """A torch.autograd.Function running layer ``layer`` and its compiled vjp kernels
+    (no vjp_coef: the coefficients are frozen)."""
+    if vjp_coef is None:
+        dcoef = ['            raise RuntimeError("the coefficients of this layer are frozen")']
+    else:
+        dcoef = [f"            dcoef = vjp_coef_{vjp_coef}(x, g, ctx.deterministic)"]
+    if vjp_input is None:
+        dx = ['            raise RuntimeError("compiled without d/dx of the model input: "',
+              '                               "use autodiff{wrt=params+input}")']
+    else:
+        dx = [f"            dx = vjp_input_{vjp_input}(x, coef, g)"]
+    return [
+        "", "",
+        f"class Layer{layer}(torch.autograd.Function):",
+        f'    """layer_{layer} forward; backward by '
+        + " and ".join(f"{kind}_{index}" for kind, index in
+                       (("vjp_coef", vjp_coef), ("vjp_input", vjp_input)) if index is not None)
+        + '."""',
+        "",
+        "    @staticmethod",
+        "    def forward(ctx, x, coef, deterministic):",
+        "        ctx.save_for_backward(x, coef)",
+        "        ctx.deterministic = deterministic",
+        f"        return layer_{layer}(x, coef)",
+        "",
+        "    @staticmethod",
+        "    def backward(ctx, g):",
+        "        x, coef = ctx.saved_tensors",
+        "        dx = dcoef = None",
+        "        if ctx.needs_input_grad[0]:",
+        *dx,
+        "        if ctx.needs_input_grad[1]:",
+        *dcoef,
+        "        return dx, dcoef, None",
+    ]
+
+
+def tucker_function(layer: int, vjp: int, want_dx: bool) -> list[str]:
+    """A torch.autograd.Function running Tucker layer ``layer`` and its compiled vjp."""
+    if want_dx:
+        dx = ["        dcore, du1, du2, du3, dx = grads"]
+    else:
+        dx = ["        dcore, du1, du2, du3 = grads",
+              "        dx = None",
+              "        if ctx.needs_input_grad[0]:",
+              '            raise RuntimeError("compiled without d/dx of the model input: "',
+              '                               "use autodiff{wrt=params+input}")']
+    return [
+        "", "",
+        f"class Layer{layer}(torch.autograd.Function):",
+        f'    """tucker_{layer} forward; backward by tucker_vjp_{vjp}."""',
+        "",
+        "    @staticmethod",
+        "    def forward(ctx, x, core, u1, u2, u3, deterministic):",
+        "        ctx.save_for_backward(x, core, u1, u2, u3)",
+        "        ctx.deterministic = deterministic",
+        f"        return tucker_{layer}(x, core, u1, u2, u3)",
+        "",
+        "    @staticmethod",
+        "    def backward(ctx, g):",
+        f"        grads = tucker_vjp_{vjp}(*ctx.saved_tensors, g.contiguous(), "
+        "ctx.deterministic)",
+        *dx,
+        "        return dx, dcore, du1, du2, du3, None",
+    ]

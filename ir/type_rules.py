@@ -1,0 +1,160 @@
+"""The type rule of each ``kan`` op: operand types -> result types, or TypeError saying why.
+
+The dialect table (dialect.py) names one rule per op; the verifier compares what a rule
+infers with the result types an op declares.
+"""
+
+from __future__ import annotations
+
+from .basis_attrs import n_basis
+from .graph import Op, Operand, Param, Value
+from .types import TensorType
+
+
+def layer(op: Op) -> tuple[TensorType, ...]:
+    """kan.layer and kan.fused_layer: x [B, in], coef [in, out, n_b] -> y [B, out]."""
+    x, coef = op.operands[:2]
+    _require_rank(x, 2)
+    _require_rank(coef, 3)
+    if coef.type.shape[0] != x.type.shape[1]:
+        raise TypeError(f"{ref(coef)} has {coef.type.shape[0]} inputs but {ref(x)} has "
+                        f"{x.type.shape[1]} features")
+    nb = n_basis(op.attr("order"), op.attr("grid"))
+    if coef.type.shape[2] != nb:
+        raise TypeError(f"{ref(coef)} has {coef.type.shape[2]} basis coefficients per edge "
+                        f"but the basis has {nb} functions (grid + order - 1)")
+    _require_same_dtype(op.operands[:2])
+    return (TensorType(_dtype_of(op), (x.type.shape[0], coef.type.shape[1])),)
+
+
+def basis(op: Op) -> tuple[TensorType, ...]:
+    (x,) = op.operands
+    _require_rank(x, 2)
+    nb = n_basis(op.attr("order"), op.attr("grid"))
+    return (TensorType(_dtype_of(op), (*x.type.shape, nb)),)
+
+
+def contract(op: Op) -> tuple[TensorType, ...]:
+    basis_value, coef = op.operands
+    _require_rank(basis_value, 3)
+    _require_rank(coef, 3)
+    b, p, nb = basis_value.type.shape
+    if (coef.type.shape[0], coef.type.shape[2]) != (p, nb):
+        raise TypeError(f"{ref(coef)} of shape {coef.type} does not contract with "
+                        f"{ref(basis_value)} of type {basis_value.type} (need [{p},out,{nb}])")
+    _require_same_dtype(op.operands)
+    return (TensorType(_dtype_of(op), (b, coef.type.shape[1])),)
+
+
+def _layer_cotangent(op: Op) -> None:
+    """The third operand of a vjp op is d(loss)/dy, typed like the layer's output."""
+    (y,) = layer(op)
+    grad = op.operands[2]
+    if grad.type != y:
+        raise TypeError(f"{ref(grad)} has type {grad.type} but the layer's output is {y}")
+
+
+def vjp_input(op: Op) -> tuple[TensorType, ...]:
+    _layer_cotangent(op)
+    return (op.operands[0].type,)
+
+
+def vjp_coef(op: Op) -> tuple[TensorType, ...]:
+    _layer_cotangent(op)
+    return (op.operands[1].type,)
+
+
+def tucker_layer(op: Op) -> tuple[TensorType, ...]:
+    """x [B, in], core (r1, r2, r3), U1 (in, r1), U2 (out, r2), U3 (n_b, r3) -> y [B, out]."""
+    return (_tucker_output(op),)
+
+
+def _tucker_output(op: Op) -> TensorType:
+    x, core, u1, u2, u3 = op.operands[:5]
+    _require_rank(x, 2)
+    _require_rank(core, 3)
+    for factor in (u1, u2, u3):
+        _require_rank(factor, 2)
+    nb = n_basis(op.attr("order"), op.attr("grid"))
+    if u1.type.shape[0] != x.type.shape[1]:
+        raise TypeError(f"{ref(u1)} has {u1.type.shape[0]} rows but {ref(x)} has "
+                        f"{x.type.shape[1]} features")
+    if u3.type.shape[0] != nb:
+        raise TypeError(f"{ref(u3)} has {u3.type.shape[0]} rows but the basis has {nb} "
+                        "functions (grid + order - 1)")
+    ranks = tuple(f.type.shape[1] for f in (u1, u2, u3))
+    if core.type.shape != ranks:
+        raise TypeError(f"{ref(core)} has shape {core.type} but the factors' ranks are "
+                        f"{list(ranks)}")
+    _require_same_dtype(op.operands)
+    return TensorType(_dtype_of(op), (x.type.shape[0], u2.type.shape[0]))
+
+
+def vjp_tucker(op: Op) -> tuple[TensorType, ...]:
+    """(dcore, dU1, dU2, dU3), and dx when the op has five results."""
+    y = _tucker_output(op)
+    grad = op.operands[5]
+    if grad.type != y:
+        raise TypeError(f"{ref(grad)} has type {grad.type} but the layer's output is {y}")
+    x, core, u1, u2, u3 = op.operands[:5]
+    grads = (core.type, u1.type, u2.type, u3.type)
+    return grads + (x.type,) if len(op.results) == 5 else grads
+
+
+def _loss_target(op: Op) -> None:
+    pred, target = op.operands
+    _require_rank(pred, 2)
+    if op.attr("kind") == "cross_entropy":
+        expected = TensorType("i32", pred.type.shape[:1])
+        what = "class labels for"
+    else:
+        expected = pred.type
+        what = "the same type as"
+    if target.type != expected:
+        raise TypeError(f"{ref(target)} must be {expected} ({what} {ref(pred)}), "
+                        f"got {target.type}")
+
+
+def loss(op: Op) -> tuple[TensorType, ...]:
+    _loss_target(op)
+    return (TensorType(_dtype_of(op), ()),)
+
+
+def loss_grad(op: Op) -> tuple[TensorType, ...]:
+    _loss_target(op)
+    return (op.operands[0].type,)
+
+
+def penalty(op: Op) -> tuple[TensorType, ...]:
+    (param,) = op.operands
+    return (TensorType(param.type.dtype, ()),)
+
+
+def penalty_grad(op: Op) -> tuple[TensorType, ...]:
+    return (op.operands[0].type,)
+
+
+def add(op: Op) -> tuple[TensorType, ...]:
+    a, b = op.operands
+    if a.type != b.type:
+        raise TypeError(f"{ref(a)} of type {a.type} and {ref(b)} of type {b.type} differ")
+    return (a.type,)
+
+
+def ref(v: Operand) -> str:
+    return f"%{v.name}" if isinstance(v, Value) else f"@{v.name}"
+
+
+def _dtype_of(op: Op) -> str:
+    return op.operands[0].type.dtype
+
+
+def _require_rank(v: Value | Param, rank: int) -> None:
+    if v.type.rank != rank:
+        raise TypeError(f"{ref(v)} must have rank {rank}, has type {v.type}")
+
+
+def _require_same_dtype(operands: tuple[Operand, ...]) -> None:
+    dtypes = {o.type.dtype for o in operands}
+    if len(dtypes) != 1:
+        raise TypeError(f"operands mix dtypes {sorted(dtypes)}")

@@ -1,0 +1,222 @@
+"""What each ``kancc`` command does, once its arguments are parsed (``kancc.cli``)."""
+
+from __future__ import annotations
+
+import argparse
+import io
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+
+from .backends import TARGETS, run_anywhere
+from .errors import KanccError
+from .frontend import prolong_params
+from .ir import to_text
+from .passes import PASSES, PIPELINES, DumpOptions
+from .passes.options import describe_options
+from .program import Program, compile
+from .spec import load_spec, spec_to_dict
+from .spec.refinement import refine_spec
+from .storage import load_checkpoint, save_checkpoint, write_atomic, write_text_atomic
+from .tools.analyze import analyze
+from .tools.differential_check import differential_check, header
+from .tools.plots import plot_checkpoint
+from .tools.unfactorized import is_factorized
+from .training import train
+
+EXIT_OK, EXIT_CHECK_FAILED, EXIT_BAD_INPUT = 0, 1, 2
+
+
+def compile_command(args: argparse.Namespace) -> int:
+    dump = DumpOptions(print_after_all=args.print_ir_after_all,
+                       print_after=frozenset(args.print_ir_after),
+                       print_before=frozenset(args.print_ir_before),
+                       dump_dir=Path(args.dump_ir) if args.dump_ir else None)
+    program = compile(args.spec, args.target, training=args.training, passes=args.passes,
+                      dump=dump)
+    text = to_text(program.ir) if args.emit == "ir" else program.source
+    if args.output:
+        write_text_atomic(args.output, text)
+        print(f"wrote {args.output} ({args.emit}, target {args.target})", file=sys.stderr)
+    else:
+        sys.stdout.write(text)
+    return EXIT_OK
+
+
+def _load_array(path: str, what: str) -> np.ndarray:
+    try:
+        array = np.load(path, allow_pickle=False)
+    except FileNotFoundError:
+        raise KanccError(f"{what} {path}: no such file") from None
+    except (OSError, ValueError) as exc:
+        raise KanccError(f"{what} {path}: not a readable .npy/.npz file ({exc})") from None
+    return array
+
+
+def run_command(args: argparse.Namespace) -> int:
+    run_anywhere(args.target)
+    program = compile(args.spec, args.target)
+    x = _load_array(args.input, "--input")
+    if not isinstance(x, np.ndarray):
+        raise KanccError(f"--input {args.input}: expected one array (.npy), got an archive")
+    width = program.spec.widths[0]
+    if x.ndim == 1 and width == 1:
+        x = x[:, None]
+    if x.ndim != 2 or x.shape[1] != width or not _is_real(x):
+        raise KanccError(f"--input {args.input}: expected a real array of shape (batch, {width}), "
+                         f"got {x.dtype} {x.shape}")
+    params = _load_params(args.params, program) if args.params else \
+        program.init_params(args.seed)
+    y = program.forward(params, x)
+    if args.output:
+        write_atomic(args.output, lambda f: np.save(f, y))
+        print(f"wrote {args.output}: outputs of shape {y.shape}", file=sys.stderr)
+    else:
+        print(np.array2string(y, precision=6, threshold=200))
+    return EXIT_OK
+
+
+def _is_real(array: np.ndarray) -> bool:
+    return np.issubdtype(array.dtype, np.number) and \
+        not np.issubdtype(array.dtype, np.complexfloating)
+
+
+def _load_params(path: str, program: Program) -> dict[str, np.ndarray]:
+    """The parameters of an .npz archive, checked against the model's declarations."""
+    archive = _load_array(path, "--params")
+    if isinstance(archive, np.ndarray):
+        raise KanccError(f"--params {path}: expected an .npz archive of named arrays")
+    shapes = {p.name: tuple(p.type.shape) for p in program.input_ir.params}
+    with archive:
+        names = set(archive.files)
+        missing, extra = sorted(set(shapes) - names), sorted(names - set(shapes))
+        if missing or extra:
+            raise KanccError(f"--params {path}: missing {missing or 'nothing'}, "
+                             f"unexpected {extra or 'nothing'}")
+        params = {}
+        for name, shape in shapes.items():
+            try:
+                value = archive[name]
+            except ValueError as exc:  # e.g. an object array, which needs pickle
+                raise KanccError(f"--params {path}: {name}: {exc}") from None
+            if value.shape != shape or not _is_real(value):
+                raise KanccError(f"--params {path}: {name} is {value.dtype} {value.shape}, the "
+                                 f"model needs a real array of shape {shape}")
+            params[name] = value.astype(program.spec.dtype)
+    return params
+
+
+def check_command(args: argparse.Namespace) -> int:
+    targets = tuple(t.strip() for t in args.targets.split(",") if t.strip())
+    unknown = sorted(set(targets) - set(TARGETS))
+    if unknown:
+        raise KanccError(f"--targets: unknown target(s) {', '.join(unknown)}")
+    for target in targets:
+        run_anywhere(target)
+    if args.samples < 1:
+        raise KanccError(f"--samples must be at least 1, got {args.samples}")
+    spec = load_spec(args.spec)
+    print(header(spec.name, args.samples), flush=True)
+    report = differential_check(spec, samples=args.samples, seed=args.seed, targets=targets,
+                                on_result=lambda c: print(c.line(), flush=True))
+    print("\n".join(report.closing_lines()))
+    return EXIT_OK if report.ok else EXIT_CHECK_FAILED
+
+
+def train_command(args: argparse.Namespace) -> int:
+    spec = load_spec(args.spec)
+    overrides = {"optimizer": args.optimizer, "steps": args.steps, "lr": args.lr,
+                 "batch_size": args.batch_size, "seed": args.seed}
+    given = {k: v for k, v in overrides.items() if v is not None}
+    tuned = sorted(set(given) - {"seed"})
+    if tuned and spec.train.method == "newton-kaczmarz":
+        flag = "--" + tuned[0].replace("_", "-")
+        raise KanccError(f"{flag}: applies to gradient training; this spec trains by "
+                         "newton-kaczmarz (set [train.kaczmarz] instead)")
+    if "steps" in given and spec.train.multilevel is not None:
+        raise KanccError("--steps: the spec's [train.multilevel] epochs set the steps of "
+                         "every level; edit those instead")
+    if given:
+        raw = spec_to_dict(spec)
+        for key, value in given.items():
+            raw["train"][key] = _cli_value(value)
+        if raw["train"].get("optimizer") == "lbfgs":  # adam-only keys the spec may carry
+            for key in ("batch_size", "lr"):
+                if key not in given:
+                    raw["train"].pop(key, None)
+        spec = replace(load_spec(raw), origin=spec.origin)
+    params = load_checkpoint(args.init, spec).params if args.init else None
+    output = args.output or f"{spec.name}.ckpt.npz"
+    run_anywhere(args.target)
+    result = train(spec, args.data, target=args.target, params=params, checkpoint=output,
+                   log=None if args.quiet else sys.stderr)
+    print(f"{spec.name}: {result.message}; final loss {result.loss:.4e}"
+          + (f", validation {result.validation_loss:.4e}"
+             if result.validation_loss == result.validation_loss else ""))
+    return EXIT_OK if result.status == "done" else EXIT_CHECK_FAILED
+
+
+def _cli_value(text: str) -> object:
+    """A command-line override as the spec checker expects it: an int when it is one, else
+    the text (numbers such as "1e-3" or "1/3" are parsed exactly by the checker)."""
+    try:
+        return int(text)
+    except ValueError:
+        return text
+
+
+def plot_command(args: argparse.Namespace) -> int:
+    written = plot_checkpoint(load_checkpoint(args.checkpoint), args.output)
+    for path in written:
+        print(f"wrote {path}")
+    return EXIT_OK
+
+
+def analyze_command(args: argparse.Namespace) -> int:
+    params: dict[str, np.ndarray] | None = None
+    if args.spec.endswith(".npz"):  # a checkpoint: its own model and coefficients
+        if args.params:
+            raise KanccError("--params: the checkpoint given as SPEC already holds them")
+        checkpoint = load_checkpoint(args.spec)
+        spec, params = checkpoint.spec, checkpoint.params
+    else:
+        spec = load_spec(args.spec)
+        if args.params:
+            params = load_checkpoint(args.params, spec).params
+    text, written = analyze(spec, args.plot, params)
+    sys.stdout.write(text)
+    for path in written:
+        print(f"wrote {path}")
+    return EXIT_OK
+
+
+def refine_command(args: argparse.Namespace) -> int:
+    checkpoint = load_checkpoint(args.checkpoint)
+    coarse = checkpoint.spec
+    if is_factorized(coarse):
+        raise KanccError(f"{args.checkpoint}: refine needs full B-spline layers; this model "
+                         "has Tucker layers or LoTRA adapters")
+    if args.spec:
+        fine = replace(load_spec(args.spec), train=coarse.train, data=coarse.data)
+    else:
+        fine = refine_spec(coarse, 2 if args.factor is None else args.factor)
+    params = prolong_params(coarse, fine, checkpoint.params)
+    save_checkpoint(args.output, fine, params, checkpoint.history)
+    grids = "/".join(str(b.grid) for b in fine.layers)
+    print(f"wrote {args.output}: grids {grids}")
+    return EXIT_OK
+
+
+def passes_command(args: argparse.Namespace) -> int:
+    out = io.StringIO()
+    out.write("passes:\n")
+    for p in PASSES.values():
+        options = describe_options(p.options)
+        out.write(f"  {p.name:<16} {p.summary}{'  ' + options if options else ''}\n")
+    out.write("pipelines:\n")
+    for name, text in PIPELINES.items():
+        out.write(f"  {name:<16} {text}\n")
+    sys.stdout.write(out.getvalue())
+    return EXIT_OK
