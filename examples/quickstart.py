@@ -13,6 +13,11 @@ from kancc.symbolic import relu_change_of_basis, uniform_knots
 
 HERE = Path(__file__).parent
 
+# Without a CUDA device, Triton kernels run in Triton's interpreter: a choice made once, before
+# anything imports triton (the kancc command makes it by itself).
+if kancc.backends.triton_installed() and not kancc.backends.cuda_available():
+    kancc.use_triton_interpreter()
+
 # 1. A spec (TOML file or dict) becomes a validated, exact Spec.
 spec = kancc.load_spec(HERE / "cubic_2_5_1.toml")
 print(f"model @{spec.name}: widths {spec.widths}, {spec.layers[0].n_basis} B-splines per edge")
@@ -23,7 +28,8 @@ for name, text in program.stages:
     print(f"  stage {name:<16} {len(text.splitlines()):3d} lines of IR")
 print(program.stages[-1][1])
 
-# 3. The exact change of basis the derive-stencils pass attached (seed 000, Lemma 2).
+# 3. The exact change of basis the derive-stencils pass attached (Lemma 2 of the multilevel
+#    paper).
 A = relu_change_of_basis(4, uniform_knots(4, -1, 1, 8))
 print("A^[4] row 0 (cubic, h = 1/4):", list(A[0, :5]))
 

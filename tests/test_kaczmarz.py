@@ -10,9 +10,13 @@ import pytest
 import kancc
 from kancc.cli import main
 from kancc.errors import KanccError, KanccWarning, SpecError
-from kancc.training.kaczmarz import (RANGE_MARGIN, _Grid, _grids, _renormalize, _to_cubic,
-                                     fit_newton_kaczmarz,
-                                     kaczmarz_epoch, predict, reference_epoch, refit)
+from kancc.training.kaczmarz import fit_newton_kaczmarz, kaczmarz_epoch, reference_epoch
+from kancc.training.kaczmarz_grids import RANGE_MARGIN
+from kancc.training.kaczmarz_grids import Grid as _Grid
+from kancc.training.kaczmarz_grids import grids_of as _grids
+from kancc.training.kaczmarz_grids import predict, refit
+from kancc.training.kaczmarz_grids import renormalize as _renormalize
+from kancc.training.kaczmarz_grids import to_cubic as _to_cubic
 
 
 def nk_spec(widths, grid=4, degree=1, domain=(0, 1), dtype="float64", **kaczmarz):

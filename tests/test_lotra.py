@@ -229,7 +229,7 @@ def test_full_finetuning_starts_from_the_pretrained_model(tmp_path):
     result = kancc.train(spec, log=None)
     plain_spec = {k: v for k, v in spec.items() if k != "finetune"}
     program = kancc.compile(plain_spec, training=True)
-    data = kancc.training.trainer.resolve_data(load_spec(plain_spec), None)[0]
+    data = kancc.training.training_data.resolve_data(load_spec(plain_spec), None)[0]
     start_loss = program.value_and_grad(pretrained, data.x, data.y)[0]
     assert result.history[0, 1] == pytest.approx(start_loss, rel=1e-12)
 

@@ -52,6 +52,9 @@ def dataset(n: int = 20000, seed: int = 1234) -> tuple[np.ndarray, np.ndarray]:
     return data.x, (y - y.min()) / (y.max() - y.min())
 
 
+PROGRAMS = kancc.training.ProgramCache()  # levels and seeds share their compiled programs
+
+
 def kan_spec(schedule: list[int], geometry: str, seed: int, steps_per_epoch: int,
              config: str) -> dict:
     degree, grid0, grid1 = CONFIGS[config]
@@ -70,7 +73,7 @@ def run_kan(job: tuple[str, str, int, int, str]) -> dict:
     schedule = SCHEDULES[fidelity]
     start = time.perf_counter()
     spec = kan_spec(schedule, geometry, seed, steps_per_epoch, config)
-    result = kancc.train(spec, (x, y), log=None)
+    result = kancc.train(spec, (x, y), log=None, programs=PROGRAMS)
     seconds = time.perf_counter() - start
     n_params = sum(v.size for v in result.params.values())
     return {"type": "KAN", "layers": "[2,5,1]", "basis": geometry, "fidelity": fidelity,

@@ -65,12 +65,13 @@ def main() -> int:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     args = parser.parse_args()
     results: dict[str, list[tuple[int, float]]] = {}
+    programs = kancc.training.ProgramCache()  # seeds share compiled programs
     for seed in args.seeds:
         data = digits(seed)
         x_train, x_test, y_train, y_test = data
         for cr in CRS + [None]:
             spec = kan_spec(cr, args.steps, seed)
-            trained = kancc.train(spec, (x_train, y_train), log=None)
+            trained = kancc.train(spec, (x_train, y_train), log=None, programs=programs)
             logits = kancc.compile(spec).forward(trained.params, x_test)
             accuracy = float(np.mean(logits.argmax(1) == y_test))
             count = int(sum(v.size for v in trained.params.values()))

@@ -88,12 +88,13 @@ def main() -> int:
                         help="which rows to run: crs like 1/8, 'full' (the full KAN), 'mlp'")
     args = parser.parse_args()
     rows = []
+    programs = kancc.training.ProgramCache()  # seeds share compiled programs
     for seed in args.seeds:
         train, val = data(args.train, 100 + seed), data(2000, 200 + seed)
         for cr in [None if m == "full" else m for m in args.models if m != "mlp"]:
             model = spec(cr, args.steps, seed, args.lr, args.kind)
             start = time.perf_counter()
-            result = kancc.train(model, train, log=None)
+            result = kancc.train(model, train, log=None, programs=programs)
             seconds = time.perf_counter() - start
             program = kancc.compile(model)
             val_mse = float(np.mean((program.forward(result.params, val[0]) - val[1]) ** 2))

@@ -1,4 +1,5 @@
-"""Newton-Kaczmarz training (seed 001): record by record, piecewise linear, then cubic.
+"""Newton-Kaczmarz training (the Kaczmarz / Newton-Kaczmarz paper on piecewise-linear KANs):
+record by record, piecewise linear, then cubic.
 
 ``train.method = "newton-kaczmarz"`` trains a spec of uniform degree-1 B-spline layers with
 one output (a single function [1, 1], a GAM [n, 1], the classic Kolmogorov-Arnold model
@@ -14,11 +15,8 @@ between epochs:
 - after ``epochs`` piecewise-linear epochs, converts every edge function to a cubic B-spline
   on the same cells (least squares) and trains ``spline_epochs`` more with the same method.
 
-Refits are least-squares fits of the old function sampled at 8 points per basis function
-of the new grid: exact when the new space contains the old function (cubic pieces cannot
-reproduce a kink, so PL -> cubic and non-nested regridding are approximate; the tests state
-the tolerance). Inputs outside a layer's domain use the edge cell's polynomial, as
-everywhere in kancc.
+The refits, renormalization and growth are ``kaczmarz_grids``. Inputs outside a layer's
+domain use the edge cell's polynomial, as everywhere in kancc.
 
 The result is an ordinary kancc model: its spec has the final grids and degree (and the
 default gradient [train] table); its parameters compile and run on every backend.
@@ -31,42 +29,24 @@ import os
 import time
 import warnings
 from dataclasses import dataclass, field, replace
-from functools import lru_cache, partial
+from functools import partial
 from typing import Callable, Mapping, TextIO
 
 import numpy as np
 
-from kancc.data import Dataset
 from kancc.errors import KanccError, KanccWarning
 from kancc.frontend.param_names import coef_name
 from kancc.program import Program
-from kancc.spec import Spec, TrainSpec, load_spec, spec_to_dict
+from kancc.spec import KaczmarzSpec, Spec, TrainSpec, load_spec, spec_to_dict
 from kancc.storage import save_checkpoint
 
+from .kaczmarz_grids import (Grid, grid_arrays, grids_of, grow, predict, renormalize,
+                             to_cubic)
 from .kaczmarz_kernel import ORDERS, basis_matrix, epoch_kernel, forward_kernel
 from .progress import Progress
+from .request import TrainRequest, TrainResult
 
-SAMPLES_PER_BASIS = 8  # least-squares refits sample the old function this densely
-RANGE_MARGIN = 0.01    # renormalized ranges are widened by this fraction on each side
-SHRINK_FLOOR = 0.1     # a domain shrinks only onto a seen range at least this fraction of it
 SKIP_OFF_EPOCHS = 6    # record skipping is off in epochs 0..6 and the last 6 (0-based)
-
-
-@dataclass
-class _Grid:
-    """One layer's uniform grid: ``n`` cells of width ``h`` from ``lo``, B-splines of order."""
-
-    order: int
-    lo: float
-    h: float
-    n: int
-
-    @property
-    def hi(self) -> float:
-        return self.lo + self.n * self.h
-
-    def basis(self, points: np.ndarray) -> np.ndarray:
-        return basis_matrix(self.order, self.lo, 1.0 / self.h, self.n, points)
 
 
 @dataclass
@@ -82,28 +62,6 @@ class KaczmarzFit:
     seconds: float
     phase_seconds: tuple[float, ...] = ()
     diverged_at: int | None = None  # the epoch whose updates were not finite (then undone)
-
-
-@lru_cache(maxsize=256)
-def _least_squares(order: int, lo: float, h: float, n: int) -> tuple[np.ndarray, np.ndarray]:
-    """Sample points on a grid and the pseudo-inverse that fits its B-splines to them."""
-    grid = _Grid(order, lo, h, n)
-    points = np.linspace(grid.lo, grid.hi, SAMPLES_PER_BASIS * (n + order - 1) + 1)
-    return points, np.linalg.pinv(grid.basis(points))
-
-
-def refit(coef: np.ndarray, old: _Grid, new: _Grid, scale: float = 1.0,
-          shift: float = 0.0) -> np.ndarray:
-    """Coefficients on ``new`` of the functions t -> f(shift + scale * t), f given by
-    ``coef`` (..., n_b_old) on ``old``: the least-squares fit at sample points of ``new``."""
-    points, pseudo_inverse = _least_squares(new.order, new.lo, new.h, new.n)
-    values = coef @ old.basis(shift + scale * points).T
-    return np.ascontiguousarray(values @ pseudo_inverse.T)
-
-
-def _grids(spec: Spec) -> list[_Grid]:
-    return [_Grid(b.order, float(b.domain[0]), float(b.domain[1] - b.domain[0]) / b.grid,
-                  b.grid) for b in spec.layers]
 
 
 def _warn_outside_domain(spec: Spec, x: np.ndarray) -> None:
@@ -149,67 +107,6 @@ def _starting_coefs(spec: Spec, params: Mapping[str, np.ndarray]) -> list[np.nda
     return coefs
 
 
-def _renormalize(coefs: list[np.ndarray], grids: list[_Grid], seen: np.ndarray,
-                 expand_only: bool = False) -> None:
-    """Map the range each hidden unit took (plus margins) onto its layer's domain, in place:
-    new argument = lo + (old - a) / scale. Units that saw nothing keep their map. A range
-    narrower than SHRINK_FLOOR of the domain (a nearly constant unit) and every range with
-    ``expand_only`` (an epoch that skipped records saw only part of the ranges) only widen
-    the domain to cover what was seen: zooming onto a degenerate range would amplify the
-    previous layer without bound."""
-    for layer in range(1, len(coefs)):
-        grid, n_units = grids[layer], coefs[layer].shape[0]
-        a, b = seen[layer, :n_units, 0].copy(), seen[layer, :n_units, 1].copy()
-        idle = ~(np.isfinite(a) & np.isfinite(b))
-        a[idle], b[idle] = grid.lo, grid.hi
-        margin = RANGE_MARGIN * (b - a)
-        a, b = a - margin, b + margin
-        widen = expand_only | (b - a < SHRINK_FLOOR * (grid.hi - grid.lo))
-        a = np.where(widen, np.minimum(a, grid.lo), a)
-        b = np.where(widen, np.maximum(b, grid.hi), b)
-        scale = (b - a) / (grid.hi - grid.lo)
-        n_before = coefs[layer - 1].shape[0]
-        before = coefs[layer - 1]
-        coefs[layer - 1] = grid.lo / n_before + (before - a[None, :, None] / n_before) \
-            / scale[None, :, None]
-        points, pseudo_inverse = _least_squares(grid.order, grid.lo, grid.h, grid.n)
-        moved = (a - scale * grid.lo)[:, None] + scale[:, None] * points[None, :]
-        old_basis = grid.basis(moved.ravel()).reshape(n_units, len(points), -1)
-        values = np.einsum("pqi,pmi->pqm", coefs[layer], old_basis)
-        coefs[layer] = np.ascontiguousarray(values @ pseudo_inverse.T)
-
-
-def _grow(coefs: list[np.ndarray], grids: list[_Grid], cells: tuple[int, ...]) -> None:
-    """One more cell for every layer below its target (in place)."""
-    for layer, target in enumerate(cells):
-        old = grids[layer]
-        if old.n < target:
-            new = _Grid(old.order, old.lo, (old.hi - old.lo) / (old.n + 1), old.n + 1)
-            coefs[layer] = refit(coefs[layer], old, new)
-            grids[layer] = new
-
-
-def _to_cubic(coefs: list[np.ndarray], grids: list[_Grid]) -> None:
-    for layer, old in enumerate(grids):
-        new = _Grid(4, old.lo, old.h, old.n)
-        coefs[layer] = refit(coefs[layer], old, new)
-        grids[layer] = new
-
-
-def _arrays(grids: list[_Grid]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    lo = np.array([g.lo for g in grids])
-    inv_h = np.array([1.0 / g.h for g in grids])
-    n = np.array([g.n for g in grids], dtype=np.int64)
-    return lo, inv_h, n
-
-
-def predict(coefs: list[np.ndarray], grids: list[_Grid], x: np.ndarray) -> np.ndarray:
-    """The model's output (N,) for inputs x (N, width_0)."""
-    lo, inv_h, n = _arrays(grids)
-    z = forward_kernel(grids[0].order)(tuple(coefs), lo, inv_h, n, np.ascontiguousarray(x))
-    return z[-1, :, 0]
-
-
 def fit_newton_kaczmarz(spec: Spec, x: np.ndarray, y: np.ndarray, x_val: np.ndarray,
                         y_val: np.ndarray, *, params: Mapping[str, np.ndarray] | None = None,
                         log: TextIO | None = None, target: str = "numpy") -> KaczmarzFit:
@@ -235,47 +132,73 @@ def fit_newton_kaczmarz(spec: Spec, x: np.ndarray, y: np.ndarray, x_val: np.ndar
     start = time.perf_counter()
     coefs = _initial_coefs(spec, y, spec.train.seed) if params is None else \
         _starting_coefs(spec, params)
-    grids = _grids(spec)
-    cells = method.cells or tuple(g.n for g in grids)
     skip = float(method.skip_below) * float(y.max() - y.min())
     phases = [(method.epochs, 0.0)] + ([(method.spline_epochs, skip)]
                                        if method.spline_epochs else [])
-    total = sum(epochs for epochs, _ in phases)
-    progress = Progress(total, log, f"{spec.name} newton-kaczmarz")
-    rows, done, marks, diverged_at = [], 0, [start], None
+    fit = _Schedule(spec, method, target, coefs, (x, y, x_val, y_val),
+                    Progress(sum(e for e, _ in phases), log, f"{spec.name} newton-kaczmarz"),
+                    measure_validation=log is not None)
+    marks = [start]
     for phase, (epochs, skip_below) in enumerate(phases):
-        if diverged_at is not None:
+        if fit.diverged_at is not None:
             break
         if phase == 1:
-            _to_cubic(coefs, grids)
-        kernel = _epoch_function(grids[0].order, target)
-        last = np.full(len(y), np.inf)  # every record's residual when last evaluated
+            to_cubic(fit.coefs, fit.grids)
+        fit.run_phase(epochs, skip_below, growing=phase == 0)
+        marks.append(time.perf_counter())
+    named = {coef_name(i): c.astype(spec.dtype) for i, c in enumerate(fit.coefs)}
+    return KaczmarzFit(_trained_spec(spec, fit.grids), named,
+                       np.array(fit.rows, dtype=float).reshape(-1, 3), marks[-1] - start,
+                       tuple(np.diff(marks)), fit.diverged_at)
+
+
+class _Schedule:
+    """The model being fitted (coefficients and grids), its history and its epochs."""
+
+    def __init__(self, spec: Spec, method: KaczmarzSpec, target: str, coefs: list[np.ndarray],
+                 data: tuple[np.ndarray, ...], progress: Progress,
+                 measure_validation: bool) -> None:
+        self.spec, self.method, self.target, self.coefs = spec, method, target, coefs
+        self.x, self.y, self.x_val, self.y_val = data
+        self.progress, self.measure_validation = progress, measure_validation
+        self.grids = grids_of(spec)
+        self.cells = method.cells or tuple(g.n for g in self.grids)
+        self.rows: list[tuple[float, float, float]] = []
+        self.done = 0
+        self.diverged_at: int | None = None
+
+    def run_phase(self, epochs: int, skip_below: float, growing: bool) -> None:
+        """``epochs`` epochs of the current degree; a non-finite epoch is undone and ends
+        the fit (``diverged_at``)."""
+        kernel = _epoch_function(self.grids[0].order, self.target)
+        last = np.full(len(self.y), np.inf)  # every record's residual when last evaluated
         for epoch in range(epochs):
             middle = SKIP_OFF_EPOCHS < epoch < epochs - SKIP_OFF_EPOCHS
-            seen = np.full((len(coefs), max(spec.widths), 2), [np.inf, -np.inf])
-            lo, inv_h, n = _arrays(grids)
-            kept = [c.copy() for c in coefs], list(grids)
-            squares = kernel(tuple(coefs), lo, inv_h, n, x, y, float(method.alpha),
-                             skip_below if middle else 0.0, seen, last)
-            if method.renormalize:
-                _renormalize(coefs, grids, seen, expand_only=middle and skip_below > 0)
-            if phase == 0 and epoch >= 1:
-                _grow(coefs, grids, cells)
-            if not (math.isfinite(squares) and _representable(coefs, spec.dtype)):
-                (coefs, grids), diverged_at = kept, done + 1
-                break
-            done += 1
-            due = done % progress.every == 0 or done == total
-            validation = math.nan
-            if due and len(y_val) and (log is not None or done == total):
-                validation = float(np.mean((predict(coefs, grids, x_val) - y_val) ** 2))
-            rows.append((done, squares / len(y), validation))
-            progress.update(done, squares / len(y), validation)
-        marks.append(time.perf_counter())
-    final = _trained_spec(spec, grids)
-    named = {coef_name(i): c.astype(spec.dtype) for i, c in enumerate(coefs)}
-    return KaczmarzFit(final, named, np.array(rows, dtype=float).reshape(-1, 3),
-                       marks[-1] - start, tuple(np.diff(marks)), diverged_at)
+            seen = np.full((len(self.coefs), max(self.spec.widths), 2), [np.inf, -np.inf])
+            lo, inv_h, n = grid_arrays(self.grids)
+            kept = [c.copy() for c in self.coefs], list(self.grids)
+            squares = kernel(tuple(self.coefs), lo, inv_h, n, self.x, self.y,
+                             float(self.method.alpha), skip_below if middle else 0.0, seen,
+                             last)
+            if self.method.renormalize:
+                renormalize(self.coefs, self.grids, seen, expand_only=middle and skip_below > 0)
+            if growing and epoch >= 1:
+                grow(self.coefs, self.grids, self.cells)
+            if not (math.isfinite(squares) and _representable(self.coefs, self.spec.dtype)):
+                (self.coefs, self.grids), self.diverged_at = kept, self.done + 1
+                return
+            self.done += 1
+            self._record(squares / len(self.y))
+
+    def _record(self, loss: float) -> None:
+        total = self.progress.total
+        due = self.done % self.progress.every == 0 or self.done == total
+        validation = math.nan
+        if due and len(self.y_val) and (self.measure_validation or self.done == total):
+            predicted = predict(self.coefs, self.grids, self.x_val)
+            validation = float(np.mean((predicted - self.y_val) ** 2))
+        self.rows.append((self.done, loss, validation))
+        self.progress.update(self.done, loss, validation)
 
 
 def _warm_up(kernel: Callable[..., float], order: int, widths: tuple[int, ...]) -> None:
@@ -310,10 +233,10 @@ def kaczmarz_epoch(spec: Spec, params: Mapping[str, np.ndarray], x: np.ndarray,
     """One epoch of the numba kernel on the spec's own grids (no growth, no renormalizing),
     on float64 copies of ``params``: the fast path that ``reference_epoch`` checks."""
     coefs = _starting_coefs(spec, params)
-    grids = _grids(spec)
+    grids = grids_of(spec)
     if len({g.order for g in grids}) != 1 or grids[0].order not in ORDERS:
         raise KanccError("the Kaczmarz kernel takes layers of one degree, 1 or 3")
-    lo, inv_h, n = _arrays(grids)
+    lo, inv_h, n = grid_arrays(grids)
     seen = np.full((len(coefs), max(spec.widths), 2), [np.inf, -np.inf])
     y = np.ascontiguousarray(np.reshape(y, -1), float)
     epoch_kernel(grids[0].order)(tuple(coefs), lo, inv_h, n, np.ascontiguousarray(x, float),
@@ -343,7 +266,7 @@ def reference_epoch(program: Program, params: Mapping[str, np.ndarray], x: np.nd
     return current
 
 
-def _trained_spec(spec: Spec, grids: list[_Grid]) -> Spec:
+def _trained_spec(spec: Spec, grids: list[Grid]) -> Spec:
     """The spec of the trained model: the final grids and degree, the default [train]."""
     raw = spec_to_dict(replace(spec, train=TrainSpec(loss="mse"), data=None))
     for table, grid in zip(raw["layers"], grids):
@@ -352,19 +275,18 @@ def _trained_spec(spec: Spec, grids: list[_Grid]) -> Spec:
     return replace(load_spec(raw), origin=spec.origin, data=spec.data)
 
 
-def train_newton_kaczmarz(spec: Spec, train_set: Dataset, val_set: Dataset, *, target: str,
-                          params: Mapping[str, np.ndarray] | None,
-                          checkpoint: str | os.PathLike | None, log: TextIO | None):  # noqa: ANN201
+def train_newton_kaczmarz(request: TrainRequest) -> TrainResult:
     """``kancc.train`` for train.method = "newton-kaczmarz": fit, then compile the trained
     model's program and measure its losses with it (the compiled program is the judge)."""
-    from .trainer import TrainResult, training_program
-
-    if target == "triton" and (spec.n_layers > 2):
+    spec, train_set, val_set, log = request.spec, request.train_set, request.val_set, \
+        request.log
+    if request.target == "triton" and (spec.n_layers > 2):
         raise KanccError("newton-kaczmarz on the triton target takes [n, 1] and [n, m, 1] "
                          f"models; {spec.name} has {spec.n_layers} layers (use numpy)")
     fit = fit_newton_kaczmarz(spec, train_set.x, train_set.y, val_set.x, val_set.y,
-                              params=params, log=log, target=target)
-    program = training_program(fit.spec, "numpy")  # the NumPy reference measures the result
+                              params=request.params, log=log, target=request.target)
+    # the NumPy reference measures the result
+    program = request.programs.training_program(fit.spec, "numpy")
     loss = program.value_and_grad(fit.params, train_set.x, train_set.y)[0]
     validation = math.nan
     if val_set.n:
@@ -379,9 +301,9 @@ def train_newton_kaczmarz(spec: Spec, train_set: Dataset, val_set: Dataset, *, t
         status = "diverged"
         message = (f"stopped: the updates of epoch {fit.diverged_at} were not finite; kept "
                    f"the parameters before it (loss {loss:.3e}); lower train.kaczmarz.alpha")
-    if checkpoint is not None:
-        save_checkpoint(checkpoint, fit.spec, fit.params, history)
-        message += f"; checkpoint {os.fspath(checkpoint)}"
+    if request.checkpoint is not None:
+        save_checkpoint(request.checkpoint, fit.spec, fit.params, history)
+        message += f"; checkpoint {os.fspath(request.checkpoint)}"
     if log is not None:
         log.write(message + "\n")
     return TrainResult(fit.params, history, status, message, program)

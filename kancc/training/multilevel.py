@@ -1,4 +1,4 @@
-"""Nested multilevel training (seed 000, Algorithm 1).
+"""Nested multilevel training (the multilevel paper's Algorithm 1).
 
 Level 0 is the spec as written (the coarsest grids); level k splits every cell into
 factor^k cells. Each level trains for its epochs, then its coefficients are prolonged
@@ -20,17 +20,16 @@ import math
 import os
 from dataclasses import replace
 from pathlib import Path
-from typing import Mapping, TextIO
 
 import numpy as np
 
-from kancc.data import Dataset
 from kancc.frontend import prolong_params
 from kancc.spec import Spec
 from kancc.spec.refinement import refine_spec
 from kancc.storage import save_checkpoint
 
-from .trainer import TrainResult, train_level
+from .gradient import train_gradient
+from .request import TrainRequest, TrainResult
 
 
 def level_specs(spec: Spec, n_train: int) -> list[Spec]:
@@ -53,28 +52,24 @@ def level_specs(spec: Spec, n_train: int) -> list[Spec]:
     return specs
 
 
-def level_path(checkpoint: str | os.PathLike, level: int) -> Path:
+def level_path(checkpoint: str | os.PathLike[str], level: int) -> Path:
     path = Path(checkpoint)
     return path.with_name(f"{path.stem}.level{level}{path.suffix or '.npz'}")
 
 
-def train_multilevel(spec: Spec, train_set: Dataset, val_set: Dataset, *, target: str,
-                     params: Mapping[str, np.ndarray] | None,
-                     checkpoint: str | os.PathLike | None,
-                     log: TextIO | None) -> TrainResult:
+def train_multilevel(request: TrainRequest) -> TrainResult:
+    spec, log = request.spec, request.log
     assert spec.train.multilevel is not None
     epochs = spec.train.multilevel.epochs
-    specs = level_specs(spec, train_set.n)
+    specs = level_specs(spec, request.train_set.n)
     results: list[TrainResult] = []
     trained: list[Spec] = []
     rows: list[np.ndarray] = []
     offset = 0
-    current = dict(params) if params is not None else None
+    current = dict(request.params) if request.params is not None else None
     previous: Spec | None = None
     last_trained = max(i for i, count in enumerate(epochs) if count > 0)
-    for index, (level, count) in enumerate(zip(specs, epochs)):
-        if index > last_trained:
-            break
+    for index, (level, count) in enumerate(zip(specs[:last_trained + 1], epochs)):
         if previous is not None and current is not None:
             current = prolong_params(previous, level, current)
         previous = level
@@ -84,9 +79,10 @@ def train_multilevel(spec: Spec, train_set: Dataset, val_set: Dataset, *, target
                       f"({level.train.steps if count else 0} steps)\n")
         if count == 0:  # before any training the first trained level initializes itself
             continue
-        result = train_level(level, train_set, val_set, target=target, params=current,
-                             checkpoint=level_path(checkpoint, index + 1) if checkpoint else None,
-                             log=log, label=f"{spec.name} level {index + 1} grid {grids}")
+        checkpoint = level_path(request.checkpoint, index + 1) if request.checkpoint else None
+        result = train_gradient(replace(request, spec=level, params=current,
+                                        checkpoint=checkpoint),
+                                label=f"{spec.name} level {index + 1} grid {grids}")
         results.append(result)
         trained.append(level)
         history = result.history.copy()
@@ -100,8 +96,8 @@ def train_multilevel(spec: Spec, train_set: Dataset, val_set: Dataset, *, target
     final = results[-1]
     history = np.concatenate(rows)
     message = f"multilevel: {len(results)} trained level(s); " + final.message
-    if checkpoint is not None:
-        save_checkpoint(checkpoint, trained[-1], final.params, history)
-        message += f"; final checkpoint {os.fspath(checkpoint)}"
+    if request.checkpoint is not None:
+        save_checkpoint(request.checkpoint, trained[-1], final.params, history)
+        message += f"; final checkpoint {os.fspath(request.checkpoint)}"
     return TrainResult(final.params, history, final.status, message, final.program,
                        tuple(results))

@@ -1,0 +1,68 @@
+"""``kancc.train`` and the registry of training methods it chooses from.
+
+A method is a function TrainRequest -> TrainResult, chosen by what the spec asks for; the
+first entry of ``METHODS`` that applies wins. A new method is one entry here and its
+module (which imports ``gradient`` or ``request``, never this registry).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass
+from typing import Callable, Mapping, TextIO
+
+import numpy as np
+
+from kancc.backends import TARGETS
+from kancc.errors import KanccError
+from kancc.spec import Spec, SpecSource, load_spec
+
+from .finetune import train_finetune
+from .gradient import train_gradient
+from .kaczmarz import train_newton_kaczmarz
+from .multilevel import train_multilevel
+from .program_cache import ProgramCache
+from .request import TrainRequest, TrainResult
+from .training_data import DataSource, resolve_data
+
+
+@dataclass(frozen=True)
+class Method:
+    name: str
+    applies: Callable[[Spec], bool]
+    run: Callable[[TrainRequest], TrainResult]
+
+
+METHODS: tuple[Method, ...] = (
+    Method("newton-kaczmarz", lambda spec: spec.train.method == "newton-kaczmarz",
+           train_newton_kaczmarz),
+    Method("finetune", lambda spec: spec.finetune is not None, train_finetune),
+    Method("multilevel", lambda spec: spec.train.multilevel is not None, train_multilevel),
+    Method("gradient", lambda spec: True, train_gradient),
+)
+
+
+def train(spec: SpecSource, data: DataSource = None, *, target: str = "numpy",
+          params: Mapping[str, np.ndarray] | None = None,
+          checkpoint: str | os.PathLike[str] | None = None,
+          log: TextIO | None = sys.stderr, programs: ProgramCache | None = None) -> TrainResult:
+    """Train the model of ``spec`` as its [train] table says (multilevel when it has a
+    [train.multilevel] table, Newton-Kaczmarz, fine-tuning from [finetune], else gradient
+    training).
+
+    ``data``: a Dataset, an (x, y) pair, a file or synthetic-target name; default the spec's
+    [data] table. ``params``: start here (spec-level coefficients) instead of the seeded
+    initialization. ``checkpoint``: write the final (or last finite) parameters there,
+    atomically. ``log``: where progress goes (None: silent). ``programs``: compiled
+    programs to reuse across calls (default: a cache of this call only). The returned
+    parameters are spec-level coefficients whatever ``train.geometry`` the optimizer
+    iterated in."""
+    if target not in TARGETS:
+        raise KanccError(f"unknown target {target!r}; choose one of {', '.join(TARGETS)}")
+    spec = load_spec(spec)
+    train_set, val_set = resolve_data(spec, data)
+    request = TrainRequest(spec, train_set, val_set, target, params, checkpoint, log,
+                           programs if programs is not None else ProgramCache())
+    method = next(m for m in METHODS if m.applies(spec))
+    return method.run(request)
