@@ -3,7 +3,7 @@
 #               it, then train the [2,5,1] example and plot its edge functions, train it
 #               multilevel, train Polar's 5-input model by Newton-Kaczmarz, train a
 #               Slim (Tucker) KAN, and fine-tune a pretrained KAN with LoTRA
-#   make test   set up .venv and run the whole test suite
+#   make test   set up .venv, lint (ruff) and type-check (mypy) the code, run the test suite
 #
 # torch is pinned to the CPU build this project's machines carry (pip finds torch 2.13.0+cpu
 # in its local wheel directory), installed before kancc so that kancc's torch range is
@@ -52,6 +52,8 @@ demo: $(STAMP)
 	$(BIN)/kancc analyze build/lotra.ckpt.npz
 
 test: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/python scripts/typecheck.py
 	$(BIN)/pytest
 
 clean:

@@ -5,8 +5,14 @@ IR: every exact constant they need is an attribute of the ops. ``TARGETS`` lists
 """
 
 from .numpy import emit_numpy
-from .targets import (TARGETS, Target, cuda_available, run_anywhere, triton_installed,
-                      use_triton_interpreter)
+from .targets import (
+                      TARGETS,
+                      Target,
+                      cuda_available,
+                      run_anywhere,
+                      triton_installed,
+                      use_triton_interpreter,
+)
 from .triton import emit_triton
 
 __all__ = ["TARGETS", "Target", "cuda_available", "emit_numpy", "emit_triton", "run_anywhere",

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 
 import numpy as np
+
 from kancc.errors import BackendError
 from kancc.ir import GLOBAL_KINDS, Op, extended_knots, grid_points
 
@@ -45,6 +46,16 @@ class Syntax:
     sin: str = "sin({x})"
     cos: str = "cos({x})"
     search: str | None = None  # "{table}", "{x}", "{last}": sorted search, else binary search
+
+    @staticmethod
+    def of_module(module: str, to_int: str, gather: str, zeros_int: str,
+                  tanh: str | None = None, search: str | None = None) -> Syntax:
+        """The syntax of an array module ``module`` ("np", "tl") whose floor, where, tanh,
+        sin and cos are its own functions, and whose integer cast is the suffix ``to_int``."""
+        return Syntax(gather=gather, floor_int=f"{module}.floor({{x}}){to_int}",
+                      as_int=f"({{x}}){to_int}", where=f"{module}.where({{cond}}, {{a}}, {{b}})",
+                      zeros_int=zeros_int, tanh=tanh or f"{module}.tanh({{x}})",
+                      sin=f"{module}.sin({{x}})", cos=f"{module}.cos({{x}})", search=search)
 
 
 @dataclass(frozen=True)

@@ -15,8 +15,8 @@ rule is the "cannot render" error), and the kernels or basis functions its rules
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Mapping
 
 from kancc.errors import BackendError
 from kancc.ir import Graph, Op, Trait, Value, has_trait, is_training_graph

@@ -36,13 +36,12 @@ def op_comment(op: Op, indent: str = "") -> str:
 
 
 def describe_basis(op: Op) -> str:
-    attrs = op.attr_dict
-    if attrs["kind"] in GLOBAL_KINDS:
-        return f"{attrs['kind']}, {attrs['order']} functions of t = tanh(x), eval={attrs['eval']}"
-    a, b = attrs["domain"]
-    spacing = "uniform" if attrs["knots"] == "uniform" else "non-uniform"
-    return (f"{attrs['kind']} order {attrs['order']}, {attrs['grid']} {spacing} cells on "
-            f"[{a}, {b}], eval={attrs['eval']}")
+    kind, order, mode = op.attr("kind"), op.attr("order"), op.attr("eval")
+    if kind in GLOBAL_KINDS:
+        return f"{kind}, {order} functions of t = tanh(x), eval={mode}"
+    a, b = op.attr("domain")
+    spacing = "uniform" if op.attr("knots") == "uniform" else "non-uniform"
+    return f"{kind} order {order}, {op.attr('grid')} {spacing} cells on [{a}, {b}], eval={mode}"
 
 
 def float_list(values: tuple[Fraction, ...], indent: str) -> str:

@@ -8,8 +8,8 @@ from __future__ import annotations
 import importlib.util
 import os
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable, Optional
 
 from kancc.errors import BackendError
 from kancc.ir import Graph
@@ -28,7 +28,7 @@ class Target:
     runtime: tuple[str, ...]  # packages the emitted module imports
     install: str  # how to get them
     summary: str
-    device_problem: Optional[Callable[[], Optional[str]]] = None  # runtime installed, not usable
+    device_problem: Callable[[], str | None] | None = None  # runtime installed, not usable
 
     def missing_runtime(self) -> str | None:
         """Why the emitted module cannot run here (a package is not installed), or None."""

@@ -28,8 +28,7 @@ import json  # noqa: E402
 import platform  # noqa: E402
 
 import numpy as np  # noqa: E402
-from forward_cpu import (DEGREE, GRID, efficient_kan_model, mlp_model,  # noqa: E402
-                         pykan_model, run_cases)
+from forward_cpu import DEGREE, GRID, efficient_kan_model, mlp_model, pykan_model, run_cases  # noqa: E402
 
 import kancc  # noqa: E402
 

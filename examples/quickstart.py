@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 
 import kancc
-from kancc.tools.differential_check import differential_check
 from kancc.symbolic import relu_change_of_basis, uniform_knots
+from kancc.tools.differential_check import differential_check
 
 HERE = Path(__file__).parent
 

@@ -42,8 +42,9 @@ touches.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from fractions import Fraction
-from typing import Any, Mapping
+from typing import Any
 
 GLOBAL_KINDS = ("chebyshev", "legendre", "taylor", "fourier")  # = kancc.symbolic's
 BASIS_KINDS = ("bspline", "relu") + GLOBAL_KINDS

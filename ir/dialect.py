@@ -33,12 +33,19 @@ Attributes and their meaning: basis_attrs.py. Passes and backends ask an op's *t
 from __future__ import annotations
 
 import enum
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from . import type_rules
-from .basis_attrs import (BASIS_KEYS, LOSS_KEYS, LOSS_KINDS, LOWERING_KEYS, PENALTY_KINDS,
-                          basis_errors, loss_errors)
+from .basis_attrs import (
+    BASIS_KEYS,
+    LOSS_KEYS,
+    LOSS_KINDS,
+    LOWERING_KEYS,
+    PENALTY_KINDS,
+    basis_errors,
+    loss_errors,
+)
 from .graph import Graph, Op, Param, Value
 from .types import TensorType
 

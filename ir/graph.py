@@ -10,13 +10,14 @@ these. Floats are refused: the IR carries exact constants, backends round them.
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, replace
 from fractions import Fraction
-from typing import Any, Iterator, Mapping, Union
+from typing import Any
 
 from .types import TensorType
 
-Attr = Union[bool, int, Fraction, str, tuple]
+Attr = bool | int | Fraction | str | tuple[Any, ...]
 
 
 @dataclass(frozen=True)
@@ -38,7 +39,7 @@ class Param:
     frozen: bool = False
 
 
-Operand = Union[Value, Param]
+Operand = Value | Param
 
 
 def freeze_attr(value: object) -> Attr:
@@ -65,8 +66,8 @@ class Op:
     results: tuple[Value, ...]
 
     @staticmethod
-    def make(name: str, operands: tuple[Operand, ...] | list, attrs: Mapping[str, object],
-             results: tuple[Value, ...] | list) -> "Op":
+    def make(name: str, operands: tuple[Operand, ...] | list[Operand],
+             attrs: Mapping[str, object], results: tuple[Value, ...] | list[Value]) -> Op:
         frozen = tuple((key, freeze_attr(value)) for key, value in attrs.items())
         return Op(name, tuple(operands), frozen, tuple(results))
 
@@ -86,13 +87,13 @@ class Op:
     def attr_dict(self) -> dict[str, Attr]:
         return dict(self.attrs)
 
-    def with_attrs(self, **updates: object) -> "Op":
+    def with_attrs(self, **updates: object) -> Op:
         """Same op with attributes replaced or appended (existing order kept)."""
         merged: dict[str, object] = dict(self.attrs)
         merged.update(updates)
         return Op.make(self.name, self.operands, merged, self.results)
 
-    def without_attrs(self, *keys: str) -> "Op":
+    def without_attrs(self, *keys: str) -> Op:
         return replace(self, attrs=tuple((k, v) for k, v in self.attrs if k not in keys))
 
     @property
@@ -115,7 +116,7 @@ class Graph:
         """The parameters a training graph returns gradients for, in declaration order."""
         return tuple(p for p in self.params if not p.frozen)
 
-    def with_ops(self, ops: tuple[Op, ...] | list[Op]) -> "Graph":
+    def with_ops(self, ops: tuple[Op, ...] | list[Op]) -> Graph:
         return replace(self, ops=tuple(ops))
 
     def values(self) -> Iterator[Value]:

@@ -220,7 +220,8 @@ class _Parser:
             return Fraction(numerator, denominator) if den else numerator
         if tok.kind == "string":
             try:
-                return json.loads(tok.text)
+                text: str = json.loads(tok.text)  # the token is one JSON string literal
+                return text
             except json.JSONDecodeError as exc:
                 raise self.error(f"bad string literal: {exc.msg}", tok) from None
         if tok.kind == "word":

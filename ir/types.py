@@ -31,6 +31,13 @@ class TensorType:
     def rank(self) -> int:
         return len(self.shape)
 
+    @property
+    def static_shape(self) -> tuple[int, ...]:
+        """The shape of a type without symbolic dimensions (a parameter's)."""
+        if not all(isinstance(d, int) for d in self.shape):
+            raise ValueError(f"{self} has a symbolic dimension")
+        return tuple(int(d) for d in self.shape)
+
     def __str__(self) -> str:
         return f"{self.dtype}[{','.join(str(d) for d in self.shape)}]"
 

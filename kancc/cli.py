@@ -24,13 +24,23 @@ import argparse
 import os
 import sys
 import warnings
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Callable, NoReturn, Sequence
+from typing import NoReturn
 
 from .backends import TARGETS
-from .cli_commands import (EXIT_BAD_INPUT, EXIT_CHECK_FAILED, analyze_command, check_command,
-                           compile_command, passes_command, plot_command, refine_command,
-                           run_command, train_command)
+from .cli_commands import (
+    EXIT_BAD_INPUT,
+    EXIT_CHECK_FAILED,
+    analyze_command,
+    check_command,
+    compile_command,
+    passes_command,
+    plot_command,
+    refine_command,
+    run_command,
+    train_command,
+)
 from .errors import KanccError, KanccWarning
 from .passes import PIPELINES
 

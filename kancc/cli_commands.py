@@ -45,9 +45,9 @@ def compile_command(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _load_array(path: str, what: str) -> np.ndarray:
+def _load_array(path: str, what: str) -> np.ndarray | np.lib.npyio.NpzFile:
     try:
-        array = np.load(path, allow_pickle=False)
+        array: np.ndarray | np.lib.npyio.NpzFile = np.load(path, allow_pickle=False)
     except FileNotFoundError:
         raise KanccError(f"{what} {path}: no such file") from None
     except (OSError, ValueError) as exc:

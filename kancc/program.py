@@ -7,10 +7,11 @@ is an argument: it reads no environment variable and sets none.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from types import ModuleType
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 

@@ -1,20 +1,18 @@
-"""Test-session setup: hermetic cache, IR round trip after every pass, Triton on CPU.
+"""Test-session setup: hermetic cache, Triton on CPU.
 
-TRITON_INTERPRET must be set before triton is first imported, so it is decided here, before
-any test module runs: without a CUDA device the Triton tests use the interpreter.
+Triton's interpreter must be chosen before triton is first imported, so it is chosen here,
+before any test module runs: without a CUDA device the Triton tests use the interpreter.
 """
 
 import os
 
 import pytest
 
-os.environ.setdefault("KANCC_CHECK_ROUNDTRIP", "1")
-
-from kancc.backends import cuda_available, triton_installed
+from kancc.backends import cuda_available, triton_installed, use_triton_interpreter
 
 HAVE_CUDA = cuda_available()
 if triton_installed() and not HAVE_CUDA:
-    os.environ["TRITON_INTERPRET"] = "1"
+    use_triton_interpreter()
 
 
 @pytest.fixture(autouse=True, scope="session")

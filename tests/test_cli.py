@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 
 import kancc
-from kancc.tools import differential_check as check_module
 from kancc.cli import main
 from kancc.ir import parse
+from kancc.tools import differential_check as check_module
 
 ROOT = Path(__file__).resolve().parents[1]
 CUBIC = str(ROOT / "examples" / "cubic_2_5_1.toml")

@@ -9,13 +9,13 @@ import sympy
 from numpy.polynomial import chebyshev, legendre, polynomial
 
 import kancc
-from kancc.tools.differential_check import differential_check, global_basis_oracle
+from kancc.backends import triton_installed
 from kancc.errors import SpecError
 from kancc.ir import parse, to_text, verify
 from kancc.ir.verifier import VerifyError
 from kancc.spec import load_spec
 from kancc.symbolic import basis_functions, recurrence
-from kancc.backends import triton_installed
+from kancc.tools.differential_check import differential_check, global_basis_oracle
 from kancc.tools.random_specs import random_global_spec
 
 KINDS = ("chebyshev", "legendre", "taylor", "fourier")

@@ -153,8 +153,8 @@ def test_an_add_inside_the_model_sends_its_cotangent_to_both_terms():
     from kancc.backends import TARGETS
     from kancc.frontend import build_loss_graph
     from kancc.ir import Op, Value, parse, to_text
-    from kancc.storage import load_module
     from kancc.passes import PassManager, parse_pipeline
+    from kancc.storage import load_module
 
     spec = {"model": {"layers": [2, 3, 2], "dtype": "float64"}}
     loss_graph = PassManager(parse_pipeline("expand-layers,lower-basis{eval=cox-de-boor},fuse")
@@ -183,8 +183,8 @@ def test_an_add_inside_the_model_sends_its_cotangent_to_both_terms():
 
 
 def test_kancc_check_gradient_comparisons_pass_and_can_fail(monkeypatch):
-    from kancc.tools.differential_check import gradient_comparisons
     from kancc.program import Program
+    from kancc.tools.differential_check import gradient_comparisons
 
     spec = kancc.load_spec({**training_spec(7), "model": {"layers": [2, 3, 1],
                                                           "dtype": "float64"}})

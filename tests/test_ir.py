@@ -2,6 +2,7 @@
 
 import os
 import string
+import warnings
 from fractions import Fraction
 from pathlib import Path
 
@@ -10,8 +11,20 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import kancc
-from kancc.ir import (Graph, Op, Param, ParseError, TensorType, Value, VerifyError, batched,
-                      parse, to_text, verify)
+from kancc.errors import KanccWarning
+from kancc.ir import (
+    Graph,
+    Op,
+    Param,
+    ParseError,
+    TensorType,
+    Value,
+    VerifyError,
+    batched,
+    parse,
+    to_text,
+    verify,
+)
 from kancc.passes import PIPELINES
 from kancc.tools.random_specs import random_spec
 
@@ -37,6 +50,29 @@ def test_golden_ir(example, pipeline):
     assert path.read_text() == text
     for _, ir in program.stages:
         assert to_text(parse(ir)) == ir
+
+
+EXAMPLE_SPECS = sorted(p.stem for p in (ROOT / "examples").glob("*.toml"))
+PARAMETERIZED = ("refine{factor=2},inference", "to-relu-basis,inference",
+                 "tucker{cr=1/2},inference", "tucker{cr=1/3},training")
+
+
+@pytest.mark.parametrize("example", EXAMPLE_SPECS)
+def test_every_stage_of_every_example_round_trips(example):
+    """parse(print(ir)) == ir after every pass (compile's check_roundtrip) of every example,
+    every named pipeline and the parameterization passes wherever they apply."""
+    spec = kancc.load_spec(ROOT / "examples" / f"{example}.toml")
+    compiled = 0
+    for pipeline in (*PIPELINES, *PARAMETERIZED):
+        try:
+            with warnings.catch_warnings():  # to-relu-basis warns of float32 rounding
+                warnings.simplefilter("ignore", KanccWarning)
+                kancc.compile(spec, passes=pipeline, check_roundtrip=True,
+                              training="training" in pipeline)
+            compiled += 1
+        except kancc.PassError as error:  # a pass that does not apply to this model
+            assert "does not apply" in str(error) or "no kan.layer" in str(error), error
+    assert compiled >= len(PIPELINES)
 
 
 @pytest.mark.parametrize("seed", range(25))

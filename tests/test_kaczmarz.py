@@ -11,10 +11,9 @@ import kancc
 from kancc.cli import main
 from kancc.errors import KanccError, KanccWarning, SpecError
 from kancc.training.kaczmarz import fit_newton_kaczmarz, kaczmarz_epoch, reference_epoch
-from kancc.training.kaczmarz_grids import RANGE_MARGIN
+from kancc.training.kaczmarz_grids import RANGE_MARGIN, predict, refit
 from kancc.training.kaczmarz_grids import Grid as _Grid
 from kancc.training.kaczmarz_grids import grids_of as _grids
-from kancc.training.kaczmarz_grids import predict, refit
 from kancc.training.kaczmarz_grids import renormalize as _renormalize
 from kancc.training.kaczmarz_grids import to_cubic as _to_cubic
 

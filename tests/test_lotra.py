@@ -10,18 +10,18 @@ import numpy as np
 import pytest
 
 import kancc
-from kancc.frontend import lotra_params as lotra
-from kancc.frontend.param_names import FACTORS, adapter_name
-from kancc.tools.differential_check import sample_inputs
-from kancc.storage.checkpoints import load_checkpoint
+from kancc.backends import triton_installed
 from kancc.cli import main
 from kancc.errors import KanccError, SpecError
+from kancc.frontend import lotra_params as lotra
+from kancc.frontend.param_names import FACTORS, adapter_name
 from kancc.ir import parse, to_text, verify
 from kancc.ir.verifier import VerifyError
-from kancc.spec import load_spec
-from kancc.backends import triton_installed
-from kancc.tools.random_specs import random_spec
 from kancc.numerics.hosvd import Tucker
+from kancc.spec import load_spec
+from kancc.storage.checkpoints import load_checkpoint
+from kancc.tools.differential_check import sample_inputs
+from kancc.tools.random_specs import random_spec
 
 EXACT_TRAINING = "expand-layers,derive-stencils,lower-basis,fuse,autodiff{wrt=params+input}," \
                  "dce,canonicalize"

@@ -13,8 +13,8 @@ import kancc
 from kancc import symbolic
 from kancc.cli import main
 from kancc.errors import KanccError, KanccWarning, PassError
-from kancc.ir import extended_knots
 from kancc.frontend import prolong_params
+from kancc.ir import extended_knots
 from kancc.spec.refinement import refine_spec
 from kancc.symbolic.knots import as_fraction
 from kancc.symbolic.prolongation import _blossom_entries, _dyadic_entries

@@ -9,8 +9,8 @@ import pytest
 from scipy.interpolate import BSpline
 
 import kancc
-from kancc.tools.differential_check import relative_error
 from kancc.ir import extended_knots
+from kancc.tools.differential_check import relative_error
 
 INTERVALS = [3, 17, 64, 256]
 

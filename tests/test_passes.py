@@ -9,8 +9,7 @@ import kancc
 from kancc.errors import KanccError, PassError
 from kancc.frontend import build_graph
 from kancc.ir import Op, Value, parse, to_text
-from kancc.passes import (PASSES, DumpOptions, Pass, PassManager, PassResult, Step,
-                          parse_pipeline)
+from kancc.passes import PASSES, DumpOptions, Pass, PassManager, PassResult, Step, parse_pipeline
 
 SPEC = {"model": {"layers": [2, 3, 1], "name": "tiny"}, "basis": {"degree": 2, "grid": 4}}
 

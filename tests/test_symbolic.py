@@ -8,8 +8,15 @@ import sympy
 from sympy.functions.special.bsplines import bspline_basis_set
 
 from kancc import symbolic
-from kancc.symbolic import (X, bspline_cell_polynomials, local_pieces, relu_change_of_basis,
-                            relu_stencil_bands, uniform_knots, uniform_relu_change_of_basis)
+from kancc.symbolic import (
+    X,
+    bspline_cell_polynomials,
+    local_pieces,
+    relu_change_of_basis,
+    relu_stencil_bands,
+    uniform_knots,
+    uniform_relu_change_of_basis,
+)
 
 ORDERS = range(1, 7)
 

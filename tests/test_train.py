@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 
 import kancc
-from kancc.storage.checkpoints import load_checkpoint, save_checkpoint
+from kancc.backends import triton_installed
 from kancc.cli import main
 from kancc.data import synthetic
 from kancc.spec import load_spec, spec_to_dict
-from kancc.backends import triton_installed
+from kancc.storage.checkpoints import load_checkpoint, save_checkpoint
 from kancc.training.optim import learning_rate
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 
 import kancc
-from kancc.tools.differential_check import sample_inputs
 from kancc.backends import triton_installed
+from kancc.tools.differential_check import sample_inputs
 from kancc.tools.random_specs import random_spec
 
 pytestmark = pytest.mark.skipif(not triton_installed(), reason="torch and triton not installed")

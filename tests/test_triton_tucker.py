@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 
 import kancc
-from kancc.tools.differential_check import sample_inputs
-from kancc.frontend.initialization import NP_DTYPES
 from kancc.backends import triton_installed
+from kancc.frontend.initialization import NP_DTYPES
+from kancc.tools.differential_check import sample_inputs
 from kancc.tools.random_specs import random_tucker_spec
 
 pytestmark = pytest.mark.skipif(not triton_installed(), reason="torch and triton not installed")

@@ -4,11 +4,17 @@ import numpy as np
 import pytest
 
 import kancc
-from kancc.storage.checkpoints import save_checkpoint
 from kancc.cli import main
 from kancc.errors import KanccError
-from kancc.numerics.hosvd import (discarded_energy, energy_rank, hosvd, mode_singular_values,
-                          tucker_ranks, unfold)
+from kancc.numerics.hosvd import (
+    discarded_energy,
+    energy_rank,
+    hosvd,
+    mode_singular_values,
+    tucker_ranks,
+    unfold,
+)
+from kancc.storage.checkpoints import save_checkpoint
 
 
 @pytest.mark.parametrize("shape", [(5, 7, 8), (1, 3, 4), (16, 9, 11), (3, 1, 2)])

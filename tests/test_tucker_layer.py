@@ -8,15 +8,15 @@ import numpy as np
 import pytest
 
 import kancc
-from kancc.storage.checkpoints import load_checkpoint, save_checkpoint
 from kancc.errors import KanccError, SpecError
 from kancc.ir import parse, to_text, verify
 from kancc.ir.verifier import VerifyError
+from kancc.numerics.hosvd import Tucker, discarded_energy
 from kancc.spec import load_spec, spec_to_dict
+from kancc.storage.checkpoints import load_checkpoint, save_checkpoint
 from kancc.tools.differential_check import sample_inputs
 from kancc.tools.random_specs import random_spec
 from kancc.tools.random_specs import random_tucker_spec as tucker_spec
-from kancc.numerics.hosvd import Tucker, discarded_energy
 
 FACTORS = ("core", "u1", "u2", "u3")
 

@@ -8,17 +8,23 @@ Ops are rendered by ``RULES``, one statement rule per op name.
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
-from kancc.ir import Graph, Op, Trait, extended_knots, grid_points, has_trait, n_basis
-from kancc.ir import is_training_graph
+from kancc.ir import (
+    Graph,
+    Op,
+    Trait,
+    extended_knots,
+    grid_points,
+    has_trait,
+    is_training_graph,
+    n_basis,
+)
 
 from ..local_basis import local_basis
-from ..loss_rules import LOSS_EXPRESSIONS
-from ..module_skeleton import (check_renderable, gradient_entries, module_text,
-                               prediction_ops)
-from ..source_text import (describe_basis, float_list, op_comment, operand_expr, results_of,
-                           var)
+from ..loss_rules import LOSS_TEMPLATES, loss_expression
+from ..module_skeleton import check_renderable, gradient_entries, module_text, prediction_ops
+from ..source_text import describe_basis, float_list, op_comment, operand_expr, results_of, var
 from .runtime import LANGUAGE
 
 HINT = "run expand-layers and lower-basis first (e.g. --passes inference)"
@@ -93,7 +99,7 @@ class _Body:
     def basis(self, op: Op, derivative: bool = False) -> str:
         """The variable holding the op's (derivative) basis of its input, computed once."""
         function = self.functions.name_of(op, derivative)
-        x = var(op.operands[0])
+        x = operand_expr(op.operands[0])
         if (function, x) not in self.computed:
             self.computed[(function, x)] = f"{function.replace('basis', 'B')}_{x}"
             self.lines.append(f"{self.computed[(function, x)]} = {function}({x})")
@@ -113,7 +119,7 @@ Rule = Callable[[_Body, Op, list[str]], str]
 
 def _loss_side(body: _Body, op: Op, args: list[str]) -> str:
     penalized = f'unpack(packed, "{op.operands[0].name}")'
-    return LOSS_EXPRESSIONS[op.name](op, args, "np", penalized)
+    return loss_expression(op, args, "np", penalized)
 
 
 def _basis(body: _Body, op: Op, args: list[str]) -> str:
@@ -153,7 +159,7 @@ RULES: dict[str, Rule] = {
     "kan.vjp_input": _vjp_input,
     "kan.tucker_layer": _tucker_layer,
     "kan.vjp_tucker": _vjp_tucker,
-    **{name: _loss_side for name in LOSS_EXPRESSIONS},
+    **dict.fromkeys(LOSS_TEMPLATES, _loss_side),
 }
 
 

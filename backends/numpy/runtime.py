@@ -5,17 +5,10 @@ from __future__ import annotations
 from ..local_basis import Syntax
 from ..module_skeleton import Language
 
-SYNTAX = Syntax(
-    gather="{table}[{index}]",
-    floor_int="np.floor({x}).astype(np.int64)",
-    as_int="({x}).astype(np.int64)",
-    where="np.where({cond}, {a}, {b})",
+SYNTAX = Syntax.of_module(
+    "np", ".astype(np.int64)", gather="{table}[{index}]",
     zeros_int="np.zeros_like({x}, dtype=np.int64)",
-    tanh="np.tanh({x})",
-    sin="np.sin({x})",
-    cos="np.cos({x})",
-    search="np.clip(np.searchsorted({table}, {x}, side='right') - 1, 0, {last})",
-)
+    search="np.clip(np.searchsorted({table}, {x}, side='right') - 1, 0, {last})")
 
 RUNTIME = '''
 

@@ -21,18 +21,16 @@ Rule tables keyed by op name: ``KERNELS`` (the kernel and wrapper of an op), ``S
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from kancc.errors import BackendError
 from kancc.ir import Graph, Op, Param, Trait, has_trait, is_training_graph
 
-from ..loss_rules import LOSS_EXPRESSIONS
-from ..module_skeleton import (check_renderable, gradient_entries, module_text,
-                               prediction_ops)
+from ..loss_rules import LOSS_TEMPLATES, loss_expression
+from ..module_skeleton import check_renderable, gradient_entries, module_text, prediction_ops
 from ..source_text import op_comment, operand_expr, results_of, var
 from .autograd_functions import layer_function, tucker_function
-from .kernels import (TARGET_PROGRAMS, Kernel, layer_kernel, vjp_coef_kernel,
-                      vjp_input_kernel)
+from .kernels import TARGET_PROGRAMS, Kernel, layer_kernel, vjp_coef_kernel, vjp_input_kernel
 from .runtime import LANGUAGE, MODEL, TRAINING_MODEL
 from .tucker_kernels import tucker_kernel, tucker_vjp_kernel
 
@@ -49,7 +47,7 @@ KERNELS: dict[str, Callable[[Op, int, str], Kernel]] = {
 
 
 def _loss_side(op: Op, index: int, args: list[str]) -> str:
-    return LOSS_EXPRESSIONS[op.name](op, args, "torch", args[0])
+    return loss_expression(op, args, "torch", args[0])
 
 
 STATEMENTS: dict[str, Callable[[Op, int, list[str]], str]] = {
@@ -58,7 +56,7 @@ STATEMENTS: dict[str, Callable[[Op, int, list[str]], str]] = {
     "kan.vjp_coef": lambda op, i, args: f"vjp_coef_{i}({args[0]}, {args[2]}, deterministic)",
     "kan.tucker_layer": lambda op, i, args: f"tucker_{i}({', '.join(args)})",
     "kan.vjp_tucker": lambda op, i, args: f"tucker_vjp_{i}({', '.join(args)}, deterministic)",
-    **{name: _loss_side for name in LOSS_EXPRESSIONS},
+    **dict.fromkeys(LOSS_TEMPLATES, _loss_side),
 }
 
 

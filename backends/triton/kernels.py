@@ -67,9 +67,20 @@ def _basis(op: Op, index: int, derivative: bool) -> tuple[list[str], str, list[s
     return tables, args, tensors, code
 
 
+def _kernel_head(signature: str, sizes: tuple[str, ...], blocks: tuple[str, ...],
+                 doc: str) -> list[str]:
+    """``@triton.jit``, the def line (its pointers and runtime sizes), one line of size and
+    one of block constexprs, and the docstring."""
+    def constexprs(names: tuple[str, ...]) -> str:
+        return ", ".join(f"{n}: tl.constexpr" for n in names)
+
+    return ["@triton.jit", f"def {signature},", f"        {constexprs(sizes)},",
+            f"        {constexprs(blocks)}):", f'    """{doc}"""']
+
+
 def _shape(op: Op) -> tuple[int, int, int]:
-    coef = op.operands[1]
-    return coef.type.shape[0], coef.type.shape[1], n_basis(op.attr("order"), op.attr("grid"))
+    n_in, n_out, _ = op.operands[1].type.static_shape
+    return n_in, n_out, n_basis(op.attr("order"), op.attr("grid"))
 
 
 def layer_kernel(op: Op, index: int, dtype: str) -> Kernel:
@@ -81,11 +92,8 @@ def layer_kernel(op: Op, index: int, dtype: str) -> Kernel:
                    f"{f' + {m}' if m else ''}, mask=tile_ok, other=0.0)"
                    for m, value in enumerate(code.values)]
     lines = [
-        "@triton.jit",
-        f"def {name}_kernel(x_ptr, coef_ptr, y_ptr, {table_args}n_rows,",
-        "        IN: tl.constexpr, OUT: tl.constexpr, NB: tl.constexpr,",
-        "        BLOCK_B: tl.constexpr, BLOCK_Q: tl.constexpr):",
-        f'    """{describe_basis(op)}."""',
+        *_kernel_head(f"{name}_kernel(x_ptr, coef_ptr, y_ptr, {table_args}n_rows",
+                      ("IN", "OUT", "NB"), ("BLOCK_B", "BLOCK_Q"), f"{describe_basis(op)}."),
         "    rows = tl.program_id(0) * BLOCK_B + tl.arange(0, BLOCK_B)",
         "    cols = tl.program_id(1) * BLOCK_Q + tl.arange(0, BLOCK_Q)",
         "    row_ok = rows < n_rows",
@@ -103,17 +111,28 @@ def layer_kernel(op: Op, index: int, dtype: str) -> Kernel:
         f"def {name}(x, coef):",
         f'    """y[b, q] = sum_p sum_i coef[p, q, i] B_i(x[b, p]); coef of shape '
         f'({n_in}, {n_out}, {nb})."""',
-        "    n_rows = x.shape[0]",
-        f"    y = torch.empty((n_rows, {n_out}), device=x.device, dtype=x.dtype)",
-        "    if n_rows == 0:",
-        "        return y",
-        f"    grid = (triton.cdiv(n_rows, {block_b}), triton.cdiv({n_out}, {block_q}))",
-        "    tables = (", *tensors, "    )",
-        f"    {name}_kernel[grid](x, coef, y, *tables, n_rows, IN={n_in}, OUT={n_out}, NB={nb},",
-        f"        BLOCK_B={block_b}, BLOCK_Q={block_q})",
-        "    return y",
     ]
-    return Kernel(tables, lines)
+    return Kernel(tables, lines + _tile_launch(
+        "y", f"torch.empty((n_rows, {n_out}), device=x.device, dtype=x.dtype)",
+        f"(triton.cdiv(n_rows, {block_b}), triton.cdiv({n_out}, {block_q}))", tensors,
+        [f"    {name}_kernel[grid](x, coef, y, *tables, n_rows, IN={n_in}, OUT={n_out}, NB={nb},",
+         f"        BLOCK_B={block_b}, BLOCK_Q={block_q})"]))
+
+
+def _tile_launch(result: str, allocate: str, grid: str, tensors: list[str],
+                 launch: list[str]) -> list[str]:
+    """The body of a wrapper that allocates ``result``, returns it empty for no rows, and
+    otherwise launches its kernel over ``grid`` with the basis tables."""
+    return [
+        "    n_rows = x.shape[0]",
+        f"    {result} = {allocate}",
+        "    if n_rows == 0:",
+        f"        return {result}",
+        f"    grid = {grid}",
+        "    tables = (", *tensors, "    )",
+        *launch,
+        f"    return {result}",
+    ]
 
 
 def vjp_input_kernel(op: Op, index: int, dtype: str) -> Kernel:
@@ -124,11 +143,9 @@ def vjp_input_kernel(op: Op, index: int, dtype: str) -> Kernel:
     gathers = " + ".join(f"{value} * tl.load(coef_ptr + edge{f' + {m}' if m else ''}, "
                          "mask=tile_ok, other=0.0)" for m, value in enumerate(code.values))
     lines = [
-        "@triton.jit",
-        f"def {name}_kernel(x_ptr, coef_ptr, g_ptr, dx_ptr, {table_args}n_rows,",
-        "        IN: tl.constexpr, OUT: tl.constexpr, NB: tl.constexpr,",
-        "        BLOCK_B: tl.constexpr, BLOCK_P: tl.constexpr):",
-        f'    """dx of {describe_basis(op)}: the basis derivative, in registers."""',
+        *_kernel_head(f"{name}_kernel(x_ptr, coef_ptr, g_ptr, dx_ptr, {table_args}n_rows",
+                      ("IN", "OUT", "NB"), ("BLOCK_B", "BLOCK_P"),
+                      f"dx of {describe_basis(op)}: the basis derivative, in registers."),
         "    rows = tl.program_id(0) * BLOCK_B + tl.arange(0, BLOCK_B)",
         "    ins = tl.program_id(1) * BLOCK_P + tl.arange(0, BLOCK_P)",
         "    row_ok = rows < n_rows",
@@ -147,33 +164,25 @@ def vjp_input_kernel(op: Op, index: int, dtype: str) -> Kernel:
         "",
         f"def {name}(x, coef, g):",
         '    """dx[b, p] = sum_q g[b, q] sum_i coef[p, q, i] B\'_i(x[b, p])."""',
-        "    n_rows = x.shape[0]",
-        "    dx = torch.empty_like(x)",
-        "    if n_rows == 0:",
-        "        return dx",
-        f"    grid = (triton.cdiv(n_rows, {block_b}), triton.cdiv({n_in}, {block_p}))",
-        "    tables = (", *tensors, "    )",
-        f"    {name}_kernel[grid](x, coef, g.contiguous(), dx, *tables, n_rows, IN={n_in}, "
-        f"OUT={n_out},",
-        f"        NB={nb}, BLOCK_B={block_b}, BLOCK_P={block_p})",
-        "    return dx",
     ]
-    return Kernel(tables, lines)
+    return Kernel(tables, lines + _tile_launch(
+        "dx", "torch.empty_like(x)",
+        f"(triton.cdiv(n_rows, {block_b}), triton.cdiv({n_in}, {block_p}))", tensors,
+        [f"    {name}_kernel[grid](x, coef, g.contiguous(), dx, *tables, n_rows, IN={n_in}, "
+         f"OUT={n_out},", f"        NB={nb}, BLOCK_B={block_b}, BLOCK_P={block_p})"]))
 
 
 def vjp_coef_kernel(op: Op, index: int, dtype: str) -> Kernel:
     tables, table_args, tensors, code = _basis(op, index, derivative=False)
     n_in, n_out, nb = _shape(op)
-    block_b, block_q, nb_pad = coef_block_sizes(n_out, nb)
     name = f"vjp_coef_{index}"
     spread = [f"        tile += tl.where(k[:, None] + {m} == slots[None, :], {value}[:, None], 0.0)"
               for m, value in enumerate(code.values)]
     lines = [
-        "@triton.jit",
-        f"def {name}_kernel(x_ptr, g_ptr, out_ptr, {table_args}n_rows, rows_per_split,",
-        "        IN: tl.constexpr, OUT: tl.constexpr, NB: tl.constexpr, NB_PAD: tl.constexpr,",
-        "        BLOCK_B: tl.constexpr, BLOCK_Q: tl.constexpr, ATOMIC: tl.constexpr):",
-        f'    """dcoef of {describe_basis(op)}: one input, BLOCK_Q outputs, one row slice."""',
+        *_kernel_head(f"{name}_kernel(x_ptr, g_ptr, out_ptr, {table_args}n_rows, rows_per_split",
+                      ("IN", "OUT", "NB", "NB_PAD"), ("BLOCK_B", "BLOCK_Q", "ATOMIC"),
+                      f"dcoef of {describe_basis(op)}: one input, BLOCK_Q outputs, one row "
+                      "slice."),
         "    p = tl.program_id(0)",
         "    cols = tl.program_id(1) * BLOCK_Q + tl.arange(0, BLOCK_Q)",
         "    split = tl.program_id(2)",
@@ -200,6 +209,15 @@ def vjp_coef_kernel(op: Op, index: int, dtype: str) -> Kernel:
         "        tl.store(out_ptr + split.to(tl.int64) * (IN * OUT * NB) + at, acc, mask=ok)",
         "",
         "",
+    ]
+    return Kernel(tables, lines + _vjp_coef_wrapper(name, (n_in, n_out, nb), tensors))
+
+
+def _vjp_coef_wrapper(name: str, shape: tuple[int, int, int], tensors: list[str]) -> list[str]:
+    """The torch side of vjp_coef: how many row slices, then the launch and their sum."""
+    n_in, n_out, nb = shape
+    block_b, block_q, nb_pad = coef_block_sizes(n_out, nb)
+    return [
         f"def {name}(x, g, deterministic=False):",
         '    """dcoef[p, q, i] = sum_b g[b, q] B_i(x[b, p]); deterministic=True sums the row',
         '    slices in a fixed order instead of with atomic adds."""',
@@ -224,4 +242,3 @@ def vjp_coef_kernel(op: Op, index: int, dtype: str) -> Kernel:
         "        ATOMIC=not deterministic)",
         "    return out.sum(0) if deterministic else out",
     ]
-    return Kernel(tables, lines)

@@ -6,16 +6,10 @@ from __future__ import annotations
 from ..local_basis import Syntax
 from ..module_skeleton import Language
 
-SYNTAX = Syntax(
-    gather="tl.load({table} + {index})",
-    floor_int="tl.floor({x}).to(tl.int32)",
-    as_int="({x}).to(tl.int32)",
-    where="tl.where({cond}, {a}, {b})",
+SYNTAX = Syntax.of_module(
+    "tl", ".to(tl.int32)", gather="tl.load({table} + {index})",
     zeros_int="tl.zeros_like({x}).to(tl.int32)",
-    tanh="(1.0 - 2.0 / (tl.exp(2.0 * {x}) + 1.0))",  # -> +-1 where exp overflows or vanishes
-    sin="tl.sin({x})",
-    cos="tl.cos({x})",
-)
+    tanh="(1.0 - 2.0 / (tl.exp(2.0 * {x}) + 1.0))")  # -> +-1 where exp overflows or vanishes
 
 RUNTIME = '''
 

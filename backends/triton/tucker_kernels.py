@@ -28,8 +28,8 @@ def projection_op(op: Op) -> Op:
 
 def _sizes(op: Op) -> dict[str, int]:
     x, core = op.operands[:2]
-    r1, r2, r3 = core.type.shape
-    return {"IN": x.type.shape[1], "R1": r1, "R2": r2, "R3": r3,
+    r1, r2, r3 = core.type.static_shape
+    return {"IN": int(x.type.shape[1]), "R1": r1, "R2": r2, "R3": r3,
             "NB": n_basis(op.attr("order"), op.attr("grid"))}
 
 

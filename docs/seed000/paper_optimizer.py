@@ -19,8 +19,8 @@ import numpy as np
 import torch
 
 import kancc
-from kancc.passes import PIPELINES
 from kancc.frontend import prolong_params
+from kancc.passes import PIPELINES
 from kancc.spec.refinement import refine_spec
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))

@@ -33,8 +33,8 @@ from pathlib import Path
 import numpy as np
 
 import kancc
-from kancc.storage import write_text_atomic
 from kancc.data import synthetic
+from kancc.storage import write_text_atomic
 
 HERE = Path(__file__).resolve().parent
 SEEDS = (1234, 1235, 1236, 1237, 1238)

@@ -29,9 +29,9 @@ from pathlib import Path
 import numpy as np
 
 import kancc
+from kancc.data import disk_bump, disk_bump_shifted
 from kancc.frontend import lotra_params as lotra
 from kancc.storage import write_atomic, write_text_atomic
-from kancc.data import disk_bump, disk_bump_shifted
 
 LR: dict[str, list[str] | None] = {
     "LR-1": ["1e-2", "2e-4", "1e-2", "1e-3"], "LR-2": ["3e-3"] * 4, "LR-3": ["1e-3"] * 4,

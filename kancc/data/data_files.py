@@ -9,8 +9,8 @@ from __future__ import annotations
 import csv
 import math
 import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
@@ -23,7 +23,7 @@ DEFAULT_ROWS = 2000
 Read = tuple[np.ndarray, np.ndarray, "np.ndarray | None"]  # x, y, each row's CSV line
 
 
-def load_data(source: str | os.PathLike, n_in: int, n_out: int, *, labels: bool = False,
+def load_data(source: str | os.PathLike[str], n_in: int, n_out: int, *, labels: bool = False,
               n: int | None = None, seed: int = 0) -> Dataset:
     """A synthetic target (``source`` names one; n rows, default 2000) or a data file.
 
@@ -70,7 +70,7 @@ def _load(name: str, path: Path) -> np.ndarray | dict[str, np.ndarray]:
     try:
         loaded = np.load(path, allow_pickle=False)
         if not isinstance(loaded, np.lib.npyio.NpzFile):
-            return loaded
+            return np.asarray(loaded)
         with loaded:
             return {key: loaded[key] for key in ("x", "y") if key in loaded.files}
     except OSError as exc:

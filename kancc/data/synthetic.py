@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 
@@ -50,27 +50,31 @@ def _polar5(x: np.ndarray) -> np.ndarray:
     steep = 20.0 * np.exp(x5)
     plus = (2 + 2 * x3) / (3 * np.pi) * (np.arctan(steep * (x1 - 0.5 + x2 / 6)) + np.pi / 2)
     minus = (2 + 2 * x4) / (3 * np.pi) * (np.arctan(steep * (x1 - 0.5 - x2 / 6)) + np.pi / 2)
-    return (plus + minus)[:, None]
+    total: np.ndarray = plus + minus
+    return total[:, None]
 
 
 def _triangle(x: np.ndarray) -> np.ndarray:
     """The area of the triangle with corners (x1, y1), (x2, y2), (x3, y3): Polar and
     Poluektov's 6-input benchmark (Newton-Kaczmarz paper, 2021)."""
     x1, y1, x2, y2, x3, y3 = x.T
-    return (0.5 * np.abs((x2 - x1) * (y3 - y1) - (x3 - x1) * (y2 - y1)))[:, None]
+    area: np.ndarray = 0.5 * np.abs((x2 - x1) * (y3 - y1) - (x3 - x1) * (y2 - y1))
+    return area[:, None]
 
 
 def disk_bump(x: np.ndarray) -> np.ndarray:
-    """Seed 004's pretraining solution u = sin(pi/2 (1 - |x|)^2.5) on the unit disk (0
+    """The LoTRA paper's pretraining solution u = sin(pi/2 (1 - |x|)^2.5) on the unit disk (0
     outside it, where the samples of the square reach)."""
     r = np.minimum(np.linalg.norm(x, axis=1), 1.0)
-    return np.sin(np.pi / 2 * (1 - r) ** 2.5)[:, None]
+    u: np.ndarray = np.sin(np.pi / 2 * (1 - r) ** 2.5)
+    return u[:, None]
 
 
 def disk_bump_shifted(x: np.ndarray) -> np.ndarray:
-    """Seed 004's fine-tuning target u + sin(pi/2 (1 - |x|))."""
+    """The LoTRA paper's fine-tuning target u + sin(pi/2 (1 - |x|))."""
     r = np.minimum(np.linalg.norm(x, axis=1), 1.0)
-    return disk_bump(x) + np.sin(np.pi / 2 * (1 - r))[:, None]
+    shifted: np.ndarray = disk_bump(x) + np.sin(np.pi / 2 * (1 - r))[:, None]
+    return shifted
 
 
 SYNTHETIC: dict[str, SyntheticTarget] = {

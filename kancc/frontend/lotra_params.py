@@ -25,7 +25,7 @@ output gradient they carry.
 
 from __future__ import annotations
 
-from typing import Mapping
+from collections.abc import Mapping
 
 import numpy as np
 
@@ -43,7 +43,7 @@ def adapter_ranks(spec: Spec, index: int) -> tuple[int, int, int]:
 def component_rates(spec: Spec) -> dict[str, float]:
     """The base learning rate of every adapter parameter (before the schedule)."""
     assert spec.finetune is not None and spec.finetune.lotra
-    rates = {}
+    rates: dict[str, float] = {}
     for index in range(spec.n_layers):
         n_in, _, n_b = layer_dims(spec, index)
         if spec.finetune.lr is not None:

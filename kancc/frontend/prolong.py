@@ -7,7 +7,7 @@ exact prolongation P of ``kancc.symbolic``, applied in float64): multilevel trai
 
 from __future__ import annotations
 
-from typing import Mapping
+from collections.abc import Mapping
 
 import numpy as np
 

@@ -11,8 +11,8 @@ input's dtype. Knot vectors are the full extended vectors t_{1-r} .. t_{n+r-1}.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from fractions import Fraction
-from typing import Sequence
 
 import numpy as np
 from scipy.linalg import solve_triangular
@@ -44,13 +44,14 @@ def prolongation_matrix(order: int, coarse_knots: Sequence[Fraction],
 
 def prolong_coef(coef: np.ndarray, matrix: np.ndarray) -> np.ndarray:
     """coef (in, out, n_b_coarse) -> (in, out, n_b_fine): P applied along the basis axis."""
-    fine = np.asarray(coef, dtype=np.float64) @ matrix.T
+    fine: np.ndarray = np.asarray(coef, dtype=np.float64) @ matrix.T
     return fine.astype(np.asarray(coef).dtype)
 
 
 def to_relu_weights(u: np.ndarray, matrix: np.ndarray) -> np.ndarray:
     """w = A^T u along the last axis."""
-    return (np.asarray(u, dtype=np.float64) @ matrix).astype(np.asarray(u).dtype)
+    w: np.ndarray = np.asarray(u, dtype=np.float64) @ matrix
+    return w.astype(np.asarray(u).dtype)
 
 
 def to_spline_coefficients(w: np.ndarray, matrix: np.ndarray) -> np.ndarray:

@@ -13,9 +13,9 @@ Ranks are given per mode or by a compression ratio cr in (0, 1]: r_k = ceil(cr *
 from __future__ import annotations
 
 import math
-from fractions import Fraction
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Sequence
+from fractions import Fraction
 
 import numpy as np
 
@@ -39,7 +39,8 @@ class Tucker:
     def full(self) -> np.ndarray:
         """G x1 U1 x2 U2 x3 U3 (formed only for checks; factorized layers never form it)."""
         u1, u2, u3 = self.factors
-        return np.einsum("abc,pa,qb,ic->pqi", self.core, u1, u2, u3)
+        formed: np.ndarray = np.einsum("abc,pa,qb,ic->pqi", self.core, u1, u2, u3)
+        return formed
 
 
 def unfold(tensor: np.ndarray, mode: int) -> np.ndarray:

@@ -28,14 +28,24 @@ The reverse rules are a table keyed by op name (``VJP_RULES`` for the ops of the
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import Callable, Mapping
 
 from kancc import symbolic
 from kancc.errors import PassError
-from kancc.ir import (Attr, Graph, Op, Operand, Param, Trait, Value, extended_knots,
-                      grid_points, has_trait)
+from kancc.ir import (
+    Attr,
+    Graph,
+    Op,
+    Operand,
+    Param,
+    Trait,
+    Value,
+    extended_knots,
+    grid_points,
+    has_trait,
+)
 
 from .options import Choice, option
 from .pass_types import Pass, PassResult

@@ -20,7 +20,7 @@ from fractions import Fraction
 
 from kancc import symbolic
 from kancc.errors import PassError
-from kancc.ir import GLOBAL_KINDS, Graph, Op, Trait, extended_knots, grid_points, has_trait
+from kancc.ir import GLOBAL_KINDS, Attr, Graph, Op, Trait, extended_knots, grid_points, has_trait
 
 from .options import Choice, option
 from .pass_types import Pass, PassResult
@@ -42,7 +42,7 @@ def stencil_bands(op: Op, knots: tuple[Fraction, ...]) -> list[tuple[Fraction, .
     return [tuple(scale * v for v in stencil)] * rows
 
 
-def horner_pieces(op: Op) -> tuple:
+def horner_pieces(op: Op) -> Attr:
     """Exact per-cell coefficient tables; one shared table when all cells agree."""
     order = op.attr("order")
     points = grid_points(op.attr_dict)

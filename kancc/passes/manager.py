@@ -7,14 +7,15 @@ names), ``dump_dir`` (one numbered ``.kir`` file per stage, ``00-input.kir`` fir
 from __future__ import annotations
 
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Sequence, TextIO
+from typing import TextIO
 
-from kancc.storage.atomic_files import write_text_atomic
 from kancc.errors import KanccError, PassError
 from kancc.ir import Graph, VerifyError, parse, to_text, verify
+from kancc.storage.atomic_files import write_text_atomic
 
 from .pass_types import ParamMap, Params, PassResult, identity
 from .registry import Step

@@ -27,8 +27,15 @@ class OptionKind(Protocol):
     def describe(self, default: Any) -> str: ...
 
 
+class PrintedAsText:
+    """An option kind whose values print as str() does (and parse back from it)."""
+
+    def show(self, value: Any) -> str:
+        return str(value)
+
+
 @dataclass(frozen=True)
-class Choice:
+class Choice(PrintedAsText):
     values: tuple[str, ...]  # the first is usually the default
 
     def parse(self, text: str, where: str) -> str:
@@ -36,16 +43,13 @@ class Choice:
             raise KanccError(f"{where} must be one of {', '.join(self.values)}, got {text!r}")
         return text
 
-    def show(self, value: str) -> str:
-        return value
-
     def describe(self, default: str) -> str:
         """The values, the default first."""
         return "|".join([default] + [v for v in self.values if v != default])
 
 
 @dataclass(frozen=True)
-class IntegerRange:
+class IntegerRange(PrintedAsText):
     lo: int
     hi: int
 
@@ -58,15 +62,12 @@ class IntegerRange:
             raise KanccError(f"{where} must be an integer in {self.lo}..{self.hi}, got {text!r}")
         return value
 
-    def show(self, value: int) -> str:
-        return str(value)
-
     def describe(self, default: int) -> str:
         return f"{self.lo}..{self.hi} (default {default})"
 
 
 @dataclass(frozen=True)
-class Ratio:
+class Ratio(PrintedAsText):
     """An exact number in (0, 1], written as 1/4 or 0.25."""
 
     def parse(self, text: str, where: str) -> Fraction:
@@ -78,9 +79,6 @@ class Ratio:
         if not 0 < value <= 1:
             raise KanccError(f"{where} must be in (0, 1], got {text}")
         return value
-
-    def show(self, value: Fraction) -> str:
-        return str(value)
 
     def describe(self, default: Fraction) -> str:
         return f"a number in (0, 1] (default {default})"

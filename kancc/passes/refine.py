@@ -19,8 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from kancc.errors import PassError
-from kancc.ir import (Graph, Op, Operand, Param, TensorType, extended_knots, grid_points,
-                      n_basis)
+from kancc.ir import Graph, Op, Operand, Param, TensorType, extended_knots, grid_points, n_basis
 from kancc.numerics.basis_matrices import prolong_coef, prolongation_matrix
 from kancc.symbolic import refine_points
 
@@ -28,16 +27,16 @@ from .options import IntegerRange, option
 from .pass_types import Params, Pass, PassResult
 from .spec_view import spec_view_layers
 
+
 @dataclass(frozen=True)
 class RefineOptions:
     factor: int = option(2, IntegerRange(2, 16), "every cell becomes this many equal cells")
 
 
 def _refined_attrs(op: Op, factor: int) -> dict[str, object]:
-    attrs = op.attr_dict
-    if attrs["knots"] == "uniform":
-        return {"grid": int(attrs["grid"]) * factor}
-    points = refine_points(grid_points(attrs), factor)
+    if op.attr("knots") == "uniform":
+        return {"grid": int(op.attr("grid")) * factor}
+    points = refine_points(grid_points(op.attr_dict), factor)
     return {"grid": len(points) - 1, "knots": points}
 
 

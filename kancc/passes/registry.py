@@ -12,8 +12,17 @@ from typing import Any
 
 from kancc.errors import KanccError
 
-from . import (autodiff, cleanup, derive_stencils, expand_layers, fuse, lower_basis, refine,
-               relu_basis, tucker)
+from . import (
+    autodiff,
+    cleanup,
+    derive_stencils,
+    expand_layers,
+    fuse,
+    lower_basis,
+    refine,
+    relu_basis,
+    tucker,
+)
 from .options import format_options, parse_options
 from .pass_types import Pass
 

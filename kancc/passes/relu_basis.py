@@ -21,14 +21,17 @@ float64; the pass warns when eps(dtype) * kappa exceeds ``HAZARD`` for any layer
 from __future__ import annotations
 
 import warnings
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 
 from kancc.errors import KanccWarning, PassError
 from kancc.ir import Graph, Op, extended_knots, grid_points
-from kancc.numerics.basis_matrices import (relu_change_of_basis_float, to_relu_weights,
-                                           to_spline_coefficients)
+from kancc.numerics.basis_matrices import (
+    relu_change_of_basis_float,
+    to_relu_weights,
+    to_spline_coefficients,
+)
 
 from .options import NoOptions
 from .pass_types import Params, Pass, PassResult

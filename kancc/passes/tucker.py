@@ -45,7 +45,8 @@ def tucker(graph: Graph, options: TuckerOptions) -> PassResult:
     factors: dict[str, list[Param]] = {}  # coef name -> core, u1, u2, u3
     replaced: dict[int, Op] = {}
     for op, coef in layers:
-        dims = (int(coef.type.shape[0]), int(coef.type.shape[1]), int(coef.type.shape[2]))
+        n_in, n_out, n_b = coef.type.static_shape
+        dims = (n_in, n_out, n_b)
         try:
             names = factors_of_coef(coef.name)
         except ValueError as exc:
@@ -67,7 +68,7 @@ def tucker(graph: Graph, options: TuckerOptions) -> PassResult:
             if name not in factors:
                 out[name] = value
                 continue
-            ranks = factors[name][0].type.shape
+            ranks = factors[name][0].type.static_shape
             decomposition = hosvd(np.asarray(value, dtype=np.float64), ranks)
             arrays = (decomposition.core, *decomposition.factors)
             for param, array in zip(factors[name], arrays):

@@ -8,9 +8,10 @@ Fourier, as in the LoTRA paper) take a degree only. ``layer_to_dict`` writes a l
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from fractions import Fraction
-from typing import Any, Mapping, Union
+from typing import Any
 
 from kancc.ir import MAX_ORDER, grid_points
 from kancc.numerics.hosvd import ranks_for
@@ -39,7 +40,7 @@ class BasisSpec:
     degree: int
     grid: int
     domain: tuple[Fraction, Fraction]
-    knots: Union[str, tuple[Fraction, ...]]  # "uniform" or the grid+1 points
+    knots: str | tuple[Fraction, ...]  # "uniform" or the grid+1 points
     tucker: tuple[int, int, int] | None = None
 
     @property

@@ -9,9 +9,10 @@ from __future__ import annotations
 import decimal
 import difflib
 import numbers
+from collections.abc import Mapping
 from decimal import Decimal
 from fractions import Fraction
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import Any, Optional
+from typing import Any
 
 from .checker import Checker
 from .keys import Integer, Number, Text, key, read_table, table_to_dict
@@ -23,7 +23,7 @@ class DataSpec:
     source: str = key("", Text(), "a built-in synthetic target or a data file (.npz, .npy, "
                                   ".csv), relative to the spec's folder",
                       required="missing: name a synthetic target or a data file")
-    n: Optional[int] = key(None, Integer(1), "rows of a synthetic target (default 2000)")
+    n: int | None = key(None, Integer(1), "rows of a synthetic target (default 2000)")
     seed: int = key(0, Integer(0), "synthetic sampling and the validation split")
     validation: Fraction = key(Fraction(0), Number(Fraction(0), Fraction(1), high_open=True),
                                "fraction held out for validation")

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import Any, Optional
+from typing import Any
 
 from .checker import Checker
 from .keys import ArrayOf, Choice, HexDigest, Number, Text, key, read_table, table_to_dict
@@ -36,14 +36,14 @@ class FinetuneSpec:
                                    "start from")
     method: str = key("lotra", Choice(METHODS), "lotra (frozen W_pt plus a Tucker adapter) or "
                                                 "full")
-    tucker: Optional[Fraction] = key(None, Number(Fraction(0), Fraction(1), low_open=True),
+    tucker: Fraction | None = key(None, Number(Fraction(0), Fraction(1), low_open=True),
                                      "lotra: the adapter's compression ratio cr; ranks "
                                      "ceil(cr * (in, out, n_b))")
-    lr: Optional[tuple[Fraction, Fraction, Fraction, Fraction]] = key(
+    lr: tuple[Fraction, Fraction, Fraction, Fraction] | None = key(
         None, ArrayOf(Number(Fraction(0), low_open=True), "rates (core, U1, U2, U3)",
                       length=len(COMPONENTS)),
         "lotra: rates of (core, U1, U2, U3); default train.lr * (1, 1/in, 1, 1/n_b)")
-    sha256: Optional[str] = key(None, HexDigest(64), "refuse a pretrained file with other "
+    sha256: str | None = key(None, HexDigest(64), "refuse a pretrained file with other "
                                                      "contents")
 
     @property
@@ -51,7 +51,7 @@ class FinetuneSpec:
         return self.method == "lotra"
 
     @property
-    def cr(self) -> Optional[Fraction]:
+    def cr(self) -> Fraction | None:
         """The adapter's compression ratio (the key ``tucker``)."""
         return self.tucker
 

@@ -12,9 +12,10 @@ table's own module, next to these declarations.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from fractions import Fraction
-from typing import Any, Mapping, Protocol
+from typing import Any, Protocol
 
 from .checker import Checker, show
 
@@ -27,16 +28,20 @@ class Reader(Protocol):
     def write(self, value: Any) -> Any: ...
 
 
+class Verbatim:
+    """A reader whose values are written back as they are (ints, strings, booleans)."""
+
+    def write(self, value: Any) -> Any:
+        return value
+
+
 @dataclass(frozen=True)
-class Integer:
+class Integer(Verbatim):
     lo: int
     hi: int | None = None
 
     def read(self, check: Checker, value: object, path: str) -> int:
         return check.integer(value, path, self.lo, self.hi)
-
-    def write(self, value: int) -> int:
-        return value
 
 
 @dataclass(frozen=True)
@@ -69,47 +74,35 @@ class Number:
 
 
 @dataclass(frozen=True)
-class Choice:
+class Choice(Verbatim):
     options: tuple[str, ...]
 
     def read(self, check: Checker, value: object, path: str) -> str:
         return check.choice(value, path, self.options)
 
-    def write(self, value: str) -> str:
-        return value
-
 
 @dataclass(frozen=True)
-class Boolean:
+class Boolean(Verbatim):
     def read(self, check: Checker, value: object, path: str) -> bool:
         return check.boolean(value, path)
 
-    def write(self, value: bool) -> bool:
-        return value
-
 
 @dataclass(frozen=True)
-class Text:
+class Text(Verbatim):
     """A non-empty string."""
 
     def read(self, check: Checker, value: object, path: str) -> str:
         return check.text(value, path)
 
-    def write(self, value: str) -> str:
-        return value
-
 
 @dataclass(frozen=True)
-class HexDigest:
+class HexDigest(Verbatim):
     digits: int
 
     def read(self, check: Checker, value: object, path: str) -> str:
         if not isinstance(value, str) or len(value) != self.digits or \
                 any(c not in "0123456789abcdef" for c in value):
             raise check.fail(path, f"must be {self.digits} lowercase hex digits")
-        return value
-
-    def write(self, value: str) -> str:
         return value
 
 

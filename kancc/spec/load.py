@@ -33,16 +33,23 @@ from __future__ import annotations
 import os
 import re
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Mapping, Union
+from typing import Any
 
 from kancc.errors import SpecError
 from kancc.symbolic.global_bases import GLOBAL_KINDS
 
-from .basis_table import (DEFAULT_BASIS, LAYER_KEYS, BasisSpec, layer_basis, layer_to_dict,
-                          with_tucker)
+from .basis_table import (
+    DEFAULT_BASIS,
+    LAYER_KEYS,
+    BasisSpec,
+    layer_basis,
+    layer_to_dict,
+    with_tucker,
+)
 from .checker import Checker, describe, is_list
 from .data_table import DataSpec, data_to_dict, parse_data
 from .finetune_table import FinetuneSpec, finetune_to_dict, parse_finetune
@@ -72,7 +79,7 @@ class Spec:
         return len(self.widths) - 1
 
 
-SpecSource = Union[str, os.PathLike[str], Mapping[str, Any], Spec]
+SpecSource = str | os.PathLike[str] | Mapping[str, Any] | Spec
 
 
 def load_spec(source: SpecSource) -> Spec:
@@ -128,7 +135,7 @@ def _model_table(check: Checker, raw: Mapping[str, Any], default_name: str
                                          f"got {len(widths)}")
     widths = [check.integer(w, f"model.layers[{i}]", 1, MAX_WIDTH) for i, w in enumerate(widths)]
     dtype = check.choice(model.get("dtype", "float32"), "model.dtype", DTYPES)
-    name = model.get("name", _sanitize(default_name))
+    name: object = model.get("name", _sanitize(default_name))
     if not isinstance(name, str) or not NAME.match(name):
         raise check.fail("model.name", f"must be an identifier (letters, digits, _), got "
                                        f"{describe(name)}")
@@ -172,9 +179,9 @@ def _check_training(check: Checker, widths: tuple[int, ...], layers: tuple[Basis
         check_kaczmarz_model(check, widths, layers, train.loss, train.kaczmarz)
     global_layers = [i for i, basis in enumerate(layers) if basis.kind in GLOBAL_KINDS]
     if global_layers and (train.multilevel is not None or train.geometry != "spline"):
-        what = "train.multilevel" if train.multilevel is not None else "train.geometry"
-        raise check.fail(what, f"does not apply to layers[{global_layers[0]}], kind "
-                               f"{layers[global_layers[0]].kind}: it needs a B-spline grid")
+        grid_key = "train.multilevel" if train.multilevel is not None else "train.geometry"
+        raise check.fail(grid_key, f"does not apply to layers[{global_layers[0]}], kind "
+                                   f"{layers[global_layers[0]].kind}: it needs a B-spline grid")
     factorized = [i for i, basis in enumerate(layers) if basis.tucker is not None]
     what = _not_plain_gradient(train)
     if factorized and what is not None:

@@ -35,12 +35,21 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import Any, Optional
+from typing import Any
 
 from .basis_table import BasisSpec
 from .checker import Checker
-from .keys import (ArrayOf, Boolean, Choice, Integer, Number, Subtable, key, read_table,
-                   table_to_dict)
+from .keys import (
+    ArrayOf,
+    Boolean,
+    Choice,
+    Integer,
+    Number,
+    Subtable,
+    key,
+    read_table,
+    table_to_dict,
+)
 
 LOSSES = ("mse", "cross_entropy")
 OPTIMIZERS = ("adam", "lbfgs")
@@ -67,7 +76,7 @@ class MultilevelSpec:
         "epochs per level, coarsest (the spec's grids) first",
         required="missing: give the epochs of every level, coarsest first, e.g. [32, 16, 8, 4]")
     factor: int = key(2, Integer(2, 16), "each level splits every grid cell into factor cells")
-    steps_per_epoch: Optional[int] = key(None, STEPS, "default: lbfgs 1 iteration; adam one "
+    steps_per_epoch: int | None = key(None, STEPS, "default: lbfgs 1 iteration; adam one "
                                                       "pass over the data")
 
 
@@ -78,7 +87,7 @@ class KaczmarzSpec:
     epochs: int = key(40, STEPS, "passes over the training records, piecewise linear")
     alpha: Fraction = key(Fraction(1, 2), Number(Fraction(0), Fraction(2), True, True),
                           "relaxation of the projection")
-    cells: Optional[tuple[int, ...]] = key(None, ArrayOf(Integer(1, MAX_CELLS)),
+    cells: tuple[int, ...] | None = key(None, ArrayOf(Integer(1, MAX_CELLS)),
                                            "per layer: grow to this many cells, one per epoch "
                                            "from epoch 1")
     spline_epochs: int = key(0, COUNT, "then convert to cubic splines and train this many "
@@ -99,9 +108,9 @@ class TrainSpec:
     optimizer: str = key("adam", Choice(OPTIMIZERS), "adam (minibatches) or lbfgs (full "
                                                      "batch)")
     steps: int = key(500, STEPS, "optimizer steps (adam: minibatch steps; lbfgs: iterations)")
-    lr: Optional[Fraction] = key(None, Number(Fraction(0), low_open=True),
+    lr: Fraction | None = key(None, Number(Fraction(0), low_open=True),
                                  "adam only (default 0.01); L-BFGS steps by line search")
-    batch_size: Optional[int] = key(None, Integer(1), "adam only; default: the whole "
+    batch_size: int | None = key(None, Integer(1), "adam only; default: the whole "
                                                       "training set")
     warmup: int = key(0, Integer(0), "steps of linear learning-rate warmup")
     schedule: str = key("constant", Choice(SCHEDULES), "constant, or cosine (decay to 0 over "
@@ -110,11 +119,11 @@ class TrainSpec:
     deterministic: bool = key(False, Boolean(), "triton: fixed-order d(coef) sums")
     geometry: str = key("spline", Choice(GEOMETRIES), "spline, or relu: iterate on the "
                                                       "truncated-power weights w = A^T u")
-    multilevel: Optional[MultilevelSpec] = key(None, Subtable(MultilevelSpec),
+    multilevel: MultilevelSpec | None = key(None, Subtable(MultilevelSpec),
                                                "multilevel training (replaces steps)")
     method: str = key("gradient", Choice(METHODS), "gradient, or newton-kaczmarz (record by "
                                                    "record; [train.kaczmarz])")
-    kaczmarz: Optional[KaczmarzSpec] = key(None, Subtable(KaczmarzSpec),
+    kaczmarz: KaczmarzSpec | None = key(None, Subtable(KaczmarzSpec),
                                            "Newton-Kaczmarz settings (set when method is "
                                            "newton-kaczmarz)")
 

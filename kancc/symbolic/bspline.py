@@ -11,11 +11,10 @@ Indices are 0-based into the full knot vector: B_i is supported on [knots[i], kn
 from __future__ import annotations
 
 from functools import lru_cache
-from typing import Sequence
 
 import sympy
 
-from .knots import Knots, as_knots, check_order
+from .knots import Knots, KnotValues, as_knots, check_order
 
 X = sympy.Symbol("x", real=True)
 
@@ -40,12 +39,12 @@ def _pieces(order: int, knots: Knots) -> tuple[dict[int, sympy.Poly], ...]:
     return tuple(basis)
 
 
-def bspline_cell_polynomials(order: int, knots: Sequence) -> tuple[dict[int, sympy.Poly], ...]:
+def bspline_cell_polynomials(order: int, knots: KnotValues) -> tuple[dict[int, sympy.Poly], ...]:
     """For each B_i: {knot interval c: the polynomial (in ``X``) of B_i on [t_c, t_{c+1})}."""
     return _pieces(check_order(order), as_knots(knots, order))
 
 
-def bspline_basis(order: int, knots: Sequence, x: sympy.Symbol = X) -> list[sympy.Piecewise]:
+def bspline_basis(order: int, knots: KnotValues, x: sympy.Symbol = X) -> list[sympy.Piecewise]:
     """The n_b B-splines of order r on the full knot vector as sympy Piecewise in ``x``."""
     t = as_knots(knots, check_order(order))
     result = []
@@ -74,7 +73,7 @@ def _derivative_pieces(order: int, knots: Knots) -> tuple[dict[int, sympy.Poly],
     return tuple(result)
 
 
-def bspline_derivative_cell_polynomials(order: int, knots: Sequence
+def bspline_derivative_cell_polynomials(order: int, knots: KnotValues
                                         ) -> tuple[dict[int, sympy.Poly], ...]:
     """For each B_i: {knot interval c: the polynomial of d/dx B_i on [t_c, t_{c+1})}, from the
     difference of lower-order splines:

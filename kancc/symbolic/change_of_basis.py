@@ -12,11 +12,10 @@ j >= n_b multiply psi_j with t_j >= b, which vanish on [a, b]. Entries are exact
 from __future__ import annotations
 
 from functools import lru_cache
-from typing import Sequence
 
 import sympy
 
-from .knots import Knots, as_knots, check_order, rational
+from .knots import Knots, KnotValues, as_knots, check_order, rational
 
 
 @lru_cache(maxsize=256)
@@ -40,7 +39,7 @@ def _bands(order: int, knots: Knots) -> tuple[tuple[sympy.Rational, ...], ...]:
                  for i, row in enumerate(rows))
 
 
-def relu_stencil_bands(order: int, knots: Sequence) -> tuple[tuple[sympy.Rational, ...], ...]:
+def relu_stencil_bands(order: int, knots: KnotValues) -> tuple[tuple[sympy.Rational, ...], ...]:
     """The banded form of A^[r]: n_b rows of r+1 entries A[i, i..i+r] (Lemma 2, cached).
 
     This is what the compiler attaches to the IR; entries past column n_b - 1 are kept (they
@@ -50,7 +49,7 @@ def relu_stencil_bands(order: int, knots: Sequence) -> tuple[tuple[sympy.Rationa
     return _bands(check_order(order), as_knots(knots, order))
 
 
-def relu_change_of_basis(order: int, knots: Sequence) -> sympy.Matrix:
+def relu_change_of_basis(order: int, knots: KnotValues) -> sympy.Matrix:
     """A^[r] as an exact n_b x n_b sympy Matrix with B = A psi on [a, b] (Lemma 2)."""
     bands = relu_stencil_bands(order, knots)
     nb = len(bands)

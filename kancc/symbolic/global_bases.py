@@ -21,7 +21,7 @@ terms come from cos(pi t), sin(pi t) by the angle-addition identities.
 from __future__ import annotations
 
 from fractions import Fraction
-from functools import lru_cache
+from functools import cache
 
 import sympy
 
@@ -49,7 +49,7 @@ def basis_functions(kind: str, count: int) -> tuple[sympy.Expr, ...]:
     return tuple(sympy.expand(polynomial(k, T)) for k in range(count))
 
 
-@lru_cache(maxsize=None)
+@cache
 def recurrence(kind: str, count: int) -> tuple[tuple[Fraction, Fraction], ...]:
     """(a_k, c_k) for k = 0..count-2 with phi_{k+1} = a_k t phi_k - c_k phi_{k-1} (c_0 = 0),
     derived from the sympy polynomials and verified exactly."""

@@ -7,12 +7,13 @@ The symbolic functions take the full extended knot vector t_{1-r} < ... < t_{n+r
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from fractions import Fraction
-from typing import Sequence
 
 import sympy
 
 Knots = tuple[sympy.Rational, ...]
+KnotValues = Sequence[object]  # knots as given: ints, Fractions, sympy numbers, "p/q", floats
 
 
 def rational(value: object) -> sympy.Rational:
@@ -40,7 +41,7 @@ def check_order(order: int) -> int:
     return order
 
 
-def as_knots(knots: Sequence, order: int) -> Knots:
+def as_knots(knots: KnotValues, order: int) -> Knots:
     """Validate a full extended knot vector for order r: strictly increasing, >= 2r knots."""
     t = tuple(rational(v) for v in knots)
     if len(t) < 2 * order:

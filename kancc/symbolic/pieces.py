@@ -12,13 +12,13 @@ is formed from the exact knot T, and no large truncated powers cancel.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from functools import lru_cache
-from typing import Sequence
 
 import sympy
 
 from .bspline import X, bspline_derivative_cell_polynomials
-from .knots import Knots, as_knots
+from .knots import Knots, KnotValues, as_knots
 
 Table = tuple[tuple[sympy.Rational, ...], ...]  # [m][d]
 
@@ -45,7 +45,8 @@ def _pieces(order: int, knots: Knots, bands: tuple[tuple[sympy.Rational, ...], .
     return tuple(tables)
 
 
-def local_pieces(order: int, knots: Sequence, bands: Sequence[Sequence]) -> tuple[Table, ...]:
+def local_pieces(order: int, knots: KnotValues, bands: Sequence[Sequence[object]]
+                 ) -> tuple[Table, ...]:
     """pieces[k][m][d] = coefficient of s^d in B_{k+m} on cell k, for k = 0..n-1 (exact).
 
     ``bands`` is the stencil in banded form (row i: A[i, i..i+r]), as made by
@@ -81,7 +82,7 @@ def _derivative_tables(order: int, knots: Knots) -> tuple[Table, ...]:
     return tuple(tables)
 
 
-def local_derivative_pieces(order: int, knots: Sequence) -> tuple[Table, ...]:
+def local_derivative_pieces(order: int, knots: KnotValues) -> tuple[Table, ...]:
     """dpieces[k][m][d] = coefficient of s^d in d/dx B_{k+m} on cell k (s = (x - t_k)/h_k),
     exact, from the lower-order difference formula (``bspline_derivative_cell_polynomials``).
     Degree r-2, padded with zeros to r columns so the tables have the shape of the pieces."""

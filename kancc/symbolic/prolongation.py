@@ -25,11 +25,10 @@ import bisect
 from fractions import Fraction
 from functools import lru_cache
 from math import comb
-from typing import Sequence
 
 import sympy
 
-from .knots import Knots, as_fraction, as_knots, check_order
+from .knots import Knots, KnotValues, as_fraction, as_knots, check_order
 
 Entries = tuple[tuple[int, int, Fraction], ...]  # (fine row, coarse column, value), nonzeros
 
@@ -38,7 +37,7 @@ class NotNestedError(ValueError):
     """The fine knot vector does not refine the coarse one."""
 
 
-def interior_points(knots: Sequence, order: int) -> tuple[Fraction, ...]:
+def interior_points(knots: KnotValues, order: int) -> tuple[Fraction, ...]:
     """The grid points t_0 = a < ... < t_n = b of a full extended knot vector."""
     return tuple(as_fraction(v) for v in knots[order - 1:len(knots) - order + 1])
 
@@ -115,13 +114,13 @@ def _entries(order: int, coarse: Knots, fine: Knots) -> Entries:
     return _blossom_entries(order, t, tau)
 
 
-def prolongation_entries(order: int, coarse_knots: Sequence, fine_knots: Sequence) -> Entries:
+def prolongation_entries(order: int, coarse_knots: KnotValues, fine_knots: KnotValues) -> Entries:
     """The nonzero entries (fine row, coarse column, exact value) of P, cached."""
     r = check_order(order)
     return _entries(r, as_knots(coarse_knots, r), as_knots(fine_knots, r))
 
 
-def prolongation(order: int, coarse_knots: Sequence, fine_knots: Sequence
+def prolongation(order: int, coarse_knots: KnotValues, fine_knots: KnotValues
                  ) -> sympy.ImmutableSparseMatrix:
     """P (n_b_fine x n_b_coarse, exact rationals) with u_fine = P u_coarse reproducing the
     coarse spline on [a, b]. Knots are full extended vectors; raises ``NotNestedError``

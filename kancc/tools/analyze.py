@@ -19,10 +19,10 @@ checkpoint, those of the fine-tuned tensor and of the update W_ft - W_pt.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
-from typing import Mapping
 
 import numpy as np
 from scipy.linalg import solve_triangular
@@ -36,7 +36,6 @@ from kancc.numerics.hosvd import MODES, energy_rank, mode_singular_values
 from kancc.spec import BasisSpec, Spec
 
 from .unfactorized import unfactorized_model
-
 
 MAX_SWEEP = 1024
 

@@ -28,8 +28,8 @@ the float32 comparisons.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import Callable
 
 import numpy as np
 
@@ -264,7 +264,7 @@ def gradient_comparisons(spec64: Spec, params: dict[str, np.ndarray], x: np.ndar
     training = compile(spec64, "numpy", training=True)
     _, grads = training.value_and_grad(params, x, y)
 
-    def loss_at(name: str, index: tuple, step: float) -> float:
+    def loss_at(name: str, index: tuple[int, ...], step: float) -> float:
         moved = dict(params)
         moved[name] = params[name].copy()
         moved[name][index] += step

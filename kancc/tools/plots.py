@@ -12,6 +12,7 @@ import io
 import os
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -26,7 +27,7 @@ MAX_EDGES = 8
 POINTS = 201
 
 
-def _pyplot():  # type: ignore[no-untyped-def]
+def _pyplot() -> Any:  # matplotlib.pyplot, imported only when plotting
     try:
         import matplotlib
     except ImportError:

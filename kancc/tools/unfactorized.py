@@ -7,8 +7,8 @@ and what ``kancc plot`` draws. Factorized programs themselves never form W.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import replace
-from typing import Mapping
 
 import numpy as np
 

@@ -9,8 +9,8 @@ lotra: the pretrained coefficients are frozen parameters of the compiled program
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import replace
-from typing import Mapping
 
 import numpy as np
 

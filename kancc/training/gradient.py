@@ -10,7 +10,7 @@ initial parameters and the minibatch order, ``data.seed`` the sampling and the s
 from __future__ import annotations
 
 import os
-from typing import Callable, Mapping
+from collections.abc import Callable, Mapping
 
 import numpy as np
 
@@ -21,7 +21,7 @@ from kancc.storage import save_checkpoint
 
 from .numpy_loops import numpy_adam, numpy_lbfgs
 from .request import TrainRequest, TrainResult
-from .run_log import Diverged, RunLog
+from .run_log import DivergedError, RunLog
 from .torch_loop import torch_loop
 
 Loop = Callable[[RunLog, dict[str, np.ndarray]], dict[str, np.ndarray]]
@@ -45,7 +45,7 @@ def train_gradient(request: TrainRequest, label: str | None = None) -> TrainResu
         run.finish(_loop(request)(run, dict(mapped)))
         final, status = run.good, "done"
         message = f"trained {run.done} steps: loss {run.rows[-1][1]:.3e}"
-    except Diverged as stop:
+    except DivergedError as stop:
         final = run.good or mapped
         status = "diverged"
         kept = f"step {int(run.rows[-1][0])}" if run.rows else "the initial ones"

@@ -28,9 +28,10 @@ import math
 import os
 import time
 import warnings
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from functools import partial
-from typing import Callable, Mapping, TextIO
+from typing import TextIO
 
 import numpy as np
 
@@ -40,8 +41,7 @@ from kancc.program import Program
 from kancc.spec import KaczmarzSpec, Spec, TrainSpec, load_spec, spec_to_dict
 from kancc.storage import save_checkpoint
 
-from .kaczmarz_grids import (Grid, grid_arrays, grids_of, grow, predict, renormalize,
-                             to_cubic)
+from .kaczmarz_grids import Grid, grid_arrays, grids_of, grow, predict, renormalize, to_cubic
 from .kaczmarz_kernel import ORDERS, basis_matrix, epoch_kernel, forward_kernel
 from .progress import Progress
 from .request import TrainRequest, TrainResult

@@ -20,8 +20,8 @@ the compiled training program's gradients: the oracle this kernel is tested agai
 
 from __future__ import annotations
 
-from functools import lru_cache
-from typing import Callable
+from collections.abc import Callable
+from functools import cache
 
 import numba
 import numpy as np
@@ -89,9 +89,12 @@ def basis_matrix(order: int, lo: float, inv_h: float, n_cells: int, points: np.n
     return matrix
 
 
+# Long by design: one epoch's record loop is one compiled function, so numba keeps every
+# per-record quantity in registers (a call per record would cost more than its arithmetic).
 def _make_epoch(order: int) -> Callable[..., float]:
     r = order  # a closure constant: numba unrolls the loops over the r pieces
 
+    # Long by design: the hot loop itself (forward pass, Jacobian norm, update per record).
     @numba.njit(cache=True, fastmath=FASTMATH, error_model="numpy")
     def epoch(coefs, lo, inv_h, n_cells, x, y, alpha, skip_below, seen, last):  # type: ignore[no-untyped-def]
         n_layers = len(coefs)
@@ -215,7 +218,7 @@ def _make_forward(order: int) -> Callable[..., np.ndarray]:
     return forward
 
 
-@lru_cache(maxsize=None)
+@cache
 def epoch_kernel(order: int) -> Callable[..., float]:
     """``epoch(coefs, lo, inv_h, n_cells, x, y, alpha, skip_below, seen, last) -> sum of
     squared residuals``: one pass over the records in order, updating the tuple of
@@ -227,7 +230,7 @@ def epoch_kernel(order: int) -> Callable[..., float]:
     return _make_epoch(order)
 
 
-@lru_cache(maxsize=None)
+@cache
 def forward_kernel(order: int) -> Callable[..., np.ndarray]:
     """``forward(coefs, lo, inv_h, n_cells, x) -> z`` with every layer's input and output."""
     return _make_forward(order)

@@ -50,6 +50,8 @@ if triton is not None:
         k = tl.where(t >= n_cells - 1.0, n_cells - 1.0, tl.where(t >= 0.0, tl.floor(t), 0.0))
         return k.to(tl.int32), t - k
 
+    # Long by design: one Triton program walks the records in order (the method is
+    # sequential), so a record's forward pass, projection and update share one kernel body.
     @triton.jit
     def _epoch(x_ptr, y_ptr, last_ptr, c0_ptr, c1_ptr, seen_ptr, total_ptr,  # type: ignore[no-untyped-def]
                n_rows, P, Q, NB0, NB1, lo0, inv_h0, n0, lo1, inv_h1, n1, alpha, skip_below,

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from .optim import Adam
-from .run_log import Diverged, RunLog
+from .run_log import DivergedError, RunLog
 
 
 def numpy_adam(run: RunLog, params: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -50,7 +50,7 @@ def numpy_lbfgs(run: RunLog, params: dict[str, np.ndarray]) -> dict[str, np.ndar
     def objective(flat: np.ndarray) -> tuple[float, np.ndarray]:
         loss, grads = program.value_and_grad(unflatten(flat), data.x, data.y)
         if not math.isfinite(loss):
-            raise Diverged(state["iteration"] + 1, loss)
+            raise DivergedError(state["iteration"] + 1, loss)
         state["loss"] = loss
         return loss, np.concatenate([grads[k].ravel() for k in names]).astype(np.float64)
 

@@ -7,7 +7,7 @@ the same algorithm, so a spec trains alike on both targets.
 from __future__ import annotations
 
 import math
-from typing import Mapping
+from collections.abc import Mapping
 
 import numpy as np
 

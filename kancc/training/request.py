@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Mapping, TextIO
+from typing import TextIO
 
 import numpy as np
 
@@ -39,7 +40,7 @@ class TrainResult:
     status: str  # "done" or "diverged"
     message: str
     program: Program = field(repr=False)
-    levels: tuple["TrainResult", ...] = field(default=(), repr=False)  # multilevel runs
+    levels: tuple[TrainResult, ...] = field(default=(), repr=False)  # multilevel runs
 
     @property
     def loss(self) -> float:

@@ -4,7 +4,7 @@ last parameters whose loss was finite, and each parameter's learning rate."""
 from __future__ import annotations
 
 import math
-from typing import Callable, Mapping
+from collections.abc import Callable, Mapping
 
 import numpy as np
 
@@ -17,7 +17,7 @@ from .progress import Progress
 from .request import TrainRequest
 
 
-class Diverged(Exception):
+class DivergedError(Exception):
     """The training loss became NaN or Inf after ``step`` steps."""
 
     def __init__(self, step: int, loss: float) -> None:
@@ -51,7 +51,7 @@ class RunLog:
                ) -> None:
         """After ``step`` steps the training loss is ``loss`` at ``params()``."""
         if not math.isfinite(loss):
-            raise Diverged(step, loss)
+            raise DivergedError(step, loss)
         current = params()
         self.good = current
         due = step % self.progress.every == 0 or step == self.steps
