@@ -41,12 +41,12 @@ demo: $(STAMP)
 	@echo "== multilevel training (grids 2 -> 16, exact prolongation) and the change-of-basis analysis"
 	$(BIN)/kancc train examples/multilevel_2_5_1.toml -o build/multilevel.ckpt.npz --quiet
 	$(BIN)/kancc analyze $(EXAMPLE)
-	@echo "== Newton-Kaczmarz (seed 001): Polar's 5-input formula, piecewise linear then cubic"
+	@echo "== Newton-Kaczmarz: Polar's 5-input formula, piecewise linear then cubic"
 	$(BIN)/kancc train examples/kaczmarz_polar5.toml -o build/polar5.ckpt.npz --quiet
-	@echo "== a Slim KAN (seed 004): the hidden layer is a Tucker layer, trained from scratch"
+	@echo "== a Slim KAN (low tensor rank): the hidden layer is a Tucker layer, trained from scratch"
 	$(BIN)/kancc train examples/slim_2_32_32_1.toml -o build/slim.ckpt.npz --quiet
 	$(BIN)/kancc analyze build/slim.ckpt.npz
-	@echo "== LoTRA (seed 004): pretrain on u, fine-tune to u + bump with frozen W_pt and Tucker adapters"
+	@echo "== LoTRA (low tensor-rank adaptation): pretrain on u, fine-tune to u + bump with frozen W_pt and Tucker adapters"
 	$(BIN)/kancc train examples/transfer_pretrain.toml -o build/transfer_pretrained.ckpt.npz --quiet
 	$(BIN)/kancc train examples/lotra_transfer.toml -o build/lotra.ckpt.npz --quiet
 	$(BIN)/kancc analyze build/lotra.ckpt.npz

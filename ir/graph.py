@@ -31,7 +31,7 @@ class Value:
 @dataclass(frozen=True)
 class Param:
     """A parameter, printed ``@name``; its name is the key in the params dict. A frozen
-    parameter (LoTRA's pretrained tensor, seed 004) is an input of the model that training
+    parameter (LoTRA's pretrained tensor) is an input of the model that training
     never changes: a training graph returns no gradient for it."""
 
     name: str

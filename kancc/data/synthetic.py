@@ -29,11 +29,12 @@ class SyntheticTarget:
 
 
 def _rotated(x: np.ndarray) -> np.ndarray:
-    """Seed 000, Sec. 5.1, eq. (26): "a 0.175 radian counterclockwise (~10.03 deg) coordinate
-    rotation of the nonsmooth function f(x,y) = cos(4 pi x) + sin(pi y) + sin(2 pi y)
-    + |sin(3 pi y^2)|", points uniform on [0.0001, 0.9999]^2 (App. D.1). Turning f (or the
-    axes) counter-clockwise gives g(p) = f(R(-theta) p), so g(R(theta) q) = f(q); no center is
-    named, so it is the origin. The paper's [0, 1] output scaling is not part of the target."""
+    """The multilevel paper, Sec. 5.1, eq. (26): "a 0.175 radian counterclockwise
+    (~10.03 deg) coordinate rotation of the nonsmooth function f(x,y) = cos(4 pi x)
+    + sin(pi y) + sin(2 pi y) + |sin(3 pi y^2)|", points uniform on [0.0001, 0.9999]^2
+    (App. D.1). Turning f (or the axes) counter-clockwise gives g(p) = f(R(-theta) p), so
+    g(R(theta) q) = f(q); no center is named, so it is the origin. The paper's [0, 1] output
+    scaling is not part of the target."""
     c, s = math.cos(ROTATION), math.sin(ROTATION)
     u = c * x[:, 0] + s * x[:, 1]
     v = -s * x[:, 0] + c * x[:, 1]
@@ -43,7 +44,7 @@ def _rotated(x: np.ndarray) -> np.ndarray:
 
 
 def _polar5(x: np.ndarray) -> np.ndarray:
-    """Polar and Poluektov's 5-input benchmark. Seed 001's text only names it ("5 inputs,
+    """Polar and Poluektov's 5-input benchmark. The Newton-Kaczmarz paper only names it ("5 inputs,
     10 000 records"); the formula is their published code's (Formula::GetTarget), which draws
     inputs on a 1/1000 grid of [0, 1): uniform on [0, 1) here."""
     x1, x2, x3, x4, x5 = x.T
@@ -83,7 +84,8 @@ SYNTHETIC: dict[str, SyntheticTarget] = {
     "sin_sin": SyntheticTarget(2, 1, (-1.0, 1.0), (-1.0, 1.0), "sin(pi x) sin(pi y)",
                                lambda x: np.sin(np.pi * x[:, :1]) * np.sin(np.pi * x[:, 1:])),
     "rotated": SyntheticTarget(2, 1, (0.0, 1.0), (0.0001, 0.9999),
-                               "seed 000's nonsmooth target rotated 0.175 rad", _rotated),
+                               "the multilevel paper's nonsmooth target, rotated 0.175 rad",
+                               _rotated),
     "polar5": SyntheticTarget(5, 1, (0.0, 1.0), (0.0, 1.0),
                               "Polar and Poluektov's 5-input atan benchmark", _polar5),
     "triangle": SyntheticTarget(6, 1, (0.0, 1.0), (0.0, 1.0),

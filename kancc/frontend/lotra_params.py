@@ -6,7 +6,7 @@ What a LoTRA model adds to a pretrained one, at the spec level (parameter names
 - ``component_rates``: the learning rate of each adapter parameter. Theorem 2 of the LoTRA
   paper makes one step change the output by Theta(1) independently of the layer's size when
   eta_G, eta_U2 = Theta(1), eta_U1 = Theta(1/in) and eta_U3 = Theta(1/n_b); the default
-  takes the constant to be train.lr: (lr, lr/in, lr, lr/n_b), the seed's "LR-1" for
+  takes the constant to be train.lr: (lr, lr/in, lr, lr/n_b), the paper's "LR-1" for
   lr = 1e-2, in = 50, n_b = 10. ``[finetune] lr`` overrides it for every layer.
 - ``initial_adapter``: eq. (8) with G = 0, so the fine-tuned model starts as the pretrained
   one; U1 ~ N(0, 1/in), U3 ~ N(0, 1/n_b); U2 from the pretrained model's gradient (below).

@@ -3,8 +3,8 @@
   horner       (default) per-cell polynomial pieces in s = (x - t_k)/h_k, derived exactly
                from the stencil and evaluated in Horner form: O(r) per basis function and
                accurate in float32 (DESIGN.md 5)
-  relu-local   the stencil applied to the r truncated powers of the cell (the seed's ReLU
-               form, evaluated locally); cancels as r grows, see DESIGN.md 5
+  relu-local   the stencil applied to the r truncated powers of the cell (the multilevel
+               paper's ReLU form, evaluated locally); cancels as r grows, see DESIGN.md 5
   cox-de-boor  the de Boor triangle of the cell, O(r^2); needs no stencil
 
 horner and relu-local read the stencil attribute, so derive-stencils must run first.

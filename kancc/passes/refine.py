@@ -1,4 +1,5 @@
-"""refine: split every grid cell of every layer into ``factor`` equal cells (seed 000, 4.2).
+"""refine: split every grid cell of every layer into ``factor`` equal cells (the multilevel
+paper, 4.2).
 
     %0 = kan.layer %x, @layers.0.coef {grid=4, ...}    ==>    {grid=8, ...}, @layers.0.coef
                                                               resized to n_b = 8 + r - 1

@@ -1,5 +1,5 @@
 """to-relu-basis and to-spline-basis: the B-spline <-> truncated-power change of basis as a
-rewrite of the model (seed 000, section 2).
+rewrite of the model (the multilevel paper, section 2).
 
 On [a, b] a layer's B-splines are B = A psi with psi_j(x) = (x - t_j)_+^(r-1) (Lemma 2), so
 
@@ -9,7 +9,7 @@ to-relu-basis turns every kan.layer into kind=relu (the multichannel-MLP form) w
 map w = A^T u; to-spline-basis is its inverse (u = A^-T w, a triangular solve in float64).
 Each pass carries the other's map as its inverse, so spec-level coefficients can be read
 back. Training a to-relu-basis program iterates in w with the gradient in w: the "ReLU
-geometry" of seed 000 Table 1; the plain program is the natural KAN (spline geometry).
+geometry" of the multilevel paper's Table 1; the plain program is the natural KAN (spline geometry).
 
 float32 hazard (DESIGN.md 5): the w of a fine, high-order grid are huge and alternate in
 sign, and the sum over psi cancels. For |u| <= 1 the sum is bounded by

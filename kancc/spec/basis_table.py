@@ -34,7 +34,7 @@ DEFAULT_BASIS = {"kind": "bspline", "degree": 3, "grid": 5, "domain": [-1, 1],
 class BasisSpec:
     """The spline family of one layer (numbers exact) and how its coefficients are held:
     ``tucker`` None for the full (in, out, n_b) tensor, else the Tucker ranks (r1, r2, r3)
-    of a factorized layer (core and three factors, kancc.tucker)."""
+    of a factorized layer (core and three factors, kancc.numerics.hosvd)."""
 
     kind: str
     degree: int

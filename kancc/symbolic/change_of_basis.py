@@ -1,4 +1,5 @@
-"""The B-spline <-> truncated-power change of basis A^[r] (seed 000, Lemma 2 / Corollary 1).
+"""The B-spline <-> truncated-power change of basis A^[r] (the multilevel paper, Lemma 2 /
+Corollary 1).
 
 On [a, b], B_i(x) = sum_j A_ij psi_j(x) with psi_j(x) = ReLU(x - t_j)^(r-1) (r = 1: the step
 H(x - t_j), H(0) = 1). Knots are the full extended vector t_{1-r} < ... < t_{n+r-1}, indexed

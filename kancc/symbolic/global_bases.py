@@ -1,9 +1,10 @@
-"""The global basis families of seed 004 (Chebyshev, Legendre, Taylor, Fourier), in sympy.
+"""The global basis families of the LoTRA paper (Chebyshev, Legendre, Taylor, Fourier), in
+sympy.
 
 Every function of a layer is nonzero on the whole line, so a layer of these kinds is, to the
 backends, a one-cell "local" basis whose n_b values are all live: the cell index is 0 and
 the values come from a recurrence instead of per-cell pieces. The input is normalized by
-t = tanh(x) (as ChebyKAN does and seed 004 cites), so a layer accepts any real input and
+t = tanh(x) (as ChebyKAN does and the LoTRA paper cites), so a layer accepts any real input and
 its functions stay bounded however the previous layer drifts; d/dx = (1 - t^2) d/dt.
 
     chebyshev  T_0..T_d        T_{k+1} = 2 t T_k - T_{k-1}

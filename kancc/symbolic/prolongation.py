@@ -1,4 +1,4 @@
-"""Exact prolongation P between nested spline spaces (seed 000, section 4.2).
+"""Exact prolongation P between nested spline spaces (the multilevel paper, section 4.2).
 
 If every interior grid point of the coarse knot vector is also one of the fine one (same
 domain [a, b]), the coarse spline space restricted to [a, b] lies in the fine one, so there

@@ -1,19 +1,20 @@
-"""``kancc analyze``: what the change of basis does to training, per layer (seed 000, 2-3).
+"""``kancc analyze``: what the change of basis does to training, per layer (the multilevel
+paper, sections 2-3).
 
 For each layer: the exact stencil A^[r] (B = A psi), the eigenvalue range of A^T A and its
 ratio, and that ratio on coarser and finer grids of the same family with the fitted
 exponent p of ratio ~ n^p (Lemma 4 predicts p = 2r: A^T A acts like a finite-difference
 stencil of the 2r-th derivative). Gradient descent in the ReLU basis w = A^T u is gradient
-descent in u preconditioned by (A^T A)^-1 (seed 000 Table 1), so this ratio is how strongly
-the ReLU geometry favours smooth modes.
+descent in u preconditioned by (A^T A)^-1 (the multilevel paper's Table 1), so this ratio is
+how strongly the ReLU geometry favours smooth modes.
 
 Numerics: A is exact; the spectrum is computed in float64 as lambda_max = sigma_max(A)^2
 and lambda_min = 1 / sigma_max(A^-1)^2 (A^-1 by a triangular solve), which keeps the
 small end accurate where eigvalsh of A^T A would lose it below eps * lambda_max.
 
 With trained coefficients (``--params CKPT``) it also prints each layer's mode-wise
-singular values (``kancc.tucker``), the evidence of low Tucker rank of seed 004; of a LoTRA
-checkpoint, those of the fine-tuned tensor and of the update W_ft - W_pt.
+singular values (``kancc.numerics.hosvd``), the evidence of low Tucker rank of the LoTRA
+paper; of a LoTRA checkpoint, those of the fine-tuned tensor and of the update W_ft - W_pt.
 """
 
 from __future__ import annotations
@@ -98,7 +99,7 @@ def describe_stencil(order: int, points: tuple[Fraction, ...]) -> list[str]:
 def tucker_report(spec: Spec, params: Mapping[str, np.ndarray]) -> list[str]:
     """Per layer: the singular values of each mode of the coefficient tensor (relative to
     the largest of that mode) and the ranks keeping 99% of each mode's energy, the
-    evidence of low Tucker rank (seed 004, Figure 1). A LoTRA model shows the fine-tuned
+    evidence of low Tucker rank (the LoTRA paper's Figure 1). A LoTRA model shows the fine-tuned
     W_ft = W_pt + Delta W and the update Delta W = W_ft - W_pt."""
     lines = []
     if spec.finetune is not None and spec.finetune.lotra:

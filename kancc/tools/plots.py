@@ -111,8 +111,8 @@ def plot_checkpoint(checkpoint: Checkpoint, out_dir: str | os.PathLike[str]) -> 
 
 
 def plot_eigen(matrix: np.ndarray, path: Path, title: str) -> None:
-    """Seed 000 Figure 1: the eigenvalues of A^T A (smallest to largest) and the first and
-    last five eigenvectors."""
+    """The multilevel paper's Figure 1: the eigenvalues of A^T A (smallest to largest) and
+    the first and last five eigenvectors."""
     plt = _pyplot()
     values, vectors = np.linalg.eigh(matrix.T @ matrix)
     figure, axes = plt.subplots(1, 3, figsize=(13, 3.6))

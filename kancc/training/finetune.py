@@ -1,9 +1,9 @@
 """Fine-tuning from a pretrained checkpoint ([finetune]): LoTRA or full.
 
-full:  every coefficient trains, starting from the pretrained values (the seed's baseline).
+full:  every coefficient trains, starting from the pretrained values (the LoTRA paper's baseline).
 lotra: the pretrained coefficients are frozen parameters of the compiled program; only the
-       adapters train, each parameter at its component's rate (kancc.frontend.lotra_params), and the
-       checkpoint holds the adapters only (kancc.checkpoint).
+       adapters train, each parameter at its component's rate (kancc.frontend.lotra_params),
+       and the checkpoint holds the adapters only (kancc.storage.checkpoints).
 """
 
 from __future__ import annotations

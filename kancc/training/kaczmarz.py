@@ -79,8 +79,8 @@ def _warn_outside_domain(spec: Spec, x: np.ndarray) -> None:
 
 
 def _initial_coefs(spec: Spec, y: np.ndarray, seed: int) -> list[np.ndarray]:
-    """Seed 001's start: random function values whose sums land in the next layer's domain
-    (the last layer's in the targets' range), as the published code does."""
+    """The Newton-Kaczmarz paper's start: random function values whose sums land in the next
+    layer's domain (the last layer's in the targets' range), as the published code does."""
     rng = np.random.default_rng(seed)
     coefs = []
     for index, basis in enumerate(spec.layers):

@@ -1,4 +1,5 @@
-"""The Newton-Kaczmarz record loop (seed 001), compiled by numba: the fast path.
+"""The Newton-Kaczmarz record loop (the Newton-Kaczmarz paper), compiled by numba: the
+fast path.
 
 The model is a chain of uniform-knot B-spline layers of one degree (1: piecewise linear, or
 3: cubic); layer l maps z_l to z_{l+1}[q] = sum_p sum_i coef_l[p, q, i] B_i(z_l[p]), with

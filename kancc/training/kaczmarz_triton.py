@@ -1,8 +1,8 @@
-"""The Newton-Kaczmarz record loop as one Triton program (seed 001, GPU path).
+"""The Newton-Kaczmarz record loop as one Triton program (the GPU path).
 
 The method is sequential in the records, so the kernel is a single program that walks the
 records in order and spreads each record's work over its threads: layer 0's (in x out)
-edges as one tile, the outer layer's functions as a vector. It covers the models the seed
+edges as one tile, the outer layer's functions as a vector. It covers the models the paper
 trains: one layer ([n, 1]: one function or a GAM) and two layers ([n, m, 1]: the classic
 Kolmogorov-Arnold model), degree 1 or 3, and computes exactly what
 ``kaczmarz_kernel.epoch_kernel`` computes (same update, skipping, ``seen`` and ``last``),

@@ -2,8 +2,8 @@
 
 Level 0 is the spec as written (the coarsest grids); level k splits every cell into
 factor^k cells. Each level trains for its epochs, then its coefficients are prolonged
-exactly (u_fine = P u_coarse, ``kancc.refine``) to start the next level, so refinement
-never loses what was learned (a properly nested hierarchy: the loss right after the
+exactly (u_fine = P u_coarse, ``kancc.frontend.prolong_params``) to start the next level,
+so refinement never loses what was learned (a properly nested hierarchy: the loss right after the
 prolongation equals the loss before it). Levels with 0 epochs are passed through: before the
 first trained level nothing is carried (that level starts from its own seeded
 initialization, e.g. the fine-only schedule [0, 0, 0, 16]); after the last trained level
