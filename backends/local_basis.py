@@ -24,6 +24,7 @@ n_b functions are all live: k = 0, s = tanh(x), and b0 .. b{n_b-1} by the op's r
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from fractions import Fraction
 
@@ -194,18 +195,11 @@ class _Builder:
     # -- basis values ----------------------------------------------------------------------
     def values(self) -> tuple[str, ...]:
         mode = self.op.attr("eval")
-        if mode == "horner":
-            self.horner()
-        elif mode == "relu-local":
-            self.relu_local()
-        elif mode == "cox-de-boor":
-            self.de_boor()
-        elif mode == "recurrence" and self.op.attr("kind") == "fourier":
-            self.fourier()
-        elif mode == "recurrence":
-            self.polynomial_recurrence()
-        else:
+        if mode == "recurrence" and self.op.attr("kind") == "fourier":
+            mode = "fourier"  # angle addition, not a three-term recurrence
+        if mode not in EVALUATORS:
             raise ValueError(f"unknown eval mode {mode!r}")
+        EVALUATORS[mode](self)
         return tuple(f"{self.out}{m}" for m in range(self.order))
 
     def horner(self) -> None:
@@ -339,6 +333,15 @@ class _Builder:
             for name, expr in zip(names, nxt):
                 self.emit(f"{name} = {expr}")
             current = names
+
+
+EVALUATORS: dict[str, Callable[[_Builder], None]] = {
+    "horner": _Builder.horner,
+    "relu-local": _Builder.relu_local,
+    "cox-de-boor": _Builder.de_boor,
+    "recurrence": _Builder.polynomial_recurrence,
+    "fourier": _Builder.fourier,
+}
 
 
 def _offset_name(offset: int) -> str:

@@ -100,8 +100,8 @@ def _check_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("spec")
     parser.add_argument("--samples", type=int, default=257)
     parser.add_argument("--seed", type=_seed, default=0)
-    parser.add_argument("--targets", default="numpy,triton",
-                        help="comma-separated: numpy,triton (numpy always runs)")
+    parser.add_argument("--targets", default=",".join(TARGETS),
+                        help=f"comma-separated: {','.join(TARGETS)} (numpy always runs)")
 
 
 def _train_arguments(parser: argparse.ArgumentParser) -> None:

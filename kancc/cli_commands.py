@@ -15,7 +15,7 @@ from .errors import KanccError
 from .frontend import prolong_params
 from .ir import to_text
 from .passes import PASSES, PIPELINES, DumpOptions
-from .passes.options import describe_options
+from .passes.options import describe_options, option_docs
 from .program import Program, compile
 from .spec import load_spec, spec_to_dict
 from .spec.refinement import refine_spec
@@ -215,6 +215,8 @@ def passes_command(args: argparse.Namespace) -> int:
     for p in PASSES.values():
         options = describe_options(p.options)
         out.write(f"  {p.name:<16} {p.summary}{'  ' + options if options else ''}\n")
+        for name, doc in option_docs(p.options):
+            out.write(f"  {'':<16}   {name}: {doc}\n")
     out.write("pipelines:\n")
     for name, text in PIPELINES.items():
         out.write(f"  {name:<16} {text}\n")

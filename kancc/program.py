@@ -104,6 +104,9 @@ class Program:
     def _torch(self) -> tuple[Any, str, Any]:
         """torch, the device the module runs on, and the model's torch dtype."""
         self._require_runtime()  # before torch is touched
+        if TARGETS[self.target].arrays != "torch":
+            raise BackendError(f"the {self.target} target's module takes "
+                               f"{TARGETS[self.target].arrays} arrays, which kancc cannot call")
         import torch
 
         device = "cuda" if torch.cuda.is_available() else "cpu"

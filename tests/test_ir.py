@@ -26,7 +26,7 @@ from kancc.ir import (
     verify,
 )
 from kancc.passes import PIPELINES
-from kancc.tools.random_specs import random_spec
+from kancc.tools.random_specs import random_global_spec, random_spec, random_tucker_spec
 
 ROOT = Path(__file__).resolve().parents[1]
 GOLDEN = Path(__file__).parent / "golden"
@@ -84,6 +84,24 @@ def test_every_stage_of_random_specs_round_trips(seed):
             graph = parse(ir)
             verify(graph)
             assert to_text(graph) == ir
+
+
+def lotra_spec(seed):
+    """A random spec fine-tuned by LoTRA (frozen parameters, kan.add of a layer and its
+    adapter); compiling needs no pretrained file."""
+    spec = random_spec(seed, dtype="float64", max_width=6, max_grid=6)
+    return {**spec, "finetune": {"pretrained": "p.npz", "tucker": "1/2"}}
+
+
+@pytest.mark.parametrize("make", [random_tucker_spec, random_global_spec, lotra_spec])
+@pytest.mark.parametrize("seed", range(6))
+def test_every_stage_of_factorized_and_global_specs_round_trips(make, seed):
+    """Tucker layers (kan.tucker_layer, kan.vjp_tucker), the global bases' recurrence
+    attribute, LoTRA's frozen parameters: every pipeline, the round trip after every pass."""
+    for pipeline in PIPELINES:
+        program = kancc.compile(make(seed), passes=pipeline, check_roundtrip=True,
+                                training=pipeline.startswith("training"))
+        assert parse(program.stages[-1][1]) == program.ir
 
 
 # -- property test over arbitrary graphs (not necessarily well-typed) -------------------

@@ -185,3 +185,17 @@ def test_param_maps_carry_initial_parameters():
     again = program.init_params(seed=3)
     assert all(np.array_equal(params[k], again[k]) for k in params)
     assert not np.array_equal(params["layers.0.coef"], program.init_params(4)["layers.0.coef"])
+
+
+def test_the_round_trip_check_reports_a_graph_that_does_not_parse_back(monkeypatch):
+    """check_roundtrip compares parse(to_text(graph)) with the graph after every pass: a
+    printer/parser disagreement (simulated by a parser that drops the last op) is a
+    PassError naming the pass."""
+    import kancc.passes.manager as manager
+
+    real_parse = manager.parse
+    monkeypatch.setattr(manager, "parse", lambda text: real_parse(text).with_ops(
+        real_parse(text).ops[:-1]))
+    with pytest.raises(PassError, match="expand-layers.*does not parse back"):
+        PassManager(parse_pipeline("expand-layers"), check_roundtrip=True).run(graph())
+    PassManager(parse_pipeline("expand-layers"), check_roundtrip=False).run(graph())

@@ -228,3 +228,19 @@ def test_unreadable_spec_files(tmp_path):
     empty.write_text("")
     with pytest.raises(kancc.SpecError, match="missing required table"):
         kancc.load_spec(empty)
+
+
+def test_every_declared_key_is_documented_where_its_table_is():
+    """Each key of the declared tables has a doc string, and the example table at the top of
+    its module (what a user reads in help(...) and the source) shows it."""
+    import sys
+
+    from kancc.spec import DataSpec, FinetuneSpec, KaczmarzSpec, MultilevelSpec, TrainSpec
+    from kancc.spec.keys import keys_of
+
+    for table in (TrainSpec, MultilevelSpec, KaczmarzSpec, DataSpec, FinetuneSpec):
+        docstring = sys.modules[table.__module__].__doc__
+        for name, key in keys_of(table):
+            assert key.doc.strip(), (table.__name__, name)
+            shown = f"\n    {name} = " in docstring or f".{name}]" in docstring  # [a.b]
+            assert shown, (table.__module__, name)

@@ -108,12 +108,14 @@ AUTOGRAD: dict[str, Callable[[Graph, Op, int], list[str]]] = {
 def emit_triton(graph: Graph) -> str:
     """Python source of the Triton module for ``graph`` (inference or training)."""
     check_renderable(graph, "triton", STATEMENTS, HINT)
+    forward_ops, prediction = prediction_ops(graph)
+    check_renderable(graph.with_ops(forward_ops), "triton", FORWARD_CALLS,
+                     "it cannot be on the model's forward path (only layers and their sums)")
     for index, op in enumerate(graph.ops):
         if op.attr("kind", "") == "relu":
             raise BackendError(f"the triton backend cannot render op {index} ({op.name} "
                                f"%{op.results[0].name}): kind=relu layers (to-relu-basis) are "
                                "dense and rendered by the numpy backend only")
-    forward_ops, prediction = prediction_ops(graph)
     training = is_training_graph(graph)
     tables: list[str] = []
     functions: list[str] = []

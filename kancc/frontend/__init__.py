@@ -7,9 +7,9 @@ spec-level parameter dicts.
 """
 
 from .initialization import spec_init_params
-from .model_graph import basis_attrs, build_graph, build_loss_graph
+from .model_graph import build_graph, build_loss_graph, layer_attrs
 from .param_names import ParamDecl, ParamName, parse_param_name, spec_parameters
 from .prolong import prolong_params
 
-__all__ = ["ParamDecl", "ParamName", "basis_attrs", "build_graph", "build_loss_graph",
+__all__ = ["ParamDecl", "ParamName", "build_graph", "build_loss_graph", "layer_attrs",
            "parse_param_name", "prolong_params", "spec_init_params", "spec_parameters"]

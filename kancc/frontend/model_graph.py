@@ -23,7 +23,7 @@ from .param_names import layer_form, layer_parameters
 IR_DTYPES = {"float32": "f32", "float64": "f64"}
 
 
-def basis_attrs(basis: BasisSpec) -> dict[str, object]:
+def layer_attrs(basis: BasisSpec) -> dict[str, object]:
     """The basis attributes of a layer op, exactly as the spec gives them."""
     return {
         "kind": basis.kind,
@@ -37,7 +37,7 @@ def basis_attrs(basis: BasisSpec) -> dict[str, object]:
 def layer_ops(spec: Spec, index: int, x: Value, params: tuple[Param, ...]) -> list[Op]:
     """The op(s) of layer ``index`` applied to ``x``; its result is named str(index)."""
     result = Value(str(index), batched(x.type.dtype, spec.widths[index + 1]))
-    attrs = basis_attrs(spec.layers[index])
+    attrs = layer_attrs(spec.layers[index])
     form = layer_form(spec, index)
     if form == "full":
         return [Op.make("kan.layer", (x, params[0]), attrs, (result,))]

@@ -16,10 +16,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from kancc.numerics.hosvd import ranks_for
+from kancc.numerics.hosvd import COMPONENTS, ranks_for
 from kancc.spec import Spec
 
-FACTORS = ("core", "u1", "u2", "u3")
+FACTORS = COMPONENTS  # a Tucker layer names its parameters after the components
 ADAPTER = "lotra"
 
 
@@ -52,7 +52,7 @@ def coef_name(layer: int) -> str:
 
 def tucker_names(layer: int) -> tuple[str, ...]:
     """core, u1, u2, u3 of a Tucker layer."""
-    return tuple(f"{layer_prefix(layer)}.{f}" for f in FACTORS)
+    return factors_of_coef(coef_name(layer))
 
 
 def adapter_name(layer: int, factor: str) -> str:
@@ -78,12 +78,13 @@ def parse_param_name(name: str) -> ParamName:
 
 
 def factors_of_coef(name: str) -> tuple[str, ...]:
-    """The Tucker factor names of the layer whose coefficients are ``name`` (the tucker
-    pass factorizes a layer in place)."""
-    parsed = parse_param_name(name)
-    if parsed.role != "coef":
-        raise ValueError(f"{name!r} is not a coefficient parameter")
-    return tucker_names(parsed.layer)
+    """The Tucker factor names that replace coefficients named ``name`` (the tucker pass
+    factorizes a layer in place): ``<prefix>.coef`` -> ``<prefix>.core``, ``.u1``, ...; for
+    a spec's layers, ``tucker_names``."""
+    prefix, dot, role = name.rpartition(".")
+    if not dot or role != "coef":
+        raise ValueError(f"{name!r} is not a coefficient parameter (named <prefix>.coef)")
+    return tuple(f"{prefix}.{f}" for f in FACTORS)
 
 
 def tucker_shapes(dims: tuple[int, int, int], ranks: tuple[int, ...]

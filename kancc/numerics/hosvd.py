@@ -22,6 +22,7 @@ import numpy as np
 from kancc.errors import KanccError
 
 MODES = ("in", "out", "basis")
+COMPONENTS = ("core", "u1", "u2", "u3")  # of a Tucker tensor, in the order they are stored
 
 
 @dataclass(frozen=True)

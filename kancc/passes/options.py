@@ -54,9 +54,8 @@ class IntegerRange(PrintedAsText):
     hi: int
 
     def parse(self, text: str, where: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
+        value = int(text) if text.isascii() and text.isdigit() else None
+        if value is not None and str(value) != text:  # one spelling: 3, not 03
             value = None
         if value is None or not self.lo <= value <= self.hi:
             raise KanccError(f"{where} must be an integer in {self.lo}..{self.hi}, got {text!r}")
@@ -105,9 +104,10 @@ def declared(options: type) -> tuple[tuple[str, Option, Any], ...]:
     return tuple((f.name, f.metadata["option"], f.default) for f in dataclasses.fields(options))
 
 
-def parse_options(pass_name: str, options: type, given: list[tuple[str, str]]
+def parse_options(pass_name: str, options: type, given: list[tuple[str, str]], item: str
                   ) -> tuple[tuple[str, Any], ...]:
-    """The typed non-default values of ``given`` (key, text) pairs, in declaration order."""
+    """The typed non-default values of ``given`` (key, text) pairs, in declaration order;
+    ``item`` is the pipeline text they came from, for messages."""
     declarations = {name: (decl, default) for name, decl, default in declared(options)}
     values: dict[str, Any] = {}
     for key, text in given:
@@ -115,7 +115,7 @@ def parse_options(pass_name: str, options: type, given: list[tuple[str, str]]
             raise KanccError(f"pass {pass_name!r} has no option {key!r} "
                              f"(options: {', '.join(declarations) or 'none'})")
         if key in values:
-            raise KanccError(f"{pass_name}{{{key}=...}} is given twice")
+            raise KanccError(f"{pass_name}{{{key}=...}} is given twice in {item!r}")
         values[key] = declarations[key][0].kind.parse(text, f"{pass_name}{{{key}=...}}")
     return tuple((name, values[name]) for name in declarations
                  if name in values and values[name] != declarations[name][1])
@@ -127,6 +127,11 @@ def format_options(options: type, values: tuple[tuple[str, Any], ...]) -> str:
         return ""
     kinds = {name: decl.kind for name, decl, _ in declared(options)}
     return "{" + ",".join(f"{k}={kinds[k].show(v)}" for k, v in values) + "}"
+
+
+def option_docs(options: type) -> list[tuple[str, str]]:
+    """(name, what it does) of each option."""
+    return [(name, decl.doc) for name, decl, _ in declared(options)]
 
 
 def describe_options(options: type) -> str:

@@ -112,4 +112,4 @@ def _step(item: str, pipeline: str) -> Step:
             if not eq:
                 raise KanccError(f"pass {name!r}: option {pair!r} needs a value (key=value)")
             given.append((key, value))
-    return Step(pass_, parse_options(name, pass_.options, given))
+    return Step(pass_, parse_options(name, pass_.options, given, item))

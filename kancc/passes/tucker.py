@@ -50,8 +50,7 @@ def tucker(graph: Graph, options: TuckerOptions) -> PassResult:
         try:
             names = factors_of_coef(coef.name)
         except ValueError as exc:
-            raise PassError(f"tucker: the factors of @{coef.name} are named after its layer: "
-                            f"{exc}") from None
+            raise PassError(f"tucker: {exc}") from None
         shapes = tucker_shapes(dims, ranks_for(dims, cr))
         factors[coef.name] = [Param(name, TensorType(coef.type.dtype, shape))
                               for name, shape in zip(names, shapes)]

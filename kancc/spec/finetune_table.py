@@ -20,11 +20,12 @@ from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
 
+from kancc.numerics.hosvd import COMPONENTS
+
 from .checker import Checker
 from .keys import ArrayOf, Choice, HexDigest, Number, Text, key, read_table, table_to_dict
 
-METHODS = ("lotra", "full")
-COMPONENTS = ("core", "u1", "u2", "u3")
+FINETUNE_METHODS = ("lotra", "full")
 LOTRA_ONLY_KEYS = ("tucker", "lr")
 
 
@@ -34,11 +35,12 @@ class FinetuneSpec:
                                       "folder",
                           required="missing: give the pretrained checkpoint (.ckpt.npz) to "
                                    "start from")
-    method: str = key("lotra", Choice(METHODS), "lotra (frozen W_pt plus a Tucker adapter) or "
-                                                "full")
-    tucker: Fraction | None = key(None, Number(Fraction(0), Fraction(1), low_open=True),
-                                     "lotra: the adapter's compression ratio cr; ranks "
-                                     "ceil(cr * (in, out, n_b))")
+    method: str = key("lotra", Choice(FINETUNE_METHODS),
+                      "lotra (frozen W_pt plus a Tucker adapter) or full")
+    tucker: Fraction | None = key(None, Number(Fraction(0), Fraction(1), low_open=True,
+                                               why=" (the adapter's compression ratio cr)"),
+                                  "lotra: the adapter's compression ratio cr; ranks "
+                                  "ceil(cr * (in, out, n_b))")
     lr: tuple[Fraction, Fraction, Fraction, Fraction] | None = key(
         None, ArrayOf(Number(Fraction(0), low_open=True), "rates (core, U1, U2, U3)",
                       length=len(COMPONENTS)),

@@ -52,6 +52,7 @@ class Number:
     high: Fraction | None = None
     low_open: bool = False
     high_open: bool = False
+    why: str = ""  # appended to the requirement in messages, e.g. " (a relaxed projection)"
 
     def read(self, check: Checker, value: object, path: str) -> Fraction:
         number = check.number(value, path)
@@ -60,7 +61,7 @@ class Number:
         too_high = self.high is not None and (number >= self.high if self.high_open
                                               else number > self.high)
         if too_low or too_high:
-            raise check.fail(path, f"must be {self.requirement()}, got {show(number)}")
+            raise check.fail(path, f"must be {self.requirement()}{self.why}, got {show(number)}")
         return number
 
     def requirement(self) -> str:

@@ -55,7 +55,7 @@ LOSSES = ("mse", "cross_entropy")
 OPTIMIZERS = ("adam", "lbfgs")
 SCHEDULES = ("constant", "cosine")
 GEOMETRIES = ("spline", "relu")
-METHODS = ("gradient", "newton-kaczmarz")
+TRAIN_METHODS = ("gradient", "newton-kaczmarz")
 GRADIENT_ONLY_KEYS = ("l2", "optimizer", "steps", "lr", "batch_size", "warmup", "schedule",
                       "deterministic", "geometry")
 MAX_CELLS = 4096
@@ -85,7 +85,8 @@ class KaczmarzSpec:
     """Record-by-record training (Newton-Kaczmarz); ``cells`` None keeps the spec's grids."""
 
     epochs: int = key(40, STEPS, "passes over the training records, piecewise linear")
-    alpha: Fraction = key(Fraction(1, 2), Number(Fraction(0), Fraction(2), True, True),
+    alpha: Fraction = key(Fraction(1, 2), Number(Fraction(0), Fraction(2), True, True,
+                                                 " (a relaxed projection)"),
                           "relaxation of the projection")
     cells: tuple[int, ...] | None = key(None, ArrayOf(Integer(1, MAX_CELLS)),
                                            "per layer: grow to this many cells, one per epoch "
@@ -121,7 +122,7 @@ class TrainSpec:
                                                       "truncated-power weights w = A^T u")
     multilevel: MultilevelSpec | None = key(None, Subtable(MultilevelSpec),
                                                "multilevel training (replaces steps)")
-    method: str = key("gradient", Choice(METHODS), "gradient, or newton-kaczmarz (record by "
+    method: str = key("gradient", Choice(TRAIN_METHODS), "gradient, or newton-kaczmarz (record by "
                                                    "record; [train.kaczmarz])")
     kaczmarz: KaczmarzSpec | None = key(None, Subtable(KaczmarzSpec),
                                            "Newton-Kaczmarz settings (set when method is "

@@ -298,8 +298,9 @@ def gradient_comparisons(spec64: Spec, params: dict[str, np.ndarray], x: np.ndar
 
 
 def _triton_available(skipped: list[str]) -> bool:
-    missing = TARGETS["triton"].missing_runtime()
-    if missing is not None:
-        skipped.append(f"triton target: {missing}")
+    """Whether the Triton comparisons can run in this process; if not, the skip says why."""
+    problem = TARGETS["triton"].unavailable()
+    if problem is not None:
+        skipped.append(f"triton target: {problem}")
         return False
     return True

@@ -35,7 +35,8 @@ from typing import TextIO
 
 import numpy as np
 
-from kancc.errors import KanccError, KanccWarning
+from kancc.backends import TARGETS
+from kancc.errors import BackendError, KanccError, KanccWarning
 from kancc.frontend.param_names import coef_name
 from kancc.program import Program
 from kancc.spec import KaczmarzSpec, Spec, TrainSpec, load_spec, spec_to_dict
@@ -118,6 +119,9 @@ def fit_newton_kaczmarz(spec: Spec, x: np.ndarray, y: np.ndarray, x_val: np.ndar
         raise KanccError(f'{spec.name}: train.method is not "newton-kaczmarz"')
     if target not in ("numpy", "triton"):
         raise KanccError(f"unknown target {target!r}; newton-kaczmarz runs on numpy or triton")
+    problem = TARGETS[target].unavailable()
+    if problem is not None:
+        raise BackendError(f"the {target} target cannot run here: {problem}")
     # fresh writable copies: numba compiles read-only arrays (a Dataset's) as another type
     x = np.array(x, dtype=np.float64, order="C")
     y = np.array(np.reshape(y, -1), dtype=np.float64, order="C")

@@ -21,11 +21,18 @@ from kancc.spec import Spec, SpecSource, load_spec
 
 from .finetune import train_finetune
 from .gradient import train_gradient
-from .kaczmarz import train_newton_kaczmarz
 from .multilevel import train_multilevel
 from .program_cache import ProgramCache
 from .request import TrainRequest, TrainResult
 from .training_data import DataSource, resolve_data
+
+
+def _newton_kaczmarz(request: TrainRequest) -> TrainResult:
+    """Newton-Kaczmarz, imported when a spec asks for it: its record loop loads numba, which
+    nothing else needs (``import kancc`` stays quick)."""
+    from .kaczmarz import train_newton_kaczmarz
+
+    return train_newton_kaczmarz(request)
 
 
 @dataclass(frozen=True)
@@ -37,7 +44,7 @@ class Method:
 
 METHODS: tuple[Method, ...] = (
     Method("newton-kaczmarz", lambda spec: spec.train.method == "newton-kaczmarz",
-           train_newton_kaczmarz),
+           _newton_kaczmarz),
     Method("finetune", lambda spec: spec.finetune is not None, train_finetune),
     Method("multilevel", lambda spec: spec.train.multilevel is not None, train_multilevel),
     Method("gradient", lambda spec: True, train_gradient),
