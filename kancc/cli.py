@@ -64,7 +64,8 @@ def _seed(text: str) -> int:
 
 
 def _target(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--target", choices=tuple(TARGETS), default="numpy")
+    described = "; ".join(f"{name}: {target.summary}" for name, target in TARGETS.items())
+    parser.add_argument("--target", choices=tuple(TARGETS), default="numpy", help=described)
 
 
 def _compile_arguments(parser: argparse.ArgumentParser) -> None:
