@@ -1,18 +1,28 @@
 """Write files atomically: a reader (or a crash) never sees half a file.
 
 The data goes to a temporary file in the target's directory, is flushed to disk, and is then
-renamed over the target (``os.replace`` is atomic on POSIX and Windows).
+renamed over the target (``os.replace`` is atomic on POSIX and Windows). The temporary file
+is unnamed while it is written where the system allows it (Linux's O_TMPFILE), so a crash
+mid-write leaves nothing behind; otherwise, and for the moment between naming it and the
+rename, it is ``.<target name>.<pid>.<random>.tmp``, and the next write of the same target
+removes such files whose process is gone. Names stay within the file system's limit however
+long the target's name is.
 """
 
 from __future__ import annotations
 
 import os
+import re
+import secrets
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO
 
 from kancc.errors import KanccError
+
+NAME_BYTES = 100  # of the target's name kept in a temporary file's name
+TEMPORARY_TAIL = re.compile(r"(\d+)\.[A-Za-z0-9_]{8}\.tmp")  # after the stem: pid, random
 
 
 def write_bytes_atomic(path: str | os.PathLike[str], data: bytes) -> None:
@@ -30,20 +40,81 @@ def write_atomic(path: str | os.PathLike[str], write: Callable[[BinaryIO], objec
         raise KanccError(f"cannot write {target}: it is a directory")
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+        _remove_stale(target)
+        _write_then_rename(target, write)
     except OSError as exc:
-        raise KanccError(f"cannot write {target}: {exc.strerror or exc} "
-                         f"({exc.filename or target.parent})") from None
+        raise KanccError(f"cannot write {target}: {exc.strerror or exc}") from None
+
+
+def _stem(target: Path) -> str:
+    """The start of the target's temporary names: its name cut to NAME_BYTES bytes."""
+    short = target.name.encode("utf-8")[:NAME_BYTES].decode("utf-8", "ignore")
+    return f".{short}."
+
+
+def _write_then_rename(target: Path, write: Callable[[BinaryIO], object]) -> None:
+    fd, tmp = _open_temporary(target)
     try:
         with os.fdopen(fd, "wb") as f:
             write(f)
             f.flush()
             os.fsync(f.fileno())
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give what open() would
+            os.fchmod(f.fileno(), 0o666 & ~_umask())  # what open() would give
+            if tmp is None:  # unnamed until now: name it beside the target
+                tmp = _temporary_name(target)
+                _link_unnamed(f.fileno(), Path(tmp))
         os.replace(tmp, target)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        if tmp is not None:
+            Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def _open_temporary(target: Path) -> tuple[int, str | None]:
+    """An unnamed file in the target's directory (O_TMPFILE), or a named one where the
+    system or file system has none."""
+    flag = getattr(os, "O_TMPFILE", None)
+    if flag is not None and Path("/proc/self/fd").is_dir():
+        try:
+            return os.open(target.parent, flag | os.O_WRONLY, 0o600), None
+        except OSError:
+            pass  # the file system does not support it
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f"{_stem(target)}{os.getpid()}.",
+                               suffix=".tmp")
+    return fd, tmp
+
+
+def _link_unnamed(fd: int, path: Path) -> None:
+    """Give the O_TMPFILE file ``fd`` the name ``path`` (linkat with AT_SYMLINK_FOLLOW on its
+    /proc entry; os.link takes that route only when given a directory descriptor)."""
+    directory = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.link(f"/proc/self/fd/{fd}", path.name, dst_dir_fd=directory, follow_symlinks=True)
+    finally:
+        os.close(directory)
+
+
+def _temporary_name(target: Path) -> str:
+    return str(target.parent / f"{_stem(target)}{os.getpid()}.{secrets.token_hex(4)}.tmp")
+
+
+def _remove_stale(target: Path) -> None:
+    """Remove temporary files of ``target`` left by writers that no longer run."""
+    stem = _stem(target)
+    for name in os.listdir(target.parent):
+        ours = name.startswith(stem) and TEMPORARY_TAIL.fullmatch(name[len(stem):])
+        if ours and not _running(int(ours.group(1))):
+            (target.parent / name).unlink(missing_ok=True)
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
 
 
 def _umask() -> int:

@@ -26,14 +26,16 @@ from pathlib import Path
 
 import numpy as np
 
-from kancc.errors import KanccError
+from kancc.errors import KanccError, SpecError
 from kancc.frontend.param_names import stored_parameters
 from kancc.spec import Spec, load_spec, spec_to_dict
 from kancc.version import VERSION
 
+from .array_files import Arrays, read_arrays
 from .atomic_files import write_atomic
 
 PREFIX = "param:"
+MAX_STEP = 1e15  # a history's step numbers: a run of more steps is not plausible
 
 
 @dataclass(frozen=True)
@@ -66,38 +68,36 @@ def save_checkpoint(path: str | os.PathLike[str], spec: Spec,
 def load_checkpoint(path: str | os.PathLike[str], spec: Spec | None = None) -> Checkpoint:
     """Read a checkpoint; with ``spec``, refuse one whose model differs (naming the field)."""
     where = f"checkpoint {os.fspath(path)}"
+    archive = read_arrays(path, "checkpoint")
+    if not is_checkpoint(archive):
+        raise KanccError(f"{where}: not a kancc checkpoint (an .npz with spec and "
+                         "kancc_version entries)")
+    assert isinstance(archive, dict)
     try:
-        archive = np.load(path, allow_pickle=False)
-    except FileNotFoundError:
-        raise KanccError(f"{where}: no such file") from None
-    except (OSError, ValueError, EOFError) as exc:
-        raise KanccError(f"{where}: not a readable .npz file ({exc})") from None
-    if isinstance(archive, np.ndarray):
-        raise KanccError(f"{where}: a single array, not a kancc checkpoint (.npz)")
-    with archive:
-        if "spec" not in archive.files or "kancc_version" not in archive.files:
-            raise KanccError(f"{where}: not a kancc checkpoint (it has no spec and "
-                             "kancc_version entries)")
-        try:
-            raw = json.loads(str(archive["spec"]))
-            if not isinstance(raw, dict):
-                raise ValueError("its spec is not a table")
-            stored = load_spec(raw)
-            params = {name[len(PREFIX):]: archive[name] for name in archive.files
-                      if name.startswith(PREFIX)}
-            history = archive["history"] if "history" in archive.files else np.zeros((0, 3))
-            version = str(archive["kancc_version"])
-        except Exception as exc:  # anything numpy or json raise on a damaged file
-            raise KanccError(f"{where}: damaged ({exc})") from None
+        raw = json.loads(str(archive["spec"]))
+        if not isinstance(raw, dict):
+            raise ValueError("its spec is not a table")
+        stored = load_spec(raw)
+    except SpecError as exc:
+        raise KanccError(f"{where}: damaged: its spec: {exc}") from None
+    except (ValueError, RecursionError) as exc:  # JSON that does not parse (or nests absurdly)
+        raise KanccError(f"{where}: damaged: its spec is not JSON ({exc})") from None
+    params = {name[len(PREFIX):]: value for name, value in archive.items()
+              if name.startswith(PREFIX)}
+    history = archive.get("history", np.zeros((0, 3)))
+    version = archive["kancc_version"]
+    if version.shape != () or version.dtype.kind != "U" or len(str(version)) > 100:
+        raise KanccError(f"{where}: damaged: kancc_version is not a version string")
     if stored.finetune is not None:  # its pretrained path is relative to this file
         stored = replace(stored, origin=os.fspath(path))
     _check_contents(where, stored, params, history)
+    history = history.astype(np.float64)
     if stored.finetune is not None and stored.finetune.lotra:
         try:
             params = {**load_pretrained(stored).params, **params}
         except KanccError as exc:
             raise KanccError(f"{where}: {exc}") from None
-    checkpoint = Checkpoint(stored, params, version, history, os.fspath(path))
+    checkpoint = Checkpoint(stored, params, str(version), history, os.fspath(path))
     if spec is not None:
         check_matches(checkpoint, spec)
     return checkpoint
@@ -121,6 +121,17 @@ def _check_contents(where: str, spec: Spec, params: dict[str, np.ndarray],
     if history.ndim != 2 or history.shape[1] != 3 or history.dtype.kind not in "fiu":
         raise KanccError(f"{where}: damaged: history is {history.dtype} {history.shape}, "
                          "expected (steps, 3) numbers")
+    steps, losses = history[:, 0].astype(np.float64), history[:, 1:].astype(np.float64)
+    if not np.all((steps >= 0) & (steps <= MAX_STEP)):
+        raise KanccError(f"{where}: damaged: history steps must lie in 0..{MAX_STEP:.0e}")
+    if not np.all(np.isnan(losses) | (losses >= 0)):
+        raise KanccError(f"{where}: damaged: history losses must be NaN (not measured) or "
+                         "non-negative")
+
+
+def is_checkpoint(arrays: Arrays) -> bool:
+    """Whether arrays read from a file are a kancc checkpoint's."""
+    return isinstance(arrays, dict) and "spec" in arrays and "kancc_version" in arrays
 
 
 def model_fields(spec: Spec) -> dict[str, object]:
