@@ -18,7 +18,7 @@ from kancc.numerics.hosvd import ranks_for
 from kancc.symbolic.global_bases import GLOBAL_KINDS, n_functions
 from kancc.symbolic.global_bases import MAX_DEGREE as MAX_GLOBAL_DEGREE
 
-from .checker import Checker, describe, is_list, show
+from .checker import Checker, describe, is_list, show, show_int
 from .representable import check_representable
 
 MAX_DEGREE = MAX_ORDER - 1
@@ -167,8 +167,8 @@ def with_tucker(check: Checker, basis: BasisSpec, value: object, widths: tuple[i
         ranks = tuple(check.integer(v, f"{path}[{k}]", 1) for k, v in enumerate(items))
         for k, (rank, dim, mode) in enumerate(zip(ranks, dims, ("in", "out", "basis"))):
             if rank > dim:
-                raise check.fail(f"{path}[{k}]", f"the {mode} rank {rank} is larger than the "
-                                                 f"mode's size {dim} (layer {index} is "
+                raise check.fail(f"{path}[{k}]", f"the {mode} rank {show_int(rank)} is larger "
+                                                 f"than the mode's size {dim} (layer {index} is "
                                                  f"{dims[0]} x {dims[1]} x {dims[2]})")
     else:
         cr = check.number(value, path)

@@ -2,13 +2,19 @@
 
 A Checker reads raw TOML (or dict) values into typed, exact ones and turns anything else
 into a ``SpecError`` naming the field path (``layers[1].grid``) and the spec's origin.
+Numbers are bounded before they are built or printed: at most MAX_DIGITS digits and within
+float64's range (every number kancc uses becomes a float64 or a float32 somewhere), so
+neither reading an absurd value nor formatting the message about it is slow or fails.
 """
 
 from __future__ import annotations
 
 import decimal
 import difflib
+import math
 import numbers
+import re
+import sys
 from collections.abc import Mapping
 from decimal import Decimal
 from fractions import Fraction
@@ -17,6 +23,13 @@ from typing import Any
 import numpy as np
 
 from kancc.errors import SpecError
+
+MAX_DIGITS = 400  # decimal digits of a number (of a fraction's numerator and denominator)
+FLOAT64_MAX = Fraction(sys.float_info.max)
+FLOAT64_TINY = Fraction(2) ** -1074  # the smallest (subnormal) float64; below: it is 0
+MAX_BITS = math.ceil(MAX_DIGITS * math.log2(10))
+MAX_EXPONENT = 330  # a decimal exponent beyond float64's range either way
+RATIO = re.compile(r"\s*([+-]?\d+)\s*/\s*([+-]?\d+)\s*\Z")
 
 
 class Checker:
@@ -36,8 +49,8 @@ class Checker:
                 hint = difflib.get_close_matches(str(key), allowed, n=1)
                 extra = f"; did you mean {hint[0]!r}?" if hint else \
                     f" (allowed: {', '.join(allowed)})"
-                where = f"{path}.{key}" if path else str(key)
-                raise self.fail(where, f"unknown key{extra}")
+                name = str(key) or '""'  # the empty key, as TOML writes it
+                raise self.fail(f"{path}.{name}" if path else name, f"unknown key{extra}")
         return value
 
     def integer(self, value: object, path: str, lo: int, hi: int | None = None) -> int:
@@ -46,9 +59,9 @@ class Checker:
         value = int(value)
         if value < lo or (hi is not None and value > hi):
             if lo == 1 and value < lo:
-                raise self.fail(path, f"must be a positive integer, got {value}")
+                raise self.fail(path, f"must be a positive integer, got {show_int(value)}")
             bound = f"between {lo} and {hi}" if hi is not None else f"at least {lo}"
-            raise self.fail(path, f"must be {bound}, got {value}")
+            raise self.fail(path, f"must be {bound}, got {show_int(value)}")
         return value
 
     def choice(self, value: object, path: str, options: tuple[str, ...]) -> str:
@@ -59,7 +72,7 @@ class Checker:
 
     def boolean(self, value: object, path: str) -> bool:
         if not isinstance(value, bool):
-            raise self.fail(path, f"must be true or false, got {value!r}")
+            raise self.fail(path, f"must be true or false, got {describe(value)}")
         return value
 
     def text(self, value: object, path: str) -> str:
@@ -69,26 +82,56 @@ class Checker:
 
     def number(self, value: object, path: str) -> Fraction:
         """An exact rational from an int, a decimal, a float (read as the shortest decimal
-        that rounds to it: 0.1 is 1/10), or a string such as "1/3", "-2" or "0.25"."""
+        that rounds to it: 0.1 is 1/10), or a string such as "1/3", "-2" or "0.25"; zero or
+        within float64's range, and of at most MAX_DIGITS digits."""
         if is_bool(value):
             raise self.fail(path, f"must be a number, got {describe(value)}")
-        if isinstance(value, (str, numbers.Rational, Decimal)):
-            source: Any = value
+        if isinstance(value, str):
+            exact = self._from_text(value, path)
+        elif isinstance(value, Decimal):
+            exact = self._from_decimal(value, path)
+        elif isinstance(value, numbers.Rational):
+            exact = Fraction(int(value.numerator), int(value.denominator))
+            if max(exact.numerator.bit_length(), exact.denominator.bit_length()) > MAX_BITS:
+                raise self.fail(path, f"has more than {MAX_DIGITS} digits")
         elif isinstance(value, numbers.Real):
-            source = repr(float(value))
+            exact = self._from_decimal(Decimal(repr(float(value))), path)
         else:
             raise self.fail(path, f"must be a number (or a string like \"1/3\"), got "
                                   f"{describe(value)}")
-        try:
-            exact = Fraction(source)
-        except ZeroDivisionError:
-            raise self.fail(path, f"has a zero denominator: {value!r}") from None
-        except (ValueError, TypeError, OverflowError, decimal.InvalidOperation):
-            if isinstance(value, str):
-                raise self.fail(path, f"must be a number (or a string like \"1/3\"), got "
-                                      f"{describe(value)}") from None
-            raise self.fail(path, f"must be a finite number, got {value}") from None
+        if exact != 0 and not FLOAT64_TINY <= abs(exact) <= FLOAT64_MAX:
+            raise self.fail(path, f"is beyond float64's range (|x| from 4.9e-324 to "
+                                  f"1.8e+308, or 0), got about 1e{order_of(exact):+d}")
         return exact
+
+    def _from_text(self, text: str, path: str) -> Fraction:
+        """"p/q", or a decimal such as "-2", "0.25" or "1e-3"."""
+        ratio = RATIO.match(text)
+        if ratio is None:
+            try:
+                return self._from_decimal(Decimal(text.strip()), path)
+            except decimal.InvalidOperation:
+                raise self.fail(path, f"must be a number (or a string like \"1/3\"), got "
+                                      f"{describe(text)}") from None
+        numerator, denominator = ratio.groups()
+        if max(len(numerator), len(denominator)) > MAX_DIGITS:
+            raise self.fail(path, f"has more than {MAX_DIGITS} digits")
+        if int(denominator) == 0:
+            raise self.fail(path, f"has a zero denominator: {describe(text)}")
+        return Fraction(int(numerator), int(denominator))
+
+    def _from_decimal(self, value: Decimal, path: str) -> Fraction:
+        """A finite decimal of at most MAX_DIGITS digits, its magnitude checked before the
+        exact fraction (which may be huge) is built."""
+        if not value.is_finite():
+            shown = "NaN" if value.is_nan() else "-Inf" if value < 0 else "Inf"
+            raise self.fail(path, f"must be a finite number, got {shown}")
+        if len(value.as_tuple().digits) > MAX_DIGITS:
+            raise self.fail(path, f"has more than {MAX_DIGITS} digits")
+        if value and not -MAX_EXPONENT <= value.adjusted() <= MAX_EXPONENT:
+            raise self.fail(path, f"is beyond float64's range (|x| from 4.9e-324 to "
+                                  f"1.8e+308, or 0), got {value:.3g}")
+        return Fraction(value)
 
     def array(self, value: object, path: str) -> list[Any]:
         if not isinstance(value, (list, tuple)):
@@ -97,16 +140,26 @@ class Checker:
 
 
 def describe(value: object) -> str:
-    """How a raw TOML value is named in messages."""
+    """How a raw TOML value is named in messages (briefly, whatever its size)."""
+    if isinstance(value, np.generic) and value.ndim == 0:  # a numpy scalar in a dict spec
+        value = value.item()
     if isinstance(value, bool):
         return f"boolean {str(value).lower()}"
     if isinstance(value, str):
-        return f"string {value!r}"
+        return f"string {value[:60]!r}" + ("..." if len(value) > 60 else "")
+    if isinstance(value, numbers.Integral):
+        return show_int(int(value))
     if isinstance(value, (list, tuple)):
         return "an array"
     if isinstance(value, Mapping):
         return "a table"
-    return str(value)
+    if isinstance(value, Decimal):
+        return f"{value:.6g}"
+    if isinstance(value, float):
+        return repr(value)
+    if isinstance(value, numbers.Rational):
+        return show(Fraction(int(value.numerator), int(value.denominator)))
+    return f"a value of type {type(value).__name__}"  # its text may be huge, or fail
 
 
 def is_list(value: object) -> bool:
@@ -122,3 +175,17 @@ def show(x: Fraction, digits: int = 6) -> str:
     if x.denominator == 1 and abs(x.numerator) < 10**12:
         return str(x)
     return f"{Decimal(x.numerator) / Decimal(x.denominator):.{digits}g}"
+
+
+def show_int(value: int) -> str:
+    """An integer for messages: its digits, or its size when it has more than 30."""
+    if value.bit_length() <= 99:
+        return str(value)
+    return f"an integer of about {int(value.bit_length() * math.log10(2)) + 1} digits"
+
+
+def order_of(x: Fraction) -> int:
+    """The decimal exponent of |x| (x nonzero), from the bit lengths: no big arithmetic."""
+    bits = x.numerator.bit_length() - x.denominator.bit_length() if x > 0 else \
+        (-x.numerator).bit_length() - x.denominator.bit_length()
+    return math.floor(bits * math.log10(2))

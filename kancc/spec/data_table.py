@@ -15,7 +15,7 @@ from fractions import Fraction
 from typing import Any
 
 from .checker import Checker
-from .keys import Integer, Number, Text, key, read_table, table_to_dict
+from .keys import MAX_ROWS, SEED, Integer, Number, Text, key, read_table, table_to_dict
 
 
 @dataclass(frozen=True)
@@ -23,8 +23,8 @@ class DataSpec:
     source: str = key("", Text(), "a built-in synthetic target or a data file (.npz, .npy, "
                                   ".csv), relative to the spec's folder",
                       required="missing: name a synthetic target or a data file")
-    n: int | None = key(None, Integer(1), "rows of a synthetic target (default 2000)")
-    seed: int = key(0, Integer(0), "synthetic sampling and the validation split")
+    n: int | None = key(None, Integer(1, MAX_ROWS), "rows of a synthetic target (default 2000)")
+    seed: int = key(0, SEED, "synthetic sampling and the validation split")
     validation: Fraction = key(Fraction(0), Number(Fraction(0), Fraction(1), high_open=True),
                                "fraction held out for validation")
 

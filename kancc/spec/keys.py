@@ -44,6 +44,10 @@ class Integer(Verbatim):
         return check.integer(value, path, self.lo, self.hi)
 
 
+MAX_ROWS = 10**9  # of a synthetic data set or a minibatch
+SEED = Integer(0, 2**64 - 1)  # what numpy's generators take
+
+
 @dataclass(frozen=True)
 class Number:
     """An exact number, optionally within an interval: ``low``/``high`` with open ends."""

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import os
 import re
+import sys
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -88,6 +89,9 @@ def load_spec(source: SpecSource) -> Spec:
         return source
     if isinstance(source, Mapping):
         return _build(source, origin=None, default_name="model")
+    if not isinstance(source, (str, os.PathLike)):
+        raise SpecError("", f"a spec is a TOML file's path, a dict or a Spec, got "
+                            f"{type(source).__name__}")
     path = Path(source)
     try:
         text = path.read_text(encoding="utf-8")
@@ -104,6 +108,13 @@ def loads_spec(text: str, origin: str | None = None, default_name: str = "model"
         raw = tomllib.loads(text, parse_float=Decimal)
     except tomllib.TOMLDecodeError as exc:
         raise SpecError("", f"invalid TOML: {exc}", origin) from None
+    except ValueError:  # an integer literal of more digits than Python converts
+        raise SpecError("", "invalid TOML: an integer of more than "
+                            f"{sys.get_int_max_str_digits()} digits"
+                            f"{_long_integer_place(text)}", origin) from None
+    except RecursionError:
+        raise SpecError("", "invalid TOML: arrays or tables nested too deeply", origin) \
+            from None
     return _build(raw, origin, default_name)
 
 
@@ -216,6 +227,17 @@ def _check_finetune(check: Checker, finetune: FinetuneSpec, layers: tuple[BasisS
 def _sanitize(stem: str) -> str:
     name = re.sub(r"[^A-Za-z0-9_]", "_", stem)
     return name if NAME.match(name) else f"model_{name}"
+
+
+def _long_integer_place(text: str) -> str:
+    """' (at line L, column C)' of the first digit run tomllib cannot convert, or ''."""
+    limit = sys.get_int_max_str_digits()
+    found = re.search(rf"\d(?:_?\d){{{limit},}}", text)
+    if found is None:
+        return ""
+    line = text.count("\n", 0, found.start()) + 1
+    column = found.start() - (text.rfind("\n", 0, found.start()) + 1) + 1
+    return f" (at line {line}, column {column})"
 
 
 def spec_to_dict(spec: Spec) -> dict[str, Any]:

@@ -40,6 +40,8 @@ from typing import Any
 from .basis_table import BasisSpec
 from .checker import Checker
 from .keys import (
+    MAX_ROWS,
+    SEED,
     ArrayOf,
     Boolean,
     Choice,
@@ -111,12 +113,12 @@ class TrainSpec:
     steps: int = key(500, STEPS, "optimizer steps (adam: minibatch steps; lbfgs: iterations)")
     lr: Fraction | None = key(None, Number(Fraction(0), low_open=True),
                                  "adam only (default 0.01); L-BFGS steps by line search")
-    batch_size: int | None = key(None, Integer(1), "adam only; default: the whole "
+    batch_size: int | None = key(None, Integer(1, MAX_ROWS), "adam only; default: the whole "
                                                       "training set")
-    warmup: int = key(0, Integer(0), "steps of linear learning-rate warmup")
+    warmup: int = key(0, COUNT, "steps of linear learning-rate warmup")
     schedule: str = key("constant", Choice(SCHEDULES), "constant, or cosine (decay to 0 over "
                                                         "the steps)")
-    seed: int = key(0, Integer(0), "parameter initialization and minibatch order")
+    seed: int = key(0, SEED, "parameter initialization and minibatch order")
     deterministic: bool = key(False, Boolean(), "triton: fixed-order d(coef) sums")
     geometry: str = key("spline", Choice(GEOMETRIES), "spline, or relu: iterate on the "
                                                       "truncated-power weights w = A^T u")
