@@ -9,7 +9,9 @@ The grammar ignores whitespace and ``//`` comments, so wrapped dumps parse:
     attr    := int | int "/" int | "string" | bare-word | true | false | "[" [attr {"," attr}] "]"
     type    := dtype "[" [dim {"," dim}] "]"
 
-Errors carry the line and column and quote the offending line.
+Errors carry the line and column and quote the offending line. Attribute values nest at
+most MAX_NESTING deep and numbers have at most MAX_DIGITS digits: text beyond either is a
+ParseError, not a recursion or conversion failure.
 """
 
 from __future__ import annotations
@@ -29,6 +31,9 @@ class ParseError(ValueError):
         text = source.splitlines()[line - 1] if 0 < line <= len(source.splitlines()) else ""
         super().__init__(f"line {line}, col {col}: {message}\n  {text}\n  {' ' * (col - 1)}^")
 
+
+MAX_NESTING = 32  # brackets inside an attribute value (pieces tables nest 3 deep)
+MAX_DIGITS = 4300  # of a number (either side of a fraction): what Python converts from text
 
 TOKEN = re.compile(r"""
     (?P<ws>\s+|//[^\n]*)
@@ -207,14 +212,13 @@ class _Parser:
             raise self.error(f"use of undeclared parameter {tok.text}", tok)
         return self.params[tok.text[1:]]
 
-    def attr(self) -> Attr:
+    def attr(self, depth: int = 0) -> Attr:
         tok = self.next()
         if tok.kind == "number":
             num, _, den = tok.text.partition("/")
-            try:
-                numerator, denominator = int(num), int(den or 1)
-            except ValueError as exc:  # more digits than Python converts
-                raise self.error(f"bad number: {exc}", tok) from None
+            if max(len(num), len(den)) > MAX_DIGITS:
+                raise self.error(f"a number of more than {MAX_DIGITS} digits", tok)
+            numerator, denominator = int(num), int(den or 1)
             if denominator == 0:
                 raise self.error("zero denominator", tok)
             return Fraction(numerator, denominator) if den else numerator
@@ -227,10 +231,12 @@ class _Parser:
         if tok.kind == "word":
             return {"true": True, "false": False}.get(tok.text, tok.text)
         if tok.text == "[":
+            if depth >= MAX_NESTING:
+                raise self.error(f"attribute value nested more than {MAX_NESTING} deep", tok)
             items: list[Attr] = []
             if not self.accept("]"):
                 while True:
-                    items.append(self.attr())
+                    items.append(self.attr(depth + 1))
                     if self.accept("]"):
                         break
                     self.expect(",")
@@ -245,6 +251,8 @@ class _Parser:
             while True:
                 d = self.next()
                 if d.kind == "number" and "/" not in d.text and not d.text.startswith("-"):
+                    if len(d.text) > MAX_DIGITS:
+                        raise self.error(f"a dimension of more than {MAX_DIGITS} digits", d)
                     dims.append(int(d.text))
                 elif d.kind == "word":
                     dims.append(d.text)
