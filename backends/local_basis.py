@@ -76,8 +76,15 @@ class LocalBasis:
 
 
 def literal(value: Fraction | int) -> str:
-    """A float literal for an exact constant (correctly rounded to float64)."""
-    return repr(float(value))
+    """A float literal for an exact constant (correctly rounded to float64); a constant
+    beyond float64's range is a BackendError, never an inf in the code."""
+    try:
+        return repr(float(value))
+    except OverflowError:
+        exact = Fraction(value)
+        bits = abs(exact.numerator).bit_length() - exact.denominator.bit_length()
+        raise BackendError(f"a constant of about 1e{int(bits * 0.30103):+d} is beyond "
+                           "float64's range") from None
 
 
 def rounded(value: Fraction, dtype: str) -> Fraction:
@@ -143,7 +150,9 @@ class _Builder:
     def cell(self) -> None:
         if self.op.attr("kind") in GLOBAL_KINDS:
             self.emit(f"k = {self.syntax.zeros_int.format(x=self.x)}")
-            self.emit(f"s = {self.syntax.tanh.format(x=self.x)}")
+            # x - x is 0 for every finite x and NaN for +-inf: an infinite input gives NaN
+            # outputs, as in every kancc layer, rather than tanh's finite limit
+            self.emit(f"s = {self.syntax.tanh.format(x=self.x)} + ({self.x} - {self.x})")
             return
         self.local_cell()
 

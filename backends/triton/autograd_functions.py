@@ -1,5 +1,8 @@
 """The torch.autograd.Function of each forward layer of a training graph, as source lines:
-forward runs the layer's kernel, backward its compiled vjp kernels."""
+forward runs the layer's kernel, backward its compiled vjp kernels. The vjp kernels have no
+derivative of their own, so under create_graph the backward's results pass through the
+runtime's ``first_order``: differentiating them again (a second derivative through torch
+autograd) raises instead of returning a wrong number."""
 
 from __future__ import annotations
 
@@ -38,7 +41,7 @@ def layer_function(layer: int, vjp_input: int | None, vjp_coef: int | None) -> l
         *dx,
         "        if ctx.needs_input_grad[1]:",
         *dcoef,
-        "        return dx, dcoef, None",
+        "        return first_order((dx, dcoef, None), (x, coef, g))",
     ]
 
 
@@ -68,5 +71,5 @@ def tucker_function(layer: int, vjp: int, want_dx: bool) -> list[str]:
         f"        grads = tucker_vjp_{vjp}(*ctx.saved_tensors, g.contiguous(), "
         "ctx.deterministic)",
         *dx,
-        "        return dx, dcore, du1, du2, du3, None",
+        "        return first_order((dx, dcore, du1, du2, du3, None), (*ctx.saved_tensors, g))",
     ]

@@ -74,6 +74,34 @@ def check_target(y, x):
     return y.to(device=x.device, dtype=DTYPE).contiguous()
 
 
+class _NoSecondDerivative(torch.autograd.Function):
+    """Identity on a first-order gradient whose own derivative raises. The compiled vjp
+    kernels have no derivative, so a second derivative (a PDE residual's u_xx, a gradient
+    penalty) would otherwise come out silently incomplete. ``anchor`` (an input that needs a
+    gradient) puts the result on the autograd graph even though the kernel output is not."""
+
+    @staticmethod
+    def forward(ctx, grad, anchor):
+        return grad.clone()
+
+    @staticmethod
+    def backward(ctx, unused):
+        raise RuntimeError("a second derivative through the compiled Triton kernels is not "
+                           "supported: their backward is differentiable once")
+
+
+def first_order(grads, inputs):
+    """``grads`` as returned by a backward; under create_graph (grad mode on in backward)
+    each is wrapped so that differentiating it again raises."""
+    if not torch.is_grad_enabled():
+        return grads
+    anchors = [t for t in inputs if isinstance(t, torch.Tensor) and t.requires_grad]
+    if not anchors:
+        return grads
+    return tuple(None if g is None else _NoSecondDerivative.apply(g, anchors[0])
+                 for g in grads)
+
+
 def mse(pred, y):
     """mean over batch and outputs of (pred - y)^2."""
     diff = pred - y
