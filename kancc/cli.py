@@ -3,7 +3,7 @@
     kancc compile SPEC [--target numpy|triton] [--emit ir|source] [-o PATH] [--passes P]
                        [--training] [--print-ir-after-all] [--print-ir-after NAME]
                        [--print-ir-before NAME] [--dump-ir DIR]
-    kancc run SPEC --input X.npy [--params P.npz | --seed N] [--target T] [-o Y.npy]
+    kancc run SPEC|CKPT --input X.npy [--params P.npz | --seed N] [--target T] [-o Y.npy]
     kancc check SPEC [--samples N] [--seed N] [--targets numpy,triton]
     kancc train SPEC [--data SOURCE] [--target T] [--optimizer adam|lbfgs] [--steps N]
                      [--lr LR] [--batch-size N] [--seed N] [--init CHECKPOINT] [-o CHECKPOINT]
@@ -63,6 +63,13 @@ def _seed(text: str) -> int:
     return value
 
 
+def _file_name(text: str) -> str:
+    """A file or folder to write: an empty name is refused, not taken as "none given"."""
+    if not text:
+        raise argparse.ArgumentTypeError("must name a file, got an empty name")
+    return text
+
+
 def _target(parser: argparse.ArgumentParser) -> None:
     described = "; ".join(f"{name}: {target.summary}" for name, target in TARGETS.items())
     parser.add_argument("--target", choices=tuple(TARGETS), default="numpy", help=described)
@@ -73,7 +80,8 @@ def _compile_arguments(parser: argparse.ArgumentParser) -> None:
     _target(parser)
     parser.add_argument("--emit", choices=("ir", "source"), default="source",
                         help="what to write: the final IR text or the generated module")
-    parser.add_argument("-o", "--output", help="write here (atomically) instead of stdout")
+    parser.add_argument("-o", "--output", type=_file_name,
+                        help="write here (atomically) instead of stdout")
     parser.add_argument("--passes", help=f"pipeline name ({', '.join(PIPELINES)}) or pass "
                         "list like 'expand-layers,lower-basis{eval=cox-de-boor}' (default: "
                         "inference, or training with --training)")
@@ -84,17 +92,21 @@ def _compile_arguments(parser: argparse.ArgumentParser) -> None:
                         help="print the IR after every pass (to stderr)")
     parser.add_argument("--print-ir-after", action="append", default=[], metavar="PASS")
     parser.add_argument("--print-ir-before", action="append", default=[], metavar="PASS")
-    parser.add_argument("--dump-ir", metavar="DIR", help="write each stage to DIR/NN-pass.kir")
+    parser.add_argument("--dump-ir", metavar="DIR", type=_file_name,
+                        help="write each stage to DIR/NN-pass.kir")
 
 
 def _run_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("spec")
+    parser.add_argument("spec", help="a spec (.toml), or a checkpoint (.npz: its model and its "
+                                     "parameters)")
     parser.add_argument("--input", required=True, help=".npy array of shape (batch, in)")
     source = parser.add_mutually_exclusive_group()
-    source.add_argument("--params", help=".npz of parameters (default: init_params(--seed))")
+    source.add_argument("--params", help="a checkpoint of this spec, or an .npz of named "
+                                         "parameters (default: init_params(--seed))")
     source.add_argument("--seed", type=_seed, default=0, help="seed of the random parameters")
     _target(parser)
-    parser.add_argument("-o", "--output", help="write outputs to this .npy instead of printing")
+    parser.add_argument("-o", "--output", type=_file_name,
+                        help="write outputs to this .npy instead of printing")
 
 
 def _check_arguments(parser: argparse.ArgumentParser) -> None:
@@ -117,13 +129,15 @@ def _train_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--batch-size", help="overrides train.batch_size (adam)")
     parser.add_argument("--seed", help="overrides train.seed")
     parser.add_argument("--init", metavar="CHECKPOINT", help="start from these parameters")
-    parser.add_argument("-o", "--output", help="checkpoint to write (default: NAME.ckpt.npz)")
+    parser.add_argument("-o", "--output", type=_file_name,
+                        help="checkpoint to write (default: NAME.ckpt.npz)")
     parser.add_argument("--quiet", action="store_true", help="no progress output")
 
 
 def _plot_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("checkpoint")
-    parser.add_argument("-o", "--output", default=".", help="folder for the PNGs (default: .)")
+    parser.add_argument("-o", "--output", default=".", type=_file_name,
+                        help="folder for the PNGs (default: .)")
 
 
 def _analyze_arguments(parser: argparse.ArgumentParser) -> None:
@@ -140,7 +154,8 @@ def _refine_arguments(parser: argparse.ArgumentParser) -> None:
     how = parser.add_mutually_exclusive_group()
     how.add_argument("--factor", type=int, default=None, help="split every cell (default 2)")
     how.add_argument("--spec", help="a spec whose grids refine the checkpoint's (any knots)")
-    parser.add_argument("-o", "--output", required=True, help="the refined checkpoint")
+    parser.add_argument("-o", "--output", required=True, type=_file_name,
+                        help="the refined checkpoint")
 
 
 def _no_arguments(parser: argparse.ArgumentParser) -> None:

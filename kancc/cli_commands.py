@@ -7,19 +7,22 @@ import io
 import sys
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from .backends import TARGETS, run_anywhere
-from .errors import KanccError
-from .frontend import prolong_params
+from .errors import KanccError, SpecError
+from .frontend import prolong_params, spec_parameters
 from .ir import to_text
 from .passes import PASSES, PIPELINES, DumpOptions
 from .passes.options import describe_options, option_docs
-from .program import Program, compile
-from .spec import load_spec, spec_to_dict
+from .program import compile
+from .spec import Spec, load_spec, spec_to_dict
 from .spec.refinement import refine_spec
 from .storage import load_checkpoint, save_checkpoint, write_atomic, write_text_atomic
+from .storage.array_files import Arrays, read_arrays
+from .storage.checkpoints import is_checkpoint
 from .tools.analyze import analyze
 from .tools.differential_check import differential_check, header
 from .tools.plots import plot_checkpoint
@@ -37,7 +40,7 @@ def compile_command(args: argparse.Namespace) -> int:
     program = compile(args.spec, args.target, training=args.training, passes=args.passes,
                       dump=dump)
     text = to_text(program.ir) if args.emit == "ir" else program.source
-    if args.output:
+    if args.output is not None:
         write_text_atomic(args.output, text)
         print(f"wrote {args.output} ({args.emit}, target {args.target})", file=sys.stderr)
     else:
@@ -45,32 +48,13 @@ def compile_command(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _load_array(path: str, what: str) -> np.ndarray | np.lib.npyio.NpzFile:
-    try:
-        array: np.ndarray | np.lib.npyio.NpzFile = np.load(path, allow_pickle=False)
-    except FileNotFoundError:
-        raise KanccError(f"{what} {path}: no such file") from None
-    except (OSError, ValueError) as exc:
-        raise KanccError(f"{what} {path}: not a readable .npy/.npz file ({exc})") from None
-    return array
-
-
 def run_command(args: argparse.Namespace) -> int:
-    run_anywhere(args.target)
-    program = compile(args.spec, args.target)
-    x = _load_array(args.input, "--input")
-    if not isinstance(x, np.ndarray):
-        raise KanccError(f"--input {args.input}: expected one array (.npy), got an archive")
-    width = program.spec.widths[0]
-    if x.ndim == 1 and width == 1:
-        x = x[:, None]
-    if x.ndim != 2 or x.shape[1] != width or not _is_real(x):
-        raise KanccError(f"--input {args.input}: expected a real array of shape (batch, {width}), "
-                         f"got {x.dtype} {x.shape}")
-    params = _load_params(args.params, program) if args.params else \
-        program.init_params(args.seed)
-    y = program.forward(params, x)
-    if args.output:
+    spec, params = _model(args)
+    x = _input_rows(args.input, spec.widths[0])
+    run_anywhere(args.target)  # after the inputs are checked: it may load torch and triton
+    program = compile(spec, args.target)
+    y = program.forward(params if params is not None else program.init_params(args.seed), x)
+    if args.output is not None:
         write_atomic(args.output, lambda f: np.save(f, y))
         print(f"wrote {args.output}: outputs of shape {y.shape}", file=sys.stderr)
     else:
@@ -78,33 +62,60 @@ def run_command(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _model(args: argparse.Namespace) -> tuple[Spec, dict[str, np.ndarray] | None]:
+    """The spec to run and its parameters: a checkpoint's own (``run CKPT``), those of
+    ``--params`` (a checkpoint of this spec, or an .npz of named arrays), or None for seeded
+    random ones."""
+    if args.spec.endswith(".npz"):
+        if args.params is not None:
+            raise KanccError(f"--params: the checkpoint {args.spec} already holds them")
+        checkpoint = load_checkpoint(args.spec)
+        return checkpoint.spec, checkpoint.params
+    spec = load_spec(args.spec)
+    if args.params is None:
+        return spec, None
+    arrays = read_arrays(args.params, "--params")
+    if is_checkpoint(arrays):
+        return spec, load_checkpoint(args.params, spec).params
+    return spec, _named_params(args.params, arrays, spec)
+
+
+def _input_rows(path: str, width: int) -> np.ndarray:
+    """--input: one real array of shape (batch, width) (a vector for one input); 0 rows
+    give an empty output."""
+    x = read_arrays(path, "--input")
+    if not isinstance(x, np.ndarray):
+        raise KanccError(f"--input {path}: expected one array (.npy), got an archive")
+    if x.ndim == 1 and width == 1:
+        x = x[:, None]
+    if x.ndim != 2 or x.shape[1] != width or not _is_real(x):
+        raise KanccError(f"--input {path}: expected a real array of shape (batch, {width}), "
+                         f"got {x.dtype} {x.shape}")
+    return x
+
+
 def _is_real(array: np.ndarray) -> bool:
     return np.issubdtype(array.dtype, np.number) and \
         not np.issubdtype(array.dtype, np.complexfloating)
 
 
-def _load_params(path: str, program: Program) -> dict[str, np.ndarray]:
-    """The parameters of an .npz archive, checked against the model's declarations."""
-    archive = _load_array(path, "--params")
-    if isinstance(archive, np.ndarray):
-        raise KanccError(f"--params {path}: expected an .npz archive of named arrays")
-    shapes = {p.name: tuple(p.type.shape) for p in program.input_ir.params}
-    with archive:
-        names = set(archive.files)
-        missing, extra = sorted(set(shapes) - names), sorted(names - set(shapes))
-        if missing or extra:
-            raise KanccError(f"--params {path}: missing {missing or 'nothing'}, "
-                             f"unexpected {extra or 'nothing'}")
-        params = {}
-        for name, shape in shapes.items():
-            try:
-                value = archive[name]
-            except ValueError as exc:  # e.g. an object array, which needs pickle
-                raise KanccError(f"--params {path}: {name}: {exc}") from None
-            if value.shape != shape or not _is_real(value):
-                raise KanccError(f"--params {path}: {name} is {value.dtype} {value.shape}, the "
-                                 f"model needs a real array of shape {shape}")
-            params[name] = value.astype(program.spec.dtype)
+def _named_params(path: str, arrays: Arrays, spec: Spec) -> dict[str, np.ndarray]:
+    """The parameters of an .npz archive of named arrays, checked against the model's."""
+    if not isinstance(arrays, dict):
+        raise KanccError(f"--params {path}: expected an .npz archive of named arrays (or a "
+                         "checkpoint)")
+    shapes = {d.name: d.shape for d in spec_parameters(spec)}
+    missing, extra = sorted(set(shapes) - set(arrays)), sorted(set(arrays) - set(shapes))
+    if missing or extra:
+        raise KanccError(f"--params {path}: missing {missing or 'nothing'}, "
+                         f"unexpected {extra or 'nothing'}")
+    params = {}
+    for name, shape in shapes.items():
+        value = arrays[name]
+        if value.shape != shape or not _is_real(value):
+            raise KanccError(f"--params {path}: {name} is {value.dtype} {value.shape}, the "
+                             f"model needs a real array of shape {shape}")
+        params[name] = value.astype(spec.dtype)
     return params
 
 
@@ -146,9 +157,9 @@ def train_command(args: argparse.Namespace) -> int:
             for key in ("batch_size", "lr"):
                 if key not in given:
                     raw["train"].pop(key, None)
-        spec = replace(load_spec(raw), origin=spec.origin)
+        spec = replace(_with_overrides(raw, given), origin=spec.origin)
     params = load_checkpoint(args.init, spec).params if args.init else None
-    output = args.output or f"{spec.name}.ckpt.npz"
+    output = args.output if args.output is not None else f"{spec.name}.ckpt.npz"
     run_anywhere(args.target)
     result = train(spec, args.data, target=args.target, params=params, checkpoint=output,
                    log=None if args.quiet else sys.stderr)
@@ -156,6 +167,18 @@ def train_command(args: argparse.Namespace) -> int:
           + (f", validation {result.validation_loss:.4e}"
              if result.validation_loss == result.validation_loss else ""))
     return EXIT_OK if result.status == "done" else EXIT_CHECK_FAILED
+
+
+def _with_overrides(raw: dict[str, Any], given: dict[str, object]) -> Spec:
+    """The spec ``raw`` (holding the command line's values); an error in one of them names
+    its flag."""
+    try:
+        return load_spec(raw)
+    except SpecError as exc:
+        key = exc.path.removeprefix("train.")
+        if key not in given:
+            raise
+        raise SpecError(exc.path, f"{exc.message} (from --{key.replace('_', '-')})") from None
 
 
 def _cli_value(text: str) -> object:

@@ -307,7 +307,7 @@ def test_missing_unreadable_and_unsupported_files(tmp_path):
     bad(tmp_path / "nope.npz", "cannot read: No such file")
     folder = tmp_path / "dir.npy"
     folder.mkdir()
-    bad(folder, "cannot read")
+    bad(folder, "not a regular file")
     bad(tmp_path / "d.txt", r"unsupported file type '\.txt'; supported: \.npz, \.npy, \.csv")
     bad(tmp_path / "exp_sn", r"neither a synthetic target .disk_bump, disk_bump_shifted, "
                              r"exp_sin, polar5, rotated, sin_sin.")

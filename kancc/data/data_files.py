@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import math
 import os
+import stat
 from collections.abc import Callable
 from pathlib import Path
 
@@ -45,9 +46,21 @@ def load_data(source: str | os.PathLike[str], n_in: int, n_out: int, *, labels: 
                               f".csv, or a synthetic target ({', '.join(sorted(SYNTHETIC))})")
     if n is not None:
         raise DataError(name, "n (number of rows) applies only to synthetic targets")
-    if path.is_file() and path.stat().st_size == 0:
-        raise DataError(name, "file is empty")
+    _check_regular_file(name, path)
     return _assemble(name, read(name, path, n_in, 1 if labels else n_out), n_in, n_out, labels)
+
+
+def _check_regular_file(name: str, path: Path) -> None:
+    """A data file must be a non-empty regular file: a FIFO or device would block or never
+    end, and the readers need to seek."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError as exc:
+        raise DataError(name, f"cannot read: {exc.strerror or exc}") from None
+    if not stat.S_ISREG(mode):
+        raise DataError(name, "not a regular file")
+    if path.stat().st_size == 0:
+        raise DataError(name, "file is empty")
 
 
 def from_arrays(x: np.ndarray, y: np.ndarray, n_in: int, n_out: int, *, labels: bool = False,

@@ -90,24 +90,36 @@ def plot_checkpoint(checkpoint: Checkpoint, out_dir: str | os.PathLike[str]) -> 
         _save(figure, path)
         plt.close(figure)
         written.append(path)
-    history = checkpoint.history
-    if len(history):
-        figure, axis = plt.subplots(figsize=(5, 3.5))
-        axis.semilogy(history[:, 0], history[:, 1], label="training")
-        measured = ~np.isnan(history[:, 2])
-        if measured.any():
-            axis.semilogy(history[measured, 0], history[measured, 2], "o-", ms=3,
-                          label="validation")
-        axis.set_xlabel("step")
-        axis.set_ylabel("loss")
-        axis.legend()
-        axis.set_title(f"{spec.name}: loss")
-        figure.tight_layout()
+    if len(checkpoint.history):
         path = out / "loss.png"
-        _save(figure, path)
-        plt.close(figure)
+        _plot_history(plt, checkpoint.history, f"{spec.name}: loss", path)
         written.append(path)
     return written
+
+
+def _plot_history(plt: Any, history: np.ndarray, title: str, path: Path) -> None:
+    """Training and validation loss on a log axis. Only positive finite losses can sit on
+    it: the title counts the others (a zero loss, a diverged Inf) instead of plotting them."""
+    steps, training, validation = history[:, 0], history[:, 1], history[:, 2]
+    figure, axis = plt.subplots(figsize=(5, 3.5))
+    hidden = 0
+    with np.errstate(over="ignore", under="ignore"):  # losses near the float64 limits
+        for losses, label, style in ((training, "training", "-"),
+                                     (validation, "validation", "o-")):
+            measured = ~np.isnan(losses)
+            shown = measured & np.isfinite(losses) & (losses > 0)
+            hidden += int(np.count_nonzero(measured & ~shown))
+            if shown.any():
+                axis.semilogy(steps[shown], losses[shown], style, ms=3, label=label)
+        axis.set_xlabel("step")
+        axis.set_ylabel("loss")
+        if axis.get_legend_handles_labels()[0]:
+            axis.legend()
+        more = f" ({hidden} zero or infinite losses not shown)" if hidden else ""
+        axis.set_title(title + more, fontsize=9)
+        figure.tight_layout()
+        _save(figure, path)
+    plt.close(figure)
 
 
 def plot_eigen(matrix: np.ndarray, path: Path, title: str) -> None:
