@@ -1,6 +1,6 @@
 """Gradient training of one spec: its optimizer for ``train.steps`` steps on the compiled
-training program (Adam or L-BFGS; NumPy loops on the numpy target, torch.optim on torch
-targets).
+training program (Adam: NumPy's on the numpy target, torch.optim's on torch targets; L-BFGS:
+one scipy loop on every target).
 
 A non-finite training loss stops the run: the parameters of the last finite step are kept
 (and checkpointed), and the result says where it stopped. Seeds: ``train.seed`` fixes the
@@ -22,15 +22,19 @@ from kancc.storage import save_checkpoint
 from .numpy_loops import numpy_adam, numpy_lbfgs
 from .request import TrainRequest, TrainResult
 from .run_log import DivergedError, RunLog
-from .torch_loop import torch_loop
+from .torch_loop import torch_adam, torch_lbfgs
 
 Loop = Callable[[RunLog, dict[str, np.ndarray]], dict[str, np.ndarray]]
+LOOPS: dict[tuple[str, str], Loop] = {  # (the target's arrays, train.optimizer)
+    ("numpy", "adam"): numpy_adam,
+    ("numpy", "lbfgs"): numpy_lbfgs,
+    ("torch", "adam"): torch_adam,
+    ("torch", "lbfgs"): torch_lbfgs,
+}
 
 
 def _loop(request: TrainRequest) -> Loop:
-    if TARGETS[request.target].arrays == "torch":
-        return torch_loop
-    return numpy_lbfgs if request.spec.train.optimizer == "lbfgs" else numpy_adam
+    return LOOPS[TARGETS[request.target].arrays, request.spec.train.optimizer]
 
 
 def train_gradient(request: TrainRequest, label: str | None = None) -> TrainResult:
