@@ -76,7 +76,8 @@ def test_numbers_from_numpy_scalars_and_strings():
                              "basis": {"knots": ["-1", "-0.25", "1e-3", "1/3", np.float32(0.5)]}})
     assert knots.layers[0].knots == (Fraction(-1), Fraction(-1, 4), Fraction(1, 1000),
                                      Fraction(1, 3), Fraction(1, 2))
-    with pytest.raises(kancc.SpecError, match=r"basis.degree: must be an integer, got True"):
+    with pytest.raises(kancc.SpecError,
+                       match=r"basis.degree: must be an integer, got boolean true"):
         kancc.load_spec({"model": {"layers": [1, 1]}, "basis": {"degree": np.bool_(True)}})
 
 
