@@ -212,13 +212,20 @@ class _Parser:
             raise self.error(f"use of undeclared parameter {tok.text}", tok)
         return self.params[tok.text[1:]]
 
+    def integer(self, text: str, tok: Token) -> int:
+        try:
+            return int(text)
+        except ValueError:  # this Python converts fewer digits (sys.set_int_max_str_digits)
+            raise self.error("a number of more digits than this Python converts", tok) \
+                from None
+
     def attr(self, depth: int = 0) -> Attr:
         tok = self.next()
         if tok.kind == "number":
             num, _, den = tok.text.partition("/")
             if max(len(num), len(den)) > MAX_DIGITS:
                 raise self.error(f"a number of more than {MAX_DIGITS} digits", tok)
-            numerator, denominator = int(num), int(den or 1)
+            numerator, denominator = self.integer(num, tok), self.integer(den or "1", tok)
             if denominator == 0:
                 raise self.error("zero denominator", tok)
             return Fraction(numerator, denominator) if den else numerator
@@ -253,7 +260,7 @@ class _Parser:
                 if d.kind == "number" and "/" not in d.text and not d.text.startswith("-"):
                     if len(d.text) > MAX_DIGITS:
                         raise self.error(f"a dimension of more than {MAX_DIGITS} digits", d)
-                    dims.append(int(d.text))
+                    dims.append(self.integer(d.text, d))
                 elif d.kind == "word":
                     dims.append(d.text)
                 else:

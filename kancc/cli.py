@@ -64,7 +64,8 @@ def _seed(text: str) -> int:
 
 
 def _file_name(text: str) -> str:
-    """A file or folder to write: an empty name is refused, not taken as "none given"."""
+    """A file or folder to read or write: an empty name is refused, not taken as "none
+    given"."""
     if not text:
         raise argparse.ArgumentTypeError("must name a file, got an empty name")
     return text
@@ -99,11 +100,12 @@ def _compile_arguments(parser: argparse.ArgumentParser) -> None:
 def _run_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("spec", help="a spec (.toml), or a checkpoint (.npz: its model and its "
                                      "parameters)")
-    parser.add_argument("--input", required=True, help=".npy array of shape (batch, in)")
+    parser.add_argument("--input", required=True, type=_file_name,
+                        help=".npy array of shape (batch, in)")
     source = parser.add_mutually_exclusive_group()
-    source.add_argument("--params", help="a checkpoint of this spec, or an .npz of named "
-                                         "parameters (default: init_params(--seed))")
-    source.add_argument("--seed", type=_seed, default=0, help="seed of the random parameters")
+    source.add_argument("--params", type=_file_name, help="a checkpoint of this spec, or an "
+                        ".npz of named parameters (default: init_params(--seed))")
+    source.add_argument("--seed", type=_seed, help="seed of the random parameters (default 0)")
     _target(parser)
     parser.add_argument("-o", "--output", type=_file_name,
                         help="write outputs to this .npy instead of printing")
@@ -119,8 +121,9 @@ def _check_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _train_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("spec")
-    parser.add_argument("--data", help="data file (.npz/.npy/.csv) or synthetic target name "
-                                       "(default: the spec's [data] table)")
+    parser.add_argument("--data", type=_file_name,
+                        help="data file (.npz/.npy/.csv) or synthetic target name (default: "
+                             "the spec's [data] table)")
     _target(parser)
     parser.add_argument("--optimizer", choices=("adam", "lbfgs"),
                         help="overrides train.optimizer")
@@ -128,7 +131,8 @@ def _train_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--lr", help="overrides train.lr")
     parser.add_argument("--batch-size", help="overrides train.batch_size (adam)")
     parser.add_argument("--seed", help="overrides train.seed")
-    parser.add_argument("--init", metavar="CHECKPOINT", help="start from these parameters")
+    parser.add_argument("--init", metavar="CHECKPOINT", type=_file_name,
+                        help="start from these parameters")
     parser.add_argument("-o", "--output", type=_file_name,
                         help="checkpoint to write (default: NAME.ckpt.npz)")
     parser.add_argument("--quiet", action="store_true", help="no progress output")
@@ -144,7 +148,7 @@ def _analyze_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("spec", help="a spec, or a checkpoint (.npz: its model and its "
                                      "coefficients' singular values)")
     parser.add_argument("--plot", metavar="DIR", help="also save Figure 1's eigen-plots here")
-    parser.add_argument("--params", metavar="CKPT",
+    parser.add_argument("--params", metavar="CKPT", type=_file_name,
                         help="a checkpoint of this model: also print the mode-wise singular "
                              "values of its coefficient tensors (Tucker structure)")
 

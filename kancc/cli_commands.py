@@ -22,7 +22,7 @@ from .spec import Spec, load_spec, spec_to_dict
 from .spec.refinement import refine_spec
 from .storage import load_checkpoint, save_checkpoint, write_atomic, write_text_atomic
 from .storage.array_files import Arrays, read_arrays
-from .storage.checkpoints import is_checkpoint
+from .storage.checkpoints import fits_dtype, is_checkpoint
 from .tools.analyze import analyze
 from .tools.differential_check import differential_check, header
 from .tools.plots import plot_checkpoint
@@ -53,7 +53,9 @@ def run_command(args: argparse.Namespace) -> int:
     x = _input_rows(args.input, spec.widths[0])
     run_anywhere(args.target)  # after the inputs are checked: it may load torch and triton
     program = compile(spec, args.target)
-    y = program.forward(params if params is not None else program.init_params(args.seed), x)
+    if params is None:
+        params = program.init_params(0 if args.seed is None else args.seed)
+    y = program.forward(params, x)
     if args.output is not None:
         write_atomic(args.output, lambda f: np.save(f, y))
         print(f"wrote {args.output}: outputs of shape {y.shape}", file=sys.stderr)
@@ -67,8 +69,9 @@ def _model(args: argparse.Namespace) -> tuple[Spec, dict[str, np.ndarray] | None
     ``--params`` (a checkpoint of this spec, or an .npz of named arrays), or None for seeded
     random ones."""
     if args.spec.endswith(".npz"):
-        if args.params is not None:
-            raise KanccError(f"--params: the checkpoint {args.spec} already holds them")
+        for flag, value in (("--params", args.params), ("--seed", args.seed)):
+            if value is not None:
+                raise KanccError(f"{flag}: the checkpoint {args.spec} holds the parameters")
         checkpoint = load_checkpoint(args.spec)
         return checkpoint.spec, checkpoint.params
     spec = load_spec(args.spec)
@@ -115,6 +118,9 @@ def _named_params(path: str, arrays: Arrays, spec: Spec) -> dict[str, np.ndarray
         if value.shape != shape or not _is_real(value):
             raise KanccError(f"--params {path}: {name} is {value.dtype} {value.shape}, the "
                              f"model needs a real array of shape {shape}")
+        if not np.isfinite(value).all() or not fits_dtype(value, spec.dtype):
+            raise KanccError(f"--params {path}: {name} holds NaN, Inf or values beyond "
+                             f"{spec.dtype}'s range")
         params[name] = value.astype(spec.dtype)
     return params
 
@@ -158,7 +164,7 @@ def train_command(args: argparse.Namespace) -> int:
                 if key not in given:
                     raw["train"].pop(key, None)
         spec = replace(_with_overrides(raw, given), origin=spec.origin)
-    params = load_checkpoint(args.init, spec).params if args.init else None
+    params = load_checkpoint(args.init, spec).params if args.init is not None else None
     output = args.output if args.output is not None else f"{spec.name}.ckpt.npz"
     run_anywhere(args.target)
     result = train(spec, args.data, target=args.target, params=params, checkpoint=output,

@@ -242,15 +242,35 @@ def test_empty_output_name_is_refused(argv, tmp_path, capsys, monkeypatch):
 
 def test_stale_temporary_files_are_removed_on_the_next_write(tmp_path):
     target = tmp_path / "model.py"
-    dead = _dead_pid()
-    stale = tmp_path / f".model.py.{dead}.abcd1234.tmp"
-    live = tmp_path / f".model.py.{os.getpid()}.efgh5678.tmp"
-    other = tmp_path / f".model.py.{dead}.x.abcd1234.tmp"  # a target named model.py.<n>.x
-    for path in (stale, live, other):
+    dead, host = _dead_pid(), atomic_files._host()
+    stale = tmp_path / f".model.py.{host}.{dead}.abcd1234.tmp"
+    live = tmp_path / f".model.py.{host}.{os.getpid()}.efgh5678.tmp"
+    elsewhere = tmp_path / f".model.py.{host}x.{dead}.abcd1234.tmp"  # another host's writer
+    other = tmp_path / f".model.py.{host}.{dead}.x.abcd1234.tmp"  # of a target model.py.h.n.x
+    for path in (stale, live, elsewhere, other):
         path.write_bytes(b"partial")
     atomic_files.write_text_atomic(target, "done")
     assert target.read_text() == "done"
-    assert sorted(os.listdir(tmp_path)) == sorted(["model.py", live.name, other.name])
+    assert sorted(os.listdir(tmp_path)) == sorted(["model.py", live.name, elsewhere.name,
+                                                   other.name])
+
+
+def test_writes_into_a_folder_that_cannot_be_listed(tmp_path, monkeypatch):
+    def refuse(path):
+        raise PermissionError(13, "Permission denied", str(path))
+    monkeypatch.setattr(atomic_files.os, "listdir", refuse)
+    atomic_files.write_text_atomic(tmp_path / "m.py", "x")
+    assert (tmp_path / "m.py").read_text() == "x"
+
+
+@pytest.mark.parametrize("unnamed", [True, False])
+def test_names_that_are_not_utf8(tmp_path, monkeypatch, unnamed):
+    if not unnamed:
+        monkeypatch.delattr(os, "O_TMPFILE", raising=False)
+    target = tmp_path / os.fsdecode(b"\xffm" + "\u00e9".encode() * 200)  # 402 bytes cut in a char
+    target = target.with_name(os.fsdecode(os.fsencode(target.name)[:250]))
+    atomic_files.write_text_atomic(target, "x")
+    assert os.listdir(tmp_path) == [target.name] and target.read_text() == "x"
 
 
 def test_named_temporary_fallback_leaves_nothing(tmp_path, monkeypatch):
@@ -354,6 +374,10 @@ def test_second_derivative_through_triton_raises():
         (du,) = torch.autograd.grad(u, x, create_graph=True)
         with pytest.raises(RuntimeError, match="second derivative"):
             torch.autograd.grad(du.sum(), x)
+        (du,) = torch.autograd.grad(u, x, create_graph=True)
+        residual = (du ** 2).sum() + u  # a PINN-style loss, differentiated in the parameters
+        with pytest.raises(RuntimeError, match="second derivative"):
+            torch.autograd.grad(residual, list(model.parameters()))
         (first,) = torch.autograd.grad(model(x).sum(), x)  # first order is unaffected
         assert torch.isfinite(first).all()
 
@@ -398,3 +422,62 @@ def test_triton_lbfgs_keeps_pace_with_numpy():
     assert on_triton.status == "done" and len(on_triton.history) == 16
     np.testing.assert_allclose(on_triton.history[:, 1], on_numpy.history[:, 1], rtol=1e-6)
     assert on_triton.history[-1, 1] < 0.2 * on_triton.history[0, 1]
+
+
+# found by review after the campaign
+
+
+def test_lotra_checkpoint_naming_itself_as_pretrained(tmp_path):
+    pre = {"model": {"name": "pre", "layers": [2, 3, 1], "dtype": "float64"},
+           "basis": {"grid": 4}, "train": {"steps": 2}, "data": {"source": "sin_sin", "n": 64}}
+    kancc.train(pre, checkpoint=tmp_path / "pre.ckpt.npz", log=None)
+    tuned = {**pre, "model": {**pre["model"], "name": "ft"},
+             "finetune": {"pretrained": str(tmp_path / "pre.ckpt.npz"), "tucker": 0.5}}
+    kancc.train(tuned, checkpoint=tmp_path / "ft.ckpt.npz", log=None)
+    arrays = dict(np.load(tmp_path / "ft.ckpt.npz"))
+    text = re.sub(r'"pretrained": "[^"]*"', '"pretrained": "ft.ckpt.npz"', str(arrays["spec"]))
+    arrays["spec"] = np.array(re.sub(r', "sha256": "[0-9a-f]*"', "", text))
+    np.savez(tmp_path / "ft.ckpt.npz", **arrays)
+    with pytest.raises(KanccError, match="is itself a LoTRA adapter") as info:
+        kancc.load_checkpoint(tmp_path / "ft.ckpt.npz")
+    assert len(str(info.value)) < 300
+
+
+def test_parameters_beyond_the_dtype_are_refused(tmp_path, capsys):
+    program = kancc.compile(CUBIC)  # float32
+    params = program.init_params(0)
+    params["layers.0.coef"] = params["layers.0.coef"].astype(np.float64)
+    params["layers.0.coef"][0, 0, 0] = 1e300
+    arrays = {f"param:{k}": v for k, v in params.items()}
+    kancc.save_checkpoint(tmp_path / "c.npz", program.spec, program.init_params(0))
+    stored = dict(np.load(tmp_path / "c.npz"))
+    np.savez(tmp_path / "c.npz", **{**stored, **arrays})
+    with pytest.raises(KanccError, match="beyond float32's range"):
+        kancc.load_checkpoint(tmp_path / "c.npz")
+    np.savez(tmp_path / "p.npz", **params)
+    np.save(tmp_path / "x.npy", np.zeros((2, 2)))
+    cli_error(["run", CUBIC, "--input", tmp_path / "x.npy", "--params", tmp_path / "p.npz"],
+              capsys, "beyond float32's range")
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs here")
+def test_spec_files_must_be_regular_files(tmp_path, capsys):
+    os.mkfifo(tmp_path / "s.toml")
+    cli_error(["compile", tmp_path / "s.toml"], capsys, "not a regular file")
+    if os.path.exists("/dev/zero"):
+        with pytest.raises(SpecError, match="not a regular file"):
+            kancc.load_spec("/dev/zero")
+
+
+def test_layer_count_is_bounded():
+    spec_error({"model": {"layers": [1] * 1002}}, "model.layers")
+    assert kancc.load_spec({"model": {"layers": [1] * 1001}}).n_layers == 1000
+
+
+def test_flags_that_are_given_are_never_ignored(checkpoint, tmp_path, capsys):
+    np.save(tmp_path / "x.npy", np.zeros((2, 2)))
+    cli_error(["train", TRAIN, "--init", "", "-o", tmp_path / "t.npz"], capsys, "--init")
+    cli_error(["run", TRAIN, "--input", ""], capsys, "--input")
+    cli_error(["run", checkpoint, "--input", tmp_path / "x.npy", "--seed", "3"], capsys,
+              "--seed")
+    assert not (tmp_path / "t.npz").exists()

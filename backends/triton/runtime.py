@@ -77,11 +77,13 @@ def check_target(y, x):
 class _NoSecondDerivative(torch.autograd.Function):
     """Identity on a first-order gradient whose own derivative raises. The compiled vjp
     kernels have no derivative, so a second derivative (a PDE residual's u_xx, a gradient
-    penalty) would otherwise come out silently incomplete. ``anchor`` (an input that needs a
-    gradient) puts the result on the autograd graph even though the kernel output is not."""
+    penalty) would otherwise come out silently incomplete. ``anchors`` (every input that
+    needs a gradient) put the result on the autograd graph even though the kernel output is
+    not, on a path to each of them: autograd.grad runs only the nodes leading to the
+    inputs asked for, so one anchor would let d/d(coef) of a gradient in x skip the raise."""
 
     @staticmethod
-    def forward(ctx, grad, anchor):
+    def forward(ctx, grad, *anchors):
         return grad.clone()
 
     @staticmethod
@@ -98,8 +100,7 @@ def first_order(grads, inputs):
     anchors = [t for t in inputs if isinstance(t, torch.Tensor) and t.requires_grad]
     if not anchors:
         return grads
-    return tuple(None if g is None else _NoSecondDerivative.apply(g, anchors[0])
-                 for g in grads)
+    return tuple(None if g is None else _NoSecondDerivative.apply(g, *anchors) for g in grads)
 
 
 def mse(pred, y):

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import os
 import re
+import stat
 import sys
 import tomllib
 from collections.abc import Mapping
@@ -57,6 +58,8 @@ from .finetune_table import FinetuneSpec, finetune_to_dict, parse_finetune
 from .train_table import TrainSpec, check_kaczmarz_model, parse_train, train_to_dict
 
 MAX_WIDTH = 1 << 24
+MAX_LAYERS = 1000  # layers of a model (a longer list only costs time to check)
+MAX_SPEC_BYTES = 4 << 20
 DTYPES = ("float32", "float64")
 NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 
@@ -94,12 +97,24 @@ def load_spec(source: SpecSource) -> Spec:
                             f"{type(source).__name__}")
     path = Path(source)
     try:
+        _check_spec_file(path)
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise SpecError("", f"cannot read spec: {exc.strerror or exc}", str(path)) from None
     except UnicodeDecodeError:
         raise SpecError("", "spec is not UTF-8 text", str(path)) from None
     return loads_spec(text, origin=str(path), default_name=path.stem)
+
+
+def _check_spec_file(path: Path) -> None:
+    """A spec is a regular file of at most MAX_SPEC_BYTES: a FIFO would block, a device
+    never end."""
+    info = path.stat()
+    if not stat.S_ISREG(info.st_mode):
+        raise SpecError("", "cannot read spec: not a regular file", str(path))
+    if info.st_size > MAX_SPEC_BYTES:
+        raise SpecError("", f"cannot read spec: larger than {MAX_SPEC_BYTES >> 20} MiB",
+                        str(path))
 
 
 def loads_spec(text: str, origin: str | None = None, default_name: str = "model") -> Spec:
@@ -144,6 +159,9 @@ def _model_table(check: Checker, raw: Mapping[str, Any], default_name: str
     if len(widths) < 2:
         raise check.fail("model.layers", f"needs at least 2 widths (input and output), "
                                          f"got {len(widths)}")
+    if len(widths) > MAX_LAYERS + 1:
+        raise check.fail("model.layers", f"has {len(widths)} widths: at most {MAX_LAYERS} "
+                                         "layers are supported")
     widths = [check.integer(w, f"model.layers[{i}]", 1, MAX_WIDTH) for i, w in enumerate(widths)]
     dtype = check.choice(model.get("dtype", "float32"), "model.dtype", DTYPES)
     name: object = model.get("name", _sanitize(default_name))

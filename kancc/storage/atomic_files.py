@@ -4,9 +4,10 @@ The data goes to a temporary file in the target's directory, is flushed to disk,
 renamed over the target (``os.replace`` is atomic on POSIX and Windows). The temporary file
 is unnamed while it is written where the system allows it (Linux's O_TMPFILE), so a crash
 mid-write leaves nothing behind; otherwise, and for the moment between naming it and the
-rename, it is ``.<target name>.<pid>.<random>.tmp``, and the next write of the same target
-removes such files whose process is gone. Names stay within the file system's limit however
-long the target's name is.
+rename, it is ``.<target name>.<host>.<pid>.<random>.tmp``, and the next write of the same
+target removes such files whose process (on this host: a shared folder may have writers on
+others) is gone, as far as the folder can be listed. Names stay within the file system's
+limit however long the target's name is, and may hold any bytes the target's name holds.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from __future__ import annotations
 import os
 import re
 import secrets
+import socket
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -22,7 +24,7 @@ from typing import BinaryIO
 from kancc.errors import KanccError
 
 NAME_BYTES = 100  # of the target's name kept in a temporary file's name
-TEMPORARY_TAIL = re.compile(r"(\d+)\.[A-Za-z0-9_]{8}\.tmp")  # after the stem: pid, random
+TEMPORARY_TAIL = re.compile(r"([A-Za-z0-9-]+)\.(\d+)\.[A-Za-z0-9_]{8}\.tmp")  # host, pid, random
 
 
 def write_bytes_atomic(path: str | os.PathLike[str], data: bytes) -> None:
@@ -48,8 +50,12 @@ def write_atomic(path: str | os.PathLike[str], write: Callable[[BinaryIO], objec
 
 def _stem(target: Path) -> str:
     """The start of the target's temporary names: its name cut to NAME_BYTES bytes."""
-    short = target.name.encode("utf-8")[:NAME_BYTES].decode("utf-8", "ignore")
-    return f".{short}."
+    return f".{os.fsdecode(os.fsencode(target.name)[:NAME_BYTES])}."
+
+
+def _host() -> str:
+    """This host's name as a temporary name may hold it."""
+    return re.sub(r"[^A-Za-z0-9-]", "-", socket.gethostname())[:32] or "host"
 
 
 def _write_then_rename(target: Path, write: Callable[[BinaryIO], object]) -> None:
@@ -79,8 +85,8 @@ def _open_temporary(target: Path) -> tuple[int, str | None]:
             return os.open(target.parent, flag | os.O_WRONLY, 0o600), None
         except OSError:
             pass  # the file system does not support it
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f"{_stem(target)}{os.getpid()}.",
-                               suffix=".tmp")
+    fd, tmp = tempfile.mkstemp(dir=target.parent, suffix=".tmp",
+                               prefix=f"{_stem(target)}{_host()}.{os.getpid()}.")
     return fd, tmp
 
 
@@ -95,16 +101,24 @@ def _link_unnamed(fd: int, path: Path) -> None:
 
 
 def _temporary_name(target: Path) -> str:
-    return str(target.parent / f"{_stem(target)}{os.getpid()}.{secrets.token_hex(4)}.tmp")
+    return str(target.parent /
+               f"{_stem(target)}{_host()}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
 
 
 def _remove_stale(target: Path) -> None:
     """Remove temporary files of ``target`` left by writers that no longer run."""
-    stem = _stem(target)
-    for name in os.listdir(target.parent):
+    stem, host = _stem(target), _host()
+    try:
+        names = os.listdir(target.parent)
+    except OSError:  # a folder we may write but not list: leave them
+        return
+    for name in names:
         ours = name.startswith(stem) and TEMPORARY_TAIL.fullmatch(name[len(stem):])
-        if ours and not _running(int(ours.group(1))):
-            (target.parent / name).unlink(missing_ok=True)
+        if ours and ours.group(1) == host and not _running(int(ours.group(2))):
+            try:
+                (target.parent / name).unlink(missing_ok=True)
+            except OSError:
+                pass
 
 
 def _running(pid: int) -> bool:
@@ -118,6 +132,15 @@ def _running(pid: int) -> bool:
 
 
 def _umask() -> int:
-    current = os.umask(0)
+    """The process umask, read without changing it where /proc says it (setting it, even
+    briefly, would race with other threads creating files)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    current = os.umask(0o022)
     os.umask(current)
     return current

@@ -66,7 +66,23 @@ def save_checkpoint(path: str | os.PathLike[str], spec: Spec,
 
 
 def load_checkpoint(path: str | os.PathLike[str], spec: Spec | None = None) -> Checkpoint:
-    """Read a checkpoint; with ``spec``, refuse one whose model differs (naming the field)."""
+    """Read a checkpoint; with ``spec``, refuse one whose model differs (naming the field).
+    A LoTRA checkpoint comes with its pretrained parameters (W_pt) merged in."""
+    checkpoint = _read_checkpoint(path)
+    stored = checkpoint.spec
+    if stored.finetune is not None and stored.finetune.lotra:
+        try:
+            pretrained = load_pretrained(stored).params
+        except KanccError as exc:
+            raise KanccError(f"checkpoint {os.fspath(path)}: {exc}") from None
+        checkpoint = replace(checkpoint, params={**pretrained, **checkpoint.params})
+    if spec is not None:
+        check_matches(checkpoint, spec)
+    return checkpoint
+
+
+def _read_checkpoint(path: str | os.PathLike[str]) -> Checkpoint:
+    """One checkpoint file, checked, as stored (a LoTRA checkpoint: its adapters only)."""
     where = f"checkpoint {os.fspath(path)}"
     archive = read_arrays(path, "checkpoint")
     if not is_checkpoint(archive):
@@ -75,13 +91,14 @@ def load_checkpoint(path: str | os.PathLike[str], spec: Spec | None = None) -> C
     assert isinstance(archive, dict)
     try:
         raw = json.loads(str(archive["spec"]))
-        if not isinstance(raw, dict):
-            raise ValueError("its spec is not a table")
+    except (ValueError, RecursionError) as exc:  # JSON that does not parse (or nests absurdly)
+        raise KanccError(f"{where}: damaged: its spec is not JSON ({exc})") from None
+    if not isinstance(raw, dict):
+        raise KanccError(f"{where}: damaged: its spec is not a table")
+    try:
         stored = load_spec(raw)
     except SpecError as exc:
         raise KanccError(f"{where}: damaged: its spec: {exc}") from None
-    except (ValueError, RecursionError) as exc:  # JSON that does not parse (or nests absurdly)
-        raise KanccError(f"{where}: damaged: its spec is not JSON ({exc})") from None
     params = {name[len(PREFIX):]: value for name, value in archive.items()
               if name.startswith(PREFIX)}
     history = archive.get("history", np.zeros((0, 3)))
@@ -91,16 +108,8 @@ def load_checkpoint(path: str | os.PathLike[str], spec: Spec | None = None) -> C
     if stored.finetune is not None:  # its pretrained path is relative to this file
         stored = replace(stored, origin=os.fspath(path))
     _check_contents(where, stored, params, history)
-    history = history.astype(np.float64)
-    if stored.finetune is not None and stored.finetune.lotra:
-        try:
-            params = {**load_pretrained(stored).params, **params}
-        except KanccError as exc:
-            raise KanccError(f"{where}: {exc}") from None
-    checkpoint = Checkpoint(stored, params, str(version), history, os.fspath(path))
-    if spec is not None:
-        check_matches(checkpoint, spec)
-    return checkpoint
+    return Checkpoint(stored, params, str(version), history.astype(np.float64),
+                      os.fspath(path))
 
 
 def _check_contents(where: str, spec: Spec, params: dict[str, np.ndarray],
@@ -118,6 +127,8 @@ def _check_contents(where: str, spec: Spec, params: dict[str, np.ndarray],
                              f"spec needs a real array of shape {shape}")
         if not np.isfinite(value).all():
             raise KanccError(f"{where}: {name} holds NaN or Inf")
+        if not fits_dtype(value, spec.dtype):
+            raise KanccError(f"{where}: {name} holds values beyond {spec.dtype}'s range")
     if history.ndim != 2 or history.shape[1] != 3 or history.dtype.kind not in "fiu":
         raise KanccError(f"{where}: damaged: history is {history.dtype} {history.shape}, "
                          "expected (steps, 3) numbers")
@@ -127,6 +138,13 @@ def _check_contents(where: str, spec: Spec, params: dict[str, np.ndarray],
     if not np.all(np.isnan(losses) | (losses >= 0)):
         raise KanccError(f"{where}: damaged: history losses must be NaN (not measured) or "
                          "non-negative")
+
+
+def fits_dtype(value: np.ndarray, dtype: str) -> bool:
+    """Whether the finite array ``value`` stays finite in ``dtype`` (1e300 does not in
+    float32: the model would compute with Inf)."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        return bool(np.isfinite(value.astype(dtype)).all())
 
 
 def is_checkpoint(arrays: Arrays) -> bool:
@@ -184,7 +202,7 @@ def load_pretrained(spec: Spec) -> Checkpoint:
         raise KanccError(f"{field_name}: {os.fspath(path)} has other contents than the one "
                          f"fine-tuned (sha256 {file_sha256(path)[:12]}..., expected "
                          f"{pinned[:12]}...)")
-    checkpoint = load_checkpoint(path)
+    checkpoint = _read_checkpoint(path)  # not load_checkpoint: a LoTRA one would recurse
     if checkpoint.spec.finetune is not None and checkpoint.spec.finetune.lotra:
         raise KanccError(f"{field_name}: {os.fspath(path)} is itself a LoTRA adapter; "
                          "fine-tune from a full model")
