@@ -50,7 +50,8 @@ def main() -> None:
     np.savez(os.path.join(out, f"rank{rank}_of{world}.npz"),
              **{k: v.detach().numpy() for k, v in module.state_dict().items()})
     if world > 1:
-        dist.destroy_process_group()
+        dist.barrier()  # both ranks done before either tears gloo down: a rank that left
+        dist.destroy_process_group()  # early made the other's gloo thread std::terminate
 
 
 if __name__ == "__main__":
