@@ -250,12 +250,13 @@ def _sanitize(stem: str) -> str:
 def _long_integer_place(text: str) -> str:
     """' (at line L, column C)' of the first digit run tomllib cannot convert, or ''."""
     limit = sys.get_int_max_str_digits()
-    found = re.search(rf"\d(?:_?\d){{{limit},}}", text)
-    if found is None:
-        return ""
-    line = text.count("\n", 0, found.start()) + 1
-    column = found.start() - (text.rfind("\n", 0, found.start()) + 1) + 1
-    return f" (at line {line}, column {column})"
+    for run in re.finditer(r"[0-9_]+", text):  # one pass: no backtracking on long runs
+        if len(run.group().replace("_", "")) > limit:
+            start = run.start()
+            line = text.count("\n", 0, start) + 1
+            column = start - (text.rfind("\n", 0, start) + 1) + 1
+            return f" (at line {line}, column {column})"
+    return ""
 
 
 def spec_to_dict(spec: Spec) -> dict[str, Any]:
