@@ -6,7 +6,7 @@ truncated powers of the to-relu-basis form, across orders 1-6 and grid sizes.
 NumPy backend, one thread, float32, a [64 -> 64] layer (the paper's width), batch 1024,
 minimum of repeated runs. Prints a markdown table and, with --out, writes it there.
 
-    OMP_NUM_THREADS=1 python benchmarks/basis_eval_cpu.py [--out docs/seed000/figure3.md]
+    OMP_NUM_THREADS=1 python benchmarks/basis_eval_cpu.py [--out docs/multilevel/figure3.md]
 """
 
 from __future__ import annotations

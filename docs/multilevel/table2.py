@@ -14,8 +14,8 @@ layers ("cubic-g"; cubic-2 has 75 / 285 coefficients). Other choices (stated in 
 domains [0, 1] and [-1, 1]; one epoch = 20 L-BFGS iterations (torch.optim.LBFGS's max_iter
 per step); float64 throughout, so the ReLU rows measure the geometry, not rounding.
 
-    python docs/seed000/table2.py --config quadratic-2-1   # about 40 minutes on 2 cores
-    python docs/seed000/table2.py --quick                  # a smoke run of a few seconds
+    python docs/multilevel/table2.py --config quadratic-2-1   # about 40 minutes on 2 cores
+    python docs/multilevel/table2.py --quick                  # a smoke run of a few seconds
 
 A run over all five seeds writes table2_<config>.json and .md next to this script
 (table2_<config>_spline.* with --spline-only).

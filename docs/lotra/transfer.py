@@ -16,7 +16,7 @@ tanh(x), as the seed's Chebyshev KANs; --kind bspline: cubic B-splines on 7 cell
 width 50 and n_b = 10 are the sizes for which the seed's LR-1 is Theorem 2 with constant
 1e-2. Writes the loss curves (.npz), a table (.txt) and a plot (.png).
 
-    python docs/seed004/transfer.py [--steps 1000] [--out docs/seed004/transfer]
+    python docs/lotra/transfer.py [--steps 1000] [--out docs/lotra/transfer]
 """
 
 from __future__ import annotations
@@ -79,7 +79,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--kind", choices=sorted(KIND), default="chebyshev")
     parser.add_argument("--n", type=int, default=2000, help="points on the disk")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--out", default="docs/seed004/transfer")
+    parser.add_argument("--out", default="docs/lotra/transfer")
     parser.add_argument("--summarize", metavar="NPZ", default=None,
                         help="only print the step table of curves saved by an earlier run")
     args = parser.parse_args(argv)

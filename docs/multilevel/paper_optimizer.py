@@ -4,8 +4,8 @@ value_and_grad, levels prolonged exactly. The defaults are the paper's optimizer
 defaults: history 100, no line search); --line-search strong_wolfe and --history change it,
 --config picks table2's model configuration. Jobs are FIDELITY:GEOMETRY:SEED:
 
-    python docs/seed000/paper_optimizer.py multilevel:spline:1234 coarse:spline:1234
-    python docs/seed000/paper_optimizer.py --line-search strong_wolfe coarse:spline:1235
+    python docs/multilevel/paper_optimizer.py multilevel:spline:1234 coarse:spline:1234
+    python docs/multilevel/paper_optimizer.py --line-search strong_wolfe coarse:spline:1235
 """
 
 import argparse

@@ -1,6 +1,6 @@
 #!/bin/sh
 # kancc analyze for orders r = 1 and 3 at n = 10 and 50 on [0, 1] (seed 000, Lemma 4 and
-# Figure 1): writes docs/seed000/analyze.txt and the eigen-plots under docs/seed000/figure1/.
+# Figure 1): writes docs/multilevel/analyze.txt and the eigen-plots under docs/multilevel/figure1/.
 set -e
 cd "$(dirname "$0")"
 tmp=$(mktemp -d)

@@ -7,7 +7,7 @@ targets carry Gaussian noise of std 0.05; the validation set is noisy too (its f
 noise variance 0.0025). The seed expects the training loss to fall as cr grows and the
 validation error to trace a U. Baselines: the full KAN, and an MLP [2, 128, 128, 1] (torch).
 
-    python docs/seed004/slim_sin.py [--steps 4000] [--seeds 0 1 2] [--models 1/8 full mlp]
+    python docs/lotra/slim_sin.py [--steps 4000] [--seeds 0 1 2] [--models 1/8 full mlp]
         [--kind chebyshev]
 """
 

@@ -6,7 +6,7 @@ with cross-entropy by Adam on the full batch. As in the seed, the input layer is
 layer (ranks ceil(cr * (64, 64, 4))) and the output layer stays full. Baseline: an MLP
 [64, h, 10] (ReLU) with h chosen for about the parameter count of each Slim KAN.
 
-    python docs/seed004/slim_digits.py [--steps 400] [--seeds 0 1 2]
+    python docs/lotra/slim_digits.py [--steps 400] [--seeds 0 1 2]
 """
 
 from __future__ import annotations
