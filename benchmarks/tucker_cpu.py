@@ -1,4 +1,4 @@
-"""Tucker (Slim) layer vs full layer on one CPU thread: time and parameter count (seed 004).
+"""Tucker (Slim) layer vs full layer on one CPU thread: time and parameter count (the LoTRA paper).
 
 One KAN layer width x width, n_b = 8 (cubic B-splines, grid 5), batch 4096, float32, in the
 emitted NumPy module: forward (packed parameters) and value_and_grad (mse loss, full batch).

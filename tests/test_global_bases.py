@@ -1,4 +1,4 @@
-"""The global basis kinds of seed 004: Chebyshev, Legendre, Taylor and Fourier of tanh(x).
+"""The global basis kinds of the LoTRA paper: Chebyshev, Legendre, Taylor and Fourier of tanh(x).
 
 Oracles: numpy.polynomial (its own Chebyshev / Legendre / power series routines and their
 derivatives), np.cos / np.sin, central differences, and NumPy vs Triton (interpreter)."""

@@ -1,4 +1,4 @@
-"""LoTRA (seed 004): frozen pretrained layers plus Tucker adapters, trained by gradient.
+"""LoTRA (the LoTRA paper): frozen pretrained layers plus Tucker adapters, trained by gradient.
 
 Oracles: the plain model with W = W_pt + Delta W formed (forward and, by the chain rule,
 gradients), central differences, and the Triton module in the interpreter."""

@@ -174,7 +174,8 @@ def test_relu_basis_computes_the_same_model(order):
 
 
 def test_relu_gradient_is_the_preconditioned_spline_gradient():
-    """w = A^T u, so dL/dw = A^-1 dL/du: the ReLU geometry's gradient (seed 000, Table 1)."""
+    """w = A^T u, so dL/dw = A^-1 dL/du: the ReLU geometry's gradient (the multilevel paper,
+    Table 1)."""
     spec = {**model_spec((4, 3)), "train": {"loss": "mse"}}
     spline = kancc.compile(spec, training=True)
     relu = kancc.compile(spec, training=True, passes="to-relu-basis," +

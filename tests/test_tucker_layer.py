@@ -1,4 +1,4 @@
-"""Tucker (Slim) layers, seed 004: the spec key, the kan.tucker_layer op, its gradients and
+"""Tucker (Slim) layers of the LoTRA paper: the spec key, the kan.tucker_layer op, its gradients and
 its parameters, checked against the full model with W = core x1 U1 x2 U2 x3 U3 formed
 (the independent oracle), central differences, and the spec's error rules."""
 

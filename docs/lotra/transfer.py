@@ -136,8 +136,8 @@ def write(out: Path, runs: list[dict], args: argparse.Namespace) -> None:
                  lambda f: np.savez(f, **{r["label"]: r["history"] for r in runs}))
     spec = kancc.spec.load_spec({**model("lotra", 1, "1e-3", 0, args.kind),
                                  "finetune": {"pretrained": "p", "tucker": "1/4"}})
-    lines = [f"# seed 004 transfer (regression on the unit disk): {args.n} points (1/5 held "
-             f"out), {args.kind} [2, 50, 50, 1], seed {args.seed}, pretrain "
+    lines = [f"# the LoTRA paper's transfer (regression on the unit disk): {args.n} points "
+             f"(1/5 held out), {args.kind} [2, 50, 50, 1], seed {args.seed}, pretrain "
              f"{args.pretrain_steps} steps, fine-tune {args.steps} steps, float64, this "
              "machine's CPU",
              "# run                          train MSE    validation MSE  stored numbers  s"]

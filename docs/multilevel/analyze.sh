@@ -1,5 +1,5 @@
 #!/bin/sh
-# kancc analyze for orders r = 1 and 3 at n = 10 and 50 on [0, 1] (seed 000, Lemma 4 and
+# kancc analyze for orders r = 1 and 3 at n = 10 and 50 on [0, 1] (the multilevel paper, Lemma 4 and
 # Figure 1): writes docs/multilevel/analyze.txt and the eigen-plots under docs/multilevel/figure1/.
 set -e
 cd "$(dirname "$0")"
