@@ -6,12 +6,12 @@ IR: every exact constant they need is an attribute of the ops. ``TARGETS`` lists
 
 from .numpy import emit_numpy
 from .targets import (
-                      TARGETS,
-                      Target,
-                      cuda_available,
-                      run_anywhere,
-                      triton_installed,
-                      use_triton_interpreter,
+    TARGETS,
+    Target,
+    cuda_available,
+    run_anywhere,
+    triton_installed,
+    use_triton_interpreter,
 )
 from .triton import emit_triton
 

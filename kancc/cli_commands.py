@@ -22,7 +22,7 @@ from .spec import Spec, load_spec, spec_to_dict
 from .spec.refinement import refine_spec
 from .storage import load_checkpoint, save_checkpoint, write_atomic, write_text_atomic
 from .storage.array_files import Arrays, read_arrays
-from .storage.checkpoints import fits_dtype, is_checkpoint
+from .storage.checkpoints import checkpoint_of, fits_dtype, is_checkpoint
 from .tools.analyze import analyze
 from .tools.differential_check import differential_check, header
 from .tools.plots import plot_checkpoint
@@ -79,7 +79,7 @@ def _model(args: argparse.Namespace) -> tuple[Spec, dict[str, np.ndarray] | None
         return spec, None
     arrays = read_arrays(args.params, "--params")
     if is_checkpoint(arrays):
-        return spec, load_checkpoint(args.params, spec).params
+        return spec, checkpoint_of(arrays, args.params, spec).params
     return spec, _named_params(args.params, arrays, spec)
 
 
@@ -118,7 +118,7 @@ def _named_params(path: str, arrays: Arrays, spec: Spec) -> dict[str, np.ndarray
         if value.shape != shape or not _is_real(value):
             raise KanccError(f"--params {path}: {name} is {value.dtype} {value.shape}, the "
                              f"model needs a real array of shape {shape}")
-        if not np.isfinite(value).all() or not fits_dtype(value, spec.dtype):
+        if not fits_dtype(value, spec.dtype):
             raise KanccError(f"--params {path}: {name} holds NaN, Inf or values beyond "
                              f"{spec.dtype}'s range")
         params[name] = value.astype(spec.dtype)

@@ -54,12 +54,12 @@ def _check_regular_file(name: str, path: Path) -> None:
     """A data file must be a non-empty regular file: a FIFO or device would block or never
     end, and the readers need to seek."""
     try:
-        mode = os.stat(path).st_mode
+        info = os.stat(path)
     except OSError as exc:
         raise DataError(name, f"cannot read: {exc.strerror or exc}") from None
-    if not stat.S_ISREG(mode):
+    if not stat.S_ISREG(info.st_mode):
         raise DataError(name, "not a regular file")
-    if path.stat().st_size == 0:
+    if info.st_size == 0:
         raise DataError(name, "file is empty")
 
 

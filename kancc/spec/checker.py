@@ -100,9 +100,12 @@ class Checker:
             raise self.fail(path, f"must be a number (or a string like \"1/3\"), got "
                                   f"{describe(value)}")
         if exact != 0 and not FLOAT64_TINY <= abs(exact) <= FLOAT64_MAX:
-            raise self.fail(path, f"is beyond float64's range (|x| from 4.9e-324 to "
-                                  f"1.8e+308, or 0), got about 1e{order_of(exact):+d}")
+            raise self._beyond_float64(path, f"about 1e{order_of(exact):+d}")
         return exact
+
+    def _beyond_float64(self, path: str, shown: str) -> SpecError:
+        return self.fail(path, f"is beyond float64's range (|x| from 4.9e-324 to 1.8e+308, "
+                               f"or 0), got {shown}")
 
     def _from_text(self, text: str, path: str) -> Fraction:
         """"p/q", or a decimal such as "-2", "0.25" or "1e-3"."""
@@ -129,8 +132,7 @@ class Checker:
         if len(value.as_tuple().digits) > MAX_DIGITS:
             raise self.fail(path, f"has more than {MAX_DIGITS} digits")
         if value and not -MAX_EXPONENT <= value.adjusted() <= MAX_EXPONENT:
-            raise self.fail(path, f"is beyond float64's range (|x| from 4.9e-324 to "
-                                  f"1.8e+308, or 0), got {value:.3g}")
+            raise self._beyond_float64(path, f"{value:.3g}")
         return Fraction(value)
 
     def array(self, value: object, path: str) -> list[Any]:
@@ -186,6 +188,5 @@ def show_int(value: int) -> str:
 
 def order_of(x: Fraction) -> int:
     """The decimal exponent of |x| (x nonzero), from the bit lengths: no big arithmetic."""
-    bits = x.numerator.bit_length() - x.denominator.bit_length() if x > 0 else \
-        (-x.numerator).bit_length() - x.denominator.bit_length()
+    bits = x.numerator.bit_length() - x.denominator.bit_length()  # bit_length ignores sign
     return math.floor(bits * math.log10(2))

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import stat
-from pathlib import Path
 
 import numpy as np
 
@@ -21,14 +20,14 @@ def read_arrays(path: str | os.PathLike[str], what: str) -> Arrays:
     ("--input", "checkpoint")."""
     where = f"{what} {os.fspath(path)}"
     try:
-        mode = os.stat(path).st_mode
+        info = os.stat(path)
     except FileNotFoundError:
         raise KanccError(f"{where}: no such file") from None
     except OSError as exc:
         raise KanccError(f"{where}: cannot read ({exc.strerror or exc})") from None
-    if not stat.S_ISREG(mode):
+    if not stat.S_ISREG(info.st_mode):
         raise KanccError(f"{where}: not a regular file")
-    if Path(path).stat().st_size == 0:
+    if info.st_size == 0:
         raise KanccError(f"{where}: the file is empty")
     try:
         loaded = np.load(path, allow_pickle=False)

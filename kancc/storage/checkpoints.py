@@ -23,6 +23,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import TypeGuard
 
 import numpy as np
 
@@ -68,7 +69,13 @@ def save_checkpoint(path: str | os.PathLike[str], spec: Spec,
 def load_checkpoint(path: str | os.PathLike[str], spec: Spec | None = None) -> Checkpoint:
     """Read a checkpoint; with ``spec``, refuse one whose model differs (naming the field).
     A LoTRA checkpoint comes with its pretrained parameters (W_pt) merged in."""
-    checkpoint = _read_checkpoint(path)
+    return checkpoint_of(read_arrays(path, "checkpoint"), path, spec)
+
+
+def checkpoint_of(arrays: Arrays, path: str | os.PathLike[str],
+                  spec: Spec | None = None) -> Checkpoint:
+    """``load_checkpoint`` of arrays already read from ``path`` (read_arrays)."""
+    checkpoint = _stored_checkpoint(arrays, path)
     stored = checkpoint.spec
     if stored.finetune is not None and stored.finetune.lotra:
         try:
@@ -81,14 +88,13 @@ def load_checkpoint(path: str | os.PathLike[str], spec: Spec | None = None) -> C
     return checkpoint
 
 
-def _read_checkpoint(path: str | os.PathLike[str]) -> Checkpoint:
-    """One checkpoint file, checked, as stored (a LoTRA checkpoint: its adapters only)."""
+def _stored_checkpoint(archive: Arrays, path: str | os.PathLike[str]) -> Checkpoint:
+    """The arrays of one checkpoint file, checked, as stored (a LoTRA checkpoint: its
+    adapters only)."""
     where = f"checkpoint {os.fspath(path)}"
-    archive = read_arrays(path, "checkpoint")
     if not is_checkpoint(archive):
         raise KanccError(f"{where}: not a kancc checkpoint (an .npz with spec and "
                          "kancc_version entries)")
-    assert isinstance(archive, dict)
     try:
         raw = json.loads(str(archive["spec"]))
     except (ValueError, RecursionError) as exc:  # JSON that does not parse (or nests absurdly)
@@ -141,13 +147,13 @@ def _check_contents(where: str, spec: Spec, params: dict[str, np.ndarray],
 
 
 def fits_dtype(value: np.ndarray, dtype: str) -> bool:
-    """Whether the finite array ``value`` stays finite in ``dtype`` (1e300 does not in
-    float32: the model would compute with Inf)."""
+    """Whether ``value`` is finite in ``dtype`` (1e300 is not in float32: the model would
+    compute with Inf)."""
     with np.errstate(over="ignore", invalid="ignore"):
         return bool(np.isfinite(value.astype(dtype)).all())
 
 
-def is_checkpoint(arrays: Arrays) -> bool:
+def is_checkpoint(arrays: Arrays) -> TypeGuard[dict[str, np.ndarray]]:
     """Whether arrays read from a file are a kancc checkpoint's."""
     return isinstance(arrays, dict) and "spec" in arrays and "kancc_version" in arrays
 
@@ -202,7 +208,8 @@ def load_pretrained(spec: Spec) -> Checkpoint:
         raise KanccError(f"{field_name}: {os.fspath(path)} has other contents than the one "
                          f"fine-tuned (sha256 {file_sha256(path)[:12]}..., expected "
                          f"{pinned[:12]}...)")
-    checkpoint = _read_checkpoint(path)  # not load_checkpoint: a LoTRA one would recurse
+    # not load_checkpoint: a LoTRA checkpoint naming itself would recurse
+    checkpoint = _stored_checkpoint(read_arrays(path, "checkpoint"), path)
     if checkpoint.spec.finetune is not None and checkpoint.spec.finetune.lotra:
         raise KanccError(f"{field_name}: {os.fspath(path)} is itself a LoTRA adapter; "
                          "fine-tune from a full model")

@@ -99,7 +99,8 @@ def mutate_spec_dict(spec: dict[str, Any], rng: random.Random) -> dict[str, Any]
 
 def _random_slot(tree: Any, rng: random.Random) -> tuple[Any, Any]:
     """A (container, key) pair somewhere in the nested dicts and lists of ``tree``."""
-    container, key = tree, rng.choice(list(tree)) if tree else "model"
+    container: Any = tree
+    key: Any = rng.choice(list(tree)) if tree else "model"
     while rng.random() < 0.7:
         child = container.get(key) if isinstance(container, dict) else container[key]
         if isinstance(child, dict) and child:
