@@ -104,6 +104,7 @@ def _penalty_check(op: Op) -> list[str]:
 
 
 LOWERING = tuple(key for key in LOWERING_KEYS if key != "eval")
+FUSED = LOWERING + ("tile",)  # a fused layer's kernels also carry their tile strategy
 
 OPS: dict[str, OpDef] = {d.name: d for d in (
     OpDef("kan.layer", (Value, Param), BASIS_KEYS, (), type_rules.layer,
@@ -116,16 +117,16 @@ OPS: dict[str, OpDef] = {d.name: d for d in (
     OpDef("kan.contract", (Value, Param), (), (), type_rules.contract,
           "y[:, q] = sum_p sum_i basis[:, p, i] coef[p, q, i]",
           traits=frozenset({Trait.READS_COEF})),
-    OpDef("kan.fused_layer", (Value, Param), BASIS_KEYS + ("eval",), LOWERING, type_rules.layer,
+    OpDef("kan.fused_layer", (Value, Param), BASIS_KEYS + ("eval",), FUSED, type_rules.layer,
           "kan.basis + kan.contract evaluated locally, the basis tensor never materialized",
           traits=frozenset({Trait.BASIS, Trait.FORWARD_BASIS, Trait.READS_COEF}),
           check=_basis_check),
-    OpDef("kan.vjp_input", (Value, Param, Value), BASIS_KEYS + ("eval",), LOWERING,
+    OpDef("kan.vjp_input", (Value, Param, Value), BASIS_KEYS + ("eval",), FUSED,
           type_rules.vjp_input,
           "dx[:, p] = sum_q g[:, q] sum_i coef[p, q, i] B'_i(x[:, p]) of a fused layer",
           traits=frozenset({Trait.BASIS, Trait.READS_COEF, Trait.GRADIENT}),
           check=_vjp_input_check),
-    OpDef("kan.vjp_coef", (Value, Param, Value), BASIS_KEYS + ("eval",), LOWERING,
+    OpDef("kan.vjp_coef", (Value, Param, Value), BASIS_KEYS + ("eval",), FUSED,
           type_rules.vjp_coef,
           "dcoef[p, q, i] = sum_b g[b, q] B_i(x[b, p]) of a fused layer (@coef names it)",
           traits=frozenset({Trait.BASIS, Trait.READS_COEF, Trait.GRADIENT,
@@ -169,7 +170,7 @@ def is_training_graph(graph: Graph) -> bool:
     return any(has_trait(op, Trait.GRADIENT) for op in graph.ops)
 
 
-ATTR_ORDER = BASIS_KEYS + LOWERING_KEYS + ("weight",)
+ATTR_ORDER = BASIS_KEYS + LOWERING_KEYS + ("tile", "weight")
 
 
 def canonical_attr_order(op: Op) -> Op:

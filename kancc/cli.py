@@ -9,7 +9,7 @@
                      [--lr LR] [--batch-size N] [--seed N] [--init CHECKPOINT] [-o CHECKPOINT]
                      [--quiet]
     kancc plot CHECKPOINT [-o DIR]
-    kancc analyze SPEC|CKPT [--plot DIR] [--params CKPT]
+    kancc analyze SPEC|CKPT [--plot DIR] [--params CKPT] [--gpu NAME [--batch B]]
     kancc refine CHECKPOINT [--factor N | --spec FINE] -o CHECKPOINT
     kancc passes
 
@@ -151,6 +151,10 @@ def _analyze_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--params", metavar="CKPT", type=_file_name,
                         help="a checkpoint of this model: also print the mode-wise singular "
                              "values of its coefficient tensors (Tucker structure)")
+    parser.add_argument("--gpu", metavar="NAME", help="instead: per Triton kernel, bytes, "
+                        "FLOPs and the predicted time on this GPU (H100, H200, A100)")
+    parser.add_argument("--batch", type=int, default=None,
+                        help="the batch of the --gpu prediction (default 256)")
 
 
 def _refine_arguments(parser: argparse.ArgumentParser) -> None:

@@ -25,6 +25,7 @@ from .storage.array_files import Arrays, read_arrays
 from .storage.checkpoints import checkpoint_of, fits_dtype, is_checkpoint
 from .tools.analyze import analyze
 from .tools.differential_check import differential_check, header
+from .tools.gpu_report import gpu_report
 from .tools.plots import plot_checkpoint
 from .tools.unfactorized import is_factorized
 from .training import train
@@ -204,6 +205,15 @@ def plot_command(args: argparse.Namespace) -> int:
 
 
 def analyze_command(args: argparse.Namespace) -> int:
+    if args.batch is not None and args.gpu is None:
+        raise KanccError("--batch needs --gpu (the batch of a predicted GPU time)")
+    if args.gpu is not None:
+        if args.plot or args.params:
+            raise KanccError("--gpu predicts kernel times; --plot and --params do not apply")
+        spec = load_checkpoint(args.spec).spec if args.spec.endswith(".npz") else \
+            load_spec(args.spec)
+        sys.stdout.write(gpu_report(spec, args.gpu, 256 if args.batch is None else args.batch))
+        return EXIT_OK
     params: dict[str, np.ndarray] | None = None
     if args.spec.endswith(".npz"):  # a checkpoint: its own model and coefficients
         if args.params:

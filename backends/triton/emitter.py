@@ -14,6 +14,11 @@ which runs the training graph's equations directly. The module also holds a func
 layers (``kan.tucker_layer``, ``kan.vjp_tucker``) reuse the same kernels on a one-input view
 (``tucker_kernels.py``).
 
+Each fused layer's kernels contract one of two ways: gathering r coefficients per input
+(``kernels.py``) or through a dense basis tile on tensor cores (``dot_kernels.py``). The
+op's ``tile`` attribute (the tile pass) decides; without it, ``cost_model.py`` does, per
+kernel (DESIGN.md 4).
+
 Rule tables keyed by op name: ``KERNELS`` (the kernel and wrapper of an op), ``STATEMENTS``
 (its line in value_and_grad), ``FORWARD_CALLS`` (its line in the forward ``run``) and
 ``AUTOGRAD`` (the autograd.Function of a forward layer).
@@ -30,17 +35,48 @@ from ..loss_rules import LOSS_TEMPLATES, loss_expression
 from ..module_skeleton import check_renderable, gradient_entries, module_text, prediction_ops
 from ..source_text import op_comment, operand_expr, results_of, var
 from .autograd_functions import layer_function, tucker_function
-from .kernels import TARGET_PROGRAMS, Kernel, layer_kernel, vjp_coef_kernel, vjp_input_kernel
+from .cost_model import CHOICE_BATCH, Layer, choose
+from .dot_kernels import dot_layer_kernel, dot_vjp_coef_kernel, dot_vjp_input_kernel
+from .kernels import (
+    TARGET_PROGRAMS,
+    Kernel,
+    layer_kernel,
+    layer_shape,
+    vjp_coef_kernel,
+    vjp_input_kernel,
+)
 from .runtime import LANGUAGE, MODEL, TRAINING_MODEL
 from .tucker_kernels import tucker_kernel, tucker_vjp_kernel
 
 HINT = "the triton backend renders fused layers only (run the inference pipeline, which ends " \
        "with fuse)"
 
-KERNELS: dict[str, Callable[[Op, int, str], Kernel]] = {
-    "kan.fused_layer": layer_kernel,
-    "kan.vjp_input": vjp_input_kernel,
-    "kan.vjp_coef": vjp_coef_kernel,
+KernelRule = Callable[[Op, int, str], Kernel]
+KERNEL_KINDS = {"kan.fused_layer": "layer", "kan.vjp_input": "vjp_input",
+                "kan.vjp_coef": "vjp_coef"}
+
+
+def tile_strategy(op: Op, dtype: str) -> str:
+    """The op's ``tile`` attribute (set by the tile pass), else the cost model's choice for
+    an H100 at batch CHOICE_BATCH."""
+    if op.has_attr("tile"):
+        return str(op.attr("tile"))
+    n_in, n_out, nb = layer_shape(op)
+    layer = Layer(CHOICE_BATCH, n_in, n_out, nb, op.attr("order"), dtype)
+    return choose(layer, KERNEL_KINDS[op.name])
+
+
+def by_tile(gather: KernelRule, dot: KernelRule) -> KernelRule:
+    """The rule of an op whose kernels come in both strategies."""
+    def rule(op: Op, index: int, dtype: str) -> Kernel:
+        return (dot if tile_strategy(op, dtype) == "dot" else gather)(op, index, dtype)
+    return rule
+
+
+KERNELS: dict[str, KernelRule] = {
+    "kan.fused_layer": by_tile(layer_kernel, dot_layer_kernel),
+    "kan.vjp_input": by_tile(vjp_input_kernel, dot_vjp_input_kernel),
+    "kan.vjp_coef": by_tile(vjp_coef_kernel, dot_vjp_coef_kernel),
     "kan.tucker_layer": tucker_kernel,
     "kan.vjp_tucker": tucker_vjp_kernel,
 }

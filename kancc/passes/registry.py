@@ -21,6 +21,7 @@ from . import (
     lower_basis,
     refine,
     relu_basis,
+    tile,
     tucker,
 )
 from .options import format_options, parse_options
@@ -35,6 +36,7 @@ PASSES: dict[str, Pass] = {p.name: p for p in (
     derive_stencils.PASS,
     lower_basis.PASS,
     fuse.PASS,
+    tile.PASS,
     autodiff.PASS,
     cleanup.DCE,
     cleanup.CANONICALIZE,

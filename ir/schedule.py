@@ -1,0 +1,110 @@
+"""Schedule attributes of the fused-layer ops: how a kernel contracts and over what tiles.
+
+Set by the schedule pass (kancc/passes/schedule.py), read by the Triton backend, ignored by
+the NumPy backend. They describe the work, not a GPU, so they live with the IR:
+
+  strategy   "gather": a program gathers the r coefficients each (row, input) needs, on
+             CUDA cores; "dot": it spreads the r local basis values into a dense tile
+             and contracts with tl.dot on tensor cores (backends/triton/dot_kernels.py)
+  tile       [rows, inputs, outputs]: one program's block of batch rows, layer inputs and
+             layer outputs (powers of two). A gather kernel walks one side in a loop and
+             has 1 there: the forward walks inputs, vjp_input outputs, vjp_coef inputs
+             (one input a program). Dot tiles need rows and outputs >= 16 and
+             inputs * NB_PAD >= 16 (tl.dot's smallest side).
+
+Without them an op is scheduled ``default_schedule`` (gather, the default tiles). The tile
+rules below are the ones the compile check (tests/test_gpu_compile.py) proved spill-free on
+sm_80 and sm_90a; the cost model uses them to count programs.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .basis_attrs import is_int, n_basis
+from .graph import Op
+
+STRATEGIES = ("gather", "dot")
+SCHEDULED = {"kan.fused_layer": "layer", "kan.vjp_input": "vjp_input", "kan.vjp_coef": "vjp_coef"}
+MAX_TILE = 2048  # accumulator elements of a gather program (layer, vjp_input)
+MAX_COEF_TILE = 2048  # elements of the gather vjp_coef's [rows, outputs, NB_PAD] product
+TARGET_PROGRAMS = 1024  # vjp_coef splits the rows until about this many programs run
+FORWARD_PROGRAMS = 256  # the dot forward splits its input sum until about this many run
+MIN_DOT = 16  # tl.dot's smallest tile side
+TARGET_K = 32  # columns of a dot program's basis tile: inputs * NB_PAD
+MAX_DOT_NB = 64  # beyond this NB_PAD a dot tile is mostly zeros and spills
+WARPS = {("vjp_coef", "gather"): 8, ("layer", "dot"): 8, ("vjp_input", "dot"): 8,
+         ("vjp_coef", "dot"): 8}  # others: Triton's default 4
+
+
+def pow2_at_least(n: int) -> int:
+    return 1 << max(0, (n - 1).bit_length())
+
+
+def pow2_at_most(n: int) -> int:
+    return 1 << max(0, n.bit_length() - 1)
+
+
+def gather_tile(kernel: str, n_in: int, n_out: int, nb: int, order: int) -> tuple[int, ...]:
+    """[rows, inputs, outputs] of a gather kernel."""
+    if kernel == "layer":
+        block_q = min(64, pow2_at_least(n_out))
+        return min(256, max(32, MAX_TILE // block_q)), 1, block_q
+    if kernel == "vjp_input":  # r values live at once over the tile: it shrinks as r grows
+        block_p = min(64, pow2_at_least(n_in))
+        budget = MAX_TILE * 4 // max(4, order)
+        return min(256, max(16, pow2_at_most(budget // block_p))), block_p, 1
+    nb_pad = pow2_at_least(nb)
+    block_q = min(16, pow2_at_least(n_out), max(1, MAX_COEF_TILE // nb_pad))
+    return max(1, min(64, MAX_COEF_TILE // (block_q * nb_pad))), 1, block_q
+
+
+def dot_tile(n_in: int, n_out: int, nb: int) -> tuple[int, ...]:
+    """[rows, inputs, outputs] of a dot kernel (the same for all three): inputs * NB_PAD
+    about TARGET_K, the row block shrinking as that grows (register budget)."""
+    nb_pad = pow2_at_least(nb)
+    block_p = max(1, min(TARGET_K // nb_pad, pow2_at_least(n_in)), -(-MIN_DOT // nb_pad))
+    k = block_p * nb_pad
+    block_b = 64 if k <= 32 else 32 if k <= 64 else MIN_DOT
+    return block_b, block_p, max(MIN_DOT, min(64, pow2_at_least(n_out)))
+
+
+def layer_shape(op: Op) -> tuple[int, int, int]:
+    """(in, out, n_b) of a fused-layer op."""
+    n_in, n_out, _ = op.operands[1].type.static_shape
+    return n_in, n_out, n_basis(op.attr("order"), op.attr("grid"))
+
+
+def default_tile(op: Op, strategy: str) -> tuple[int, ...]:
+    n_in, n_out, nb = layer_shape(op)
+    if strategy == "dot":
+        return dot_tile(n_in, n_out, nb)
+    return gather_tile(SCHEDULED[op.name], n_in, n_out, nb, op.attr("order"))
+
+
+def schedule_of(op: Op) -> tuple[str, tuple[int, ...]]:
+    """(strategy, tile) of a scheduled op: its attributes, else gather and default tiles."""
+    strategy = str(op.attr("strategy", "gather"))
+    tile = op.attr("tile") if op.has_attr("tile") else default_tile(op, strategy)
+    return strategy, tuple(tile)
+
+
+def schedule_errors(attrs: dict[str, Any], nb: int | None) -> list[str]:
+    """The values of strategy and tile (``nb``: the op's n_b when its basis is sound)."""
+    errors: list[str] = []
+    strategy = attrs.get("strategy", "gather")
+    if strategy not in STRATEGIES:
+        errors.append(f"strategy must be one of {', '.join(STRATEGIES)}, got {strategy!r}")
+    if "tile" not in attrs:
+        return errors
+    tile = attrs["tile"]
+    if not (isinstance(tile, tuple) and len(tile) == 3 and all(is_int(t) and t >= 1 and
+                                                                t & (t - 1) == 0 for t in tile)):
+        return errors + [f"tile must be [rows, inputs, outputs], three powers of two, got "
+                         f"{tile!r}"]
+    if strategy == "dot" and nb is not None:
+        rows, inputs, outputs = tile
+        if min(rows, outputs, inputs * pow2_at_least(nb)) < MIN_DOT:
+            errors.append(f"a dot tile needs rows, outputs and inputs * NB_PAD "
+                          f"({pow2_at_least(nb)}) of at least {MIN_DOT}, got {list(tile)}")
+    return errors

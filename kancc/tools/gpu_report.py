@@ -1,0 +1,99 @@
+"""``kancc analyze SPEC --gpu NAME --batch B``: per Triton kernel of the training program,
+the strategy the emitter chose, its HBM bytes and FLOPs, the roofline cost model's
+predicted time and what binds it, the other strategy's time, and the dense GEMM of the same
+contraction (backends/triton/cost_model.py states the assumptions). Predictions only: no
+GPU is needed, and none is asked.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from kancc.backends.triton.cost_model import GPUS, Layer, dense_gemm_seconds, estimate
+from kancc.backends.triton.emitter import KERNEL_KINDS, tile_strategy
+from kancc.backends.triton.kernels import layer_shape
+from kancc.errors import KanccError
+from kancc.program import compile as compile_spec
+from kancc.spec import Spec
+
+OTHER = {"gather": "dot", "dot": "gather"}
+FORWARD = "layer"
+
+
+@dataclass(frozen=True)
+class KernelRow:
+    name: str
+    shape: str
+    strategy: str
+    megabytes: float
+    gflop: float
+    micros: float
+    bound: str
+    other_micros: float
+    gemm_micros: float
+
+    def line(self) -> str:
+        return (f"{self.name:<14} {self.shape:<16} {self.strategy:<7} {self.megabytes:9.3f} "
+                f"{self.gflop:8.4f} {self.micros:10.2f} {self.bound:<7} "
+                f"{self.other_micros:10.2f} {self.gemm_micros:10.2f}")
+
+
+HEADER = (f"{'kernel':<14} {'in x out x n_b':<16} {'tile':<7} {'HBM MB':>9} {'GFLOP':>8} "
+          f"{'pred us':>10} {'bound':<7} {'other us':>10} {'GEMM us':>10}")
+
+
+def kernel_rows(spec: Spec, gpu: str, batch: int) -> tuple[list[KernelRow], list[str]]:
+    """One row per fused-layer kernel of the training program, and notes on the ops the
+    model does not cover (Tucker layers)."""
+    if gpu not in GPUS:
+        raise KanccError(f"--gpu: unknown GPU {gpu!r}; choose one of {', '.join(GPUS)}")
+    if batch < 1:
+        raise KanccError(f"--batch must be a positive integer, got {batch}")
+    graph = compile_spec(spec, "numpy", training=True).ir
+    dtype = graph.dtype
+    rows, notes = [], []
+    for index, op in enumerate(graph.ops):
+        if op.name in ("kan.tucker_layer", "kan.vjp_tucker"):
+            notes.append(f"op {index} ({op.name}): Tucker kernels are not in the cost model")
+        if op.name not in KERNEL_KINDS:
+            continue
+        kind = KERNEL_KINDS[op.name]
+        n_in, n_out, nb = layer_shape(op)
+        layer = Layer(batch, n_in, n_out, nb, op.attr("order"), dtype)
+        strategy = tile_strategy(op, dtype)
+        chosen = estimate(GPUS[gpu], layer, kind, strategy)
+        other = estimate(GPUS[gpu], layer, kind, OTHER[strategy])
+        rows.append(KernelRow(f"{kind}_{index}", f"{n_in}x{n_out}x{nb}", strategy,
+                              chosen.bytes / 1e6, chosen.flops / 1e9, chosen.seconds * 1e6,
+                              chosen.bound, other.seconds * 1e6,
+                              dense_gemm_seconds(GPUS[gpu], layer, kind) * 1e6))
+    return rows, notes
+
+
+@dataclass(frozen=True)
+class Totals:
+    """Predicted microseconds of a forward and of a training step, and their dense GEMMs."""
+
+    forward: float
+    step: float
+    gemm_forward: float
+    gemm_step: float
+
+
+def totals(rows: list[KernelRow]) -> Totals:
+    forward = [r for r in rows if r.name.startswith(FORWARD)]
+    return Totals(sum(r.micros for r in forward), sum(r.micros for r in rows),
+                  sum(r.gemm_micros for r in forward), sum(r.gemm_micros for r in rows))
+
+
+def gpu_report(spec: Spec, gpu: str, batch: int) -> str:
+    rows, notes = kernel_rows(spec, gpu, batch)
+    total = totals(rows)
+    lines = [f"{spec.name}: predicted {gpu} times at batch {batch}, {spec.dtype} (roofline "
+             "cost model; no launch latency; a prediction until a GPU measures it)",
+             HEADER, *(r.line() for r in rows), ""]
+    for title, predicted, gemm in (("forward", total.forward, total.gemm_forward),
+                                   ("training step", total.step, total.gemm_step)):
+        ratio = f"; {predicted / gemm:.2f}x the dense-GEMM roofline" if gemm > 0 else ""
+        lines.append(f"{title}: {predicted:.2f} us predicted, dense GEMM {gemm:.2f} us{ratio}")
+    return "\n".join(lines + notes) + "\n"

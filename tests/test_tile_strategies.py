@@ -1,0 +1,187 @@
+"""The two contraction strategies of the Triton kernels (gather, and dense tiles on tensor
+cores), forced by the tile pass and as the cost model chooses, against the NumPy reference;
+the tile attribute in the IR; the cost model's predictions.
+
+The interpreter runs tl.dot in float32 without TF32 rounding: these tests check the dot
+kernels' indexing and sums, not tf32x3's accuracy (DESIGN.md 5 states that bound)."""
+
+import numpy as np
+import pytest
+
+import kancc
+from kancc.backends import triton_installed
+from kancc.backends.triton.cost_model import (
+    GPUS,
+    Layer,
+    choose,
+    dense_gemm_seconds,
+    estimate,
+)
+from kancc.errors import KanccError
+from kancc.ir import VerifyError, parse, to_text, verify
+from kancc.tools.differential_check import sample_inputs
+from kancc.tools.random_specs import random_spec
+
+triton_missing = pytest.mark.skipif(not triton_installed(), reason="needs torch and triton")
+
+
+def pipeline(strategy):
+    tile = "" if strategy == "chosen" else f"tile{{strategy={strategy}}},"
+    return (f"expand-layers,derive-stencils,lower-basis,fuse,{tile}"
+            "autodiff{wrt=params+input},dce,canonicalize")
+
+
+def case(seed, dtype):
+    spec = random_spec(seed, dtype=dtype, max_width=21, max_grid=12)
+    spec["train"] = {"l2": 0}
+    loaded = kancc.load_spec(spec)
+    batch = (1, 17, 70, 129)[seed % 4]
+    x = sample_inputs(loaded, batch, seed)
+    y = np.random.default_rng(seed).standard_normal((batch, loaded.widths[-1]))
+    numpy_dtype = np.float32 if dtype == "float32" else np.float64
+    return spec, x.astype(numpy_dtype), y.astype(numpy_dtype)
+
+
+def relative(got, expected):
+    return float(np.max(np.abs(got - expected)) / max(np.max(np.abs(expected)), 1e-30))
+
+
+@triton_missing
+@pytest.mark.parametrize("strategy", ["gather", "dot", "chosen"])
+@pytest.mark.parametrize("seed,dtype,tolerance", [(s, "float32", 1e-4) for s in range(8)]
+                         + [(s, "float64", 1e-10) for s in range(100, 104)])
+def test_forward_and_gradients_equal_numpy(strategy, seed, dtype, tolerance):
+    spec, x, y = case(seed, dtype)
+    reference = kancc.compile(spec, "numpy", training=True, passes=pipeline("gather"))
+    program = kancc.compile(spec, "triton", training=True, passes=pipeline(strategy))
+    rng = np.random.default_rng(seed)
+    params = {k: rng.standard_normal(v.shape).astype(v.dtype)
+              for k, v in reference.init_params(seed).items()}
+    assert relative(program.forward(params, x), reference.forward(params, x)) <= tolerance
+    loss, grads = reference.value_and_grad(params, x, y)
+    got_loss, got = program.value_and_grad(params, x, y)
+    assert got_loss == pytest.approx(loss, rel=tolerance)
+    for name in grads:
+        assert relative(got[name], grads[name]) <= tolerance, name
+
+
+@triton_missing
+@pytest.mark.parametrize("strategy", ["gather", "dot"])
+def test_deterministic_reductions_on_both_strategies(strategy):
+    """deterministic=True sums row slices in a fixed order: bitwise equal runs."""
+    import torch
+
+    spec = {"model": {"layers": [5, 16, 2], "dtype": "float32"}, "basis": {"grid": 4},
+            "train": {"l2": 0}}
+    program = kancc.compile(spec, "triton", training=True, passes=pipeline(strategy))
+    module = program.module
+    rng = np.random.default_rng(3)
+    params = {k: torch.tensor(rng.standard_normal(v.shape).astype(np.float32))
+              for k, v in program.init_params(0).items()}
+    x = torch.tensor(rng.uniform(-1, 1, (300, 5)).astype(np.float32))
+    y = torch.tensor(rng.standard_normal((300, 2)).astype(np.float32))
+    first = module.value_and_grad(params, x, y, deterministic=True)[1]
+    second = module.value_and_grad(params, x, y, deterministic=True)[1]
+    for name in first:
+        assert torch.equal(first[name], second[name])
+
+
+@triton_missing
+def test_the_emitted_module_names_its_strategy():
+    spec = {"model": {"layers": [3, 40, 1], "dtype": "float32"}}
+    dot = kancc.compile(spec, "triton", passes="expand-layers,derive-stencils,lower-basis,"
+                        "fuse,tile{strategy=dot}").source
+    gather = kancc.compile(spec, "triton", passes="expand-layers,derive-stencils,"
+                           "lower-basis,fuse,tile{strategy=gather}").source
+    assert "tl.dot(" in dot and "tl.dot(" not in gather
+
+
+def test_the_tile_attribute_prints_parses_and_is_checked():
+    spec = {"model": {"layers": [2, 3, 1]}}
+    graph = kancc.compile(spec, passes="expand-layers,derive-stencils,lower-basis,fuse,"
+                          "tile{strategy=gather}").ir
+    text = to_text(graph)
+    assert "tile=gather" in text
+    assert parse(text) == graph
+    with pytest.raises(VerifyError, match="line 4: tile must be one of gather, dot"):
+        verify(parse(text.replace("tile=gather", "tile=dense")))
+    with pytest.raises(KanccError, match="strategy"):
+        kancc.compile(spec, passes="expand-layers,lower-basis,fuse,tile{strategy=wide}")
+
+
+H100 = GPUS["H100"]
+
+
+def layers_of(widths, batch, nb=8, r=4):
+    return [Layer(batch, p, q, nb, r, "f32") for p, q in zip(widths, widths[1:])]
+
+
+def chosen_seconds(layer, kernel):
+    return estimate(H100, layer, kernel, choose(layer, kernel)).seconds
+
+
+@pytest.mark.parametrize("batch", [64, 100])
+def test_predicted_h100_time_is_within_2x_of_the_dense_gemm_roofline(batch):
+    """[1000,1000,1] cubic grid 5, float32: forward, and a training step (both forwards,
+    both vjp_coef, the last layer's vjp_input)."""
+    first, last = layers_of([1000, 1000, 1], batch)
+    forward = chosen_seconds(first, "layer") + chosen_seconds(last, "layer")
+    gemm_forward = dense_gemm_seconds(H100, first, "layer") + \
+        dense_gemm_seconds(H100, last, "layer")
+    assert forward <= 2 * gemm_forward
+    backward = [(first, "vjp_coef"), (last, "vjp_coef"), (last, "vjp_input")]
+    step = forward + sum(chosen_seconds(layer, kernel) for layer, kernel in backward)
+    gemm_step = gemm_forward + sum(dense_gemm_seconds(H100, layer, kernel)
+                                   for layer, kernel in backward)
+    assert step <= 2 * gemm_step
+
+
+def test_the_cost_model_keeps_gather_where_it_is_cheaper():
+    wide = Layer(256, 1000, 1000, 8, 4, "f32")
+    assert {choose(wide, k) for k in ("layer", "vjp_input", "vjp_coef")} == {"dot"}
+    large_grid = Layer(256, 64, 64, 205, 6, "f32")  # a 256-wide tile of 6 live values
+    assert {choose(large_grid, k) for k in ("layer", "vjp_input", "vjp_coef")} == {"gather"}
+    gather = estimate(H100, wide, "layer", "gather")
+    assert gather.bound == "loads"  # the scattered loads are what the dot tiles remove
+    assert gather.seconds > 4 * estimate(H100, wide, "layer", "dot").seconds
+
+
+def test_analyze_gpu_prints_every_kernel_with_its_prediction(tmp_path, capsys):
+    from kancc.cli import main
+
+    spec = tmp_path / "wide.toml"
+    spec.write_text('[model]\nname = "wide"\nlayers = [1000, 1000, 1]\n[basis]\ngrid = 5\n')
+    assert main(["analyze", str(spec), "--gpu", "H100", "--batch", "100"]) == 0
+    out = capsys.readouterr().out
+    rows = [line.split() for line in out.splitlines()
+            if line.startswith(("layer_", "vjp_coef_", "vjp_input_"))]
+    assert [row[0].rsplit("_", 1)[0] for row in rows] == \
+        ["layer", "layer", "vjp_coef", "vjp_input", "vjp_coef"]
+    assert rows[0][1:3] == ["1000x1000x8", "dot"] and rows[0][6] == "tensor"
+    ratio = float(out.split("training step:")[1].split("us; ")[1].split("x")[0])
+    assert 1.0 <= ratio <= 2.0
+    assert main(["analyze", str(spec), "--gpu", "V100"]) == 2
+    assert "unknown GPU 'V100'" in capsys.readouterr().err
+    assert main(["analyze", str(spec), "--batch", "8"]) == 2
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("strategy", ["gather", "dot"])
+def test_float32_on_a_real_gpu_meets_the_tf32x3_bound(strategy):
+    """On a GPU tl.dot rounds to TF32 (the interpreter does not): the float32 forward and
+    gradients of a wide layer against float64 NumPy, relative to sum |B| |c| (DESIGN.md 5)."""
+    spec = {"model": {"layers": [256, 256, 1], "dtype": "float32"}, "train": {"l2": 0}}
+    program = kancc.compile(spec, "triton", training=True, passes=pipeline(strategy))
+    exact = kancc.compile({**spec, "model": {**spec["model"], "dtype": "float64"}}, "numpy",
+                          training=True, passes=pipeline("gather"))
+    rng = np.random.default_rng(5)
+    params = {k: rng.standard_normal(v.shape).astype(np.float32)
+              for k, v in program.init_params(0).items()}
+    x = rng.uniform(-1, 1, (512, 256)).astype(np.float32)
+    y = rng.standard_normal((512, 1)).astype(np.float32)
+    wide = {k: v.astype(np.float64) for k, v in params.items()}
+    assert relative(program.forward(params, x), exact.forward(wide, x)) <= 1e-4
+    _, grads = program.value_and_grad(params, x, y)
+    _, reference = exact.value_and_grad(wide, x.astype(np.float64), y.astype(np.float64))
+    for name in reference:
+        assert relative(grads[name], reference[name]) <= 1e-4, name
