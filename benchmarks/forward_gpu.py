@@ -4,8 +4,8 @@ prediction beside the measurement.
 
 Contenders, float32, grid 5, cubic B-splines:
   kancc         the emitted Triton module's forward, strategies chosen by the cost model
-  kancc gather  every layer forced to the gather kernels (tile{strategy=gather})
-  kancc dot     every layer forced to the dense tiles on tensor cores (tile{strategy=dot})
+  kancc gather  every layer forced to the gather kernels (schedule{strategy=gather})
+  kancc dot     every layer forced to the dense tiles on tensor cores (schedule{strategy=dot})
   limit         torch.matmul of the equivalent dense contraction, batch x (in*n_b) x out per
                 layer, on prebuilt operands (TF32 off: float32 arithmetic, as kancc keeps)
   efficient-kan, inkan, mlp   see gpu_common.py (peers when importable)

@@ -27,9 +27,9 @@ def spec_of(widths: tuple[int, ...]) -> dict:
 
 
 def pipeline(strategy: str, training: bool) -> str:
-    tile = "" if strategy == "chosen" else f",tile{{strategy={strategy}}}"
-    tail = ",autodiff,dce,canonicalize" if training else ",dce,canonicalize"
-    return "expand-layers,derive-stencils,lower-basis,fuse" + tile + tail
+    schedule = "schedule" if strategy == "chosen" else f"schedule{{strategy={strategy}}}"
+    autodiff = "autodiff," if training else ""
+    return f"expand-layers,derive-stencils,lower-basis,fuse,{autodiff}{schedule},dce,canonicalize"
 
 
 def gpu_key(device_name: str) -> str | None:

@@ -53,7 +53,6 @@ MAX_ORDER = 6
 MAX_GLOBAL_FUNCTIONS = 41
 BASIS_KEYS = ("kind", "order", "grid", "domain", "knots")
 LOWERING_KEYS = ("stencil", "stencil_scale", "eval", "pieces", "dpieces", "recurrence")
-TILE_STRATEGIES = ("gather", "dot")  # how a fused layer's Triton kernels contract (the tile pass)
 LOSS_KINDS = ("mse", "cross_entropy")
 PENALTY_KINDS = ("l2",)
 LOSS_KEYS = ("kind", "weight")
@@ -146,8 +145,6 @@ def _global_attr_errors(attrs: Mapping[str, Any]) -> list[str]:
 def _lowering_attr_errors(attrs: Mapping[str, Any]) -> list[str]:
     """Shapes of stencil / pieces and the evaluation mode, given valid order and grid."""
     errors = _stencil_errors(attrs) + _eval_errors(attrs)
-    if "tile" in attrs and attrs["tile"] not in TILE_STRATEGIES:
-        errors.append(f"tile must be one of {', '.join(TILE_STRATEGIES)}, got {attrs['tile']!r}")
     order, grid = attrs["order"], attrs["grid"]
     for key in ("pieces", "dpieces"):
         if key not in attrs:

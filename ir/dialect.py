@@ -45,8 +45,10 @@ from .basis_attrs import (
     PENALTY_KINDS,
     basis_errors,
     loss_errors,
+    n_basis,
 )
 from .graph import Graph, Op, Param, Value
+from .schedule_attrs import schedule_errors
 from .types import TensorType
 
 
@@ -87,8 +89,12 @@ def _basis_check(op: Op) -> list[str]:
     return basis_errors(op.name, op.attr_dict, wants_dx=False)
 
 
-def _vjp_input_check(op: Op) -> list[str]:
-    return basis_errors(op.name, op.attr_dict, wants_dx=True)
+def _scheduled_check(op: Op) -> list[str]:
+    """A fused-layer kernel: its basis, then its schedule (tile limits need a sound n_b)."""
+    attrs = op.attr_dict
+    errors = basis_errors(op.name, attrs, wants_dx=op.name == "kan.vjp_input")
+    n_b = None if errors else n_basis(op.attr("order"), op.attr("grid"))
+    return errors + schedule_errors(attrs, n_b)
 
 
 def _vjp_tucker_check(op: Op) -> list[str]:
@@ -104,7 +110,7 @@ def _penalty_check(op: Op) -> list[str]:
 
 
 LOWERING = tuple(key for key in LOWERING_KEYS if key != "eval")
-FUSED = LOWERING + ("tile",)  # a fused layer's kernels also carry their tile strategy
+FUSED = LOWERING + ("strategy", "tile")  # and the schedule of their kernels (schedule.py)
 
 OPS: dict[str, OpDef] = {d.name: d for d in (
     OpDef("kan.layer", (Value, Param), BASIS_KEYS, (), type_rules.layer,
@@ -120,18 +126,18 @@ OPS: dict[str, OpDef] = {d.name: d for d in (
     OpDef("kan.fused_layer", (Value, Param), BASIS_KEYS + ("eval",), FUSED, type_rules.layer,
           "kan.basis + kan.contract evaluated locally, the basis tensor never materialized",
           traits=frozenset({Trait.BASIS, Trait.FORWARD_BASIS, Trait.READS_COEF}),
-          check=_basis_check),
+          check=_scheduled_check),
     OpDef("kan.vjp_input", (Value, Param, Value), BASIS_KEYS + ("eval",), FUSED,
           type_rules.vjp_input,
           "dx[:, p] = sum_q g[:, q] sum_i coef[p, q, i] B'_i(x[:, p]) of a fused layer",
           traits=frozenset({Trait.BASIS, Trait.READS_COEF, Trait.GRADIENT}),
-          check=_vjp_input_check),
+          check=_scheduled_check),
     OpDef("kan.vjp_coef", (Value, Param, Value), BASIS_KEYS + ("eval",), FUSED,
           type_rules.vjp_coef,
           "dcoef[p, q, i] = sum_b g[b, q] B_i(x[b, p]) of a fused layer (@coef names it)",
           traits=frozenset({Trait.BASIS, Trait.READS_COEF, Trait.GRADIENT,
                             Trait.DIFFERENTIATES_PARAMS}),
-          check=_basis_check),
+          check=_scheduled_check),
     OpDef("kan.tucker_layer", (Value, Param, Param, Param, Param), BASIS_KEYS,
           tuple(key for key in LOWERING_KEYS if key != "dpieces"), type_rules.tucker_layer,
           "a KAN layer with coef = core x1 U1 x2 U2 x3 U3, evaluated without forming coef",
@@ -170,7 +176,7 @@ def is_training_graph(graph: Graph) -> bool:
     return any(has_trait(op, Trait.GRADIENT) for op in graph.ops)
 
 
-ATTR_ORDER = BASIS_KEYS + LOWERING_KEYS + ("tile", "weight")
+ATTR_ORDER = BASIS_KEYS + LOWERING_KEYS + ("strategy", "tile", "weight")
 
 
 def canonical_attr_order(op: Op) -> Op:

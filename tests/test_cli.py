@@ -46,11 +46,11 @@ def test_dump_flags(tmp_path, capsys):
                  "--print-ir-before", "derive-stencils", "--dump-ir", str(dump)])
     assert code == 0
     err = capsys.readouterr().err
-    assert "// ----- IR before derive-stencils (2/6) -----" in err
-    assert "// ----- IR after fuse (4/6) -----" in err
-    assert len(list(dump.iterdir())) == 7
+    assert "// ----- IR before derive-stencils (2/7) -----" in err
+    assert "// ----- IR after fuse (4/7) -----" in err
+    assert len(list(dump.iterdir())) == 8
     assert main(["compile", CUBIC, "--print-ir-after-all"]) == 0
-    assert capsys.readouterr().err.count("// ----- IR after") == 6
+    assert capsys.readouterr().err.count("// ----- IR after") == 7
 
 
 def test_run_prints_and_saves_outputs(tmp_path, capsys):

@@ -25,7 +25,7 @@ pytestmark = pytest.mark.skipif(not triton_installed(), reason="needs torch and 
 ROOT = Path(__file__).resolve().parents[1]
 BATCH = 37
 WITH_INPUT_GRAD = "expand-layers,derive-stencils,lower-basis,fuse,autodiff{wrt=params+input}," \
-                  "dce,canonicalize"
+                  "schedule,dce,canonicalize"
 
 
 def spec(name, widths, dtype="float32", **basis):

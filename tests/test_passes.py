@@ -24,7 +24,8 @@ def names(steps):
 
 def test_named_pipelines_and_options():
     assert names(parse_pipeline("inference")) == [
-        "expand-layers", "derive-stencils", "lower-basis", "fuse", "dce", "canonicalize"]
+        "expand-layers", "derive-stencils", "lower-basis", "fuse", "schedule", "dce",
+        "canonicalize"]
     assert names(parse_pipeline("reference")) == [
         "expand-layers", "lower-basis{eval=cox-de-boor}", "canonicalize"]
     steps = parse_pipeline(" expand-layers , lower-basis{eval=relu-local} ")
@@ -56,16 +57,16 @@ def test_print_ir_after_all_and_before_after(tmp_path):
     dump = DumpOptions(print_after_all=True, stream=stream)
     PassManager(parse_pipeline("inference"), dump=dump).run(graph())
     headers = [line for line in stream.getvalue().splitlines() if line.startswith("// -----")]
-    assert headers[0] == "// ----- IR after expand-layers (1/6) -----"
-    assert len(headers) == 6
+    assert headers[0] == "// ----- IR after expand-layers (1/7) -----"
+    assert len(headers) == 7
 
     stream = io.StringIO()
     dump = DumpOptions(print_after=frozenset({"fuse"}), print_before=frozenset({"lower-basis"}),
                        stream=stream)
     PassManager(parse_pipeline("inference"), dump=dump).run(graph())
     headers = [line for line in stream.getvalue().splitlines() if line.startswith("// -----")]
-    assert headers == ["// ----- IR before lower-basis (3/6) -----",
-                       "// ----- IR after fuse (4/6) -----"]
+    assert headers == ["// ----- IR before lower-basis (3/7) -----",
+                       "// ----- IR after fuse (4/7) -----"]
     assert "kan.fused_layer" in stream.getvalue()
 
 

@@ -12,7 +12,7 @@ contracts with the coefficients viewed as a [(p, i), q] matrix:
 
 The basis tensor still never reaches memory. The tile holds NB_PAD / r times more zeros
 than live values, so this wins for wide layers on small grids and loses on large grids,
-which the cost model (``cost_model.py``) weighs. float32 products use
+which the cost model (kancc/passes/cost_model.py) weighs for the schedule pass. float32 products use
 ``input_precision="tf32x3"`` (three TF32 products recover about float32 accuracy;
 DESIGN.md 5), float64 ``"ieee"``.
 
@@ -27,39 +27,18 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from kancc.ir import Op
+from kancc.ir.schedule_attrs import FORWARD_PROGRAMS, WARPS, layer_shape, schedule_of
 
 from ..source_text import describe_basis
-from .kernels import (
-    TL_DTYPES,
-    Kernel,
-    basis_code,
-    kernel_head,
-    layer_shape,
-    pow2_at_least,
-    row_split_wrapper,
-    tile_launch,
-)
+from .kernels import TL_DTYPES, Kernel, basis_code, kernel_head, row_split_wrapper, tile_launch
 
 PRECISION = {"f32": "tf32x3", "f64": "ieee"}
-MIN_DOT = 16  # tl.dot needs every tile side to be at least 16
-TARGET_K = 32  # columns of the basis tile: BLOCK_P * NB_PAD
-MAX_DOT_NB = 64  # beyond this NB_PAD the tile is mostly zeros and spills: the cost model
-# never chooses dot there (tile{strategy=dot} still works, slowly)
-DOT_WARPS = 8  # 256 threads share a program's tiles: fewer registers a thread, no spills
-FORWARD_PROGRAMS = 256  # split-K until about this many programs (2 per SM on an H100):
-# more splits fill no more SMs but write and re-read more partial sums
 
 
-def dot_tiles(n_in: int, n_out: int, nb: int) -> tuple[int, int, int, int]:
-    """(BLOCK_B, BLOCK_P, BLOCK_Q, NB_PAD) of the dot kernels: K = BLOCK_P * NB_PAD about
-    TARGET_K, and the row block shrinks as K grows past it (register budget)."""
-    nb_pad = pow2_at_least(nb)
-    block_p = max(1, min(TARGET_K // nb_pad, pow2_at_least(n_in)))
-    block_p = max(block_p, -(-MIN_DOT // nb_pad))
-    k = block_p * nb_pad
-    block_b = 64 if k <= 32 else 32 if k <= 64 else MIN_DOT
-    block_q = max(MIN_DOT, min(64, pow2_at_least(n_out)))
-    return block_b, block_p, block_q, nb_pad
+def _dot_schedule(op: Op, kernel: str) -> tuple[int, ...]:
+    """(BLOCK_B, BLOCK_P, BLOCK_Q, NB_PAD) of a dot kernel: the op's tile, which the IR
+    verifier checked against tl.dot's limits."""
+    return schedule_of(op, kernel)[1]
 
 
 def _spread(values: Sequence[str], tile: str, dtype: str) -> list[str]:
@@ -76,7 +55,6 @@ def _indent(lines: Sequence[str], depth: int) -> list[str]:
 def dot_layer_kernel(op: Op, index: int, dtype: str) -> Kernel:
     tables, table_args, tensors, code = basis_code(op, index, derivative=False)
     n_in, n_out, nb = layer_shape(op)
-    block_b, block_p, block_q, nb_pad = dot_tiles(n_in, n_out, nb)
     name = f"layer_{index}"
     lines = [
         *kernel_head(f"{name}_kernel(x_ptr, coef_ptr, y_ptr, {table_args}n_rows, "
@@ -115,17 +93,16 @@ def dot_layer_kernel(op: Op, index: int, dtype: str) -> Kernel:
         f'    """y[b, q] = sum_p sum_i coef[p, q, i] B_i(x[b, p]); coef of shape '
         f'({n_in}, {n_out}, {nb}); dot tiles."""',
     ]
-    return Kernel(tables, lines + _dot_layer_wrapper(name, (n_in, n_out, nb), tensors, dtype))
+    return Kernel(tables, lines + _dot_layer_wrapper(op, name, tensors, dtype))
 
 
-def _dot_layer_wrapper(name: str, shape: tuple[int, int, int], tensors: list[str],
-                       dtype: str) -> list[str]:
+def _dot_layer_wrapper(op: Op, name: str, tensors: list[str], dtype: str) -> list[str]:
     """The torch side of the dot forward: how many programs share each output tile's input
     sum (split-K), then the launch and the fixed-order sum of the partial outputs. Splits:
     until about FORWARD_PROGRAMS programs run, each split at least 4 input blocks, and the
     partial sums (splits x batch x out) at most a quarter of the coefficients' size."""
-    n_in, n_out, nb = shape
-    block_b, block_p, block_q, nb_pad = dot_tiles(n_in, n_out, nb)
+    n_in, n_out, nb = layer_shape(op)
+    block_b, block_p, block_q, nb_pad = _dot_schedule(op, "layer")
     most = max(1, -(-n_in // (block_p * 4)))
     return [
         "    n_rows = x.shape[0]",
@@ -143,7 +120,7 @@ def _dot_layer_wrapper(name: str, shape: tuple[int, int, int], tensors: list[str
         f"OUT={n_out},",
         f"        NB={nb}, NB_PAD={nb_pad}, PRECISION=\"{PRECISION[dtype]}\", "
         f"BLOCK_B={block_b}, BLOCK_P={block_p}, BLOCK_Q={block_q},",
-        f"        num_warps={DOT_WARPS})",
+        f"        num_warps={WARPS['layer', 'dot']})",
         "    return y[0] if splits == 1 else y.sum(0)  # partial sums in a fixed order",
     ]
 
@@ -151,7 +128,7 @@ def _dot_layer_wrapper(name: str, shape: tuple[int, int, int], tensors: list[str
 def dot_vjp_input_kernel(op: Op, index: int, dtype: str) -> Kernel:
     tables, table_args, tensors, code = basis_code(op, index, derivative=True)
     n_in, n_out, nb = layer_shape(op)
-    block_b, block_p, block_q, nb_pad = dot_tiles(n_in, n_out, nb)
+    block_b, block_p, block_q, nb_pad = _dot_schedule(op, "vjp_input")
     name = f"vjp_input_{index}"
     lines = [
         *kernel_head(f"{name}_kernel(x_ptr, coef_ptr, g_ptr, dx_ptr, {table_args}n_rows",
@@ -192,7 +169,7 @@ def dot_vjp_input_kernel(op: Op, index: int, dtype: str) -> Kernel:
         f"    {name}_kernel[grid](x, coef, g.contiguous(), dx, *tables, n_rows, IN={n_in}, "
         f"OUT={n_out}, NB={nb},",
         f"        NB_PAD={nb_pad}, PRECISION=\"{PRECISION[dtype]}\", BLOCK_B={block_b}, "
-        f"BLOCK_P={block_p}, BLOCK_Q={block_q}, num_warps={DOT_WARPS})",
+        f"BLOCK_P={block_p}, BLOCK_Q={block_q}, num_warps={WARPS['vjp_input', 'dot']})",
     ]
     grid = f"(triton.cdiv(n_rows, {block_b}), triton.cdiv({n_in}, {block_p}))"
     return Kernel(tables, lines + tile_launch("dx", "torch.empty_like(x)", grid, tensors,
@@ -201,8 +178,6 @@ def dot_vjp_input_kernel(op: Op, index: int, dtype: str) -> Kernel:
 
 def dot_vjp_coef_kernel(op: Op, index: int, dtype: str) -> Kernel:
     tables, table_args, tensors, code = basis_code(op, index, derivative=False)
-    n_in, n_out, nb = layer_shape(op)
-    block_b, block_p, block_q, nb_pad = dot_tiles(n_in, n_out, nb)
     name = f"vjp_coef_{index}"
     lines = [
         *kernel_head(f"{name}_kernel(x_ptr, g_ptr, out_ptr, {table_args}n_rows, "
@@ -242,17 +217,16 @@ def dot_vjp_coef_kernel(op: Op, index: int, dtype: str) -> Kernel:
         "",
         "",
     ]
-    return Kernel(tables, lines + _dot_vjp_coef_wrapper(name, (n_in, n_out, nb), tensors,
-                                                        dtype))
+    return Kernel(tables, lines + _dot_vjp_coef_wrapper(op, name, tensors, dtype))
 
 
-def _dot_vjp_coef_wrapper(name: str, shape: tuple[int, int, int], tensors: list[str],
-                          dtype: str) -> list[str]:
-    n_in, n_out, nb = shape
-    block_b, block_p, block_q, nb_pad = dot_tiles(n_in, n_out, nb)
-    return row_split_wrapper(name, shape, block_b, -(-n_in // block_p) * -(-n_out // block_q),
+def _dot_vjp_coef_wrapper(op: Op, name: str, tensors: list[str], dtype: str) -> list[str]:
+    n_in, n_out, nb = layer_shape(op)
+    block_b, block_p, block_q, nb_pad = _dot_schedule(op, "vjp_coef")
+    return row_split_wrapper(name, (n_in, n_out, nb), block_b,
+                             -(-n_in // block_p) * -(-n_out // block_q),
                              f"(triton.cdiv({n_in}, {block_p}), triton.cdiv({n_out}, "
                              f"{block_q}), splits)",
                              f"NB_PAD={nb_pad}, PRECISION=\"{PRECISION[dtype]}\", "
                              f"BLOCK_B={block_b}, BLOCK_P={block_p}, BLOCK_Q={block_q}, "
-                             f"num_warps={DOT_WARPS}", tensors)
+                             f"num_warps={WARPS['vjp_coef', 'dot']}", tensors)

@@ -15,9 +15,9 @@ layers (``kan.tucker_layer``, ``kan.vjp_tucker``) reuse the same kernels on a on
 (``tucker_kernels.py``).
 
 Each fused layer's kernels contract one of two ways: gathering r coefficients per input
-(``kernels.py``) or through a dense basis tile on tensor cores (``dot_kernels.py``). The
-op's ``tile`` attribute (the tile pass) decides; without it, ``cost_model.py`` does, per
-kernel (DESIGN.md 4).
+(``kernels.py``) or through a dense basis tile on tensor cores (``dot_kernels.py``), over
+the tiles of the op's schedule attributes (ir/schedule_attrs.py, set by the schedule pass; gather
+and default tiles without them).
 
 Rule tables keyed by op name: ``KERNELS`` (the kernel and wrapper of an op), ``STATEMENTS``
 (its line in value_and_grad), ``FORWARD_CALLS`` (its line in the forward ``run``) and
@@ -30,21 +30,14 @@ from collections.abc import Callable
 
 from kancc.errors import BackendError
 from kancc.ir import Graph, Op, Param, Trait, has_trait, is_training_graph
+from kancc.ir.schedule_attrs import TARGET_PROGRAMS
 
 from ..loss_rules import LOSS_TEMPLATES, loss_expression
 from ..module_skeleton import check_renderable, gradient_entries, module_text, prediction_ops
 from ..source_text import op_comment, operand_expr, results_of, var
 from .autograd_functions import layer_function, tucker_function
-from .cost_model import CHOICE_BATCH, Layer, choose
 from .dot_kernels import dot_layer_kernel, dot_vjp_coef_kernel, dot_vjp_input_kernel
-from .kernels import (
-    TARGET_PROGRAMS,
-    Kernel,
-    layer_kernel,
-    layer_shape,
-    vjp_coef_kernel,
-    vjp_input_kernel,
-)
+from .kernels import Kernel, layer_kernel, vjp_coef_kernel, vjp_input_kernel
 from .runtime import LANGUAGE, MODEL, TRAINING_MODEL
 from .tucker_kernels import tucker_kernel, tucker_vjp_kernel
 
@@ -52,31 +45,20 @@ HINT = "the triton backend renders fused layers only (run the inference pipeline
        "with fuse)"
 
 KernelRule = Callable[[Op, int, str], Kernel]
-KERNEL_KINDS = {"kan.fused_layer": "layer", "kan.vjp_input": "vjp_input",
-                "kan.vjp_coef": "vjp_coef"}
 
 
-def tile_strategy(op: Op, dtype: str) -> str:
-    """The op's ``tile`` attribute (set by the tile pass), else the cost model's choice for
-    an H100 at batch CHOICE_BATCH."""
-    if op.has_attr("tile"):
-        return str(op.attr("tile"))
-    n_in, n_out, nb = layer_shape(op)
-    layer = Layer(CHOICE_BATCH, n_in, n_out, nb, op.attr("order"), dtype)
-    return choose(layer, KERNEL_KINDS[op.name])
-
-
-def by_tile(gather: KernelRule, dot: KernelRule) -> KernelRule:
-    """The rule of an op whose kernels come in both strategies."""
+def by_strategy(gather: KernelRule, dot: KernelRule) -> KernelRule:
+    """The rule of an op whose kernels come in both strategies: its ``strategy`` attribute
+    (the schedule pass) picks, gather without one."""
     def rule(op: Op, index: int, dtype: str) -> Kernel:
-        return (dot if tile_strategy(op, dtype) == "dot" else gather)(op, index, dtype)
+        return (dot if op.attr("strategy", "gather") == "dot" else gather)(op, index, dtype)
     return rule
 
 
 KERNELS: dict[str, KernelRule] = {
-    "kan.fused_layer": by_tile(layer_kernel, dot_layer_kernel),
-    "kan.vjp_input": by_tile(vjp_input_kernel, dot_vjp_input_kernel),
-    "kan.vjp_coef": by_tile(vjp_coef_kernel, dot_vjp_coef_kernel),
+    "kan.fused_layer": by_strategy(layer_kernel, dot_layer_kernel),
+    "kan.vjp_input": by_strategy(vjp_input_kernel, dot_vjp_input_kernel),
+    "kan.vjp_coef": by_strategy(vjp_coef_kernel, dot_vjp_coef_kernel),
     "kan.tucker_layer": tucker_kernel,
     "kan.vjp_tucker": tucker_vjp_kernel,
 }

@@ -1,4 +1,6 @@
-"""The three Triton kernels of a fused layer, each with its torch wrapper, as source lines.
+"""The three gather kernels of a fused layer, each with its torch wrapper, as source lines
+(the other strategy, dense tiles on tensor cores, is dot_kernels.py; tile sizes come from
+the op's schedule, ir/schedule_attrs.py).
 
   layer      y[b, q]  = sum_p sum_m B_{k+m}(x[b, p]) coef[p, q, k + m]
   vjp_input  dx[b, p] = sum_q g[b, q] sum_m B'_{k+m}(x[b, p]) coef[p, q, k + m]
@@ -8,56 +10,26 @@ Every kernel evaluates the local basis (or its derivative) of the inputs it read
 registers, with the straight-line code of ``local_basis``: nothing of size
 [batch, in, n_b] is ever written to memory, in the forward or the backward sweep.
 
-vjp_coef: a program owns one input p, BLOCK_Q outputs and one contiguous slice of rows; it
-spreads the r local values of each row into a [BLOCK_B, NB_PAD] register tile and
-accumulates g^T @ tile into a [BLOCK_Q, NB_PAD] accumulator. Slices are summed either by
-atomic adds into dcoef (default) or, with ``deterministic=True``, written to a
-[splits, in, out, n_b] buffer summed in a fixed order.
+vjp_coef: a program owns one input p, BLOCK_Q outputs, NB_BLOCK basis functions (all of
+them but on large grids, split into CHUNKS) and one contiguous slice of rows; it spreads
+the r local values of each row into a [BLOCK_B, NB_BLOCK] register tile (the values outside
+its chunk fall away) and accumulates g^T @ tile into a [BLOCK_Q, NB_BLOCK] accumulator.
+Slices are summed either by atomic adds into dcoef (default) or, with
+``deterministic=True``, written to a [splits, in, out, n_b] buffer summed in a fixed order.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from kancc.ir import Op, n_basis
+from kancc.ir import Op
+from kancc.ir.schedule_attrs import WARPS, layer_shape, schedule_of
 
 from ..local_basis import LocalBasis, local_basis
 from ..source_text import describe_basis, float_list
 from .runtime import SYNTAX
 
 TL_DTYPES = {"f32": "tl.float32", "f64": "tl.float64"}
-MAX_TILE = 2048  # accumulator elements per program (layer, vjp_input)
-MAX_COEF_TILE = 2048  # elements of the [BLOCK_B, BLOCK_Q, NB_PAD] product tile of vjp_coef
-COEF_WARPS = 8  # vjp_coef: fewer spills than at 4 warps on sm_80 (the compile check)
-TARGET_PROGRAMS = 1024  # vjp_coef splits the rows until about this many programs run
-
-
-def pow2_at_least(n: int) -> int:
-    return 1 << max(0, (n - 1).bit_length())
-
-
-def block_sizes(n_out: int) -> tuple[int, int]:
-    """(BLOCK_B, BLOCK_Q): the output tile of one layer program, powers of two."""
-    block_q = min(64, pow2_at_least(n_out))
-    block_b = min(256, max(32, MAX_TILE // block_q))
-    return block_b, block_q
-
-
-def vjp_input_block_sizes(n_in: int, order: int) -> tuple[int, int]:
-    """(BLOCK_B, BLOCK_P) of vjp_input: its r = order basis values live at once over the
-    whole tile, so the tile shrinks as r grows (no spills to local memory at order 6)."""
-    block_p = min(64, pow2_at_least(n_in))
-    budget = MAX_TILE * 4 // max(4, order)
-    block_b = min(256, max(16, 1 << ((budget // block_p).bit_length() - 1)))
-    return block_b, block_p
-
-
-def coef_block_sizes(n_out: int, nb: int) -> tuple[int, int, int]:
-    """(BLOCK_B, BLOCK_Q, NB_PAD) of vjp_coef: the product tile stays within MAX_COEF_TILE."""
-    nb_pad = pow2_at_least(nb)
-    block_q = min(16, pow2_at_least(n_out), max(1, MAX_COEF_TILE // nb_pad))
-    block_b = max(1, min(64, MAX_COEF_TILE // (block_q * nb_pad)))
-    return block_b, block_q, nb_pad
 
 
 @dataclass(frozen=True)
@@ -89,15 +61,10 @@ def kernel_head(signature: str, sizes: tuple[str, ...], blocks: tuple[str, ...],
             f"        {constexprs(blocks)}):", f'    """{doc}"""']
 
 
-def layer_shape(op: Op) -> tuple[int, int, int]:
-    n_in, n_out, _ = op.operands[1].type.static_shape
-    return n_in, n_out, n_basis(op.attr("order"), op.attr("grid"))
-
-
 def layer_kernel(op: Op, index: int, dtype: str) -> Kernel:
     tables, table_args, tensors, code = basis_code(op, index, derivative=False)
     n_in, n_out, nb = layer_shape(op)
-    block_b, block_q = block_sizes(n_out)
+    block_b, _, block_q, _ = schedule_of(op, "layer")[1]
     name = f"layer_{index}"
     contraction = [f"        acc += {value}[:, None] * tl.load(coef_ptr + edge"
                    f"{f' + {m}' if m else ''}, mask=tile_ok, other=0.0)"
@@ -149,7 +116,7 @@ def tile_launch(result: str, allocate: str, grid: str, tensors: list[str],
 def vjp_input_kernel(op: Op, index: int, dtype: str) -> Kernel:
     tables, table_args, tensors, code = basis_code(op, index, derivative=True)
     n_in, n_out, nb = layer_shape(op)
-    block_b, block_p = vjp_input_block_sizes(n_in, op.attr("order"))
+    block_b, block_p, _, _ = schedule_of(op, "vjp_input")[1]
     name = f"vjp_input_{index}"
     gathers = " + ".join(f"{value} * tl.load(coef_ptr + edge{f' + {m}' if m else ''}, "
                          "mask=tile_ok, other=0.0)" for m, value in enumerate(code.values))
@@ -187,19 +154,19 @@ def vjp_coef_kernel(op: Op, index: int, dtype: str) -> Kernel:
     tables, table_args, tensors, code = basis_code(op, index, derivative=False)
     n_in, n_out, nb = layer_shape(op)
     name = f"vjp_coef_{index}"
-    spread = [f"        tile += tl.where(k[:, None] + {m} == slots[None, :], {value}[:, None], 0.0)"
-              for m, value in enumerate(code.values)]
+    spread = [f"        tile += tl.where(k[:, None]{f' + {m}' if m else ''} == slots[None, :], "
+              f"{value}[:, None], 0.0)" for m, value in enumerate(code.values)]
     lines = [
         *kernel_head(f"{name}_kernel(x_ptr, g_ptr, out_ptr, {table_args}n_rows, rows_per_split",
-                     ("IN", "OUT", "NB", "NB_PAD"), ("BLOCK_B", "BLOCK_Q", "ATOMIC"),
-                     f"dcoef of {describe_basis(op)}: one input, BLOCK_Q outputs, one row "
-                     "slice."),
+                     ("IN", "OUT", "NB", "CHUNKS"), ("BLOCK_B", "BLOCK_Q", "NB_BLOCK", "ATOMIC"),
+                     f"dcoef of {describe_basis(op)}: one input, BLOCK_Q outputs, NB_BLOCK "
+                     "basis functions, one row slice."),
         "    p = tl.program_id(0)",
-        "    cols = tl.program_id(1) * BLOCK_Q + tl.arange(0, BLOCK_Q)",
+        "    cols = (tl.program_id(1) // CHUNKS) * BLOCK_Q + tl.arange(0, BLOCK_Q)",
+        "    slots = (tl.program_id(1) % CHUNKS) * NB_BLOCK + tl.arange(0, NB_BLOCK)",
         "    split = tl.program_id(2)",
         "    col_ok = cols < OUT",
-        "    slots = tl.arange(0, NB_PAD)",
-        f"    acc = tl.zeros((BLOCK_Q, NB_PAD), dtype={TL_DTYPES[dtype]})",
+        f"    acc = tl.zeros((BLOCK_Q, NB_BLOCK), dtype={TL_DTYPES[dtype]})",
         "    start = split * rows_per_split",
         "    stop = tl.minimum(start + rows_per_split, n_rows)",
         "    for first in range(start, stop, BLOCK_B):",
@@ -207,7 +174,7 @@ def vjp_coef_kernel(op: Op, index: int, dtype: str) -> Kernel:
         "        row_ok = rows < stop",
         "        x = tl.load(x_ptr + rows.to(tl.int64) * IN + p, mask=row_ok, other=0.0)",
         *(f"        {line}" for line in code.lines),
-        f"        tile = tl.zeros((BLOCK_B, NB_PAD), dtype={TL_DTYPES[dtype]})",
+        f"        tile = tl.zeros((BLOCK_B, NB_BLOCK), dtype={TL_DTYPES[dtype]})",
         *spread,
         "        g = tl.load(g_ptr + rows.to(tl.int64)[:, None] * OUT + cols[None, :],",
         "                    mask=row_ok[:, None] & col_ok[None, :], other=0.0)",
@@ -221,16 +188,19 @@ def vjp_coef_kernel(op: Op, index: int, dtype: str) -> Kernel:
         "",
         "",
     ]
-    return Kernel(tables, lines + _vjp_coef_wrapper(name, (n_in, n_out, nb), tensors))
+    return Kernel(tables, lines + _vjp_coef_wrapper(op, name, tensors))
 
 
-def _vjp_coef_wrapper(name: str, shape: tuple[int, int, int], tensors: list[str]) -> list[str]:
-    n_in, n_out, nb = shape
-    block_b, block_q, nb_pad = coef_block_sizes(n_out, nb)
-    return row_split_wrapper(name, shape, block_b, n_in * -(-n_out // block_q),
-                             f"({n_in}, triton.cdiv({n_out}, {block_q}), splits)",
-                             f"NB_PAD={nb_pad}, BLOCK_B={block_b}, BLOCK_Q={block_q}, "
-                             f"num_warps={COEF_WARPS}", tensors)
+def _vjp_coef_wrapper(op: Op, name: str, tensors: list[str]) -> list[str]:
+    n_in, n_out, nb = layer_shape(op)
+    block_b, _, block_q, nb_block = schedule_of(op, "vjp_coef")[1]
+    chunks = -(-nb // nb_block)
+    return row_split_wrapper(name, (n_in, n_out, nb), block_b,
+                             n_in * -(-n_out // block_q) * chunks,
+                             f"({n_in}, triton.cdiv({n_out}, {block_q}) * {chunks}, splits)",
+                             f"CHUNKS={chunks}, BLOCK_B={block_b}, BLOCK_Q={block_q}, "
+                             f"NB_BLOCK={nb_block}, num_warps={WARPS['vjp_coef', 'gather']}",
+                             tensors)
 
 
 def row_split_wrapper(name: str, shape: tuple[int, int, int], block_b: int, programs: int,

@@ -46,6 +46,7 @@ from kancc.ir import (
     grid_points,
     has_trait,
 )
+from kancc.ir.schedule_attrs import SCHEDULE_KEYS
 
 from .options import Choice, option
 from .pass_types import Pass, PassResult
@@ -169,14 +170,16 @@ def _penalty_vjp(sweep: _Sweep, term: Op) -> None:
 
 
 def _fused_layer_vjp(sweep: _Sweep, op: Op, g: Value) -> None:
-    """kan.vjp_coef for trainable coefficients, kan.vjp_input where d/dx is needed."""
+    """kan.vjp_coef for trainable coefficients, kan.vjp_input where d/dx is needed; the
+    layer's basis attributes, not its schedule (each kernel is scheduled on its own)."""
     x, coef = op.operands
     assert isinstance(coef, Param)
+    basis = {k: v for k, v in op.attr_dict.items() if k not in SCHEDULE_KEYS}
     if not coef.frozen:
-        sweep.accumulate("@" + coef.name, sweep.emit("kan.vjp_coef", (x, coef, g),
-                                                     op.attr_dict, coef))
+        sweep.accumulate("@" + coef.name, sweep.emit("kan.vjp_coef", (x, coef, g), basis,
+                                                     coef))
     if sweep.needs_dx(x):
-        attrs = dict(op.attr_dict)
+        attrs = dict(basis)
         if attrs["eval"] == "horner":
             attrs["dpieces"] = derivative_pieces(op)
         sweep.accumulate(x.name, sweep.emit("kan.vjp_input", (x, coef, g), attrs, x))

@@ -21,7 +21,7 @@ from . import (
     lower_basis,
     refine,
     relu_basis,
-    tile,
+    schedule,
     tucker,
 )
 from .options import format_options, parse_options
@@ -36,19 +36,20 @@ PASSES: dict[str, Pass] = {p.name: p for p in (
     derive_stencils.PASS,
     lower_basis.PASS,
     fuse.PASS,
-    tile.PASS,
     autodiff.PASS,
+    schedule.PASS,
     cleanup.DCE,
     cleanup.CANONICALIZE,
 )}
 
 PIPELINES: dict[str, str] = {
     # what `kancc compile` runs: exact stencils, accurate local evaluation, fused kernels
-    "inference": "expand-layers,derive-stencils,lower-basis,fuse,dce,canonicalize",
+    "inference": "expand-layers,derive-stencils,lower-basis,fuse,schedule,dce,canonicalize",
     # "passes off": the plainest correct lowering, the other side of differential checks
     "reference": "expand-layers,lower-basis{eval=cox-de-boor},canonicalize",
     # training graphs (compile(training=True)): the loss graph differentiated on fused layers
-    "training": "expand-layers,derive-stencils,lower-basis,fuse,autodiff,dce,canonicalize",
+    "training": "expand-layers,derive-stencils,lower-basis,fuse,autodiff,schedule,dce,"
+                "canonicalize",
     "training-reference": "expand-layers,lower-basis{eval=cox-de-boor},fuse,autodiff,"
                           "canonicalize",
 }

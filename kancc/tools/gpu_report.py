@@ -1,18 +1,17 @@
 """``kancc analyze SPEC --gpu NAME --batch B``: per Triton kernel of the training program,
-the strategy the emitter chose, its HBM bytes and FLOPs, the roofline cost model's
-predicted time and what binds it, the other strategy's time, and the dense GEMM of the same
-contraction (backends/triton/cost_model.py states the assumptions). Predictions only: no
-GPU is needed, and none is asked.
+the strategy the schedule pass chose for that GPU and batch, its HBM bytes and FLOPs, the
+roofline cost model's predicted time and what binds it, the other strategy's time, and the
+dense GEMM of the same contraction (kancc/passes/cost_model.py states the assumptions).
+Predictions only: no GPU is needed, and none is asked.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from kancc.backends.triton.cost_model import GPUS, Layer, dense_gemm_seconds, estimate
-from kancc.backends.triton.emitter import KERNEL_KINDS, tile_strategy
-from kancc.backends.triton.kernels import layer_shape
 from kancc.errors import KanccError
+from kancc.ir.schedule_attrs import SCHEDULED, layer_shape, schedule_of
+from kancc.passes.cost_model import GPUS, Layer, dense_gemm_seconds, estimate
 from kancc.program import compile as compile_spec
 from kancc.spec import Spec
 
@@ -49,18 +48,20 @@ def kernel_rows(spec: Spec, gpu: str, batch: int) -> tuple[list[KernelRow], list
         raise KanccError(f"--gpu: unknown GPU {gpu!r}; choose one of {', '.join(GPUS)}")
     if batch < 1:
         raise KanccError(f"--batch must be a positive integer, got {batch}")
-    graph = compile_spec(spec, "numpy", training=True).ir
+    pipeline = ("expand-layers,derive-stencils,lower-basis,fuse,autodiff,"
+                f"schedule{{gpu={gpu},batch={batch}}},dce,canonicalize")
+    graph = compile_spec(spec, "numpy", training=True, passes=pipeline).ir
     dtype = graph.dtype
     rows, notes = [], []
     for index, op in enumerate(graph.ops):
         if op.name in ("kan.tucker_layer", "kan.vjp_tucker"):
             notes.append(f"op {index} ({op.name}): Tucker kernels are not in the cost model")
-        if op.name not in KERNEL_KINDS:
+        if op.name not in SCHEDULED:
             continue
-        kind = KERNEL_KINDS[op.name]
+        kind = SCHEDULED[op.name]
         n_in, n_out, nb = layer_shape(op)
         layer = Layer(batch, n_in, n_out, nb, op.attr("order"), dtype)
-        strategy = tile_strategy(op, dtype)
+        strategy = schedule_of(op, kind)[0]
         chosen = estimate(GPUS[gpu], layer, kind, strategy)
         other = estimate(GPUS[gpu], layer, kind, OTHER[strategy])
         rows.append(KernelRow(f"{kind}_{index}", f"{n_in}x{n_out}x{nb}", strategy,

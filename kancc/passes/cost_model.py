@@ -1,7 +1,7 @@
 """A roofline cost model of the fused-layer kernels: bytes, FLOPs and predicted time on a
-named GPU, for the gather and the dense-tile ("dot") strategies, next to the dense GEMM of
-the same contraction. The Triton emitter asks it which strategy each kernel gets; ``kancc
-analyze --gpu`` prints it.
+named GPU, for the gather and the dense-tile ("dot") strategies (ir/schedule_attrs.py), next to
+the dense GEMM of the same contraction. The schedule pass asks it which strategy each
+kernel gets; ``kancc analyze --gpu`` prints it.
 
 Assumptions (DESIGN.md 5; every number is a prediction until a GPU measures it):
 - A kernel takes max(HBM bytes / bandwidth, compute), compute being the busiest SM's
@@ -21,18 +21,16 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from .dot_kernels import FORWARD_PROGRAMS, MAX_DOT_NB, dot_tiles
-from .kernels import (
+from kancc.ir.schedule_attrs import (
+    FORWARD_PROGRAMS,
+    MAX_DOT_NB,
     TARGET_PROGRAMS,
-    block_sizes,
-    coef_block_sizes,
+    dot_tile,
+    gather_tile,
     pow2_at_least,
-    vjp_input_block_sizes,
 )
 
 LANE_LOADS_PER_CYCLE = 32
-CHOICE_GPU = "H100"  # what the emitter's strategy choice assumes
-CHOICE_BATCH = 256
 
 
 @dataclass(frozen=True)
@@ -126,27 +124,25 @@ def _row_splits(batch: int, block_b: int, programs: int) -> int:
 
 def gather_work(layer: Layer, kernel: str) -> _Work:
     b, p, q, r, s = layer.batch, layer.n_in, layer.n_out, layer.r, layer.size
+    bb, bp, bq, basis = gather_tile(kernel, p, q, layer.nb, r)
     coef = p * q * layer.nb * s
     if kernel == "layer":
-        bb, bq = block_sizes(q)
         per = bb * bq * p * r
         return _Work(_cdiv(b, bb) * _cdiv(q, bq), 0, 2 * per, per, coef + (b * p + b * q) * s)
     if kernel == "vjp_input":
-        bb, bp = vjp_input_block_sizes(p, r)
         per = bb * bp * q * r
         return _Work(_cdiv(b, bb) * _cdiv(p, bp), 0, 2 * per, per + bb * q,
                      coef + (2 * b * p + b * q) * s)
-    bb, bq, nb_pad = coef_block_sizes(q, layer.nb)
-    tiles = p * _cdiv(q, bq)
+    tiles = p * _cdiv(q, bq) * _cdiv(layer.nb, basis)
     splits = _row_splits(b, bb, tiles)
     rows = _cdiv(_cdiv(b, splits), bb) * bb
-    return _Work(tiles * splits, 0, 2 * rows * bq * nb_pad, rows * (bq + 1),
+    return _Work(tiles * splits, 0, 2 * rows * bq * basis, rows * (bq + 1),
                  coef * splits + (b * p + b * q) * s)
 
 
 def dot_work(layer: Layer, kernel: str) -> _Work:
     b, p, q, r, s = layer.batch, layer.n_in, layer.n_out, layer.r, layer.size
-    bb, bp, bq, nb_pad = dot_tiles(p, q, layer.nb)
+    bb, bp, bq, nb_pad = dot_tile(p, q, layer.nb)
     coef = p * q * layer.nb * s
     k_padded = _cdiv(p, bp) * bp * nb_pad
     spread = r * nb_pad  # CUDA-core operations to place one input's r values in its tile
@@ -186,7 +182,7 @@ def dense_gemm_seconds(gpu: Gpu, layer: Layer, kernel: str) -> float:
     return max(flops / rate, moved / gpu.bandwidth)
 
 
-def choose(layer: Layer, kernel: str, gpu: str = CHOICE_GPU) -> str:
+def choose(layer: Layer, kernel: str, gpu: str) -> str:
     """The strategy with the smaller predicted time (gather on a tie), with two rules the
     compile check set: gather wherever the padded basis exceeds MAX_DOT_NB (dot tiles spill
     there), and dot for every other vjp_coef (the gather vjp_coef's broadcast-and-reduce

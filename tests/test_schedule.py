@@ -1,6 +1,6 @@
 """The two contraction strategies of the Triton kernels (gather, and dense tiles on tensor
-cores), forced by the tile pass and as the cost model chooses, against the NumPy reference;
-the tile attribute in the IR; the cost model's predictions.
+cores), forced by the schedule pass and as its cost model chooses, against the NumPy
+reference; the schedule attributes in the IR; the cost model's predictions.
 
 The interpreter runs tl.dot in float32 without TF32 rounding: these tests check the dot
 kernels' indexing and sums, not tf32x3's accuracy (DESIGN.md 5 states that bound)."""
@@ -10,15 +10,9 @@ import pytest
 
 import kancc
 from kancc.backends import triton_installed
-from kancc.backends.triton.cost_model import (
-    GPUS,
-    Layer,
-    choose,
-    dense_gemm_seconds,
-    estimate,
-)
 from kancc.errors import KanccError
 from kancc.ir import VerifyError, parse, to_text, verify
+from kancc.passes.cost_model import GPUS, Layer, choose, dense_gemm_seconds, estimate
 from kancc.tools.differential_check import sample_inputs
 from kancc.tools.random_specs import random_spec
 
@@ -26,9 +20,9 @@ triton_missing = pytest.mark.skipif(not triton_installed(), reason="needs torch 
 
 
 def pipeline(strategy):
-    tile = "" if strategy == "chosen" else f"tile{{strategy={strategy}}},"
-    return (f"expand-layers,derive-stencils,lower-basis,fuse,{tile}"
-            "autodiff{wrt=params+input},dce,canonicalize")
+    schedule = "schedule" if strategy == "chosen" else f"schedule{{strategy={strategy}}}"
+    return ("expand-layers,derive-stencils,lower-basis,fuse,autodiff{wrt=params+input},"
+            f"{schedule},dce,canonicalize")
 
 
 def case(seed, dtype):
@@ -66,6 +60,29 @@ def test_forward_and_gradients_equal_numpy(strategy, seed, dtype, tolerance):
 
 
 @triton_missing
+@pytest.mark.parametrize("strategy", ["gather", "chosen", "dot"])
+@pytest.mark.parametrize("grid,degree", [(60, 3), (200, 5)])
+def test_large_grids_split_the_gather_vjp_coef_into_basis_chunks(strategy, grid, degree):
+    """n_b = 63 and 205: the gather vjp_coef takes 2 and 8 chunks of 32 functions (not one
+    row a program); both strategies still equal NumPy."""
+    spec = {"model": {"layers": [3, 5, 2], "dtype": "float64"},
+            "basis": {"grid": grid, "degree": degree}, "train": {"l2": 0}}
+    program = kancc.compile(spec, "triton", training=True, passes=pipeline(strategy))
+    if strategy == "gather" or (strategy == "chosen" and grid == 200):  # n_b > 64: gather
+        assert "NB_BLOCK=32" in program.source
+    reference = kancc.compile(spec, "numpy", training=True, passes=pipeline("gather"))
+    rng = np.random.default_rng(grid)
+    params = {k: rng.standard_normal(v.shape) for k, v in reference.init_params(0).items()}
+    x = rng.uniform(-1.1, 1.1, (77, 3))
+    y = rng.standard_normal((77, 2))
+    loss, grads = reference.value_and_grad(params, x, y)
+    got_loss, got = program.value_and_grad(params, x, y)
+    assert got_loss == pytest.approx(loss, rel=1e-10)
+    for name in grads:
+        assert relative(got[name], grads[name]) <= 1e-10, name
+
+
+@triton_missing
 @pytest.mark.parametrize("strategy", ["gather", "dot"])
 def test_deterministic_reductions_on_both_strategies(strategy):
     """deterministic=True sums row slices in a fixed order: bitwise equal runs."""
@@ -87,26 +104,43 @@ def test_deterministic_reductions_on_both_strategies(strategy):
 
 
 @triton_missing
-def test_the_emitted_module_names_its_strategy():
+def test_the_emitted_module_follows_the_schedule():
     spec = {"model": {"layers": [3, 40, 1], "dtype": "float32"}}
-    dot = kancc.compile(spec, "triton", passes="expand-layers,derive-stencils,lower-basis,"
-                        "fuse,tile{strategy=dot}").source
-    gather = kancc.compile(spec, "triton", passes="expand-layers,derive-stencils,"
-                           "lower-basis,fuse,tile{strategy=gather}").source
+    passes = "expand-layers,derive-stencils,lower-basis,fuse,schedule{strategy=%s}"
+    dot = kancc.compile(spec, "triton", passes=passes % "dot").source
+    gather = kancc.compile(spec, "triton", passes=passes % "gather").source
     assert "tl.dot(" in dot and "tl.dot(" not in gather
+    assert "BLOCK_B=64, BLOCK_P=4, BLOCK_Q=64" in dot  # the tile attribute, [64, 4, 64, 8]
 
 
-def test_the_tile_attribute_prints_parses_and_is_checked():
+def test_the_schedule_shows_in_dumps_reads_back_and_is_checked():
     spec = {"model": {"layers": [2, 3, 1]}}
-    graph = kancc.compile(spec, passes="expand-layers,derive-stencils,lower-basis,fuse,"
-                          "tile{strategy=gather}").ir
-    text = to_text(graph)
-    assert "tile=gather" in text
-    assert parse(text) == graph
-    with pytest.raises(VerifyError, match="line 4: tile must be one of gather, dot"):
-        verify(parse(text.replace("tile=gather", "tile=dense")))
+    program = kancc.compile(spec)  # the inference pipeline schedules
+    assert [label for label, _ in program.stages][-3:] == ["schedule", "dce", "canonicalize"]
+    text = to_text(program.ir)
+    assert text.count("strategy=") == text.count("kan.fused_layer") == 2
+    assert parse(text) == program.ir
+    forced = to_text(kancc.compile(spec, passes="expand-layers,derive-stencils,lower-basis,"
+                                   "fuse,schedule{strategy=gather}").ir)
+    assert "strategy=gather, tile=[256, 1, 4, 8]" in forced
+    with pytest.raises(VerifyError, match="line 4: strategy must be one of gather, dot"):
+        verify(parse(forced.replace("strategy=gather", "strategy=dense", 1)))
+    with pytest.raises(VerifyError, match="a dot tile needs rows, outputs and inputs"):
+        verify(parse(forced.replace("strategy=gather, tile=[256, 1, 4, 8]",
+                                    "strategy=dot, tile=[256, 1, 4, 8]", 1)))
+    with pytest.raises(VerifyError, match="tile must be .rows, inputs, outputs, basis."):
+        verify(parse(forced.replace("tile=[256, 1, 4, 8]", "tile=[256, 3, 8, 8]", 1)))
     with pytest.raises(KanccError, match="strategy"):
-        kancc.compile(spec, passes="expand-layers,lower-basis,fuse,tile{strategy=wide}")
+        kancc.compile(spec, passes="expand-layers,lower-basis,fuse,schedule{strategy=wide}")
+
+
+def test_autodiff_schedules_each_kernel_on_its_own():
+    """A layer scheduled before autodiff does not hand its tile to its vjp ops."""
+    spec = {"model": {"layers": [2, 3, 1]}, "train": {"l2": 0}}
+    graph = kancc.compile(spec, training=True, passes="expand-layers,derive-stencils,"
+                          "lower-basis,fuse,schedule{strategy=dot},autodiff,canonicalize").ir
+    assert all(op.has_attr("tile") == (op.name == "kan.fused_layer") for op in graph.ops
+               if op.name.startswith(("kan.fused", "kan.vjp")))
 
 
 H100 = GPUS["H100"]
@@ -117,7 +151,7 @@ def layers_of(widths, batch, nb=8, r=4):
 
 
 def chosen_seconds(layer, kernel):
-    return estimate(H100, layer, kernel, choose(layer, kernel)).seconds
+    return estimate(H100, layer, kernel, choose(layer, kernel, "H100")).seconds
 
 
 @pytest.mark.parametrize("batch", [64, 100])
@@ -138,9 +172,10 @@ def test_predicted_h100_time_is_within_2x_of_the_dense_gemm_roofline(batch):
 
 def test_the_cost_model_keeps_gather_where_it_is_cheaper():
     wide = Layer(256, 1000, 1000, 8, 4, "f32")
-    assert {choose(wide, k) for k in ("layer", "vjp_input", "vjp_coef")} == {"dot"}
+    assert {choose(wide, k, "H100") for k in ("layer", "vjp_input", "vjp_coef")} == {"dot"}
     large_grid = Layer(256, 64, 64, 205, 6, "f32")  # a 256-wide tile of 6 live values
-    assert {choose(large_grid, k) for k in ("layer", "vjp_input", "vjp_coef")} == {"gather"}
+    assert {choose(large_grid, k, "H100") for k in ("layer", "vjp_input", "vjp_coef")} == \
+        {"gather"}
     gather = estimate(H100, wide, "layer", "gather")
     assert gather.bound == "loads"  # the scattered loads are what the dot tiles remove
     assert gather.seconds > 4 * estimate(H100, wide, "layer", "dot").seconds

@@ -6,13 +6,16 @@ the NumPy backend. They describe the work, not a GPU, so they live with the IR:
   strategy   "gather": a program gathers the r coefficients each (row, input) needs, on
              CUDA cores; "dot": it spreads the r local basis values into a dense tile
              and contracts with tl.dot on tensor cores (backends/triton/dot_kernels.py)
-  tile       [rows, inputs, outputs]: one program's block of batch rows, layer inputs and
-             layer outputs (powers of two). A gather kernel walks one side in a loop and
-             has 1 there: the forward walks inputs, vjp_input outputs, vjp_coef inputs
-             (one input a program). Dot tiles need rows and outputs >= 16 and
-             inputs * NB_PAD >= 16 (tl.dot's smallest side).
+  tile       [rows, inputs, outputs, basis]: one program's block of batch rows, layer
+             inputs, layer outputs and basis functions (powers of two). A gather kernel
+             walks one side in a loop and has 1 there: the forward walks inputs, vjp_input
+             outputs; vjp_coef takes one input a program. basis is NB_PAD (n_b rounded up
+             to a power of two) except in the gather vjp_coef, which splits large grids
+             into chunks of at most 32 functions instead of shrinking to one row a
+             program. Dot tiles need rows and outputs >= 16 and inputs * basis >= 16
+             (tl.dot's smallest side), and take the whole basis.
 
-Without them an op is scheduled ``default_schedule`` (gather, the default tiles). The tile
+Without them an op runs as gather with the default tiles (``schedule_of``). The tile
 rules below are the ones the compile check (tests/test_gpu_compile.py) proved spill-free on
 sm_80 and sm_90a; the cost model uses them to count programs.
 """
@@ -25,13 +28,16 @@ from .basis_attrs import is_int, n_basis
 from .graph import Op
 
 STRATEGIES = ("gather", "dot")
+SCHEDULE_KEYS = ("strategy", "tile")
 SCHEDULED = {"kan.fused_layer": "layer", "kan.vjp_input": "vjp_input", "kan.vjp_coef": "vjp_coef"}
 MAX_TILE = 2048  # accumulator elements of a gather program (layer, vjp_input)
-MAX_COEF_TILE = 2048  # elements of the gather vjp_coef's [rows, outputs, NB_PAD] product
+MAX_COEF_TILE = 2048  # elements of the gather vjp_coef's [rows, outputs, basis] product
+MAX_TILE_SIDE = 1024  # what a hand-written tile may ask (Triton tiles are register arrays)
 TARGET_PROGRAMS = 1024  # vjp_coef splits the rows until about this many programs run
 FORWARD_PROGRAMS = 256  # the dot forward splits its input sum until about this many run
 MIN_DOT = 16  # tl.dot's smallest tile side
 TARGET_K = 32  # columns of a dot program's basis tile: inputs * NB_PAD
+COEF_CHUNK = 32  # the most basis functions a gather vjp_coef program accumulates
 MAX_DOT_NB = 64  # beyond this NB_PAD a dot tile is mostly zeros and spills
 WARPS = {("vjp_coef", "gather"): 8, ("layer", "dot"): 8, ("vjp_input", "dot"): 8,
          ("vjp_coef", "dot"): 8}  # others: Triton's default 4
@@ -46,27 +52,28 @@ def pow2_at_most(n: int) -> int:
 
 
 def gather_tile(kernel: str, n_in: int, n_out: int, nb: int, order: int) -> tuple[int, ...]:
-    """[rows, inputs, outputs] of a gather kernel."""
+    """[rows, inputs, outputs, basis] of a gather kernel."""
+    nb_pad = pow2_at_least(nb)
     if kernel == "layer":
         block_q = min(64, pow2_at_least(n_out))
-        return min(256, max(32, MAX_TILE // block_q)), 1, block_q
+        return min(256, max(32, MAX_TILE // block_q)), 1, block_q, nb_pad
     if kernel == "vjp_input":  # r values live at once over the tile: it shrinks as r grows
         block_p = min(64, pow2_at_least(n_in))
         budget = MAX_TILE * 4 // max(4, order)
-        return min(256, max(16, pow2_at_most(budget // block_p))), block_p, 1
-    nb_pad = pow2_at_least(nb)
-    block_q = min(16, pow2_at_least(n_out), max(1, MAX_COEF_TILE // nb_pad))
-    return max(1, min(64, MAX_COEF_TILE // (block_q * nb_pad))), 1, block_q
+        return min(256, max(16, pow2_at_most(budget // block_p))), block_p, 1, nb_pad
+    chunk = min(nb_pad, COEF_CHUNK)
+    block_q = min(16, pow2_at_least(n_out))
+    return max(1, min(64, MAX_COEF_TILE // (block_q * chunk))), 1, block_q, chunk
 
 
 def dot_tile(n_in: int, n_out: int, nb: int) -> tuple[int, ...]:
-    """[rows, inputs, outputs] of a dot kernel (the same for all three): inputs * NB_PAD
-    about TARGET_K, the row block shrinking as that grows (register budget)."""
+    """[rows, inputs, outputs, basis] of a dot kernel (the same for all three): inputs *
+    NB_PAD about TARGET_K, the row block shrinking as that grows (register budget)."""
     nb_pad = pow2_at_least(nb)
     block_p = max(1, min(TARGET_K // nb_pad, pow2_at_least(n_in)), -(-MIN_DOT // nb_pad))
     k = block_p * nb_pad
     block_b = 64 if k <= 32 else 32 if k <= 64 else MIN_DOT
-    return block_b, block_p, max(MIN_DOT, min(64, pow2_at_least(n_out)))
+    return block_b, block_p, max(MIN_DOT, min(64, pow2_at_least(n_out))), nb_pad
 
 
 def layer_shape(op: Op) -> tuple[int, int, int]:
@@ -75,18 +82,20 @@ def layer_shape(op: Op) -> tuple[int, int, int]:
     return n_in, n_out, n_basis(op.attr("order"), op.attr("grid"))
 
 
-def default_tile(op: Op, strategy: str) -> tuple[int, ...]:
+def default_tile(op: Op, kernel: str, strategy: str) -> tuple[int, ...]:
     n_in, n_out, nb = layer_shape(op)
     if strategy == "dot":
         return dot_tile(n_in, n_out, nb)
-    return gather_tile(SCHEDULED[op.name], n_in, n_out, nb, op.attr("order"))
+    return gather_tile(kernel, n_in, n_out, nb, op.attr("order"))
 
 
-def schedule_of(op: Op) -> tuple[str, tuple[int, ...]]:
-    """(strategy, tile) of a scheduled op: its attributes, else gather and default tiles."""
+def schedule_of(op: Op, kernel: str) -> tuple[str, tuple[int, ...]]:
+    """(strategy, tile) of ``op`` run as ``kernel`` ("layer", "vjp_input", "vjp_coef"): its
+    attributes, else gather with the default tiles (a Tucker layer's one-input views)."""
     strategy = str(op.attr("strategy", "gather"))
-    tile = op.attr("tile") if op.has_attr("tile") else default_tile(op, strategy)
-    return strategy, tuple(tile)
+    if op.has_attr("tile"):
+        return strategy, tuple(op.attr("tile"))
+    return strategy, default_tile(op, kernel, strategy)
 
 
 def schedule_errors(attrs: dict[str, Any], nb: int | None) -> list[str]:
@@ -98,13 +107,18 @@ def schedule_errors(attrs: dict[str, Any], nb: int | None) -> list[str]:
     if "tile" not in attrs:
         return errors
     tile = attrs["tile"]
-    if not (isinstance(tile, tuple) and len(tile) == 3 and all(is_int(t) and t >= 1 and
-                                                                t & (t - 1) == 0 for t in tile)):
-        return errors + [f"tile must be [rows, inputs, outputs], three powers of two, got "
-                         f"{tile!r}"]
-    if strategy == "dot" and nb is not None:
-        rows, inputs, outputs = tile
-        if min(rows, outputs, inputs * pow2_at_least(nb)) < MIN_DOT:
-            errors.append(f"a dot tile needs rows, outputs and inputs * NB_PAD "
-                          f"({pow2_at_least(nb)}) of at least {MIN_DOT}, got {list(tile)}")
+    if not (isinstance(tile, tuple) and len(tile) == 4 and all(
+            is_int(t) and 1 <= t <= MAX_TILE_SIDE and t & (t - 1) == 0 for t in tile)):
+        return errors + [f"tile must be [rows, inputs, outputs, basis], four powers of two "
+                         f"up to {MAX_TILE_SIDE}, got {tile!r}"]
+    if nb is None:
+        return errors
+    rows, inputs, outputs, basis = tile
+    nb_pad = pow2_at_least(nb)
+    if basis > nb_pad or (strategy == "dot" and basis != nb_pad):
+        errors.append(f"tile's basis block must be at most NB_PAD = {nb_pad} (and equal to it "
+                      f"for dot), got {basis}")
+    elif strategy == "dot" and min(rows, outputs, inputs * basis) < MIN_DOT:
+        errors.append(f"a dot tile needs rows, outputs and inputs * basis of at least "
+                      f"{MIN_DOT}, got {list(tile)}")
     return errors
