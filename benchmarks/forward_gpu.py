@@ -32,6 +32,7 @@ from gpu_common import (
     GRID,
     SMOKE_CASES,
     STRATEGIES,
+    check_gpu,
     gpu_key,
     measure,
     peers,
@@ -42,14 +43,15 @@ from gpu_common import (
 )
 
 
-def contenders(widths, batch, device):
+def contenders(widths, batch, device, gpu):
     import torch
 
     import kancc
 
     x = torch.rand(batch, widths[0], device=device) * 2 - 1
     for strategy in STRATEGIES:
-        program = kancc.compile(spec_of(widths), "triton", passes=pipeline(strategy, False))
+        passes = pipeline(strategy, False, batch, gpu)
+        program = kancc.compile(spec_of(widths), "triton", passes=passes)
         params = {k: torch.tensor(v, device=device) for k, v in program.init_params(0).items()}
         module = program.module
         label = "kancc" if strategy == "chosen" else f"kancc {strategy}"
@@ -74,7 +76,7 @@ def main() -> None:
                         "for this GPU (H100, H200, A100) and exit; needs no GPU")
     args = parser.parse_args()
     if args.predict:
-        cases = print_predictions(args.predict, CASES)
+        cases = print_predictions(check_gpu(args.predict), CASES)
         print(json.dumps({"benchmark": "forward_gpu", "predicted_on": args.predict,
                           "cases": cases}))
         return
@@ -100,7 +102,7 @@ def main() -> None:
         print(f"\n{list(widths)} batch {batch}"
               + (f" (predicted {case['predicted_us']:.1f} us)" if model_gpu else ""))
         with torch.no_grad():
-            for label, fn in contenders(widths, batch, device):
+            for label, fn in contenders(widths, batch, device, model_gpu or "H100"):
                 best, median, peak = measure(fn, repeat, not args.interpret)
                 case["times_ms"][label] = {"min": best, "median": median}
                 case["peak_mib"][label] = peak

@@ -26,10 +26,21 @@ def spec_of(widths: tuple[int, ...]) -> dict:
             "basis": {"degree": DEGREE, "grid": GRID}}
 
 
-def pipeline(strategy: str, training: bool) -> str:
-    schedule = "schedule" if strategy == "chosen" else f"schedule{{strategy={strategy}}}"
+def pipeline(strategy: str, training: bool, batch: int, gpu: str) -> str:
+    """The standard pipeline, scheduled for this case's batch and GPU (so that the kernels
+    timed are the ones predicted), or with a strategy forced."""
+    how = "auto" if strategy == "chosen" else strategy
+    schedule = f"schedule{{strategy={how},gpu={gpu},batch={batch}}}"
     autodiff = "autodiff," if training else ""
     return f"expand-layers,derive-stencils,lower-basis,fuse,{autodiff}{schedule},dce,canonicalize"
+
+
+def check_gpu(name: str) -> str:
+    from kancc.passes.cost_model import GPUS
+
+    if name.upper() not in GPUS:
+        raise SystemExit(f"--predict: unknown GPU {name!r}; choose one of {', '.join(GPUS)}")
+    return name.upper()
 
 
 def gpu_key(device_name: str) -> str | None:
@@ -54,7 +65,8 @@ def predicted(widths: tuple[int, ...], batch: int, gpu: str) -> dict[str, float]
 
 def print_predictions(gpu: str, cases: list) -> list[dict]:
     print(f"predicted on {gpu} (kancc's roofline cost model, float32, grid {GRID}, degree "
-          f"{DEGREE}; predictions, not measurements)")
+          f"{DEGREE}; predictions, not measurements; GEMM: the dense contraction's roofline "
+          "at the TF32 rate, stricter than the measured 'limit', which runs TF32 off)")
     print(f"  {'widths':<18}{'batch':>7}{'fwd us':>9}{'GEMM':>8}{'ratio':>7}"
           f"{'step us':>10}{'GEMM':>8}{'ratio':>7}")
     out = []

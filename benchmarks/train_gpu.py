@@ -32,6 +32,7 @@ from gpu_common import (
     DEGREE,
     GRID,
     SMOKE_CASES,
+    check_gpu,
     gpu_key,
     measure,
     peers,
@@ -55,7 +56,7 @@ def torch_step(model, x, y):
     return step
 
 
-def contenders(widths, batch, device):
+def contenders(widths, batch, device, gpu):
     import torch
 
     import kancc
@@ -64,7 +65,7 @@ def contenders(widths, batch, device):
     y = torch.randn(batch, widths[-1], device=device)
     for label, strategy, deterministic in KANCC:
         program = kancc.compile(spec_of(widths), "triton", training=True,
-                                passes=pipeline(strategy, True))
+                                passes=pipeline(strategy, True, batch, gpu))
         model = program.module.Model(device=device, deterministic=deterministic)
         model.load_state_dict({k: torch.tensor(v) for k, v in program.init_params(0).items()})
         yield label, torch_step(model, x, y)
@@ -88,7 +89,7 @@ def main() -> None:
                         "for this GPU (H100, H200, A100) and exit; needs no GPU")
     args = parser.parse_args()
     if args.predict:
-        cases = print_predictions(args.predict, CASES)
+        cases = print_predictions(check_gpu(args.predict), CASES)
         print(json.dumps({"benchmark": "train_gpu", "predicted_on": args.predict,
                           "cases": cases}))
         return
@@ -114,7 +115,7 @@ def main() -> None:
         print(f"\n{list(widths)} batch {batch}"
               + (f" (predicted {case['predicted_us']:.1f} us)" if model_gpu else ""))
         print(f"  {'contender':<14}{'min ms':>10}{'median ms':>11}{'vs kancc':>10}{'peak MiB':>10}")
-        for label, fn in contenders(widths, batch, device):
+        for label, fn in contenders(widths, batch, device, model_gpu or "H100"):
             best, median, peak = measure(fn, repeat, not args.interpret)
             case["times_ms"][label] = {"min": best, "median": median}
             case["peak_mib"][label] = peak

@@ -32,15 +32,15 @@ SCHEDULE_KEYS = ("strategy", "tile")
 SCHEDULED = {"kan.fused_layer": "layer", "kan.vjp_input": "vjp_input", "kan.vjp_coef": "vjp_coef"}
 MAX_TILE = 2048  # accumulator elements of a gather program (layer, vjp_input)
 MAX_COEF_TILE = 2048  # elements of the gather vjp_coef's [rows, outputs, basis] product
-MAX_TILE_SIDE = 1024  # what a hand-written tile may ask (Triton tiles are register arrays)
+MAX_TILE_SIDE = 1024  # rows, inputs, outputs a hand-written tile may ask (register arrays)
 TARGET_PROGRAMS = 1024  # vjp_coef splits the rows until about this many programs run
 FORWARD_PROGRAMS = 256  # the dot forward splits its input sum until about this many run
 MIN_DOT = 16  # tl.dot's smallest tile side
 TARGET_K = 32  # columns of a dot program's basis tile: inputs * NB_PAD
 COEF_CHUNK = 32  # the most basis functions a gather vjp_coef program accumulates
 MAX_DOT_NB = 64  # beyond this NB_PAD a dot tile is mostly zeros and spills
-WARPS = {("vjp_coef", "gather"): 8, ("layer", "dot"): 8, ("vjp_input", "dot"): 8,
-         ("vjp_coef", "dot"): 8}  # others: Triton's default 4
+WARPS = {("layer", "gather"): 4, ("vjp_input", "gather"): 4, ("vjp_coef", "gather"): 8,
+         ("layer", "dot"): 8, ("vjp_input", "dot"): 8, ("vjp_coef", "dot"): 4}
 
 
 def pow2_at_least(n: int) -> int:
@@ -66,13 +66,16 @@ def gather_tile(kernel: str, n_in: int, n_out: int, nb: int, order: int) -> tupl
     return max(1, min(64, MAX_COEF_TILE // (block_q * chunk))), 1, block_q, chunk
 
 
-def dot_tile(n_in: int, n_out: int, nb: int) -> tuple[int, ...]:
-    """[rows, inputs, outputs, basis] of a dot kernel (the same for all three): inputs *
-    NB_PAD about TARGET_K, the row block shrinking as that grows (register budget)."""
+def dot_tile(kernel: str, n_in: int, n_out: int, nb: int) -> tuple[int, ...]:
+    """[rows, inputs, outputs, basis] of a dot kernel: inputs * NB_PAD about TARGET_K, the
+    row block shrinking as that grows (register budget); vjp_coef, whose dot runs over
+    rows and keeps a [outputs, inputs * NB_PAD] accumulator, takes half the rows."""
     nb_pad = pow2_at_least(nb)
     block_p = max(1, min(TARGET_K // nb_pad, pow2_at_least(n_in)), -(-MIN_DOT // nb_pad))
     k = block_p * nb_pad
     block_b = 64 if k <= 32 else 32 if k <= 64 else MIN_DOT
+    if kernel == "vjp_coef":
+        block_b = max(MIN_DOT, block_b // 2)
     return block_b, block_p, max(MIN_DOT, min(64, pow2_at_least(n_out))), nb_pad
 
 
@@ -85,7 +88,7 @@ def layer_shape(op: Op) -> tuple[int, int, int]:
 def default_tile(op: Op, kernel: str, strategy: str) -> tuple[int, ...]:
     n_in, n_out, nb = layer_shape(op)
     if strategy == "dot":
-        return dot_tile(n_in, n_out, nb)
+        return dot_tile(kernel, n_in, n_out, nb)
     return gather_tile(kernel, n_in, n_out, nb, op.attr("order"))
 
 
@@ -108,9 +111,10 @@ def schedule_errors(attrs: dict[str, Any], nb: int | None) -> list[str]:
         return errors
     tile = attrs["tile"]
     if not (isinstance(tile, tuple) and len(tile) == 4 and all(
-            is_int(t) and 1 <= t <= MAX_TILE_SIDE and t & (t - 1) == 0 for t in tile)):
+            is_int(t) and t >= 1 and t & (t - 1) == 0 for t in tile)
+            and max(tile[:3]) <= MAX_TILE_SIDE):
         return errors + [f"tile must be [rows, inputs, outputs, basis], four powers of two "
-                         f"up to {MAX_TILE_SIDE}, got {tile!r}"]
+                         f"(the first three at most {MAX_TILE_SIDE}), got {tile!r}"]
     if nb is None:
         return errors
     rows, inputs, outputs, basis = tile

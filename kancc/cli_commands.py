@@ -212,7 +212,8 @@ def analyze_command(args: argparse.Namespace) -> int:
             raise KanccError("--gpu predicts kernel times; --plot and --params do not apply")
         spec = load_checkpoint(args.spec).spec if args.spec.endswith(".npz") else \
             load_spec(args.spec)
-        sys.stdout.write(gpu_report(spec, args.gpu, 256 if args.batch is None else args.batch))
+        batch = 256 if args.batch is None else args.batch
+        sys.stdout.write(gpu_report(spec, args.gpu.upper(), batch))
         return EXIT_OK
     params: dict[str, np.ndarray] | None = None
     if args.spec.endswith(".npz"):  # a checkpoint: its own model and coefficients

@@ -8,11 +8,13 @@ contracts with the coefficients viewed as a [(p, i), q] matrix:
 
   layer      y = T @ W          T: the basis tile, W[(p, i), q] = coef[p, q, i]
   vjp_input  dx[b, p] = sum_i T'[b, (p, i)] (g @ W^T)[b, (p, i)]   T': derivative tile
-  vjp_coef   dW = T^T @ g
+  vjp_coef   dW^T = g^T @ T   (g^T loaded transposed: on sm_90a this is a wgmma)
 
 The basis tensor still never reaches memory. The tile holds NB_PAD / r times more zeros
-than live values, so this wins for wide layers on small grids and loses on large grids,
-which the cost model (kancc/passes/cost_model.py) weighs for the schedule pass. float32 products use
+than live values: the schedule pass (kancc/passes/cost_model.py) weighs that for wide
+layers on small grids, and keeps large grids (NB_PAD > 64, where the tile spills) on the
+gather kernels. Every coefficient of a tile is multiplied, zeros included: an Inf or NaN
+coefficient reaches every output of its tile (gather reads only the live ones). float32 products use
 ``input_precision="tf32x3"`` (three TF32 products recover about float32 accuracy;
 DESIGN.md 5), float64 ``"ieee"``.
 
@@ -191,7 +193,7 @@ def dot_vjp_coef_kernel(op: Op, index: int, dtype: str) -> Kernel:
         "    in_ok = ins < IN",
         "    col_ok = cols < OUT",
         "    slots = tl.arange(0, NB_PAD)",
-        f"    acc = tl.zeros((BLOCK_P * NB_PAD, BLOCK_Q), dtype={TL_DTYPES[dtype]})",
+        f"    acc = tl.zeros((BLOCK_Q, BLOCK_P * NB_PAD), dtype={TL_DTYPES[dtype]})",
         "    start = split * rows_per_split",
         "    stop = tl.minimum(start + rows_per_split, n_rows)",
         "    for first in range(start, stop, BLOCK_B):",
@@ -202,14 +204,14 @@ def dot_vjp_coef_kernel(op: Op, index: int, dtype: str) -> Kernel:
         *_indent(code.lines, 8),
         *_indent(_spread(code.values, "tile", dtype), 8),
         "        tile = tl.where(row_ok[:, None, None], tile, 0.0)",
-        "        g = tl.load(g_ptr + rows.to(tl.int64)[:, None] * OUT + cols[None, :],",
-        "                    mask=row_ok[:, None] & col_ok[None, :], other=0.0)",
-        "        acc += tl.dot(tl.trans(tl.reshape(tile, (BLOCK_B, BLOCK_P * NB_PAD))), g,",
+        "        gt = tl.load(g_ptr + rows.to(tl.int64)[None, :] * OUT + cols[:, None],",
+        "                     mask=col_ok[:, None] & row_ok[None, :], other=0.0)",
+        "        acc += tl.dot(gt, tl.reshape(tile, (BLOCK_B, BLOCK_P * NB_PAD)),",
         "                      input_precision=PRECISION)",
-        "    acc3 = tl.reshape(acc, (BLOCK_P, NB_PAD, BLOCK_Q))",
-        "    at = (ins[:, None, None] * OUT + cols[None, None, :]).to(tl.int64) * NB "
-        "+ slots[None, :, None]",
-        "    ok = in_ok[:, None, None] & (slots < NB)[None, :, None] & col_ok[None, None, :]",
+        "    acc3 = tl.reshape(acc, (BLOCK_Q, BLOCK_P, NB_PAD))",
+        "    at = (ins[None, :, None] * OUT + cols[:, None, None]).to(tl.int64) * NB "
+        "+ slots[None, None, :]",
+        "    ok = col_ok[:, None, None] & in_ok[None, :, None] & (slots < NB)[None, None, :]",
         "    if ATOMIC:",
         "        tl.atomic_add(out_ptr + at, acc3, mask=ok)",
         "    else:",

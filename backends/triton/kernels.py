@@ -94,7 +94,7 @@ def layer_kernel(op: Op, index: int, dtype: str) -> Kernel:
         "y", f"torch.empty((n_rows, {n_out}), device=x.device, dtype=x.dtype)",
         f"(triton.cdiv(n_rows, {block_b}), triton.cdiv({n_out}, {block_q}))", tensors,
         [f"    {name}_kernel[grid](x, coef, y, *tables, n_rows, IN={n_in}, OUT={n_out}, NB={nb},",
-         f"        BLOCK_B={block_b}, BLOCK_Q={block_q})"]))
+         f"        BLOCK_B={block_b}, BLOCK_Q={block_q}, num_warps={WARPS['layer', 'gather']})"]))
 
 
 def tile_launch(result: str, allocate: str, grid: str, tensors: list[str],
@@ -147,7 +147,8 @@ def vjp_input_kernel(op: Op, index: int, dtype: str) -> Kernel:
         "dx", "torch.empty_like(x)",
         f"(triton.cdiv(n_rows, {block_b}), triton.cdiv({n_in}, {block_p}))", tensors,
         [f"    {name}_kernel[grid](x, coef, g.contiguous(), dx, *tables, n_rows, IN={n_in}, "
-         f"OUT={n_out},", f"        NB={nb}, BLOCK_B={block_b}, BLOCK_P={block_p})"]))
+         f"OUT={n_out},", f"        NB={nb}, BLOCK_B={block_b}, BLOCK_P={block_p}, "
+         f"num_warps={WARPS['vjp_input', 'gather']})"]))
 
 
 def vjp_coef_kernel(op: Op, index: int, dtype: str) -> Kernel:

@@ -122,6 +122,15 @@ def _row_splits(batch: int, block_b: int, programs: int) -> int:
     return max(1, _cdiv(batch, per))
 
 
+def _input_splits(layer: Layer, bb: int, bp: int, bq: int) -> int:
+    """Programs sharing one output tile's input sum in the dot forward (its wrapper's
+    formula, backends/triton/dot_kernels.py, re-rounded to whole input blocks as there)."""
+    b, p = layer.batch, layer.n_in
+    tiles = _cdiv(b, bb) * _cdiv(layer.n_out, bq)
+    splits = max(1, min(_cdiv(p, bp * 4), FORWARD_PROGRAMS // tiles, p * layer.nb // (4 * b)))
+    return _cdiv(p, _cdiv(_cdiv(p, splits), bp) * bp)
+
+
 def gather_work(layer: Layer, kernel: str) -> _Work:
     b, p, q, r, s = layer.batch, layer.n_in, layer.n_out, layer.r, layer.size
     bb, bp, bq, basis = gather_tile(kernel, p, q, layer.nb, r)
@@ -142,14 +151,13 @@ def gather_work(layer: Layer, kernel: str) -> _Work:
 
 def dot_work(layer: Layer, kernel: str) -> _Work:
     b, p, q, r, s = layer.batch, layer.n_in, layer.n_out, layer.r, layer.size
-    bb, bp, bq, nb_pad = dot_tile(p, q, layer.nb)
+    bb, bp, bq, nb_pad = dot_tile(kernel, p, q, layer.nb)
     coef = p * q * layer.nb * s
     k_padded = _cdiv(p, bp) * bp * nb_pad
     spread = r * nb_pad  # CUDA-core operations to place one input's r values in its tile
     if kernel == "layer":
         tiles = _cdiv(b, bb) * _cdiv(q, bq)
-        splits = max(1, min(_cdiv(p, bp * 4), FORWARD_PROGRAMS // tiles,
-                            p * layer.nb // (4 * b)))
+        splits = _input_splits(layer, bb, bp, bq)
         k_split = _cdiv(k_padded, splits)
         return _Work(tiles * splits, 2.0 * bb * k_split * bq, bb * k_split * r,
                      k_split * bq, coef + (b * p + b * q * (2 * splits - 1)) * s)

@@ -50,6 +50,7 @@ class Launch:
     signature: tuple[tuple[str, str], ...]
     constexprs: tuple[tuple[str, Any], ...]
     options: tuple[tuple[str, Any], ...] = ()  # launch options: num_warps, num_stages
+    aligned: tuple[str, ...] = ()  # arguments a launch specializes as divisible by 16
 
     @property
     def label(self) -> str:
@@ -68,7 +69,7 @@ class Compiled:
     stack: int = 0  # bytes of stack frame
     spill_stores: int = 0  # bytes
     spill_loads: int = 0
-    tensor_cores: bool = False
+    tensor_cores: str = ""  # the tensor-core instruction in the PTX: "wgmma", "mma" or ""
 
     @property
     def spills(self) -> bool:
@@ -87,6 +88,20 @@ def _argument_kind(value: Any) -> str:
     if dtype in POINTER_KINDS:
         return POINTER_KINDS[dtype]
     raise KanccError(f"cannot name the kind of a kernel argument of type {type(value).__name__}")
+
+
+def _is_one(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value == 1
+
+
+def _divisible_by_16(value: Any) -> bool:
+    """What a real launch specializes on (Triton's get_int/tensor_specialization): an int,
+    or a tensor's address, divisible by 16."""
+    if isinstance(value, (bool, float)):
+        return False
+    if isinstance(value, int):
+        return value % 16 == 0
+    return hasattr(value, "data_ptr") and value.data_ptr() % 16 == 0
 
 
 class _Recorder:
@@ -109,18 +124,22 @@ class _Recorder:
     def _launch(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Launch:
         import inspect
 
+        kwargs = dict(kwargs)  # the launch itself still gets its options
         options = tuple((k, kwargs.pop(k)) for k in LAUNCH_OPTIONS if k in kwargs)
         fn = self.kernel.fn
         bound = inspect.signature(fn).bind(*args, **kwargs)
-        signature, constexprs = [], []
+        signature, constexprs, aligned = [], [], []
         for name, parameter in inspect.signature(fn).parameters.items():
             value = bound.arguments[name]
-            if "constexpr" in str(parameter.annotation):
-                signature.append((name, "constexpr"))
+            if "constexpr" in str(parameter.annotation) or _is_one(value):
+                signature.append((name, "constexpr"))  # a launch makes an int 1 a constant
                 constexprs.append((name, value))
-            else:
-                signature.append((name, _argument_kind(value)))
-        return Launch(self.source, self.name, tuple(signature), tuple(constexprs), options)
+                continue
+            signature.append((name, _argument_kind(value)))
+            if _divisible_by_16(value):
+                aligned.append(name)
+        return Launch(self.source, self.name, tuple(signature), tuple(constexprs), options,
+                      tuple(aligned))
 
 
 @contextlib.contextmanager
@@ -175,7 +194,12 @@ def compile_launches(launches: Sequence[Launch], archs: Sequence[int] = ARCHITEC
                 text=True, env=env)))
     results = []
     for share, child in children:
-        out, err = child.communicate(timeout=timeout_s)
+        try:
+            out, err = child.communicate(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            for _, other in children:
+                other.kill()
+            raise KanccError(f"compiling took over {timeout_s:.0f} s; stopped") from None
         if child.returncode != 0:
             raise KanccError(f"the compiling process failed:\n{err[-4000:]}")
         for item in json.loads(out):
@@ -189,7 +213,8 @@ def compile_from_stdin() -> None:
     results = []
     for index, raw in enumerate(request["launches"]):
         launch = Launch(raw["source"], raw["kernel"], tuple(map(tuple, raw["signature"])),
-                        tuple(map(tuple, raw["constexprs"])), tuple(map(tuple, raw["options"])))
+                        tuple(map(tuple, raw["constexprs"])), tuple(map(tuple, raw["options"])),
+                        tuple(raw["aligned"]))
         for arch in request["archs"]:
             results.append({"index": index, "arch": arch, **_compile_one(launch, arch)})
     sys.stdout.write(json.dumps(results))
@@ -217,14 +242,24 @@ def _compile_one(launch: Launch, arch: int) -> dict[str, Any]:
     from triton.compiler import ASTSource
 
     try:
-        source = ASTSource(fn=_kernel_of(launch), signature=dict(launch.signature),
-                           constexprs=dict(launch.constexprs))
+        kernel = _kernel_of(launch)
+        aligned = {(kernel.arg_names.index(name),): [["tt.divisibility", 16]]
+                   for name in launch.aligned}
+        source = ASTSource(fn=kernel, signature=dict(launch.signature),
+                           constexprs=dict(launch.constexprs), attrs=aligned)
         compiled = triton.compile(source, target=GPUTarget("cuda", arch, 32),
                                   options=dict(launch.options))
     except Exception as exc:  # the compiler's own error is the finding
         return {"error": f"{type(exc).__name__}: {str(exc)[-2000:]}"}
     ptx = compiled.asm["ptx"]
-    return {**_ptxas_usage(ptx, arch), "tensor_cores": bool(re.search(r"\b(wgmma|mma)\.", ptx))}
+    return {**_ptxas_usage(ptx, arch), "tensor_cores": _tensor_core_instruction(ptx)}
+
+
+def _tensor_core_instruction(ptx: str) -> str:
+    """"wgmma" (Hopper's warpgroup MMA), "mma" (mma.sync, sm_80 and later) or ""."""
+    if re.search(r"\bwgmma\.", ptx):
+        return "wgmma"
+    return "mma" if re.search(r"\bmma\.", ptx) else ""
 
 
 def _ptxas_usage(ptx: str, arch: int) -> dict[str, int]:

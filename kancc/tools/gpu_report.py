@@ -10,8 +10,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from kancc.errors import KanccError
-from kancc.ir.schedule_attrs import SCHEDULED, layer_shape, schedule_of
+from kancc.ir.schedule_attrs import SCHEDULED, layer_shape, pow2_at_least, schedule_of
+from kancc.passes import PIPELINES
 from kancc.passes.cost_model import GPUS, Layer, dense_gemm_seconds, estimate
+from kancc.passes.schedule import MAX_BATCH
 from kancc.program import compile as compile_spec
 from kancc.spec import Spec
 
@@ -24,6 +26,7 @@ class KernelRow:
     name: str
     shape: str
     strategy: str
+    programs: int
     megabytes: float
     gflop: float
     micros: float
@@ -32,12 +35,14 @@ class KernelRow:
     gemm_micros: float
 
     def line(self) -> str:
-        return (f"{self.name:<14} {self.shape:<16} {self.strategy:<7} {self.megabytes:9.3f} "
+        return (f"{self.name:<14} {self.shape:<16} {self.strategy:<9}{self.programs:>9} "
+                f"{self.megabytes:9.3f} "
                 f"{self.gflop:8.4f} {self.micros:10.2f} {self.bound:<7} "
                 f"{self.other_micros:10.2f} {self.gemm_micros:10.2f}")
 
 
-HEADER = (f"{'kernel':<14} {'in x out x n_b':<16} {'tile':<7} {'HBM MB':>9} {'GFLOP':>8} "
+HEADER = (f"{'kernel':<14} {'in x out x n_b':<16} {'strategy':<9}{'programs':>9} {'HBM MB':>9} "
+          f"{'GFLOP':>8} "
           f"{'pred us':>10} {'bound':<7} {'other us':>10} {'GEMM us':>10}")
 
 
@@ -46,10 +51,9 @@ def kernel_rows(spec: Spec, gpu: str, batch: int) -> tuple[list[KernelRow], list
     model does not cover (Tucker layers)."""
     if gpu not in GPUS:
         raise KanccError(f"--gpu: unknown GPU {gpu!r}; choose one of {', '.join(GPUS)}")
-    if batch < 1:
-        raise KanccError(f"--batch must be a positive integer, got {batch}")
-    pipeline = ("expand-layers,derive-stencils,lower-basis,fuse,autodiff,"
-                f"schedule{{gpu={gpu},batch={batch}}},dce,canonicalize")
+    if not 1 <= batch <= MAX_BATCH:
+        raise KanccError(f"--batch must be an integer in 1..{MAX_BATCH}, got {batch}")
+    pipeline = PIPELINES["training"].replace("schedule", f"schedule{{gpu={gpu},batch={batch}}}")
     graph = compile_spec(spec, "numpy", training=True, passes=pipeline).ir
     dtype = graph.dtype
     rows, notes = [], []
@@ -65,8 +69,8 @@ def kernel_rows(spec: Spec, gpu: str, batch: int) -> tuple[list[KernelRow], list
         chosen = estimate(GPUS[gpu], layer, kind, strategy)
         other = estimate(GPUS[gpu], layer, kind, OTHER[strategy])
         rows.append(KernelRow(f"{kind}_{index}", f"{n_in}x{n_out}x{nb}", strategy,
-                              chosen.bytes / 1e6, chosen.flops / 1e9, chosen.seconds * 1e6,
-                              chosen.bound, other.seconds * 1e6,
+                              chosen.programs, chosen.bytes / 1e6, chosen.flops / 1e9,
+                              chosen.seconds * 1e6, chosen.bound, other.seconds * 1e6,
                               dense_gemm_seconds(GPUS[gpu], layer, kind) * 1e6))
     return rows, notes
 
@@ -92,6 +96,8 @@ def gpu_report(spec: Spec, gpu: str, batch: int) -> str:
     total = totals(rows)
     lines = [f"{spec.name}: predicted {gpu} times at batch {batch}, {spec.dtype} (roofline "
              "cost model; no launch latency; a prediction until a GPU measures it)",
+             f"strategies as the schedule pass chooses them for batches up to "
+             f"{pow2_at_least(batch)} (its bucket); 'other us': the other strategy's time",
              HEADER, *(r.line() for r in rows), ""]
     for title, predicted, gemm in (("forward", total.forward, total.gemm_forward),
                                    ("training step", total.step, total.gemm_step)):
