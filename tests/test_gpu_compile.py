@@ -6,8 +6,8 @@ Launches are recorded under the interpreter (kancc.tools.gpu_compile) over a tab
 specs: every example, orders 1-6 on uniform and non-uniform knots, the global bases, Tucker
 and LoTRA models, float64, input gradients, the Newton-Kaczmarz program, and the shapes KANs
 are benchmarked at ([1000,1000,1], [512,512,1]; a degree-5 grid-200 layer). Those large
-ones are recorded without running their kernels (execute=False). About 2-4 minutes on two
-cores without Triton's cache (~/.triton/cache), seconds with it.
+ones are recorded without running their kernels (execute=False). About 3.5 minutes on two
+cores with an empty Triton cache (~/.triton/cache), under a minute with it.
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@ named GPU, for the gather and the dense-tile ("dot") strategies (ir/schedule_att
 the dense GEMM of the same contraction. The schedule pass asks it which strategy each
 kernel gets; ``kancc analyze --gpu`` prints it.
 
-Assumptions (DESIGN.md 5; every number is a prediction until a GPU measures it):
+Assumptions (DESIGN.md 4; every number is a prediction until a GPU measures it):
 - A kernel takes max(HBM bytes / bandwidth, compute), compute being the busiest SM's
   work: programs are dealt to SMs in waves (ceil(programs / SMs)), and one program's time
   is the largest of its tensor-core FLOPs, CUDA-core FLOPs and gathered loads at one SM's
