@@ -110,7 +110,7 @@ def _penalty_check(op: Op) -> list[str]:
 
 
 LOWERING = tuple(key for key in LOWERING_KEYS if key != "eval")
-FUSED = LOWERING + ("strategy", "tile")  # and the schedule of their kernels (schedule.py)
+FUSED = LOWERING + ("strategy", "tile")  # and their kernels' schedule (schedule_attrs.py)
 
 OPS: dict[str, OpDef] = {d.name: d for d in (
     OpDef("kan.layer", (Value, Param), BASIS_KEYS, (), type_rules.layer,
