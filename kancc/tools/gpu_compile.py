@@ -37,6 +37,7 @@ POINTER_KINDS = {"float32": "*fp32", "float64": "*fp64", "int32": "*i32", "int64
                  "bool": "*i1"}
 FRAME = re.compile(r"(\d+) bytes stack frame, (\d+) bytes spill stores, (\d+) bytes spill loads")
 LAUNCH_OPTIONS = ("num_warps", "num_stages")
+MAX_JOBS = 8
 REGISTERS = re.compile(r"Used (\d+) registers")
 
 
@@ -176,9 +177,10 @@ def distinct(launches: Sequence[Launch]) -> list[Launch]:
 def compile_launches(launches: Sequence[Launch], archs: Sequence[int] = ARCHITECTURES,
                      jobs: int | None = None, timeout_s: float = 1800.0) -> list[Compiled]:
     """Compile each distinct launch for each architecture in ``jobs`` child processes (no
-    interpreter there; default: one per CPU) and read its resource use."""
+    interpreter there; default: one per CPU, at most MAX_JOBS: each child holds torch and
+    triton, a few hundred MB) and read its resource use."""
     todo = distinct(launches)
-    jobs = max(1, min(jobs or os.cpu_count() or 1, len(todo)))
+    jobs = max(1, min(jobs or MAX_JOBS, os.cpu_count() or 1, len(todo)))
     env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
     command = [sys.executable, "-c",
                "from kancc.tools.gpu_compile import compile_from_stdin; compile_from_stdin()"]
