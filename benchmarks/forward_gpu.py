@@ -21,24 +21,13 @@ JSON line.
 
 from __future__ import annotations
 
-import argparse
-import json
-import os
-import sys
-
 from gpu_common import (
-    CASES,
     DEGREE,
     GRID,
-    SMOKE_CASES,
     STRATEGIES,
-    check_gpu,
-    gpu_key,
-    measure,
     peers,
     pipeline,
-    predicted,
-    print_predictions,
+    run_benchmark,
     spec_of,
 )
 
@@ -68,50 +57,8 @@ def contenders(widths, batch, device, gpu):
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeat", type=int, default=50)
-    parser.add_argument("--interpret", action="store_true",
-                        help="run tiny shapes on the CPU in Triton's interpreter")
-    parser.add_argument("--predict", metavar="GPU", help="print the cost model's predictions "
-                        "for this GPU (H100, H200, A100) and exit; needs no GPU")
-    args = parser.parse_args()
-    if args.predict:
-        cases = print_predictions(check_gpu(args.predict), CASES)
-        print(json.dumps({"benchmark": "forward_gpu", "predicted_on": args.predict,
-                          "cases": cases}))
-        return
-    if args.interpret:
-        os.environ["TRITON_INTERPRET"] = "1"  # before triton is imported
-    import torch
-
-    if not args.interpret and not torch.cuda.is_available():
-        print("no CUDA device: nothing to time (--predict GPU prints the cost model's "
-              "predictions; --interpret checks the script on CPU)")
-        sys.exit(1)
-    device = "cpu" if args.interpret else "cuda"
-    torch.backends.cuda.matmul.allow_tf32 = False
-    repeat = 2 if args.interpret else args.repeat
-    name = "cpu (interpreter)" if args.interpret else torch.cuda.get_device_name()
-    model_gpu = None if args.interpret else gpu_key(name)
-    print(f"{name}, float32, grid {GRID}, degree {DEGREE}")
-    results = []
-    for widths, batch in SMOKE_CASES if args.interpret else CASES:
-        case = {"widths": list(widths), "batch": batch, "times_ms": {}, "peak_mib": {}}
-        if model_gpu:
-            case["predicted_us"] = predicted(widths, batch, model_gpu)["forward_us"]
-        print(f"\n{list(widths)} batch {batch}"
-              + (f" (predicted {case['predicted_us']:.1f} us)" if model_gpu else ""))
-        with torch.no_grad():
-            for label, fn in contenders(widths, batch, device, model_gpu or "H100"):
-                best, median, peak = measure(fn, repeat, not args.interpret)
-                case["times_ms"][label] = {"min": best, "median": median}
-                case["peak_mib"][label] = peak
-                base = case["times_ms"]["kancc"]["median"]
-                print(f"  {label:<14}{best:>10.3f}{median:>11.3f}{median / base:>9.2f}x"
-                      f"{peak:>10.1f}")
-        results.append(case)
-    print(json.dumps({"benchmark": "forward_gpu", "device": name, "dtype": "float32",
-                      "grid": GRID, "degree": DEGREE, "cases": results}))
+    run_benchmark("forward_gpu", __doc__.splitlines()[0], contenders, "forward_us", repeat=50,
+                  what="", no_grad=True)
 
 
 if __name__ == "__main__":

@@ -8,9 +8,13 @@ that it runs everywhere). Neither is a kancc dependency.
 
 from __future__ import annotations
 
+import argparse
+import contextlib
+import json
 import os
 import sys
 import time
+from collections.abc import Callable, Iterator
 
 import numpy as np
 
@@ -130,3 +134,59 @@ def measure(fn, repeat: int, cuda: bool) -> tuple[float, float, float]:
         sync()
         times.append((time.perf_counter() - start) * 1e3)
     return min(times), float(np.median(times)), peak
+
+
+Contenders = Callable[[tuple[int, ...], int, str, str], Iterator[tuple[str, Callable[[], object]]]]
+
+
+def run_benchmark(benchmark: str, description: str, contenders: Contenders, predicted_key: str,
+                  repeat: int, what: str, no_grad: bool) -> None:
+    """The command line both GPU benchmarks share: --predict prints the cost model's
+    predictions; otherwise every case's contenders (``contenders(widths, batch, device,
+    gpu)`` yields (label, fn)) are timed on CUDA, or in the interpreter with --interpret,
+    beside the prediction for this GPU (``predicted_key`` of ``predicted``)."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--repeat", type=int, default=repeat)
+    parser.add_argument("--interpret", action="store_true",
+                        help="run tiny shapes on the CPU in Triton's interpreter")
+    parser.add_argument("--predict", metavar="GPU", help="print the cost model's predictions "
+                        "for this GPU (H100, H200, A100) and exit; needs no GPU")
+    args = parser.parse_args()
+    if args.predict:
+        cases = print_predictions(check_gpu(args.predict), CASES)
+        print(json.dumps({"benchmark": benchmark, "predicted_on": args.predict,
+                          "cases": cases}))
+        return
+    if args.interpret:
+        os.environ["TRITON_INTERPRET"] = "1"  # before triton is imported
+    import torch
+
+    if not args.interpret and not torch.cuda.is_available():
+        print("no CUDA device: nothing to time (--predict GPU prints the cost model's "
+              "predictions; --interpret checks the script on CPU)")
+        sys.exit(1)
+    device = "cpu" if args.interpret else "cuda"
+    torch.backends.cuda.matmul.allow_tf32 = False
+    repeat = 2 if args.interpret else args.repeat
+    name = "cpu (interpreter)" if args.interpret else torch.cuda.get_device_name()
+    model_gpu = None if args.interpret else gpu_key(name)
+    print(f"{name}, float32, grid {GRID}, degree {DEGREE}{what}")
+    results = []
+    for widths, batch in SMOKE_CASES if args.interpret else CASES:
+        case: dict = {"widths": list(widths), "batch": batch, "times_ms": {}, "peak_mib": {}}
+        if model_gpu:
+            case["predicted_us"] = predicted(widths, batch, model_gpu)[predicted_key]
+        print(f"\n{list(widths)} batch {batch}"
+              + (f" (predicted {case['predicted_us']:.1f} us)" if model_gpu else ""))
+        print(f"  {'contender':<14}{'min ms':>10}{'median ms':>11}{'vs kancc':>10}{'peak MiB':>10}")
+        with torch.no_grad() if no_grad else contextlib.nullcontext():
+            for label, fn in contenders(widths, batch, device, model_gpu or "H100"):
+                best, median, peak = measure(fn, repeat, not args.interpret)
+                case["times_ms"][label] = {"min": best, "median": median}
+                case["peak_mib"][label] = peak
+                base = case["times_ms"]["kancc"]["median"]
+                print(f"  {label:<14}{best:>10.3f}{median:>11.3f}{median / base:>9.2f}x"
+                      f"{peak:>10.1f}")
+        results.append(case)
+    print(json.dumps({"benchmark": benchmark, "device": name, "dtype": "float32",
+                      "grid": GRID, "degree": DEGREE, "cases": results}))

@@ -92,10 +92,15 @@ def default_tile(op: Op, kernel: str, strategy: str) -> tuple[int, ...]:
     return gather_tile(kernel, n_in, n_out, nb, op.attr("order"))
 
 
+def strategy_of(op: Op) -> str:
+    """The op's strategy attribute; gather without one."""
+    return str(op.attr("strategy", "gather"))
+
+
 def schedule_of(op: Op, kernel: str) -> tuple[str, tuple[int, ...]]:
     """(strategy, tile) of ``op`` run as ``kernel`` ("layer", "vjp_input", "vjp_coef"): its
     attributes, else gather with the default tiles (a Tucker layer's one-input views)."""
-    strategy = str(op.attr("strategy", "gather"))
+    strategy = strategy_of(op)
     if op.has_attr("tile"):
         return strategy, tuple(op.attr("tile"))
     return strategy, default_tile(op, kernel, strategy)

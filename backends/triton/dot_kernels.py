@@ -37,12 +37,6 @@ from .kernels import TL_DTYPES, Kernel, basis_code, kernel_head, row_split_wrapp
 PRECISION = {"f32": "tf32x3", "f64": "ieee"}
 
 
-def _dot_schedule(op: Op, kernel: str) -> tuple[int, ...]:
-    """(BLOCK_B, BLOCK_P, BLOCK_Q, NB_PAD) of a dot kernel: the op's tile, which the IR
-    verifier checked against tl.dot's limits."""
-    return schedule_of(op, kernel)[1]
-
-
 def _spread(values: Sequence[str], tile: str, dtype: str) -> list[str]:
     """Lines building ``tile`` [BLOCK_B, BLOCK_P, NB_PAD]: value m at slot k + m."""
     return [f"{tile} = tl.zeros((BLOCK_B, BLOCK_P, NB_PAD), dtype={TL_DTYPES[dtype]})",
@@ -104,7 +98,7 @@ def _dot_layer_wrapper(op: Op, name: str, tensors: list[str], dtype: str) -> lis
     until about FORWARD_PROGRAMS programs run, each split at least 4 input blocks, and the
     partial sums (splits x batch x out) at most a quarter of the coefficients' size."""
     n_in, n_out, nb = layer_shape(op)
-    block_b, block_p, block_q, nb_pad = _dot_schedule(op, "layer")
+    block_b, block_p, block_q, nb_pad = schedule_of(op, "layer")[1]
     most = max(1, -(-n_in // (block_p * 4)))
     return [
         "    n_rows = x.shape[0]",
@@ -130,7 +124,7 @@ def _dot_layer_wrapper(op: Op, name: str, tensors: list[str], dtype: str) -> lis
 def dot_vjp_input_kernel(op: Op, index: int, dtype: str) -> Kernel:
     tables, table_args, tensors, code = basis_code(op, index, derivative=True)
     n_in, n_out, nb = layer_shape(op)
-    block_b, block_p, block_q, nb_pad = _dot_schedule(op, "vjp_input")
+    block_b, block_p, block_q, nb_pad = schedule_of(op, "vjp_input")[1]
     name = f"vjp_input_{index}"
     lines = [
         *kernel_head(f"{name}_kernel(x_ptr, coef_ptr, g_ptr, dx_ptr, {table_args}n_rows",
@@ -224,7 +218,7 @@ def dot_vjp_coef_kernel(op: Op, index: int, dtype: str) -> Kernel:
 
 def _dot_vjp_coef_wrapper(op: Op, name: str, tensors: list[str], dtype: str) -> list[str]:
     n_in, n_out, nb = layer_shape(op)
-    block_b, block_p, block_q, nb_pad = _dot_schedule(op, "vjp_coef")
+    block_b, block_p, block_q, nb_pad = schedule_of(op, "vjp_coef")[1]
     return row_split_wrapper(name, (n_in, n_out, nb), block_b,
                              -(-n_in // block_p) * -(-n_out // block_q),
                              f"(triton.cdiv({n_in}, {block_p}), triton.cdiv({n_out}, "

@@ -30,7 +30,7 @@ from collections.abc import Callable
 
 from kancc.errors import BackendError
 from kancc.ir import Graph, Op, Param, Trait, has_trait, is_training_graph
-from kancc.ir.schedule_attrs import TARGET_PROGRAMS
+from kancc.ir.schedule_attrs import TARGET_PROGRAMS, strategy_of
 
 from ..loss_rules import LOSS_TEMPLATES, loss_expression
 from ..module_skeleton import check_renderable, gradient_entries, module_text, prediction_ops
@@ -51,7 +51,7 @@ def by_strategy(gather: KernelRule, dot: KernelRule) -> KernelRule:
     """The rule of an op whose kernels come in both strategies: its ``strategy`` attribute
     (the schedule pass) picks, gather without one."""
     def rule(op: Op, index: int, dtype: str) -> Kernel:
-        return (dot if op.attr("strategy", "gather") == "dot" else gather)(op, index, dtype)
+        return (dot if strategy_of(op) == "dot" else gather)(op, index, dtype)
     return rule
 
 

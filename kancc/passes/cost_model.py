@@ -77,8 +77,6 @@ class Layer:
 
 @dataclass(frozen=True)
 class Estimate:
-    kernel: str  # "layer", "vjp_input", "vjp_coef"
-    strategy: str  # "gather", "dot"
     programs: int
     bytes: float
     flops: float  # useful FLOPs: 2 B in r out
@@ -97,7 +95,7 @@ class _Work:
     hbm_bytes: float
 
 
-def _predict(gpu: Gpu, layer: Layer, kernel: str, strategy: str, work: _Work) -> Estimate:
+def _predict(gpu: Gpu, layer: Layer, work: _Work) -> Estimate:
     waves = math.ceil(work.programs / gpu.sms)
     per_sm = {"tensor": work.tensor_flops / (gpu.tensor_rate(layer.dtype) / gpu.sms),
               "fp32": work.cuda_flops / (gpu.cuda_rate(layer.dtype) / gpu.sms),
@@ -107,8 +105,7 @@ def _predict(gpu: Gpu, layer: Layer, kernel: str, strategy: str, work: _Work) ->
     memory = work.hbm_bytes / gpu.bandwidth
     useful = 2.0 * layer.batch * layer.n_in * layer.r * layer.n_out
     bound = "memory" if memory >= compute else limit
-    return Estimate(kernel, strategy, work.programs, work.hbm_bytes, useful,
-                    max(memory, compute), bound)
+    return Estimate(work.programs, work.hbm_bytes, useful, max(memory, compute), bound)
 
 
 def _cdiv(a: int, b: int) -> int:
@@ -177,7 +174,7 @@ WORK = {"gather": gather_work, "dot": dot_work}
 
 
 def estimate(gpu: Gpu, layer: Layer, kernel: str, strategy: str) -> Estimate:
-    return _predict(gpu, layer, kernel, strategy, WORK[strategy](layer, kernel))
+    return _predict(gpu, layer, WORK[strategy](layer, kernel))
 
 
 def dense_gemm_seconds(gpu: Gpu, layer: Layer, kernel: str) -> float:

@@ -7,7 +7,7 @@ content-addressed cache file.
 
 from .atomic_files import write_atomic, write_bytes_atomic, write_text_atomic
 from .checkpoints import Checkpoint, load_checkpoint, save_checkpoint
-from .module_cache import load_module
+from .module_cache import import_file, load_module
 
-__all__ = ["Checkpoint", "load_checkpoint", "load_module", "save_checkpoint", "write_atomic",
-           "write_bytes_atomic", "write_text_atomic"]
+__all__ = ["Checkpoint", "import_file", "load_checkpoint", "load_module", "save_checkpoint",
+           "write_atomic", "write_bytes_atomic", "write_text_atomic"]

@@ -39,6 +39,13 @@ def load_module(source: str, prefix: str) -> ModuleType:
             write_text_atomic(path, source)
         except KanccError as exc:
             raise KanccError(f"{exc} (set KANCC_CACHE_DIR to a writable directory)") from None
+    return import_file(name, path)
+
+
+def import_file(name: str, path: Path) -> ModuleType:
+    """The module ``name`` imported from ``path`` (once a process: sys.modules keeps it)."""
+    if name in sys.modules:
+        return sys.modules[name]
     spec = importlib.util.spec_from_file_location(name, path)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)

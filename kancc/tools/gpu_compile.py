@@ -2,7 +2,7 @@
 
 Triton's interpreter accepts much that its compiler rejects and says nothing about
 registers, so every kernel kancc emits is also compiled, as it is launched, for sm_80 (A100)
-and sm_90a (H100/H200), and its resource use read from the cubin:
+and sm_90a (H100/H200), and its resource use read from ptxas:
 
 1. ``record_launches`` runs a workload under the interpreter with each ``@triton.jit``
    kernel it can see wrapped, and records every launch's argument kinds (``*fp32``,
@@ -10,7 +10,9 @@ and sm_90a (H100/H200), and its resource use read from the cubin:
 2. ``compile_launches`` compiles each distinct launch with ``triton.compile`` in child
    processes (the interpreter is chosen per process, and a child without it gets real
    ``JITFunction``s), then runs the bundled ``ptxas -v`` on the PTX (registers, stack
-   frame, spill stores and loads) and scans the PTX for ``mma``/``wgmma`` (tensor cores).
+   frame, spill stores and loads: the cubin's STACK cannot tell a spill from a frame, so
+   ptxas runs a second time, after Triton's own run) and scans the PTX for ``mma``/``wgmma``
+   (tensor cores).
 
 Triton's own on-disk cache (``~/.triton/cache``) makes a second run cheap.
 """
@@ -31,6 +33,7 @@ from types import ModuleType
 from typing import Any
 
 from kancc.errors import KanccError
+from kancc.storage import import_file
 
 ARCHITECTURES = (80, 90)  # sm_80 (A100), sm_90a (H100/H200)
 POINTER_KINDS = {"float32": "*fp32", "float64": "*fp64", "int32": "*i32", "int64": "*i64",
@@ -223,18 +226,12 @@ def compile_from_stdin() -> None:
 
 
 def _kernel_of(launch: Launch) -> Any:
+    """The kernel, as a real ``JITFunction`` (this process has no interpreter)."""
     import importlib
-    import importlib.util
 
     if launch.source.endswith(".py"):
-        name = "kancc_compile_" + Path(launch.source).stem
-        if name not in sys.modules:
-            spec = importlib.util.spec_from_file_location(name, launch.source)
-            assert spec is not None and spec.loader is not None
-            module = importlib.util.module_from_spec(spec)
-            sys.modules[name] = module
-            spec.loader.exec_module(module)
-        return getattr(sys.modules[name], launch.kernel)
+        path = Path(launch.source)
+        return getattr(import_file(path.stem, path), launch.kernel)
     return getattr(importlib.import_module(launch.source), launch.kernel)
 
 
@@ -258,7 +255,8 @@ def _compile_one(launch: Launch, arch: int) -> dict[str, Any]:
 
 
 def _tensor_core_instruction(ptx: str) -> str:
-    """"wgmma" (Hopper's warpgroup MMA), "mma" (mma.sync, sm_80 and later) or ""."""
+    """The PTX's tensor-core instruction: wgmma (Hopper's warpgroup MMA), mma (mma.sync,
+    sm_80 and later) or the empty string."""
     if re.search(r"\bwgmma\.", ptx):
         return "wgmma"
     return "mma" if re.search(r"\bmma\.", ptx) else ""

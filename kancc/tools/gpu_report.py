@@ -18,12 +18,12 @@ from kancc.program import compile as compile_spec
 from kancc.spec import Spec
 
 OTHER = {"gather": "dot", "dot": "gather"}
-FORWARD = "layer"
 
 
 @dataclass(frozen=True)
 class KernelRow:
-    name: str
+    kind: str  # layer, vjp_input, vjp_coef
+    op: int  # its op's index in the training graph
     shape: str
     strategy: str
     programs: int
@@ -35,10 +35,10 @@ class KernelRow:
     gemm_micros: float
 
     def line(self) -> str:
-        return (f"{self.name:<14} {self.shape:<16} {self.strategy:<9}{self.programs:>9} "
-                f"{self.megabytes:9.3f} "
-                f"{self.gflop:8.4f} {self.micros:10.2f} {self.bound:<7} "
-                f"{self.other_micros:10.2f} {self.gemm_micros:10.2f}")
+        kernel = f"{self.kind}_{self.op}"  # the emitted kernel's name
+        return (f"{kernel:<14} {self.shape:<16} {self.strategy:<9}{self.programs:>9} "
+                f"{self.megabytes:9.3f} {self.gflop:8.4f} {self.micros:10.2f} "
+                f"{self.bound:<7} {self.other_micros:10.2f} {self.gemm_micros:10.2f}")
 
 
 HEADER = (f"{'kernel':<14} {'in x out x n_b':<16} {'strategy':<9}{'programs':>9} {'HBM MB':>9} "
@@ -68,7 +68,7 @@ def kernel_rows(spec: Spec, gpu: str, batch: int) -> tuple[list[KernelRow], list
         strategy = schedule_of(op, kind)[0]
         chosen = estimate(GPUS[gpu], layer, kind, strategy)
         other = estimate(GPUS[gpu], layer, kind, OTHER[strategy])
-        rows.append(KernelRow(f"{kind}_{index}", f"{n_in}x{n_out}x{nb}", strategy,
+        rows.append(KernelRow(kind, index, f"{n_in}x{n_out}x{nb}", strategy,
                               chosen.programs, chosen.bytes / 1e6, chosen.flops / 1e9,
                               chosen.seconds * 1e6, chosen.bound, other.seconds * 1e6,
                               dense_gemm_seconds(GPUS[gpu], layer, kind) * 1e6))
@@ -86,7 +86,7 @@ class Totals:
 
 
 def totals(rows: list[KernelRow]) -> Totals:
-    forward = [r for r in rows if r.name.startswith(FORWARD)]
+    forward = [r for r in rows if r.kind == "layer"]
     return Totals(sum(r.micros for r in forward), sum(r.micros for r in rows),
                   sum(r.gemm_micros for r in forward), sum(r.gemm_micros for r in rows))
 
