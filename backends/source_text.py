@@ -54,6 +54,11 @@ def float_list(values: tuple[Fraction, ...], indent: str) -> str:
     return "[\n" + "\n".join(inner + line for line in lines) + f"\n{indent}]"
 
 
+def affine_call(op: Op, x: str) -> str:
+    """A kan.affine op as a call of the runtime's ``affine(x, scale, shift)``."""
+    return f"affine({x}, {float_list(op.attr('scale'), '')}, {float_list(op.attr('shift'), '')})"
+
+
 def param_shapes(graph: Graph) -> str:
     items = ", ".join(f'"{p.name}": {tuple(p.type.shape)}' for p in graph.params)
     return "{" + items + "}"

@@ -14,6 +14,8 @@ Training ops (made by the autodiff pass; DESIGN.md 3):
   kan.penalty      scalar regularizer of one parameter (kind l2: weight * sum coef^2)
   kan.penalty_grad its gradient
   kan.add          elementwise sum of two values of one type (loss terms, gradient terms)
+  kan.affine       y[:, j] = x[:, j] * scale[j] + shift[j]: [data] standardize's input and
+                   output maps (exact attributes; its reverse is kan.affine with shift 0)
   kan.vjp_input    d(loss)/dx of a fused layer from d(loss)/dy: basis derivative, recomputed
   kan.vjp_coef     d(loss)/dcoef of a fused layer from d(loss)/dy: basis recomputed, never stored
 
@@ -35,6 +37,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Callable
 from dataclasses import dataclass
+from fractions import Fraction
 
 from . import type_rules
 from .basis_attrs import (
@@ -101,6 +104,20 @@ def _vjp_tucker_check(op: Op) -> list[str]:
     return basis_errors(op.name, op.attr_dict, wants_dx=len(op.results) == 5)
 
 
+def _affine_check(op: Op) -> list[str]:
+    """scale and shift: one exact number per column of the operand."""
+    width = op.operands[0].type.shape[-1] if op.operands[0].type.rank else None
+    errors = []
+    for key in ("scale", "shift"):
+        value = op.attr(key)
+        numbers = isinstance(value, tuple) and all(
+            isinstance(v, int | Fraction) and not isinstance(v, bool) for v in value)
+        if not numbers or len(value) != width:
+            errors.append(f"{op.name}: {key} must be a list of {width} numbers (one per "
+                          f"column), got {value!r}")
+    return errors
+
+
 def _loss_check(op: Op) -> list[str]:
     return loss_errors(op.attr_dict, LOSS_KINDS)
 
@@ -162,6 +179,9 @@ OPS: dict[str, OpDef] = {d.name: d for d in (
           "d(kan.penalty)/d(coef)", traits=frozenset({Trait.DIFFERENTIATES_PARAMS}),
           check=_penalty_check),
     OpDef("kan.add", (Value, Value), (), (), type_rules.add, "a + b, same types"),
+    OpDef("kan.affine", (Value,), ("scale", "shift"), (), type_rules.affine,
+          "y[:, j] = x[:, j] * scale[j] + shift[j] (input and output standardization)",
+          check=_affine_check),
 )}
 
 
@@ -176,7 +196,7 @@ def is_training_graph(graph: Graph) -> bool:
     return any(has_trait(op, Trait.GRADIENT) for op in graph.ops)
 
 
-ATTR_ORDER = BASIS_KEYS + LOWERING_KEYS + ("strategy", "tile", "weight")
+ATTR_ORDER = BASIS_KEYS + LOWERING_KEYS + ("strategy", "tile", "weight", "scale", "shift")
 
 
 def canonical_attr_order(op: Op) -> Op:

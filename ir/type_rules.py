@@ -141,6 +141,14 @@ def add(op: Op) -> tuple[TensorType, ...]:
     return (a.type,)
 
 
+def affine(op: Op) -> tuple[TensorType, ...]:
+    """y = x * scale + shift per column: the type of x (the attribute lengths are checked by
+    the op's attribute check)."""
+    (x,) = op.operands
+    _require_rank(x, 2)
+    return (x.type,)
+
+
 def ref(v: Operand) -> str:
     return f"%{v.name}" if isinstance(v, Value) else f"@{v.name}"
 

@@ -4,6 +4,7 @@
                        [--training] [--print-ir-after-all] [--print-ir-after NAME]
                        [--print-ir-before NAME] [--dump-ir DIR]
     kancc run SPEC|CKPT --input X.npy [--params P.npz | --seed N] [--target T] [-o Y.npy]
+    kancc eval CKPT --data FILE [--json] [--target T]
     kancc check SPEC [--samples N] [--seed N] [--targets numpy,triton]
     kancc train SPEC [--data SOURCE] [--target T] [--optimizer adam|lbfgs] [--steps N]
                      [--lr LR] [--batch-size N] [--seed N] [--init CHECKPOINT] [-o CHECKPOINT]
@@ -35,6 +36,7 @@ from .cli_commands import (
     analyze_command,
     check_command,
     compile_command,
+    eval_command,
     passes_command,
     plot_command,
     refine_command,
@@ -111,6 +113,15 @@ def _run_arguments(parser: argparse.ArgumentParser) -> None:
                         help="write outputs to this .npy instead of printing")
 
 
+def _eval_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("checkpoint", help="a checkpoint (kancc train -o)")
+    parser.add_argument("--data", required=True, type=_file_name,
+                        help="labelled rows (.npz/.npy/.csv, laid out as for training)")
+    parser.add_argument("--json", action="store_true",
+                        help="print one JSON object of the metrics instead of a table")
+    _target(parser)
+
+
 def _check_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("spec")
     parser.add_argument("--samples", type=int, default=257)
@@ -181,6 +192,9 @@ COMMANDS: dict[str, Command] = {
     "compile": Command("compile a spec; emit IR or source", _compile_arguments,
                        compile_command),
     "run": Command("compile a spec and evaluate it on inputs", _run_arguments, run_command),
+    "eval": Command("metrics of a trained checkpoint on labelled data: mse, rmse, r2 "
+                    "(regression) or accuracy, cross_entropy (classification)",
+                    _eval_arguments, eval_command),
     "check": Command("differential checks: backends, pipelines, float32, scipy oracle",
                      _check_arguments, check_command),
     "train": Command("train a model as its [train] table says; write a checkpoint",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import io
+import json
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -12,6 +13,8 @@ from typing import Any
 import numpy as np
 
 from .backends import TARGETS, run_anywhere
+from .data import load_data
+from .data.metrics import metrics
 from .errors import KanccError, SpecError
 from .frontend import prolong_params, spec_parameters
 from .ir import to_text
@@ -22,9 +25,10 @@ from .spec import Spec, load_spec, spec_to_dict
 from .spec.refinement import refine_spec
 from .storage import load_checkpoint, save_checkpoint, write_atomic, write_text_atomic
 from .storage.array_files import Arrays, read_arrays
-from .storage.checkpoints import checkpoint_of, fits_dtype, is_checkpoint
+from .storage.checkpoints import checkpoint_of, fits_dtype, is_checkpoint, with_scaling_of
 from .tools.analyze import analyze
 from .tools.differential_check import differential_check, header
+from .tools.domain_check import warn_outside_domain
 from .tools.gpu_report import gpu_report
 from .tools.plots import plot_checkpoint
 from .tools.unfactorized import is_factorized
@@ -80,7 +84,8 @@ def _model(args: argparse.Namespace) -> tuple[Spec, dict[str, np.ndarray] | None
         return spec, None
     arrays = read_arrays(args.params, "--params")
     if is_checkpoint(arrays):
-        return spec, checkpoint_of(arrays, args.params, spec).params
+        checkpoint = checkpoint_of(arrays, args.params, spec)
+        return with_scaling_of(spec, checkpoint), checkpoint.params
     return spec, _named_params(args.params, arrays, spec)
 
 
@@ -126,6 +131,24 @@ def _named_params(path: str, arrays: Arrays, spec: Spec) -> dict[str, np.ndarray
     return params
 
 
+def eval_command(args: argparse.Namespace) -> int:
+    checkpoint = load_checkpoint(args.checkpoint)
+    spec = checkpoint.spec
+    data = load_data(args.data, spec.widths[0], spec.widths[-1],
+                     labels=spec.train.loss == "cross_entropy")
+    run_anywhere(args.target)  # after the inputs are checked: it may load torch and triton
+    prediction = compile(spec, args.target).forward(checkpoint.params, data.x)
+    warn_outside_domain(spec, checkpoint.params, data.x, args.data)
+    scores = metrics(spec.train.loss, prediction, data.y)
+    if args.json:
+        print(json.dumps(scores))
+    else:
+        print(f"{spec.name} on {args.data} ({data.n} rows):")
+        for name, value in scores.items():
+            print(f"  {name:<14} {value:.6g}")
+    return EXIT_OK
+
+
 def check_command(args: argparse.Namespace) -> int:
     targets = tuple(t.strip() for t in args.targets.split(",") if t.strip())
     unknown = sorted(set(targets) - set(TARGETS))
@@ -165,14 +188,15 @@ def train_command(args: argparse.Namespace) -> int:
                 if key not in given:
                     raw["train"].pop(key, None)
         spec = replace(_with_overrides(raw, given), origin=spec.origin)
-    params = load_checkpoint(args.init, spec).params if args.init is not None else None
+    params = None
+    if args.init is not None:
+        start = load_checkpoint(args.init, spec)
+        spec, params = with_scaling_of(spec, start), start.params
     output = args.output if args.output is not None else f"{spec.name}.ckpt.npz"
     run_anywhere(args.target)
     result = train(spec, args.data, target=args.target, params=params, checkpoint=output,
                    log=None if args.quiet else sys.stderr)
-    print(f"{spec.name}: {result.message}; final loss {result.loss:.4e}"
-          + (f", validation {result.validation_loss:.4e}"
-             if result.validation_loss == result.validation_loss else ""))
+    print(f"{spec.name}: {result.message}")
     return EXIT_OK if result.status == "done" else EXIT_CHECK_FAILED
 
 

@@ -24,7 +24,15 @@ from kancc.ir import (
 from ..local_basis import local_basis
 from ..loss_rules import LOSS_TEMPLATES, loss_expression
 from ..module_skeleton import check_renderable, gradient_entries, module_text, prediction_ops
-from ..source_text import describe_basis, float_list, op_comment, operand_expr, results_of, var
+from ..source_text import (
+    affine_call,
+    describe_basis,
+    float_list,
+    op_comment,
+    operand_expr,
+    results_of,
+    var,
+)
 from .runtime import LANGUAGE
 
 HINT = "run expand-layers and lower-basis first (e.g. --passes inference)"
@@ -151,7 +159,12 @@ def _vjp_tucker(body: _Body, op: Op, args: list[str]) -> str:
     return f"tucker_vjp({body.basis(op)}, {dbasis}, {args[5]}, {', '.join(args[1:5])})"
 
 
+def _affine(body: _Body, op: Op, args: list[str]) -> str:
+    return affine_call(op, args[0])
+
+
 RULES: dict[str, Rule] = {
+    "kan.affine": _affine,
     "kan.basis": _basis,
     "kan.contract": _contract,
     "kan.fused_layer": _fused_layer,
@@ -183,6 +196,7 @@ def emit_numpy(graph: Graph) -> str:
         "    kancc compile SPEC --target numpy --emit source",
         "",
         f"forward(params, x): x of shape (batch, {x.type.shape[1]}), params as in PARAM_SHAPES.",
+        "trace(params, x): every value of the forward sweep, by IR name.",
         *(["value_and_grad(params, x, y): the loss and its gradient for every parameter."]
           if training else []),
         "Inputs outside a layer's domain use the polynomial piece of the nearest edge cell;",
@@ -190,15 +204,20 @@ def emit_numpy(graph: Graph) -> str:
     ]
     constants = [f"PACKED = {packed_names(graph)}  # coefficients laid out (in * n_b, out) "
                  "for the GEMM"]
-    entry_points = _forward(graph, forward_body, var(prediction))
+    entry_points = _forward(graph, forward_body, forward_ops, prediction.name)
     if training:
         entry_points += _value_and_grad(graph, training_body)
     return module_text(graph, LANGUAGE, notes, constants, functions.tables,
                        functions.functions + entry_points, "\n")
 
 
-def _forward(graph: Graph, body: list[str], prediction: str) -> list[str]:
-    """forward(params, x) and forward_packed(packed, x) (an emitted-code template)."""
+def _forward(graph: Graph, body: list[str], forward_ops: tuple[Op, ...],
+             prediction: str) -> list[str]:
+    """forward(params, x), forward_packed(packed, x) and trace(params, x), which returns
+    every value of the forward sweep by IR name (an emitted-code template)."""
+    x = graph.inputs[0]
+    values = [x] + [r for op in forward_ops for r in op.results]
+    entries = ", ".join(f'"{v.name}": {var(v)}' for v in values)
     return [
         "",
         "",
@@ -209,11 +228,20 @@ def _forward(graph: Graph, body: list[str], prediction: str) -> list[str]:
         "",
         "def forward_packed(packed, x):",
         '    """forward() with parameters already packed by pack_params()."""',
-        f"    {var(graph.inputs[0])} = check_input(x)",
+        f'    return trace_packed(packed, x)["{prediction}"]',
+        "",
+        "",
+        "def trace(params, x):",
+        '    """Every value of the forward sweep by its IR name: the input, what each op gives."""',
+        "    return trace_packed(pack_params(params), x)",
+        "",
+        "",
+        "def trace_packed(packed, x):",
+        f"    {var(x)} = check_input(x)",
         "    # Non-finite or huge inputs give non-finite outputs (module docstring): no warnings.",
         '    with np.errstate(invalid="ignore", over="ignore"):',
         *("        " + line for line in body),
-        f"        return {prediction}",
+        f"    return {{{entries}}}",
     ]
 
 

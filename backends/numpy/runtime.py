@@ -22,6 +22,11 @@ def scatter_local(k, values, n_basis):
     return out.reshape(k.shape + (n_basis,))
 
 
+def affine(x, scale, shift):
+    """y[:, j] = x[:, j] * scale[j] + shift[j] in DTYPE (kan.affine: standardization)."""
+    return x * np.asarray(scale, dtype=DTYPE) + np.asarray(shift, dtype=DTYPE)
+
+
 def contract(basis, weights):
     """y[b, q] = sum_(p, i) basis[b, p, i] weights[(p, i), q]: one GEMM (in the basis's
     dtype: float64 for truncated powers), rounded to DTYPE."""

@@ -34,7 +34,7 @@ from kancc.ir.schedule_attrs import TARGET_PROGRAMS, strategy_of
 
 from ..loss_rules import LOSS_TEMPLATES, loss_expression
 from ..module_skeleton import check_renderable, gradient_entries, module_text, prediction_ops
-from ..source_text import op_comment, operand_expr, results_of, var
+from ..source_text import affine_call, op_comment, operand_expr, results_of, var
 from .autograd_functions import layer_function, tucker_function
 from .dot_kernels import dot_layer_kernel, dot_vjp_coef_kernel, dot_vjp_input_kernel
 from .kernels import Kernel, layer_kernel, vjp_coef_kernel, vjp_input_kernel
@@ -73,6 +73,7 @@ STATEMENTS: dict[str, Callable[[Op, int, list[str]], str]] = {
     "kan.vjp_input": lambda op, i, args: f"vjp_input_{i}({args[0]}, {args[1]}, {args[2]})",
     "kan.vjp_coef": lambda op, i, args: f"vjp_coef_{i}({args[0]}, {args[2]}, deterministic)",
     "kan.tucker_layer": lambda op, i, args: f"tucker_{i}({', '.join(args)})",
+    "kan.affine": lambda op, i, args: affine_call(op, args[0]),
     "kan.vjp_tucker": lambda op, i, args: f"tucker_vjp_{i}({', '.join(args)}, deterministic)",
     **dict.fromkeys(LOSS_TEMPLATES, _loss_side),
 }
@@ -90,6 +91,8 @@ FORWARD_CALLS: dict[str, Callable[[Op, int, str, bool], str]] = {
     "kan.tucker_layer": _layer_call,
     # a LoTRA layer's frozen part plus its adapter
     "kan.add": lambda op, i, args, training: " + ".join(operand_expr(o) for o in op.operands),
+    # standardization: torch ops, differentiated by torch autograd
+    "kan.affine": lambda op, i, args, training: affine_call(op, args),
 }
 
 
@@ -128,7 +131,8 @@ def emit_triton(graph: Graph) -> str:
     check_renderable(graph, "triton", STATEMENTS, HINT)
     forward_ops, prediction = prediction_ops(graph)
     check_renderable(graph.with_ops(forward_ops), "triton", FORWARD_CALLS,
-                     "it cannot be on the model's forward path (only layers and their sums)")
+                     "it cannot be on the model's forward path (only layers, their sums and "
+                     "affine maps)")
     for index, op in enumerate(graph.ops):
         if op.attr("kind", "") == "relu":
             raise BackendError(f"the triton backend cannot render op {index} ({op.name} "

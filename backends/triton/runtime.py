@@ -24,6 +24,11 @@ def device_table(name, values, device, dtype):
     return _TABLES[key]
 
 
+def affine(x, scale, shift):
+    """y[:, j] = x[:, j] * scale[j] + shift[j] (kan.affine: standardization), in torch ops."""
+    return x * x.new_tensor(scale) + x.new_tensor(shift)
+
+
 def check_inputs(params, x):
     if not isinstance(x, torch.Tensor) or x.dim() != 2 or x.shape[1] != INPUT_WIDTH:
         shape = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__

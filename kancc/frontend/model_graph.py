@@ -10,13 +10,15 @@ whose ``layers.{l}.coef`` is a frozen parameter, and a Tucker adapter ``layers.{
     %l.lotra = kan.tucker_layer %x, @layers.l.lotra.core, ...  (ranks ceil(cr * dims))
     %l = kan.add %l.pt, %l.lotra
 
-which is W = W_pt + core x1 U1 x2 U2 x3 U3 without forming the update.
+which is W = W_pt + core x1 U1 x2 U2 x3 U3 without forming the update. A [scaling] table
+adds a ``kan.affine`` before the first layer (%x.standardized) and after the last (%output).
 """
 
 from __future__ import annotations
 
 from kancc.ir import BATCH, Graph, Op, Param, TensorType, Value, batched
 from kancc.spec import BasisSpec, Spec
+from kancc.spec.scaling_table import Affine
 
 from .param_names import layer_form, layer_parameters
 
@@ -50,18 +52,33 @@ def layer_ops(spec: Spec, index: int, x: Value, params: tuple[Param, ...]) -> li
 
 
 def build_graph(spec: Spec) -> Graph:
+    """The model: [scaling]'s input map, one layer op (or LoTRA's three) per layer, then
+    [scaling]'s output map."""
     dtype = IR_DTYPES[spec.dtype]
     x = Value("x", batched(dtype, spec.widths[0]))
     params: list[Param] = []
     ops: list[Op] = []
     current = x
+    input_map = spec.scaling.input_map() if spec.scaling is not None else None
+    output_map = spec.scaling.output_map() if spec.scaling is not None else None
+    if input_map is not None:
+        ops.append(_affine(current, input_map, "x.standardized"))
+        current = ops[-1].result
     for index in range(spec.n_layers):
         declared = tuple(Param(d.name, TensorType(dtype, d.shape), d.frozen)
                          for d in layer_parameters(spec, index))
         params += declared
         ops += layer_ops(spec, index, current, declared)
         current = ops[-1].result
+    if output_map is not None:
+        ops.append(_affine(current, output_map, "output"))
+        current = ops[-1].result
     return Graph(spec.name, (x,), tuple(params), tuple(ops), (current,))
+
+
+def _affine(x: Value, scale_shift: Affine, name: str) -> Op:
+    scale, shift = scale_shift
+    return Op.make("kan.affine", (x,), {"scale": scale, "shift": shift}, (Value(name, x.type),))
 
 
 def build_loss_graph(spec: Spec) -> Graph:

@@ -5,7 +5,8 @@ terms summed by ``kan.add``, over ``kan.fused_layer`` ops (run fuse first). Outp
 forward ops, then the reverse sweep, returning (loss, d/d param for every trainable param in
 declaration order[, d/dx]) -- the training-graph convention the verifier checks
 (ir/dialect.py). A frozen parameter gets no gradient: its layer emits only kan.vjp_input.
-A kan.add inside the model (LoTRA: frozen layer + adapter) passes its cotangent to both terms.
+A kan.add inside the model (LoTRA: frozen layer + adapter) passes its cotangent to both terms;
+a kan.affine (standardization) scales it: dx = kan.affine(g) with the same scale, shift 0.
 
 Each fused layer y = layer(x, coef) with cotangent g contributes
 
@@ -206,6 +207,14 @@ def _add_vjp(sweep: _Sweep, op: Op, g: Value) -> None:
         sweep.accumulate(term.name, g)
 
 
+def _affine_vjp(sweep: _Sweep, op: Op, g: Value) -> None:
+    """y = x * scale + shift: dx = g * scale, the same op without its shift."""
+    (x,) = op.operands
+    if sweep.needs_dx(x):
+        attrs = {"scale": op.attr("scale"), "shift": (0,) * len(op.attr("shift"))}
+        sweep.accumulate(x.name, sweep.emit("kan.affine", (g,), attrs, x))
+
+
 LOSS_RULES: dict[str, Callable[[_Sweep, Op], None]] = {
     "kan.loss": _loss_vjp,
     "kan.penalty": _penalty_vjp,
@@ -214,6 +223,7 @@ VJP_RULES: dict[str, Callable[[_Sweep, Op, Value], None]] = {
     "kan.fused_layer": _fused_layer_vjp,
     "kan.tucker_layer": _tucker_layer_vjp,
     "kan.add": _add_vjp,
+    "kan.affine": _affine_vjp,
 }
 
 

@@ -56,6 +56,11 @@ def tucker(graph: Graph, options: TuckerOptions) -> PassResult:
                               for name, shape in zip(names, shapes)]
         replaced[id(op)] = Op("kan.tucker_layer", (op.operands[0], *factors[coef.name]),
                               op.attrs, op.results)
+    for op in graph.ops:
+        used = [o.name for o in op.operands if o.name in factors]
+        if used and id(op) not in replaced:
+            raise PassError(f"tucker does not apply: @{used[0]} is also read by {op.name} "
+                            "(an l2 penalty on the full coefficients); set train.l2 = 0")
     params: list[Param] = []
     for param in graph.params:
         params += factors.get(param.name, [param])

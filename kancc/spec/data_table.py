@@ -6,6 +6,8 @@
     n = 2000                  # rows of a synthetic target
     seed = 0                  # synthetic sampling and the validation split
     validation = 0.2          # fraction held out for validation
+    standardize = "both"      # or "inputs", "outputs", "none" (true: "both"; false: "none"):
+                              # fit mean and std on the training split into [scaling]
 """
 
 from __future__ import annotations
@@ -15,7 +17,18 @@ from fractions import Fraction
 from typing import Any
 
 from .checker import Checker
-from .keys import MAX_ROWS, SEED, Integer, Number, Text, key, read_table, table_to_dict
+from .keys import MAX_ROWS, SEED, Choice, Integer, Number, Text, key, read_table, table_to_dict
+
+STANDARDIZE = ("none", "inputs", "outputs", "both")
+
+
+class Standardize(Choice):
+    """One of STANDARDIZE, or a boolean: true is "both", false "none"."""
+
+    def read(self, check: Checker, value: object, path: str) -> str:
+        if isinstance(value, bool):
+            return "both" if value else "none"
+        return super().read(check, value, path)
 
 
 @dataclass(frozen=True)
@@ -27,6 +40,9 @@ class DataSpec:
     seed: int = key(0, SEED, "synthetic sampling and the validation split")
     validation: Fraction = key(Fraction(0), Number(Fraction(0), Fraction(1), high_open=True),
                                "fraction held out for validation")
+    standardize: str = key("none", Standardize(STANDARDIZE),
+                           "fit mean and std of the inputs, outputs or both on the training "
+                           "split ([scaling]); true means both")
 
 
 def parse_data(check: Checker, raw: object) -> DataSpec:

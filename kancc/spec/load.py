@@ -20,6 +20,8 @@
     [data]                    # on what (data_table.py)
     [finetune]                # start from a pretrained checkpoint: LoTRA or full
                               # (finetune_table.py)
+    [scaling]                 # affine maps around the model: fitted by [data] standardize
+                              # (scaling_table.py)
 
 Numbers are kept exact: TOML floats are read as decimals (``0.1`` is 1/10), and domain and
 knot entries may also be strings ``"p/q"``. Every unknown key is an error; every error
@@ -55,6 +57,7 @@ from .basis_table import (
 from .checker import Checker, describe, is_list
 from .data_table import DataSpec, data_to_dict, parse_data
 from .finetune_table import FinetuneSpec, finetune_to_dict, parse_finetune
+from .scaling_table import ScalingSpec, parse_scaling, scaling_to_dict
 from .train_table import TrainSpec, check_kaczmarz_model, parse_train, train_to_dict
 
 MAX_WIDTH = 1 << 24
@@ -63,7 +66,7 @@ MAX_SPEC_BYTES = 4 << 20
 DTYPES = ("float32", "float64")
 NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 
-TOP_KEYS = ("model", "basis", "layers", "train", "data", "finetune")
+TOP_KEYS = ("model", "basis", "layers", "train", "data", "finetune", "scaling")
 MODEL_KEYS = ("name", "layers", "dtype")
 
 
@@ -77,6 +80,7 @@ class Spec:
     origin: str | None = None  # the file it came from: messages, relative paths
     data: DataSpec | None = None
     finetune: FinetuneSpec | None = None
+    scaling: ScalingSpec | None = None
 
     @property
     def n_layers(self) -> int:
@@ -144,7 +148,10 @@ def _build(raw: Mapping[str, Any], origin: str | None, default_name: str) -> Spe
     finetune = parse_finetune(check, raw["finetune"]) if "finetune" in raw else None
     if finetune is not None:
         _check_finetune(check, finetune, layers, train)
-    return Spec(name, widths, dtype, layers, train, origin, data, finetune)
+    scaling = parse_scaling(check, raw["scaling"], widths) if "scaling" in raw else None
+    if data is not None and data.standardize != "none":
+        _check_standardize(check, train, finetune, data.standardize)
+    return Spec(name, widths, dtype, layers, train, origin, data, finetune, scaling)
 
 
 def _model_table(check: Checker, raw: Mapping[str, Any], default_name: str
@@ -242,6 +249,21 @@ def _check_finetune(check: Checker, finetune: FinetuneSpec, layers: tuple[BasisS
                                                             "layer is a Tucker layer")
 
 
+def _check_standardize(check: Checker, train: TrainSpec, finetune: FinetuneSpec | None,
+                       standardize: str) -> None:
+    """Standardization is fitted by gradient training's data flow: Newton-Kaczmarz fits
+    its own ranges, and a fine-tuned model keeps its pretrained model's inputs."""
+    if train.kaczmarz is not None:
+        raise check.fail("data.standardize", "does not apply to newton-kaczmarz, which "
+                                             "renormalizes its layers' ranges itself")
+    if finetune is not None:
+        raise check.fail("data.standardize", "does not apply to fine-tuning: the pretrained "
+                                             "model's [scaling] is not carried over yet")
+    if train.loss == "cross_entropy" and standardize in ("outputs", "both"):
+        raise check.fail("data.standardize", f'"{standardize}" scales outputs; a classifier\'s '
+                                             'outputs are logits: use "inputs"')
+
+
 def _sanitize(stem: str) -> str:
     name = re.sub(r"[^A-Za-z0-9_]", "_", stem)
     return name if NAME.match(name) else f"model_{name}"
@@ -270,4 +292,6 @@ def spec_to_dict(spec: Spec) -> dict[str, Any]:
         result["data"] = data_to_dict(spec.data)
     if spec.finetune is not None:
         result["finetune"] = finetune_to_dict(spec.finetune)
+    if spec.scaling is not None:
+        result["scaling"] = scaling_to_dict(spec.scaling)
     return result

@@ -15,6 +15,10 @@
                               # Table 1; numpy)
     method = "gradient"       # or "newton-kaczmarz" (record by record, degree-1 layers, one
                               # output; configured by [train.kaczmarz])
+    keep = "last"             # or "best": return the parameters of the lowest validation loss
+    patience = 200            # stop when this many steps pass without a better validation
+                              # loss (default: never)
+    validate_every = 25       # steps between validation measurements (default steps / 20)
     [train.multilevel]        # multilevel training, Algorithm 1 (replaces train.steps)
     epochs = [32, 16, 8, 4]   # per level, coarsest (the spec's grids) first
     factor = 2                # each level splits every grid cell into `factor` cells
@@ -58,8 +62,9 @@ OPTIMIZERS = ("adam", "lbfgs")
 SCHEDULES = ("constant", "cosine")
 GEOMETRIES = ("spline", "relu")
 TRAIN_METHODS = ("gradient", "newton-kaczmarz")
+KEEPS = ("last", "best")
 GRADIENT_ONLY_KEYS = ("l2", "optimizer", "steps", "lr", "batch_size", "warmup", "schedule",
-                      "deterministic", "geometry")
+                      "deterministic", "geometry", "keep", "patience", "validate_every")
 MAX_CELLS = 4096
 MAX_LEVELS = 12
 DEFAULT_LR = {"adam": Fraction(1, 100), "lbfgs": Fraction(1)}
@@ -129,6 +134,12 @@ class TrainSpec:
     kaczmarz: KaczmarzSpec | None = key(None, Subtable(KaczmarzSpec),
                                            "Newton-Kaczmarz settings (set when method is "
                                            "newton-kaczmarz)")
+    keep: str = key("last", Choice(KEEPS), "which parameters a run returns: the last, or "
+                                            "those of the lowest validation loss")
+    patience: int | None = key(None, STEPS, "early stopping: stop when this many steps pass "
+                                            "without a lower validation loss")
+    validate_every: int | None = key(None, STEPS, "steps between validation measurements "
+                                                  "(default: a twentieth of the steps)")
 
     @property
     def learning_rate(self) -> float:
@@ -152,6 +163,10 @@ def parse_train(check: Checker, raw: object) -> TrainSpec:
         if not any(multilevel.epochs):
             raise check.fail("train.multilevel.epochs", "every level has 0 epochs: nothing "
                                                         "to train")
+        if values.get("keep") == "best" or "patience" in values:
+            name = "keep" if values.get("keep") == "best" else "patience"
+            raise check.fail(f"train.{name}", "applies to one training run; multilevel "
+                                              "training keeps each level's last parameters")
     steps, warmup = values.get("steps", 500), values.get("warmup", 0)
     if multilevel is None and warmup > steps:
         raise check.fail("train.warmup", f"must be between 0 and {steps}, got {warmup}")

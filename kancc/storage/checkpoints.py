@@ -178,6 +178,17 @@ def check_matches(checkpoint: Checkpoint, spec: Spec) -> None:
                              f"{theirs.get(key)} in the checkpoint but {value} in the spec")
 
 
+def with_scaling_of(spec: Spec, checkpoint: Checkpoint) -> Spec:
+    """``spec`` with the checkpoint's [scaling] maps: its parameters mean nothing without
+    them. A spec with other maps of its own is refused."""
+    if checkpoint.spec.scaling is None or spec.scaling == checkpoint.spec.scaling:
+        return spec
+    if spec.scaling is not None:
+        raise KanccError(f"checkpoint {checkpoint.path} does not match the spec: their "
+                         "[scaling] tables differ")
+    return replace(spec, scaling=checkpoint.spec.scaling)
+
+
 def pretrained_path(spec: Spec) -> Path:
     """Where a fine-tuning spec's pretrained checkpoint is: relative to the spec's file."""
     assert spec.finetune is not None

@@ -21,7 +21,7 @@ from kancc.storage import save_checkpoint
 
 from .numpy_loops import numpy_adam, numpy_lbfgs
 from .request import TrainRequest, TrainResult
-from .run_log import DivergedError, RunLog
+from .run_log import DivergedError, OutOfPatienceError, RunLog
 from .torch_loop import torch_adam, torch_lbfgs
 
 Loop = Callable[[RunLog, dict[str, np.ndarray]], dict[str, np.ndarray]]
@@ -45,24 +45,50 @@ def train_gradient(request: TrainRequest, label: str | None = None) -> TrainResu
         _starting_params(program, request.params)
     run = RunLog(program, request, label or f"{spec.name} {spec.train.optimizer}")
     mapped = program.pipeline.map_params(start)
+    status, kept = "done", -1
     try:
         run.finish(_loop(request)(run, dict(mapped)))
-        final, status = run.good, "done"
-        message = f"trained {run.done} steps: loss {run.rows[-1][1]:.3e}"
+        final = run.good
+        message = f"trained {_steps(run.done)}"
+    except OutOfPatienceError as stop:
+        final = run.good
+        message = (f"stopped early after {_steps(stop.step)}: no lower validation loss "
+                   f"since step {stop.best} (train.patience {spec.train.patience})")
     except DivergedError as stop:
         final = run.good or mapped
         status = "diverged"
-        kept = f"step {int(run.rows[-1][0])}" if run.rows else "the initial ones"
+        kept_at = f"step {int(run.rows[-1][0])}" if run.rows else "the initial ones"
         message = (f"stopped: the training loss became {stop.loss} after step {stop.step}; "
-                   f"kept the parameters of the last finite step ({kept}); lower train.lr "
+                   f"kept the parameters of the last finite step ({kept_at}); lower train.lr "
                    "or add warmup")
+    run.progress.end()
+    validation = run.validation_metrics
+    if spec.train.keep == "best" and run.best is not None and status == "done":
+        final, kept, validation = run.best.params, run.best.row, run.best.metrics
+        message += f"; kept step {run.best.step} (lowest validation loss)"
     final = program.pipeline.unmap_params(final)
     history = np.array(run.rows, dtype=float).reshape(-1, 3)
+    message += "; " + _losses(history, kept, validation)
     if request.checkpoint is not None:
         save_checkpoint(request.checkpoint, spec, final, history)
         message += f"; checkpoint {os.fspath(request.checkpoint)}"
-    run.progress.message(message)
-    return TrainResult(final, history, status, message, program)
+    return TrainResult(final, history, status, message, program, kept=kept,
+                       validation_metrics=validation)
+
+
+def _steps(count: int) -> str:
+    return f"{count} step{'' if count == 1 else 's'}"
+
+
+def _losses(history: np.ndarray, kept: int, validation: dict[str, float]) -> str:
+    """The returned parameters' losses and validation metrics, for the summary line."""
+    if not len(history):
+        return "no finite loss"
+    text = f"loss {history[kept, 1]:.3e}"
+    if validation:
+        text += ", validation " + ", ".join(f"{name} {value:.4g}"
+                                             for name, value in validation.items())
+    return text
 
 
 def _starting_params(program: Program, params: Mapping[str, np.ndarray]

@@ -36,6 +36,7 @@ from typing import TextIO
 import numpy as np
 
 from kancc.backends import TARGETS
+from kancc.data.metrics import metrics
 from kancc.errors import BackendError, KanccError, KanccWarning
 from kancc.frontend.param_names import coef_name
 from kancc.program import Program
@@ -292,15 +293,17 @@ def train_newton_kaczmarz(request: TrainRequest) -> TrainResult:
     # the NumPy reference measures the result
     program = request.programs.training_program(fit.spec, "numpy")
     loss = program.value_and_grad(fit.params, train_set.x, train_set.y)[0]
-    validation = math.nan
+    validation, scores = math.nan, {}
     if val_set.n:
         validation = program.value_and_grad(fit.params, val_set.x, val_set.y)[0]
+        scores = metrics("mse", program.forward(fit.params, val_set.x), val_set.y)
     history = fit.history.copy() if len(fit.history) else np.zeros((1, 3))
     history[-1, 1:] = loss, validation  # the last row: the returned model, measured
     if fit.diverged_at is None and math.isfinite(loss):
         status = "done"
         message = (f"trained {len(fit.history)} epochs in {fit.seconds:.2f}s: loss {loss:.3e}"
-                   + (f" val {validation:.3e}" if math.isfinite(validation) else ""))
+                   + (", validation " + ", ".join(f"{k} {v:.4g}" for k, v in scores.items())
+                      if scores else ""))
     else:
         status = "diverged"
         message = (f"stopped: the updates of epoch {fit.diverged_at} were not finite; kept "
@@ -308,6 +311,5 @@ def train_newton_kaczmarz(request: TrainRequest) -> TrainResult:
     if request.checkpoint is not None:
         save_checkpoint(request.checkpoint, fit.spec, fit.params, history)
         message += f"; checkpoint {os.fspath(request.checkpoint)}"
-    if log is not None:
-        log.write(message + "\n")
-    return TrainResult(fit.params, history, status, message, program)
+    return TrainResult(fit.params, history, status, message, program,
+                       validation_metrics=scores)

@@ -83,6 +83,8 @@ def train_multilevel(request: TrainRequest) -> TrainResult:
         result = train_gradient(replace(request, spec=level, params=current,
                                         checkpoint=checkpoint),
                                 label=f"{spec.name} level {index + 1} grid {grids}")
+        if log is not None:
+            log.write(f"level {index + 1}: {result.message}\n")
         results.append(result)
         trained.append(level)
         history = result.history.copy()
@@ -95,7 +97,8 @@ def train_multilevel(request: TrainRequest) -> TrainResult:
             break
     final = results[-1]
     history = np.concatenate(rows)
-    message = f"multilevel: {len(results)} trained level(s); " + final.message
+    levels = f"{len(results)} trained level{'' if len(results) == 1 else 's'}"
+    message = f"multilevel, {levels}; last level " + final.message
     if request.checkpoint is not None:
         save_checkpoint(request.checkpoint, trained[-1], final.params, history)
         message += f"; final checkpoint {os.fspath(request.checkpoint)}"

@@ -19,8 +19,9 @@ class Progress:
         self.last_shown = -1
 
     def update(self, step: int, loss: float, validation: float = math.nan,
-               force: bool = False) -> None:
-        """Report that ``step`` (1-based) steps are done with training loss ``loss``."""
+               force: bool = False, metric: tuple[str, float] | None = None) -> None:
+        """Report that ``step`` (1-based) steps are done with training loss ``loss`` (and,
+        when measured, the validation loss and one validation metric)."""
         if self.stream is None:
             return
         if not (self.tty or force or step % self.every == 0 or step == self.total):
@@ -33,12 +34,20 @@ class Progress:
         text = f"{self.label} [{bar}] {step}/{self.total} loss {loss:.3e}"
         if not math.isnan(validation):
             text += f" val {validation:.3e}"
+        if metric is not None:
+            text += f" {metric[0]} {metric[1]:.4g}"
         text += f" {time.perf_counter() - self.start:.1f}s"
         if self.tty:
             self.stream.write("\r" + text + ("\n" if step >= self.total or force else ""))
         else:
             self.stream.write(text + "\n")
         self.stream.flush()
+
+    def end(self) -> None:
+        """End a bar a run left unfinished (an early stop), so later output starts a line."""
+        if self.tty and self.stream is not None and 0 <= self.last_shown < self.total:
+            self.stream.write("\n")
+            self.stream.flush()
 
     def message(self, text: str) -> None:
         if self.stream is not None:

@@ -41,13 +41,19 @@ class TrainResult:
     message: str
     program: Program = field(repr=False)
     levels: tuple[TrainResult, ...] = field(default=(), repr=False)  # multilevel runs
+    kept: int = -1  # the history row of the returned parameters (train.keep = "best")
+    validation_metrics: dict[str, float] = field(default_factory=dict)  # of those parameters
 
     @property
     def loss(self) -> float:
         """The training loss of the returned parameters."""
-        return float(self.history[-1, 1]) if len(self.history) else math.nan
+        return float(self.history[self.kept, 1]) if len(self.history) else math.nan
 
     @property
     def validation_loss(self) -> float:
-        measured = self.history[~np.isnan(self.history[:, 2]), 2]
+        """The last validation loss measured up to the returned parameters (NaN: none)."""
+        if not len(self.history):
+            return math.nan
+        rows = self.history[:self.kept % len(self.history) + 1]
+        measured = rows[~np.isnan(rows[:, 2]), 2]
         return float(measured[-1]) if len(measured) else math.nan

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 
 import numpy as np
 
+from kancc.data.metrics import HEADLINE, metrics
 from kancc.frontend import lotra_params
 from kancc.program import Program
 from kancc.spec import Spec
@@ -25,11 +27,32 @@ class DivergedError(Exception):
         self.step, self.loss = step, loss
 
 
+class OutOfPatienceError(Exception):
+    """``train.patience`` steps passed since the best validation loss (at ``best``)."""
+
+    def __init__(self, step: int, best: int) -> None:
+        super().__init__(step, best)
+        self.step, self.best = step, best
+
+
+@dataclass(frozen=True)
+class Best:
+    """The parameters with the lowest validation loss so far, and where they were."""
+
+    step: int
+    row: int
+    validation: float
+    params: dict[str, np.ndarray] = field(repr=False)
+    metrics: dict[str, float] = field(repr=False)
+
+
 class RunLog:
     """What every optimizer loop shares: data, progress, history, the last good params.
 
     History row k holds the losses of the parameters after k optimizer steps (row 0: the
-    initial parameters), so the last row describes the parameters the run returns."""
+    initial parameters). The validation set is measured every ``validate_every`` steps
+    (train.validate_every, default a twentieth of the run) and at the last step; ``best``
+    tracks the lowest validation loss for train.keep = "best" and train.patience."""
 
     def __init__(self, program: Program, request: TrainRequest, label: str) -> None:
         self.program = program
@@ -41,23 +64,45 @@ class RunLog:
         self.done = self.steps  # steps taken (L-BFGS may converge before train.steps)
         self.trainable = [p.name for p in program.ir.trainable_params]
         self.factors = rate_factors(self.spec)
+        self.validate_every = self.spec.train.validate_every or self.progress.every
+        self.best: Best | None = None
+        self.validation_metrics: dict[str, float] = {}  # of the last validation
 
     def validation_loss(self, params: Mapping[str, np.ndarray]) -> float:
+        """The loss on the validation set (NaN without one); also measures its metrics."""
         if self.val_set.n == 0:
             return math.nan
-        return self.program.value_and_grad(params, self.val_set.x, self.val_set.y)[0]
+        x, y = self.val_set.x, self.val_set.y
+        self.validation_metrics = metrics(self.spec.train.loss, self.program.forward(params, x),
+                                          y)
+        return self.program.value_and_grad(params, x, y)[0]
 
-    def record(self, step: int, loss: float, params: Callable[[], dict[str, np.ndarray]]
-               ) -> None:
-        """After ``step`` steps the training loss is ``loss`` at ``params()``."""
+    def record(self, step: int, loss: float, params: Callable[[], dict[str, np.ndarray]],
+               last: bool = False) -> None:
+        """After ``step`` steps the training loss is ``loss`` at ``params()`` (``last``: the
+        parameters the run ends with, always validated)."""
         if not math.isfinite(loss):
             raise DivergedError(step, loss)
         current = params()
         self.good = current
-        due = step % self.progress.every == 0 or step == self.steps
+        due = last or step % self.validate_every == 0 or step == self.steps
         validation = self.validation_loss(current) if due else math.nan
         self.rows.append((step, loss, validation))
-        self.progress.update(step, loss, validation)
+        headline = HEADLINE[self.spec.train.loss]
+        shown = (headline, self.validation_metrics[headline]) if due and \
+            self.validation_metrics else None
+        self.progress.update(step, loss, validation, metric=shown)
+        if math.isfinite(validation):
+            self._track_best(step, validation, current)
+
+    def _track_best(self, step: int, validation: float, params: dict[str, np.ndarray]
+                    ) -> None:
+        if self.best is None or validation < self.best.validation:
+            self.best = Best(step, len(self.rows) - 1, validation, params,
+                             self.validation_metrics)
+        patience = self.spec.train.patience
+        if patience is not None and step - self.best.step >= patience:
+            raise OutOfPatienceError(step, self.best.step)
 
     def finish(self, params: dict[str, np.ndarray]) -> None:
         """Evaluate what the last step produced: the run returns only measured parameters
@@ -65,7 +110,7 @@ class RunLog:
         loss = self.program.value_and_grad(params, self.train_set.x, self.train_set.y)[0]
         if self.rows and self.rows[-1][0] == self.done:
             self.rows.pop()
-        self.record(self.done, loss, lambda: params)
+        self.record(self.done, loss, lambda: params, last=True)
 
     def rates(self, step: int) -> dict[str, float]:
         """The rate of every trainable parameter at ``step`` (LoTRA: per component)."""

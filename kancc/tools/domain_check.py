@@ -1,0 +1,72 @@
+"""Which layers see inputs outside their domain, and how often.
+
+A B-spline layer is defined on its domain; beyond it kancc extends the edge cells'
+polynomials, so an input far outside is extrapolated by a cubic (or whatever the degree)
+that nothing constrained. Training and ``kancc eval`` warn once when more than
+``THRESHOLD`` of a layer's inputs fall outside (DESIGN.md 6). Global bases (tanh-mapped)
+have no domain and are not checked.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Mapping
+from dataclasses import dataclass
+from fractions import Fraction
+
+import numpy as np
+
+from kancc.errors import KanccWarning
+from kancc.ir import GLOBAL_KINDS, Trait, has_trait
+from kancc.program import compile
+from kancc.spec import Spec
+
+THRESHOLD = 0.05
+
+
+@dataclass(frozen=True)
+class OutsideDomain:
+    layer: int
+    fraction: float  # of the layer's input values (rows x inputs) outside the domain
+    domain: tuple[Fraction, Fraction]
+
+    def describe(self) -> str:
+        low, high = (float(v) for v in self.domain)
+        return f"layer {self.layer}: {self.fraction:.1%} of its inputs outside [{low:g}, {high:g}]"
+
+
+def outside_domain(spec: Spec, params: Mapping[str, np.ndarray], x: np.ndarray
+                   ) -> list[OutsideDomain]:
+    """For every B-spline layer of ``spec`` evaluated on ``x`` (raw rows, as the compiled
+    model takes them), the fraction of its input values outside its domain."""
+    program = compile(spec, "numpy")
+    values = program.module.trace(program.pipeline.map_params(dict(params)), x)
+    inputs: list[str] = []  # a layer's input value, in layer order (LoTRA: two ops, one input)
+    domains: dict[str, tuple[Fraction, Fraction] | None] = {}
+    for op in program.ir.ops:
+        if not has_trait(op, Trait.BASIS) or has_trait(op, Trait.GRADIENT):
+            continue
+        name = op.operands[0].name
+        if name not in domains:
+            inputs.append(name)
+            domains[name] = None if op.attr("kind") in GLOBAL_KINDS else op.attr("domain")
+    report = []
+    for layer, name in enumerate(inputs):
+        domain = domains[name]
+        if domain is None or values[name].size == 0:
+            continue
+        low, high = float(domain[0]), float(domain[1])
+        outside = (values[name] < low) | (values[name] > high)
+        report.append(OutsideDomain(layer, float(outside.mean()), domain))
+    return report
+
+
+def warn_outside_domain(spec: Spec, params: Mapping[str, np.ndarray], x: np.ndarray,
+                        what: str) -> None:
+    """One KanccWarning naming every layer with more than THRESHOLD of its inputs outside
+    its domain on ``what`` (e.g. "the training data")."""
+    far = [r for r in outside_domain(spec, params, x) if r.fraction > THRESHOLD]
+    if far:
+        warnings.warn(f"on {what}, {'; '.join(r.describe() for r in far)}: kancc extends the "
+                      "edge cells' polynomials there; widen those layers' domain, or set "
+                      "[data] standardize", KanccWarning, stacklevel=2)

@@ -1,0 +1,238 @@
+"""From data to predictions: metrics (against scikit-learn), kancc eval, keep/patience,
+[data] standardize compiled into the model, and the out-of-domain warning."""
+
+import json
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+from sklearn import metrics as sk
+
+import kancc
+from kancc.backends import run_anywhere
+from kancc.cli import main
+from kancc.data.metrics import classification_metrics, metrics, regression_metrics
+from kancc.errors import KanccWarning, SpecError
+from kancc.storage import load_checkpoint
+from kancc.tools.domain_check import outside_domain
+from kancc.training.training_data import resolve_data
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def small_spec(**train):
+    return {"model": {"name": "small", "layers": [2, 3, 1], "dtype": "float64"},
+            "basis": {"degree": 3, "grid": 4, "domain": ["-3", "3"]},
+            "train": {"optimizer": "adam", "lr": "0.02", "steps": 60, "seed": 0, **train}}
+
+
+def shifted_data(n=300, seed=0):
+    """Inputs far from [-1, 1] and an output of mean 50: what standardization is for."""
+    rng = np.random.default_rng(seed)
+    x = rng.normal([10.0, -4.0], [3.0, 0.5], (n, 2))
+    y = 50 + 8 * np.sin((x[:, :1] - 10) / 3) + 5 * (x[:, 1:] + 4)
+    return x, y
+
+
+def test_regression_metrics_equal_sklearn():
+    rng = np.random.default_rng(1)
+    y, p = rng.normal(size=(40, 3)), rng.normal(size=(40, 3))
+    got = regression_metrics(p, y)
+    assert got["mse"] == pytest.approx(sk.mean_squared_error(y, p), rel=1e-12)
+    assert got["rmse"] == pytest.approx(np.sqrt(sk.mean_squared_error(y, p)), rel=1e-12)
+    assert got["r2"] == pytest.approx(sk.r2_score(y, p), rel=1e-12)
+    constant = np.ones((5, 1))
+    assert regression_metrics(constant, constant)["r2"] == sk.r2_score(constant, constant)
+    assert regression_metrics(constant + 1, constant)["r2"] == sk.r2_score(constant,
+                                                                             constant + 1)
+
+
+def test_classification_metrics_equal_sklearn():
+    rng = np.random.default_rng(2)
+    logits, labels = rng.normal(size=(50, 4)), rng.integers(0, 4, 50)
+    got = classification_metrics(logits, labels)
+    probs = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    assert got["accuracy"] == sk.accuracy_score(labels, logits.argmax(axis=1))
+    assert got["cross_entropy"] == pytest.approx(sk.log_loss(labels, probs, labels=range(4)),
+                                                 rel=1e-10)
+    assert metrics("cross_entropy", logits, labels) == got
+
+
+def test_train_run_eval_from_the_command_line(tmp_path, capsys):
+    x, y = shifted_data()
+    spec = tmp_path / "s.toml"
+    spec.write_text("""
+[model]
+layers = [2, 3, 1]
+dtype = "float64"
+[basis]
+grid = 4
+domain = [-3, 3]
+[train]
+steps = 40
+lr = 0.02
+[data]
+source = "train.csv"
+validation = 0.25
+standardize = true
+""")
+    np.savetxt(tmp_path / "train.csv", np.c_[x[:200], y[:200]], delimiter=",")
+    np.savetxt(tmp_path / "test.csv", np.c_[x[200:], y[200:]], delimiter=",")
+    np.save(tmp_path / "x.npy", x[200:])
+    ckpt, out = str(tmp_path / "c.npz"), str(tmp_path / "y.npy")
+    assert main(["train", str(spec), "-o", ckpt, "--quiet"]) == 0
+    summary = capsys.readouterr().out.strip().splitlines()
+    assert len(summary) == 1 and "trained 40 steps" in summary[0]
+    assert "validation mse" in summary[0] and "r2" in summary[0]
+    assert main(["run", ckpt, "--input", str(tmp_path / "x.npy"), "-o", out]) == 0
+    assert main(["eval", ckpt, "--data", str(tmp_path / "test.csv"), "--json"]) == 0
+    reported = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    predicted = np.load(out)
+    assert set(reported) == {"mse", "rmse", "r2"}
+    assert reported["mse"] == pytest.approx(sk.mean_squared_error(y[200:], predicted), 1e-12)
+    assert reported["r2"] == pytest.approx(sk.r2_score(y[200:], predicted), rel=1e-12)
+    assert reported["r2"] > 0.5  # standardized: the raw data trains
+
+
+@pytest.mark.filterwarnings("ignore::kancc.errors.KanccWarning")  # raw data, on purpose
+def test_eval_refuses_bad_data_with_one_line(tmp_path, capsys):
+    x, y = shifted_data(50)
+    result = kancc.train(small_spec(), (x, y), log=None, checkpoint=tmp_path / "c.npz")
+    assert result.status == "done"
+    (tmp_path / "bad.csv").write_text("1,2\n3,oops\n")
+    assert main(["eval", str(tmp_path / "c.npz"), "--data", str(tmp_path / "bad.csv")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "bad.csv" in err[0]
+
+
+def test_keep_best_returns_the_lowest_validation_row():
+    x, y = shifted_data()
+    spec = {**small_spec(keep="best", validate_every=5, lr="0.2"),
+            "data": {"source": "unused.csv", "validation": "0.3", "standardize": "both"}}
+    result = kancc.train(spec, (x, y), log=None)
+    rows = result.history
+    measured = ~np.isnan(rows[:, 2])
+    best = np.flatnonzero(measured)[np.argmin(rows[measured, 2])]
+    assert result.kept == best
+    assert result.loss == rows[best, 1] and result.validation_loss == rows[best, 2]
+    program = kancc.compile(result.program.spec, training=True)
+    _, val_set = resolve_data(kancc.load_spec(spec), (x, y))
+    loss = program.value_and_grad(program.pipeline.map_params(result.params), val_set.x,
+                                  val_set.y)[0]
+    assert loss == pytest.approx(rows[best, 2], rel=1e-12)
+
+
+def test_patience_stops_early():
+    x, y = shifted_data()
+    spec = {**small_spec(patience=10, validate_every=5, steps=2000, lr="0.05"),
+            "data": {"source": "unused.csv", "validation": "0.3", "standardize": "both"}}
+    result = kancc.train(spec, (x, y), log=None)
+    assert result.status == "done" and "stopped early" in result.message
+    last = int(result.history[-1, 0])
+    assert last < 2000
+    measured = result.history[~np.isnan(result.history[:, 2])]
+    best_step = int(measured[np.argmin(measured[:, 2]), 0])
+    assert last - best_step >= 10
+
+
+def test_standardize_is_compiled_into_the_model():
+    x, y = shifted_data()
+    spec = {**small_spec(), "data": {"source": "unused.csv", "standardize": "both"}}
+    result = kancc.train(spec, (x, y), log=None)
+    fitted = result.program.spec
+    scaling = fitted.scaling
+    assert scaling is not None
+    np.testing.assert_allclose([float(v) for v in scaling.input_mean], x.mean(axis=0),
+                               rtol=1e-5)
+    np.testing.assert_allclose([float(v) for v in scaling.output_std], y.std(axis=0),
+                               rtol=1e-5)
+    program = kancc.compile(fitted, check_roundtrip=True)
+    affines = [i for i, op in enumerate(program.ir.ops) if op.name == "kan.affine"]
+    assert affines == [0, len(program.ir.ops) - 1]
+    # the same model without [scaling], on data standardized by hand
+    plain = kancc.compile({**small_spec()})
+    mean_x = np.array([float(v) for v in scaling.input_mean])
+    std_x = np.array([float(v) for v in scaling.input_std])
+    inner = plain.forward(plain.pipeline.map_params(result.params), (x - mean_x) / std_x)
+    expected = inner * float(scaling.output_std[0]) + float(scaling.output_mean[0])
+    np.testing.assert_allclose(program.forward(program.pipeline.map_params(result.params), x),
+                               expected, rtol=1e-12)
+
+
+@pytest.mark.parametrize("target", ["numpy", "triton"])
+def test_standardized_gradients_match_finite_differences(target):
+    run_anywhere(target)
+    spec = {**small_spec(), "scaling": {"input_mean": ["10", "-4"], "input_std": ["3", "1/2"],
+                                        "output_mean": ["50"], "output_std": ["8"]}}
+    program = kancc.compile(spec, target, training=True)
+    params = program.init_params(3)
+    x, y = shifted_data(30)
+    _, grads = program.value_and_grad(params, x, y)
+    eps = 1e-6
+    for name in params:
+        index = tuple(s // 2 for s in params[name].shape)
+        step = np.zeros_like(params[name])
+        step[index] = eps
+        up = program.value_and_grad({**params, name: params[name] + step}, x, y)[0]
+        down = program.value_and_grad({**params, name: params[name] - step}, x, y)[0]
+        assert grads[name][index] == pytest.approx((up - down) / (2 * eps), rel=1e-6)
+
+
+def test_run_with_a_checkpoint_takes_its_scaling(tmp_path):
+    x, y = shifted_data(80)
+    spec = {**small_spec(), "data": {"source": "unused.csv", "standardize": "inputs"}}
+    kancc.train(spec, (x, y), log=None, checkpoint=tmp_path / "c.npz")
+    checkpoint = load_checkpoint(tmp_path / "c.npz")
+    assert checkpoint.spec.scaling is not None and checkpoint.spec.scaling.output_mean is None
+    (tmp_path / "s.toml").write_text("""
+[model]
+layers = [2, 3, 1]
+dtype = "float64"
+[basis]
+grid = 4
+domain = [-3, 3]
+""")
+    np.save(tmp_path / "x.npy", x)
+    for model in (["run", str(tmp_path / "c.npz")],
+                  ["run", str(tmp_path / "s.toml"), "--params", str(tmp_path / "c.npz")]):
+        assert main([*model, "--input", str(tmp_path / "x.npy"), "-o",
+                     str(tmp_path / "y.npy")]) == 0
+        expected = kancc.compile(checkpoint.spec).forward(checkpoint.params, x)
+        np.testing.assert_array_equal(np.load(tmp_path / "y.npy"), expected)
+
+
+def test_out_of_domain_warning_names_the_layer():
+    x, y = shifted_data()
+    with pytest.warns(KanccWarning, match=r"training data, layer 0: 9\d\.\d% of its inputs "
+                                          r"outside \[-3, 3\]; layer 1: "):
+        kancc.train(small_spec(), (x, y), log=None)
+    standardized = {**small_spec(), "data": {"source": "unused.csv", "standardize": "both"}}
+    result = kancc.train(standardized, (x, y), log=None)
+    report = outside_domain(result.program.spec, result.params, x)
+    assert report[0].fraction < 0.01  # standardized inputs within 3 std
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", KanccWarning)
+        kancc.train({**small_spec(), "basis": {"grid": 4, "domain": ["-30", "30"]}},
+                    (x, y), log=None)
+
+
+@pytest.mark.parametrize("change, field", [
+    ({"train": {"method": "newton-kaczmarz"}, "data": {"source": "s", "standardize": True}},
+     "data.standardize"),
+    ({"data": {"source": "s", "standardize": "sideways"}}, "data.standardize"),
+    ({"train": {"loss": "cross_entropy"}, "model": {"layers": [2, 3]},
+      "data": {"source": "s", "standardize": "outputs"}}, "data.standardize"),
+    ({"scaling": {"input_mean": ["1", "2"]}}, "scaling.input_std"),
+    ({"scaling": {"input_mean": ["1"], "input_std": ["1"]}}, "scaling.input_mean"),
+    ({"scaling": {"output_mean": ["1"], "output_std": ["0"]}}, "scaling.output_std[0]"),
+    ({"train": {"keep": "best", "multilevel": {"epochs": [1, 1]}}}, "train.keep"),
+    ({"train": {"patience": 0}}, "train.patience"),
+])
+def test_bad_workflow_keys_name_their_field(change, field):
+    spec = {"model": {"name": "m", "layers": [2, 3, 1]}, "basis": {"degree": 1}}
+    for table, values in change.items():
+        spec[table] = {**spec.get(table, {}), **values}
+    with pytest.raises(SpecError) as info:
+        kancc.load_spec(spec)
+    assert info.value.path == field
