@@ -3,6 +3,7 @@
 import subprocess
 import sys
 from fractions import Fraction
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -245,3 +246,27 @@ def test_every_declared_key_is_documented_where_its_table_is():
             assert key.doc.strip(), (table.__name__, name)
             shown = f"\n    {name} = " in docstring or f".{name}]" in docstring  # [a.b]
             assert shown, (table.__module__, name)
+
+
+def test_the_spec_reference_is_current_and_complete():
+    """docs/spec_reference.md is what kancc.spec.reference generates, and names every key
+    the loader accepts, in its table."""
+    from kancc.spec import load as spec_load
+    from kancc.spec.basis_table import LAYER_KEYS
+    from kancc.spec.keys import keys_of
+    from kancc.spec.reference import declared_tables, reference
+
+    text = reference()
+    committed = (Path(__file__).resolve().parents[1] / "docs" / "spec_reference.md")
+    assert committed.read_text() == text, "regenerate: python -m kancc.spec.reference " \
+                                          "> docs/spec_reference.md"
+    sections = {part.split("]", 1)[0]: part for part in text.split("\n## [")[1:]}
+    expected = {"model": spec_load.MODEL_KEYS, "basis": LAYER_KEYS}
+    expected.update({path: tuple(name for name, _ in keys_of(table))
+                     for path, table, _ in declared_tables()})
+    for path, keys in expected.items():
+        for name in keys:
+            is_subtable = f"{path}.{name}" in expected
+            assert is_subtable or f"| `{name}` |" in sections[path], f"[{path}] {name}"
+    tables = {path.split(".")[0] for path in expected} | {"layers"}
+    assert tables == set(spec_load.TOP_KEYS)

@@ -166,7 +166,8 @@ def analyze(spec: Spec, plot_dir: str | Path | None = None,
         local = f", n^{fitted_exponent(family[-2:]):.2f} between the two finest grids" \
             if len(family) > 2 else ""
         lines.append(f"  fitted: ratio ~ n^{fitted_exponent(family):.2f} over the sweep{local} "
-                     f"(Lemma 4, asymptotically: n^(2r) = n^{2 * r})")
+                     f"(the multilevel paper's Lemma 4, asymptotically: n^(2r) = "
+                     f"n^{2 * r})")
         if plot_dir is not None:
             from .plots import plot_eigen  # matplotlib only when plotting
 
