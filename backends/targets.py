@@ -15,6 +15,7 @@ from kancc.errors import BackendError
 from kancc.ir import Graph
 
 from .numpy import emit_numpy
+from .torch import emit_torch
 from .triton import emit_triton
 
 
@@ -29,6 +30,7 @@ class Target:
     install: str  # how to get them
     summary: str
     device_problem: Callable[[], str | None] | None = None  # runtime installed, not usable
+    slow_here: Callable[[], str | None] | None = None  # usable, but far from its speed
 
     def missing_runtime(self) -> str | None:
         """Why the emitted module cannot run here (a package is not installed), or None."""
@@ -55,12 +57,22 @@ def _triton_device_problem() -> str | None:
             "TRITON_INTERPRET=1) to run the kernels on the CPU")
 
 
+def _triton_interpreted() -> str | None:
+    if os.environ.get("TRITON_INTERPRET") != "1":
+        return None
+    return ("the triton target runs in Triton's interpreter on the CPU, 10-100x slower than "
+            "the numpy and torch targets; use --target torch (or numpy) on a CPU")
+
+
 TARGETS: dict[str, Target] = {t.name: t for t in (
     Target("numpy", emit_numpy, "numpy", ("numpy",), "pip install numpy",
            "a standalone NumPy module: the readable reference"),
+    Target("torch", emit_torch, "torch", ("torch",), "pip install torch",
+           "plain PyTorch ops on any torch device, differentiated by torch autograd (to any "
+           "order)"),
     Target("triton", emit_triton, "torch", ("torch", "triton"), "pip install 'kancc[triton]'",
            "fused Triton kernels with torch wrappers (CUDA, or Triton's interpreter on CPU)",
-           _triton_device_problem),
+           _triton_device_problem, _triton_interpreted),
 )}
 
 

@@ -135,11 +135,11 @@ CONTENDERS = [("kancc", kancc_forward), ("kancc packed", kancc_packed), ("limit"
 TORCH_ONLY = ("efficient-kan", "pykan", "mlp")
 
 
-def run_cases(contenders, repeat: int) -> list[dict]:
+def run_cases(contenders, repeat: int, cases=CASES) -> list[dict]:
     """Time every contender on every case; print a table per case; return the JSON cases."""
     rng = np.random.default_rng(0)
     results = []
-    for widths, batch in CASES:
+    for widths, batch in cases:
         print(f"\n{list(widths)} batch {batch}")
         print(f"  {'contender':<14}{'min ms':>10}{'median ms':>11}{'vs kancc':>10}")
         case = {"widths": list(widths), "batch": batch, "times_ms": {}, "notes": {}}

@@ -1,17 +1,18 @@
 """The ``kancc`` command.
 
-    kancc compile SPEC [--target numpy|triton] [--emit ir|source] [-o PATH] [--passes P]
+    kancc compile SPEC [--target numpy|torch|triton] [--emit ir|source] [-o PATH] [--passes P]
                        [--training] [--print-ir-after-all] [--print-ir-after NAME]
                        [--print-ir-before NAME] [--dump-ir DIR]
     kancc run SPEC|CKPT --input X.npy [--params P.npz | --seed N] [--target T] [-o Y.npy]
     kancc eval CKPT --data FILE [--json] [--target T]
     kancc check SPEC [--samples N] [--seed N] [--targets numpy,triton]
-    kancc train SPEC [--data SOURCE] [--target T] [--optimizer adam|lbfgs] [--steps N]
+    kancc train SPEC|CKPT [--data SOURCE] [--target T] [--optimizer adam|lbfgs] [--steps N]
                      [--lr LR] [--batch-size N] [--seed N] [--init CHECKPOINT] [-o CHECKPOINT]
                      [--quiet]
     kancc plot CHECKPOINT [-o DIR]
     kancc analyze SPEC|CKPT [--plot DIR] [--params CKPT] [--gpu NAME [--batch B]]
-    kancc refine CHECKPOINT [--factor N | --spec FINE] -o CHECKPOINT
+    kancc refine CHECKPOINT [--factor N | --spec FINE | --at quantiles --data FILE
+                            [--knots N]] -o CHECKPOINT
     kancc passes
 
 Exit status: 0 ok, 1 a check failed or training diverged, 2 bad input (one line on stderr,
@@ -43,7 +44,7 @@ from .cli_commands import (
     run_command,
     train_command,
 )
-from .errors import KanccError, KanccWarning
+from .errors import KanccError, KanccWarning, SlowTargetWarning
 from .passes import PIPELINES
 
 
@@ -131,7 +132,8 @@ def _check_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _train_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("spec")
+    parser.add_argument("spec", help="a spec (.toml), or a checkpoint (.npz) to continue "
+                                     "training: its model, from its parameters")
     parser.add_argument("--data", type=_file_name,
                         help="data file (.npz/.npy/.csv) or synthetic target name (default: "
                              "the spec's [data] table)")
@@ -173,6 +175,12 @@ def _refine_arguments(parser: argparse.ArgumentParser) -> None:
     how = parser.add_mutually_exclusive_group()
     how.add_argument("--factor", type=int, default=None, help="split every cell (default 2)")
     how.add_argument("--spec", help="a spec whose grids refine the checkpoint's (any knots)")
+    how.add_argument("--at", choices=("quantiles",), help="insert knots at the quantiles of "
+                     "each layer's inputs on --data (exact knot insertion)")
+    parser.add_argument("--data", type=_file_name, help="with --at quantiles: the rows "
+                        "(.npz/.npy/.csv) whose layer inputs place the knots")
+    parser.add_argument("--knots", type=int, default=None, help="with --at quantiles: knots "
+                        "to insert per layer (default: as many as it has cells)")
     parser.add_argument("-o", "--output", required=True, type=_file_name,
                         help="the refined checkpoint")
 
@@ -230,6 +238,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     with warnings.catch_warnings():
         warnings.simplefilter("always", KanccWarning)
+        warnings.simplefilter("once", SlowTargetWarning)
         warnings.showwarning = _show_warning
         return _dispatch(args)
 

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from .backends import TARGETS, run_anywhere
-from .data import load_data
+from .data import SYNTHETIC, load_data
 from .data.metrics import metrics
 from .errors import KanccError, SpecError
 from .frontend import prolong_params, spec_parameters
@@ -31,6 +31,7 @@ from .tools.differential_check import differential_check, header
 from .tools.domain_check import warn_outside_domain
 from .tools.gpu_report import gpu_report
 from .tools.plots import plot_checkpoint
+from .tools.quantile_knots import quantile_refinement
 from .tools.unfactorized import is_factorized
 from .training import train
 
@@ -167,7 +168,7 @@ def check_command(args: argparse.Namespace) -> int:
 
 
 def train_command(args: argparse.Namespace) -> int:
-    spec = load_spec(args.spec)
+    spec, params = _training_start(args)
     overrides = {"optimizer": args.optimizer, "steps": args.steps, "lr": args.lr,
                  "batch_size": args.batch_size, "seed": args.seed}
     given = {k: v for k, v in overrides.items() if v is not None}
@@ -188,16 +189,31 @@ def train_command(args: argparse.Namespace) -> int:
                 if key not in given:
                     raw["train"].pop(key, None)
         spec = replace(_with_overrides(raw, given), origin=spec.origin)
-    params = None
-    if args.init is not None:
-        start = load_checkpoint(args.init, spec)
-        spec, params = with_scaling_of(spec, start), start.params
     output = args.output if args.output is not None else f"{spec.name}.ckpt.npz"
     run_anywhere(args.target)
     result = train(spec, args.data, target=args.target, params=params, checkpoint=output,
                    log=None if args.quiet else sys.stderr)
     print(f"{spec.name}: {result.message}")
     return EXIT_OK if result.status == "done" else EXIT_CHECK_FAILED
+
+
+def _training_start(args: argparse.Namespace) -> tuple[Spec, dict[str, np.ndarray] | None]:
+    """The spec to train and its starting parameters: a spec (with --init's checkpoint, or
+    seeded), or a checkpoint (its spec, continued from its parameters)."""
+    if args.spec.endswith(".npz"):
+        if args.init is not None:
+            raise KanccError(f"--init: the checkpoint {args.spec} holds the parameters")
+        checkpoint = load_checkpoint(args.spec)
+        data = checkpoint.spec.data
+        if args.data is None and data is not None and data.source not in SYNTHETIC:
+            raise KanccError(f"{args.spec}: give --data: the checkpoint does not know the "
+                             f"folder its spec read {data.source} from")
+        return checkpoint.spec, checkpoint.params
+    spec = load_spec(args.spec)
+    if args.init is None:
+        return spec, None
+    start = load_checkpoint(args.init, spec)
+    return with_scaling_of(spec, start), start.params
 
 
 def _with_overrides(raw: dict[str, Any], given: dict[str, object]) -> Spec:
@@ -262,8 +278,20 @@ def refine_command(args: argparse.Namespace) -> int:
     if is_factorized(coarse):
         raise KanccError(f"{args.checkpoint}: refine needs full B-spline layers; this model "
                          "has Tucker layers or LoTRA adapters")
+    if (args.data is not None or args.knots is not None) and args.at is None:
+        raise KanccError("--data and --knots go with --at quantiles")
     if args.spec:
-        fine = replace(load_spec(args.spec), train=coarse.train, data=coarse.data)
+        fine = replace(load_spec(args.spec), train=coarse.train, data=coarse.data,
+                       scaling=coarse.scaling)
+    elif args.at == "quantiles":
+        if args.data is None:
+            raise KanccError("--at quantiles needs --data: the rows whose layer inputs place "
+                             "the knots")
+        if args.knots is not None and args.knots < 1:
+            raise KanccError(f"--knots must be at least 1, got {args.knots}")
+        data = load_data(args.data, coarse.widths[0], coarse.widths[-1],
+                         labels=coarse.train.loss == "cross_entropy")
+        fine = quantile_refinement(coarse, checkpoint.params, data.x, args.knots)
     else:
         fine = refine_spec(coarse, 2 if args.factor is None else args.factor)
     params = prolong_params(coarse, fine, checkpoint.params)

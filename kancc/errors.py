@@ -39,3 +39,8 @@ class DataError(KanccError):
 class KanccWarning(UserWarning):
     """The compiler cannot guarantee accuracy (e.g. the float32 ReLU-basis hazard); the CLI
     prints it as one ``kancc: warning:`` line."""
+
+
+class SlowTargetWarning(KanccWarning):
+    """A target runs here far slower than it is built for (Triton in its interpreter on the
+    CPU). Python shows it once per place it is raised from; the CLI, once per run."""

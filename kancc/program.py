@@ -7,6 +7,7 @@ is an argument: it reads no environment variable and sets none.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -18,7 +19,7 @@ import numpy as np
 from kancc.backends import TARGETS
 from kancc.ir import Graph, is_training_graph
 
-from .errors import BackendError, KanccError
+from .errors import BackendError, KanccError, SlowTargetWarning
 from .frontend import build_graph, build_loss_graph, spec_init_params
 from .passes import DumpOptions, PassManager, PipelineResult, parse_pipeline
 from .spec import Spec, SpecSource, load_spec
@@ -62,6 +63,10 @@ class Program:
         target whose runtime cannot run here is refused, saying why (for Triton without a
         CUDA device: choose its interpreter, ``kancc.use_triton_interpreter()``)."""
         self._require_runtime()
+        slow = TARGETS[self.target].slow_here
+        problem = slow() if slow is not None else None
+        if problem is not None:
+            warnings.warn(problem, SlowTargetWarning, stacklevel=2)
         return load_module(self.source, f"{self.spec.name}_{self.target}")
 
     def _require_runtime(self) -> None:
@@ -100,6 +105,18 @@ class Program:
         yt = torch.tensor(np.asarray(y), device=device)
         loss, grads = self.module.value_and_grad(tensors, xt, yt)
         return float(loss), {k: v.detach().cpu().numpy() for k, v in grads.items()}
+
+    def torch_module(self, params: Mapping[str, np.ndarray] | None = None, seed: int = 0
+                     ) -> Any:
+        """The compiled model as an initialized ``torch.nn.Module`` (targets whose module
+        takes torch arrays: torch, triton), its parameters named as in the IR: ``params``
+        (program-level, as ``init_params`` gives them), or ``init_params(seed)``."""
+        torch, device, dtype = self._torch()
+        model = self.module.Model(device=device)
+        values = self.init_params(seed) if params is None else params
+        model.load_state_dict({name: torch.as_tensor(np.asarray(value), dtype=dtype)
+                               for name, value in values.items()})
+        return model
 
     def _torch(self) -> tuple[Any, str, Any]:
         """torch, the device the module runs on, and the model's torch dtype."""

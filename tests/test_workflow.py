@@ -236,3 +236,40 @@ def test_bad_workflow_keys_name_their_field(change, field):
     with pytest.raises(SpecError) as info:
         kancc.load_spec(spec)
     assert info.value.path == field
+
+
+def test_knots_at_quantiles_keep_the_function_and_training_continues(tmp_path, capsys):
+    spec = {"model": {"name": "q", "layers": [2, 3, 1], "dtype": "float64"},
+            "basis": {"degree": 3, "grid": 4, "knots": [-1, "-3/10", 0, "1/2", 1]},
+            "train": {"steps": 20, "lr": "0.05"},
+            "data": {"source": "sin_sin", "n": 300}}
+    kancc.train(spec, log=None, checkpoint=tmp_path / "c.npz")
+    rng = np.random.default_rng(5)
+    x = np.c_[rng.beta(2, 5, 400) * 2 - 1, rng.uniform(-1, 1, 400)]  # skewed first input
+    np.savetxt(tmp_path / "d.csv", np.c_[x, np.zeros(400)], delimiter=",")
+    refined = str(tmp_path / "r.npz")
+    assert main(["refine", str(tmp_path / "c.npz"), "--at", "quantiles", "--data",
+                 str(tmp_path / "d.csv"), "-o", refined]) == 0
+    coarse, fine = load_checkpoint(tmp_path / "c.npz"), load_checkpoint(refined)
+    for before, after in zip(coarse.spec.layers, fine.spec.layers):
+        assert set(before.points) < set(after.points)
+        # an end cell is only ever halved: its exterior knots stay nested
+        for end in (slice(0, 2), slice(-2, None)):
+            inside = [p for p in after.points if before.points[end][0] < p < before.points[end][1]]
+            assert inside in ([], [sum(before.points[end]) / 2])
+    probe = np.random.default_rng(6).uniform(-1.4, 1.4, (500, 2))  # beyond the domain too
+    y_coarse = kancc.compile(coarse.spec).forward(coarse.params, probe)
+    y_fine = kancc.compile(fine.spec).forward(fine.params, probe)
+    assert np.abs(y_fine - y_coarse).max() <= 1e-12 * np.abs(y_coarse).max()
+    assert main(["train", refined, "--steps", "5", "-o", str(tmp_path / "n.npz"),
+                 "--quiet"]) == 0
+    assert "trained 5 steps" in capsys.readouterr().out
+    assert load_checkpoint(tmp_path / "n.npz").spec.layers == fine.spec.layers
+
+
+def test_refine_at_quantiles_needs_data(tmp_path, capsys):
+    kancc.train(small_spec(steps=1), shifted_data(20), log=None, checkpoint=tmp_path / "c.npz")
+    assert main(["refine", str(tmp_path / "c.npz"), "--at", "quantiles", "-o",
+                 str(tmp_path / "r.npz")]) == 2
+    assert "--at quantiles needs --data" in capsys.readouterr().err
+    assert not (tmp_path / "r.npz").exists()

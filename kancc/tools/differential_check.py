@@ -10,13 +10,14 @@ that every dtype sees the same numbers:
   passes     numpy float64: "reference" pipeline (Cox-de Boor, unfused) vs "inference"
   float32    per layer, numpy float32 vs float64 on the same float32 inputs: the error of
              the emitted code itself, apart from the model's conditioning (DESIGN.md 5)
-  triton     per layer, triton float32 vs numpy float32; whole model in float64
+  targets    every other target asked for (torch, triton): per layer, float32 vs numpy
+             float32; whole model in float64
   gradients  float64, the loss of the spec's [train] table on random targets:
              value_and_grad of the "training" pipeline vs central differences (a sample
              of entries of every parameter, step 1e-6; entries whose one-sided
              differences disagree -- a kink of a degree-1 layer inside the step -- are
              left out), vs the "training-reference" pipeline (Cox-de Boor derivative), and
-             Triton vs NumPy
+             every other target vs NumPy
 
 Relative error is max |a - b| / max |reference|. Tolerances: 1e-10 in float64 (whole
 models), 1e-5 in float32 (per layer), 1e-6 against finite differences. scipy and the Cox-de
@@ -170,7 +171,7 @@ def layer_spec(spec: Spec, index: int, dtype: str) -> Spec:
 
 
 def differential_check(source: SpecSource, *, samples: int = 257, seed: int = 0,
-                       targets: tuple[str, ...] = ("numpy", "triton"),
+                       targets: tuple[str, ...] = ("numpy", "torch", "triton"),
                        on_result: Callable[[Comparison], None] | None = None) -> CheckReport:
     """Run every comparison; ``on_result`` sees each one as it completes (progress)."""
     spec = load_spec(source)
@@ -205,7 +206,7 @@ def differential_check(source: SpecSource, *, samples: int = 257, seed: int = 0,
     reference = compile(spec64, "numpy", passes="reference")
     record(Comparison("numpy f64: reference vs inference pipeline",
                       relative_error(reference.forward(params, x), y64), rounded_knots))
-    run_triton = "triton" in targets and _triton_available(skipped)
+    others = runnable_targets(targets, skipped)
     h32 = x.astype(np.float32)
     for index, basis in enumerate(spec.layers):
         problem = representability_problem(basis.points, basis.order, "float32")
@@ -218,22 +219,22 @@ def differential_check(source: SpecSource, *, samples: int = 257, seed: int = 0,
         out32 = numpy32.forward(layer_params, h32)
         record(Comparison(f"numpy f32 vs f64, layer {index}", relative_error(
             out32, numpy64.forward(layer_params, h32.astype(np.float64))), TOL32))
-        if run_triton:
-            triton32 = compile(layer_spec(spec, index, "float32"), "triton")
-            record(Comparison(f"triton f32 vs numpy f32, layer {index}",
-                              relative_error(triton32.forward(layer_params, h32), out32), TOL32))
+        for target in others:
+            other32 = compile(layer_spec(spec, index, "float32"), target)
+            record(Comparison(f"{target} f32 vs numpy f32, layer {index}",
+                              relative_error(other32.forward(layer_params, h32), out32), TOL32))
         h32 = out32
-    if run_triton:
-        record(Comparison("triton f64 vs numpy f64, whole model", relative_error(
-            compile(spec64, "triton").forward(params, x), y64), TOL64))
-    for comparison in gradient_comparisons(spec64, params, x, seed, run_triton):
+    for target in others:
+        record(Comparison(f"{target} f64 vs numpy f64, whole model", relative_error(
+            compile(spec64, target).forward(params, x), y64), TOL64))
+    for comparison in gradient_comparisons(spec64, params, x, seed, others):
         record(comparison)
     return CheckReport(spec.name, samples, tuple(comparisons), tuple(skipped))
 
 
 def factorized_checks(spec: Spec, samples: int, seed: int, targets: tuple[str, ...],
                       record: Callable[[Comparison], None], skipped: list[str]) -> Spec:
-    """A factorized model against its formed twin, its gradients, and Triton vs NumPy; the
+    """A factorized model against its formed twin, its gradients, and the other targets; the
     formed model (returned) then gets every other check."""
     spec64 = replace(spec, dtype="float64")
     program = compile(spec64, "numpy")
@@ -245,17 +246,17 @@ def factorized_checks(spec: Spec, samples: int, seed: int, targets: tuple[str, .
     full_spec, full_params = unfactorized_model(spec64, params)
     record(Comparison("numpy f64: factorized vs W formed", relative_error(
         y64, compile(full_spec, "numpy").forward(full_params, x)), TOL64))
-    run_triton = "triton" in targets and _triton_available(skipped)
-    if run_triton:
-        record(Comparison("triton f64 vs numpy f64, factorized", relative_error(
-            compile(spec64, "triton").forward(params, x), y64), TOL64))
-    for comparison in gradient_comparisons(spec64, params, x, seed, run_triton):
+    others = runnable_targets(targets, skipped)
+    for target in others:
+        record(Comparison(f"{target} f64 vs numpy f64, factorized", relative_error(
+            compile(spec64, target).forward(params, x), y64), TOL64))
+    for comparison in gradient_comparisons(spec64, params, x, seed, others):
         record(replace(comparison, name=comparison.name + ", factorized"))
     return replace(full_spec, dtype=spec.dtype)
 
 
 def gradient_comparisons(spec64: Spec, params: dict[str, np.ndarray], x: np.ndarray,
-                         seed: int, run_triton: bool) -> list[Comparison]:
+                         seed: int, others: tuple[str, ...]) -> list[Comparison]:
     """The float64 gradient checks of the module docstring."""
     rng = np.random.default_rng(seed)
     n_out = spec64.widths[-1]
@@ -290,17 +291,21 @@ def gradient_comparisons(spec64: Spec, params: dict[str, np.ndarray], x: np.ndar
     results.append(Comparison("gradients f64: horner vs cox-de-boor", max(
         relative_error(grads[k], expected[k]) for k in grads), TOL64 +
         knot_rounding_allowance(spec64)))
-    if run_triton:
-        _, got = compile(spec64, "triton", training=True).value_and_grad(params, x, y)
-        results.append(Comparison("gradients triton f64 vs numpy f64", max(
+    for target in others:
+        _, got = compile(spec64, target, training=True).value_and_grad(params, x, y)
+        results.append(Comparison(f"gradients {target} f64 vs numpy f64", max(
             relative_error(got[k], grads[k]) for k in grads), TOL64))
     return results
 
 
-def _triton_available(skipped: list[str]) -> bool:
-    """Whether the Triton comparisons can run in this process; if not, the skip says why."""
-    problem = TARGETS["triton"].unavailable()
-    if problem is not None:
-        skipped.append(f"triton target: {problem}")
-        return False
-    return True
+def runnable_targets(targets: tuple[str, ...], skipped: list[str]) -> tuple[str, ...]:
+    """The targets besides numpy that can run in this process; a skip says why for each
+    other one."""
+    runnable = []
+    for target in targets:
+        problem = TARGETS[target].unavailable() if target != "numpy" else "reference"
+        if problem is None:
+            runnable.append(target)
+        elif target != "numpy":
+            skipped.append(f"{target} target: {problem}")
+    return tuple(runnable)
