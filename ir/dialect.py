@@ -16,6 +16,12 @@ Training ops (made by the autodiff pass; DESIGN.md 3):
   kan.add          elementwise sum of two values of one type (loss terms, gradient terms)
   kan.affine       y[:, j] = x[:, j] * scale[j] + shift[j]: [data] standardize's input and
                    output maps (exact attributes; its reverse is kan.affine with shift 0)
+
+The base branch (spec key base = "silu"; added to its layer with kan.add):
+
+  kan.base_layer       y[:, q] = sum_p w[p, q] silu(x[:, p])
+  kan.vjp_base_weight  dw = silu(x)^T g
+  kan.vjp_base_input   dx = silu'(x) * (g w^T)
   kan.vjp_input    d(loss)/dx of a fused layer from d(loss)/dy: basis derivative, recomputed
   kan.vjp_coef     d(loss)/dcoef of a fused layer from d(loss)/dy: basis recomputed, never stored
 
@@ -118,6 +124,12 @@ def _affine_check(op: Op) -> list[str]:
     return errors
 
 
+def _base_check(op: Op) -> list[str]:
+    fn = op.attr("fn")
+    return [] if fn in BASE_FUNCTIONS else [f"{op.name}: fn must be one of "
+                                            f"{', '.join(BASE_FUNCTIONS)}, got {fn!r}"]
+
+
 def _loss_check(op: Op) -> list[str]:
     return loss_errors(op.attr_dict, LOSS_KINDS)
 
@@ -127,6 +139,7 @@ def _penalty_check(op: Op) -> list[str]:
 
 
 LOWERING = tuple(key for key in LOWERING_KEYS if key != "eval")
+BASE_FUNCTIONS = ("silu",)
 FUSED = LOWERING + ("strategy", "tile")  # and their kernels' schedule (schedule_attrs.py)
 
 OPS: dict[str, OpDef] = {d.name: d for d in (
@@ -179,6 +192,14 @@ OPS: dict[str, OpDef] = {d.name: d for d in (
           "d(kan.penalty)/d(coef)", traits=frozenset({Trait.DIFFERENTIATES_PARAMS}),
           check=_penalty_check),
     OpDef("kan.add", (Value, Value), (), (), type_rules.add, "a + b, same types"),
+    OpDef("kan.base_layer", (Value, Param), ("fn",), (), type_rules.base_layer,
+          "the base branch: y[:, q] = sum_p w[p, q] fn(x[:, p])", check=_base_check),
+    OpDef("kan.vjp_base_weight", (Value, Param, Value), ("fn",), (), type_rules.vjp_base_weight,
+          "dw[p, q] = sum_b fn(x[b, p]) g[b, q] of a kan.base_layer (typed like @w)",
+          traits=frozenset({Trait.GRADIENT, Trait.DIFFERENTIATES_PARAMS}), check=_base_check),
+    OpDef("kan.vjp_base_input", (Value, Param, Value), ("fn",), (), type_rules.vjp_base_input,
+          "dx[b, p] = fn'(x[b, p]) sum_q g[b, q] w[p, q] of a kan.base_layer",
+          traits=frozenset({Trait.GRADIENT}), check=_base_check),
     OpDef("kan.affine", (Value,), ("scale", "shift"), (), type_rules.affine,
           "y[:, j] = x[:, j] * scale[j] + shift[j] (input and output standardization)",
           check=_affine_check),

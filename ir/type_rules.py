@@ -141,6 +141,35 @@ def add(op: Op) -> tuple[TensorType, ...]:
     return (a.type,)
 
 
+def base_layer(op: Op) -> tuple[TensorType, ...]:
+    """x [B, in], w (in, out) -> y [B, out]: y = b(x) @ w."""
+    x, w = op.operands[:2]
+    _require_rank(x, 2)
+    _require_rank(w, 2)
+    if w.type.shape[0] != x.type.shape[1]:
+        raise TypeError(f"{ref(w)} of shape {w.type} does not take {ref(x)} of type {x.type} "
+                        f"(need [{x.type.shape[1]},out])")
+    _require_same_dtype(op.operands)
+    return (TensorType(_dtype_of(op), (x.type.shape[0], w.type.shape[1])),)
+
+
+def _base_cotangent(op: Op) -> None:
+    (y,) = base_layer(op)
+    grad = op.operands[2]
+    if grad.type != y:
+        raise TypeError(f"{ref(grad)} has type {grad.type} but the base branch gives {y}")
+
+
+def vjp_base_weight(op: Op) -> tuple[TensorType, ...]:
+    _base_cotangent(op)
+    return (op.operands[1].type,)
+
+
+def vjp_base_input(op: Op) -> tuple[TensorType, ...]:
+    _base_cotangent(op)
+    return (op.operands[0].type,)
+
+
 def affine(op: Op) -> tuple[TensorType, ...]:
     """y = x * scale + shift per column: the type of x (the attribute lengths are checked by
     the op's attribute check)."""

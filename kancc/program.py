@@ -66,7 +66,7 @@ class Program:
         slow = TARGETS[self.target].slow_here
         problem = slow() if slow is not None else None
         if problem is not None:
-            warnings.warn(problem, SlowTargetWarning, stacklevel=2)
+            warnings.warn(problem, SlowTargetWarning, stacklevel=3)
         return load_module(self.source, f"{self.spec.name}_{self.target}")
 
     def _require_runtime(self) -> None:

@@ -165,6 +165,10 @@ def _affine(body: _Body, op: Op, args: list[str]) -> str:
 
 RULES: dict[str, Rule] = {
     "kan.affine": _affine,
+    "kan.base_layer": lambda body, op, args: f"silu({args[0]}) @ {args[1]}",
+    "kan.vjp_base_weight": lambda body, op, args: f"silu({args[0]}).T @ {args[2]}",
+    "kan.vjp_base_input": lambda body, op, args: f"dsilu({args[0]}) * ({args[2]} @ "
+                                                 f"{args[1]}.T)",
     "kan.basis": _basis,
     "kan.contract": _contract,
     "kan.fused_layer": _fused_layer,

@@ -27,6 +27,11 @@ def affine(x, scale, shift):
     return x * np.asarray(scale, dtype=DTYPE) + np.asarray(shift, dtype=DTYPE)
 
 
+def silu(x):
+    """x * sigmoid(x) (the base branch), without overflow warnings for large |x|."""
+    return x / (1.0 + np.exp(-x))
+
+
 def contract(basis, weights):
     """y[b, q] = sum_(p, i) basis[b, p, i] weights[(p, i), q]: one GEMM (in the basis's
     dtype: float64 for truncated powers), rounded to DTYPE."""
@@ -149,6 +154,12 @@ def tucker_vjp(basis, dbasis, g, core, u1, u2, u3):
     if dbasis is not None:
         grads.append(np.sum(dbasis * (gz3 @ u3.T), axis=2))
     return tuple(grad.astype(DTYPE, copy=False) for grad in grads)
+
+
+def dsilu(x):
+    """d/dx silu(x) = sigmoid(x) (1 + x (1 - sigmoid(x)))."""
+    sigmoid = 1.0 / (1.0 + np.exp(-x))
+    return sigmoid * (1.0 + x * (1.0 - sigmoid))
 
 
 def dense_vjp_input(dbasis, g, weights):

@@ -87,6 +87,7 @@ RULES: dict[str, Rule] = {
     "kan.tucker_layer": lambda f, op, args: f"tucker_layer({f.name_of(op)}({args[0]}), "
                                             f"{', '.join(args[1:])})",
     "kan.affine": lambda f, op, args: affine_call(op, args[0]),
+    "kan.base_layer": lambda f, op, args: f"torch.nn.functional.silu({args[0]}) @ {args[1]}",
     "kan.add": lambda f, op, args: f"{args[0]} + {args[1]}",
     **dict.fromkeys(("kan.loss", "kan.penalty"), _loss_side),
 }

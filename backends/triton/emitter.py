@@ -74,6 +74,10 @@ STATEMENTS: dict[str, Callable[[Op, int, list[str]], str]] = {
     "kan.vjp_coef": lambda op, i, args: f"vjp_coef_{i}({args[0]}, {args[2]}, deterministic)",
     "kan.tucker_layer": lambda op, i, args: f"tucker_{i}({', '.join(args)})",
     "kan.affine": lambda op, i, args: affine_call(op, args[0]),
+    "kan.base_layer": lambda op, i, args: f"base_layer({args[0]}, {args[1]})",
+    "kan.vjp_base_weight": lambda op, i, args: f"torch.nn.functional.silu({args[0]}).T @ "
+                                               f"{args[2]}",
+    "kan.vjp_base_input": lambda op, i, args: f"dsilu({args[0]}) * ({args[2]} @ {args[1]}.T)",
     "kan.vjp_tucker": lambda op, i, args: f"tucker_vjp_{i}({', '.join(args)}, deterministic)",
     **dict.fromkeys(LOSS_TEMPLATES, _loss_side),
 }
@@ -91,8 +95,9 @@ FORWARD_CALLS: dict[str, Callable[[Op, int, str, bool], str]] = {
     "kan.tucker_layer": _layer_call,
     # a LoTRA layer's frozen part plus its adapter
     "kan.add": lambda op, i, args, training: " + ".join(operand_expr(o) for o in op.operands),
-    # standardization: torch ops, differentiated by torch autograd
+    # standardization and the base branch: torch ops, differentiated by torch autograd
     "kan.affine": lambda op, i, args, training: affine_call(op, args),
+    "kan.base_layer": lambda op, i, args, training: f"base_layer({args})",
 }
 
 
@@ -131,8 +136,8 @@ def emit_triton(graph: Graph) -> str:
     check_renderable(graph, "triton", STATEMENTS, HINT)
     forward_ops, prediction = prediction_ops(graph)
     check_renderable(graph.with_ops(forward_ops), "triton", FORWARD_CALLS,
-                     "it cannot be on the model's forward path (only layers, their sums and "
-                     "affine maps)")
+                     "it cannot be on the model's forward path (only layers, their sums, "
+                     "base branches and affine maps)")
     for index, op in enumerate(graph.ops):
         if op.attr("kind", "") == "relu":
             raise BackendError(f"the triton backend cannot render op {index} ({op.name} "

@@ -29,6 +29,17 @@ def affine(x, scale, shift):
     return x * x.new_tensor(scale) + x.new_tensor(shift)
 
 
+def base_layer(x, w):
+    """The base branch silu(x) @ w, in torch ops."""
+    return torch.nn.functional.silu(x) @ w
+
+
+def dsilu(x):
+    """d/dx silu(x) = sigmoid(x) (1 + x (1 - sigmoid(x)))."""
+    sigmoid = torch.sigmoid(x)
+    return sigmoid * (1.0 + x * (1.0 - sigmoid))
+
+
 def check_inputs(params, x):
     if not isinstance(x, torch.Tensor) or x.dim() != 2 or x.shape[1] != INPUT_WIDTH:
         shape = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__

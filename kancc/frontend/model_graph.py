@@ -10,7 +10,9 @@ whose ``layers.{l}.coef`` is a frozen parameter, and a Tucker adapter ``layers.{
     %l.lotra = kan.tucker_layer %x, @layers.l.lotra.core, ...  (ranks ceil(cr * dims))
     %l = kan.add %l.pt, %l.lotra
 
-which is W = W_pt + core x1 U1 x2 U2 x3 U3 without forming the update. A [scaling] table
+which is W = W_pt + core x1 U1 x2 U2 x3 U3 without forming the update. A layer with a base
+branch (base = "silu") is likewise kan.layer + kan.base_layer %x, @layers.l.base summed by
+kan.add. A [scaling] table
 adds a ``kan.affine`` before the first layer (%x.standardized) and after the last (%output).
 """
 
@@ -41,6 +43,12 @@ def layer_ops(spec: Spec, index: int, x: Value, params: tuple[Param, ...]) -> li
     result = Value(str(index), batched(x.type.dtype, spec.widths[index + 1]))
     attrs = layer_attrs(spec.layers[index])
     form = layer_form(spec, index)
+    if form == "full" and spec.layers[index].base != "none":
+        spline, base = (Value(f"{index}.{part}", result.type) for part in ("spline", "base"))
+        return [Op.make("kan.layer", (x, params[0]), attrs, (spline,)),
+                Op.make("kan.base_layer", (x, params[1]), {"fn": spec.layers[index].base},
+                        (base,)),
+                Op.make("kan.add", (spline, base), {}, (result,))]
     if form == "full":
         return [Op.make("kan.layer", (x, params[0]), attrs, (result,))]
     if form == "tucker":

@@ -7,6 +7,7 @@ A model's parameters are named after their layer l (DESIGN.md 6):
                                         core (r1, r2, r3), U1 (in, r1), U2 (out, r2),
                                         U3 (n_b, r3)
     layers.{l}.lotra.core, .u1, ...     a LoTRA layer's adapter (its coef is frozen)
+    layers.{l}.base                     (in, out) weights of the base branch (base = "silu")
 
 The names are the keys of every params dict, of checkpoints and of the emitted modules'
 PARAM_SHAPES; everything else asks this module for them.
@@ -50,6 +51,10 @@ def coef_name(layer: int) -> str:
     return f"{layer_prefix(layer)}.coef"
 
 
+def base_name(layer: int) -> str:
+    return f"{layer_prefix(layer)}.base"
+
+
 def tucker_names(layer: int) -> tuple[str, ...]:
     """core, u1, u2, u3 of a Tucker layer."""
     return factors_of_coef(coef_name(layer))
@@ -69,11 +74,12 @@ def parse_param_name(name: str) -> ParamName:
     """The parts of a parameter name; ValueError for a name outside the convention."""
     parts = name.split(".")
     valid = len(parts) in (3, 4) and parts[0] == "layers" and parts[1].isdigit() and \
-        parts[-1] in ("coef",) + FACTORS and (len(parts) == 3 or parts[2] == ADAPTER) and \
-        not (len(parts) == 4 and parts[-1] == "coef")
+        parts[-1] in ("coef", "base") + FACTORS and (len(parts) == 3 or parts[2] == ADAPTER) \
+        and not (len(parts) == 4 and parts[-1] in ("coef", "base"))
     if not valid:
         raise ValueError(f"{name!r} is not a kancc parameter name (layers.<l>.coef, "
-                         f"layers.<l>.<{'|'.join(FACTORS)}>, layers.<l>.{ADAPTER}.<factor>)")
+                         f"layers.<l>.base, layers.<l>.<{'|'.join(FACTORS)}>, "
+                         f"layers.<l>.{ADAPTER}.<factor>)")
     return ParamName(int(parts[1]), parts[-1], len(parts) == 4)
 
 
@@ -107,12 +113,14 @@ def layer_form(spec: Spec, layer: int) -> str:
 
 
 def layer_parameters(spec: Spec, layer: int) -> tuple[ParamDecl, ...]:
-    """The parameters of one layer: its coef; a Tucker layer's factors; or, with LoTRA,
-    the frozen coef and the adapter's factors."""
+    """The parameters of one layer: its coef (and base weights, with a base branch); a
+    Tucker layer's factors; or, with LoTRA, the frozen coef and the adapter's factors."""
     dims = layer_dims(spec, layer)
     form = layer_form(spec, layer)
     if form == "full":
-        return (ParamDecl(coef_name(layer), dims),)
+        base = (ParamDecl(base_name(layer), dims[:2]),) \
+            if spec.layers[layer].base != "none" else ()
+        return (ParamDecl(coef_name(layer), dims),) + base
     if form == "tucker":
         ranks = spec.layers[layer].tucker
         assert ranks is not None

@@ -24,9 +24,11 @@ from .param_names import coef_name
 def prolong_params(coarse: Spec, fine: Spec, params: Mapping[str, np.ndarray]
                    ) -> dict[str, np.ndarray]:
     """Coefficients of ``coarse`` mapped onto ``fine``, any spec whose grids refine it (an
-    explicit fine knot vector, any ratio)."""
+    explicit fine knot vector, any ratio); other parameters (base weights) carried over."""
     check_refines(coarse, fine)
-    result = {}
+    coefs = {coef_name(index) for index in range(coarse.n_layers)}
+    result = {name: np.asarray(value).astype(fine.dtype) for name, value in params.items()
+              if name not in coefs}  # base-branch weights: the grid does not touch them
     for index, (c, f) in enumerate(zip(coarse.layers, fine.layers)):
         name = coef_name(index)
         if name not in params:

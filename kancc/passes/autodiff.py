@@ -6,7 +6,8 @@ forward ops, then the reverse sweep, returning (loss, d/d param for every traina
 declaration order[, d/dx]) -- the training-graph convention the verifier checks
 (ir/dialect.py). A frozen parameter gets no gradient: its layer emits only kan.vjp_input.
 A kan.add inside the model (LoTRA: frozen layer + adapter) passes its cotangent to both terms;
-a kan.affine (standardization) scales it: dx = kan.affine(g) with the same scale, shift 0.
+a kan.affine (standardization) scales it: dx = kan.affine(g) with the same scale, shift 0;
+a kan.base_layer (the base branch) gives kan.vjp_base_weight and kan.vjp_base_input.
 
 Each fused layer y = layer(x, coef) with cotangent g contributes
 
@@ -215,6 +216,17 @@ def _affine_vjp(sweep: _Sweep, op: Op, g: Value) -> None:
         sweep.accumulate(x.name, sweep.emit("kan.affine", (g,), attrs, x))
 
 
+def _base_layer_vjp(sweep: _Sweep, op: Op, g: Value) -> None:
+    """The base branch y = fn(x) @ w: dw = fn(x)^T g (trainable w), dx = fn'(x) (g w^T)."""
+    x, w = op.operands
+    assert isinstance(w, Param)
+    if not w.frozen:
+        sweep.accumulate("@" + w.name, sweep.emit("kan.vjp_base_weight", (x, w, g),
+                                                  op.attr_dict, w))
+    if sweep.needs_dx(x):
+        sweep.accumulate(x.name, sweep.emit("kan.vjp_base_input", (x, w, g), op.attr_dict, x))
+
+
 LOSS_RULES: dict[str, Callable[[_Sweep, Op], None]] = {
     "kan.loss": _loss_vjp,
     "kan.penalty": _penalty_vjp,
@@ -224,6 +236,7 @@ VJP_RULES: dict[str, Callable[[_Sweep, Op, Value], None]] = {
     "kan.tucker_layer": _tucker_layer_vjp,
     "kan.add": _add_vjp,
     "kan.affine": _affine_vjp,
+    "kan.base_layer": _base_layer_vjp,
 }
 
 

@@ -25,7 +25,8 @@ MAX_DEGREE = MAX_ORDER - 1
 MAX_GRID = 4096
 BASIS_KINDS = ("bspline",) + GLOBAL_KINDS  # the IR's "relu" kind is made by to-relu-basis
 BASIS_KEYS = ("kind", "degree", "grid", "domain", "knots")
-LAYER_KEYS = BASIS_KEYS + ("tucker",)
+LAYER_KEYS = BASIS_KEYS + ("tucker", "base")
+BASES = ("none", "silu")  # the base branch: y_q += sum_p w_b[p, q] b(x_p)
 DEFAULT_BASIS = {"kind": "bspline", "degree": 3, "grid": 5, "domain": [-1, 1],
                  "knots": "uniform"}
 
@@ -34,7 +35,8 @@ DEFAULT_BASIS = {"kind": "bspline", "degree": 3, "grid": 5, "domain": [-1, 1],
 class BasisSpec:
     """The spline family of one layer (numbers exact) and how its coefficients are held:
     ``tucker`` None for the full (in, out, n_b) tensor, else the Tucker ranks (r1, r2, r3)
-    of a factorized layer (core and three factors, kancc.numerics.hosvd)."""
+    of a factorized layer (core and three factors, kancc.numerics.hosvd). ``base`` "silu"
+    adds the base branch sum_p w_b[p, q] silu(x_p) (as pykan and efficient-kan have)."""
 
     kind: str
     degree: int
@@ -42,6 +44,7 @@ class BasisSpec:
     domain: tuple[Fraction, Fraction]
     knots: str | tuple[Fraction, ...]  # "uniform" or the grid+1 points
     tucker: tuple[int, int, int] | None = None
+    base: str = "none"
 
     @property
     def order(self) -> int:
@@ -147,7 +150,20 @@ def layer_to_dict(basis: BasisSpec) -> dict[str, Any]:
         table["knots"] = [str(Fraction(v)) for v in basis.knots]
     if basis.tucker is not None:
         table["tucker"] = list(basis.tucker)
+    if basis.base != "none":
+        table["base"] = basis.base
     return table
+
+
+def with_base(check: Checker, basis: BasisSpec, value: object, index: int, own: bool
+              ) -> BasisSpec:
+    """``basis`` with its base branch ("none" or "silu"); a Tucker layer has none."""
+    path = f"layers[{index}].base" if own else "basis.base"
+    base = check.choice(value, path, BASES)
+    if base != "none" and basis.tucker is not None:
+        raise check.fail(path, "a Tucker (Slim) layer has no base branch; remove base or "
+                               "tucker")
+    return replace(basis, base=base)
 
 
 def with_tucker(check: Checker, basis: BasisSpec, value: object, widths: tuple[int, int],

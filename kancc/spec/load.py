@@ -16,6 +16,8 @@
     degree = 1
     tucker = 0.5              # a Tucker (Slim) layer: ranks ceil(cr * (in, out, n_b)), or
                               # [r1, r2, r3]; its parameters are the factors
+    base = "silu"             # or "none": add sum_p w_b[p, q] silu(x_p), weights
+                              # layers.{l}.base (in, out), as pykan and efficient-kan do
     [train]                   # how (train_table.py)
     [data]                    # on what (data_table.py)
     [finetune]                # start from a pretrained checkpoint: LoTRA or full
@@ -52,6 +54,7 @@ from .basis_table import (
     BasisSpec,
     layer_basis,
     layer_to_dict,
+    with_base,
     with_tucker,
 )
 from .checker import Checker, describe, is_list
@@ -200,9 +203,12 @@ def _layers(check: Checker, raw: Mapping[str, Any], widths: tuple[int, ...],
     layers = tuple(layer_basis(check, default, o, i, dtype, basis_keys)
                    for i, o in enumerate(overrides))
     tucker_given = [o.get("tucker", default.get("tucker")) for o in overrides]
-    return tuple(with_tucker(check, basis, value, (widths[i], widths[i + 1]), i,
-                             "tucker" in overrides[i])
-                 for i, (basis, value) in enumerate(zip(layers, tucker_given)))
+    layers = tuple(with_tucker(check, basis, value, (widths[i], widths[i + 1]), i,
+                               "tucker" in overrides[i])
+                   for i, (basis, value) in enumerate(zip(layers, tucker_given)))
+    base_given = [o.get("base", default.get("base", "none")) for o in overrides]
+    return tuple(with_base(check, basis, value, i, "base" in overrides[i])
+                 for i, (basis, value) in enumerate(zip(layers, base_given)))
 
 
 def _check_training(check: Checker, widths: tuple[int, ...], layers: tuple[BasisSpec, ...],
@@ -213,6 +219,12 @@ def _check_training(check: Checker, widths: tuple[int, ...], layers: tuple[Basis
                                        f"model.layers ends with {widths[-1]}")
     if train.kaczmarz is not None:
         check_kaczmarz_model(check, widths, layers, train.loss, train.kaczmarz)
+    based = [i for i, basis in enumerate(layers) if basis.base != "none"]
+    if based and (train.kaczmarz is not None or train.geometry != "spline"):
+        key = "train.method" if train.kaczmarz is not None else "train.geometry"
+        raise check.fail(key, f"does not apply to layers[{based[0]}], which has a base "
+                               "branch (base = \"silu\"); train it by gradient in the spline "
+                               "geometry")
     global_layers = [i for i, basis in enumerate(layers) if basis.kind in GLOBAL_KINDS]
     if global_layers and (train.multilevel is not None or train.geometry != "spline"):
         grid_key = "train.multilevel" if train.multilevel is not None else "train.geometry"
@@ -238,7 +250,13 @@ def _not_plain_gradient(train: TrainSpec) -> str | None:
 
 def _check_finetune(check: Checker, finetune: FinetuneSpec, layers: tuple[BasisSpec, ...],
                     train: TrainSpec) -> None:
-    """Fine-tuning is gradient training in the spline geometry; LoTRA adapts full layers."""
+    """Fine-tuning is gradient training in the spline geometry; LoTRA adapts full layers
+    without a base branch."""
+    based = [i for i, basis in enumerate(layers) if basis.base != "none"]
+    if finetune.lotra and based:
+        raise check.fail(f"layers[{based[0]}].base", "LoTRA adapts the spline coefficients "
+                                                     "only; a base branch is not supported "
+                                                     "with it yet")
     what = _not_plain_gradient(train)
     if what is not None:
         raise check.fail(what, "does not apply to fine-tuning ([finetune]); fine-tune by "

@@ -52,6 +52,9 @@ HAND_WRITTEN: dict[str, tuple[str, list[Row]]] = {
          "the grid points (a list replaces grid and domain)"),
         ("tucker", "number in (0, 1], array of 3 ranks, or false", "false",
          "a Tucker (Slim) layer: ranks ceil(cr * (in, out, n_b)) or [r1, r2, r3]"),
+        ("base", 'one of "none", "silu"', '"none"', "the base branch: adds sum_p w_b[p, q] "
+                                                      "silu(x_p), weights layers.{l}.base "
+                                                      "(in, out), as pykan and efficient-kan"),
     ]),
 }
 DECLARED: tuple[tuple[str, type, str], ...] = (

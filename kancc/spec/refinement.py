@@ -45,6 +45,9 @@ def check_refines(coarse: Spec, fine: Spec) -> None:
         if (c.kind, c.degree) != (f.kind, f.degree):
             raise KanccError(f"{where}: the fine layer is {f.kind} degree {f.degree}, the coarse "
                              f"one {c.kind} degree {c.degree}")
+        if c.base != f.base:
+            raise KanccError(f"{where}: the fine layer's base branch is {f.base!r}, the coarse "
+                             f"one's {c.base!r}")
         if c.domain != f.domain:
             raise KanccError(f"{where}: domains differ (coarse [{c.domain[0]}, {c.domain[1]}], "
                              f"fine [{f.domain[0]}, {f.domain[1]}])")

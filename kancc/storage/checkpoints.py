@@ -167,6 +167,7 @@ def model_fields(spec: Spec) -> dict[str, object]:
         # uniform knots and the same points listed explicitly are the same model
         fields[f"layers[{index}].knots"] = "[" + ", ".join(str(v) for v in basis.points) + "]"
         fields[f"layers[{index}].tucker"] = list(basis.tucker) if basis.tucker else "none"
+        fields[f"layers[{index}].base"] = basis.base
     return fields
 
 

@@ -31,11 +31,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from fractions import Fraction
 
 import numpy as np
 
 from kancc.backends import TARGETS
-from kancc.frontend.param_names import coef_name
+from kancc.frontend.param_names import base_name, coef_name
 from kancc.ir import GLOBAL_KINDS, extended_knots
 from kancc.program import compile
 from kancc.spec import Spec, SpecSource, load_spec
@@ -120,10 +121,13 @@ def relative_error(value: np.ndarray, reference: np.ndarray) -> float:
 
 def scipy_forward(spec: Spec, params: dict[str, np.ndarray], x: np.ndarray) -> np.ndarray:
     """The model evaluated edge by edge with scipy's BSpline (extrapolating), or for the
-    global kinds numpy.polynomial and np.cos / np.sin of tanh(x), in float64."""
+    global kinds numpy.polynomial and np.cos / np.sin of tanh(x), in float64; base
+    branches by scipy.special.expit, [scaling] maps in float64."""
     from scipy.interpolate import BSpline
+    from scipy.special import expit
 
-    h = np.asarray(x, np.float64)
+    h = standardized(spec, x)
+    scaling = spec.scaling
     for index, basis in enumerate(spec.layers):
         coef = np.asarray(params[coef_name(index)], np.float64)
         knots = np.array([float(t) for t in extended_knots(basis.points, basis.order)])
@@ -133,8 +137,27 @@ def scipy_forward(spec: Spec, params: dict[str, np.ndarray], x: np.ndarray) -> n
                 out += global_basis_oracle(basis.kind, basis.order, h[:, p]) @ coef[p].T
             else:
                 out += BSpline(knots, coef[p].T, basis.degree, extrapolate=True)(h[:, p])
+        if basis.base == "silu":
+            out += (h * expit(h)) @ np.asarray(params[base_name(index)], np.float64)
         h = out
+    if scaling is not None and scaling.output_mean is not None:
+        h = h * _floats(scaling.output_std) + _floats(scaling.output_mean)
     return h
+
+
+def standardized(spec: Spec, x: np.ndarray) -> np.ndarray:
+    """``x`` through the spec's [scaling] input map (float64), as the first layer sees it."""
+    scaling = spec.scaling
+    if scaling is None or scaling.input_mean is None:
+        return np.asarray(x, np.float64)
+    result: np.ndarray = (np.asarray(x, np.float64) - _floats(scaling.input_mean)) / \
+        _floats(scaling.input_std)
+    return result
+
+
+def _floats(values: tuple[Fraction, ...] | None) -> np.ndarray:
+    assert values is not None
+    return np.array([float(v) for v in values])
 
 
 def global_basis_oracle(kind: str, count: int, x: np.ndarray) -> np.ndarray:
@@ -167,7 +190,14 @@ def sample_inputs(spec: Spec, samples: int, seed: int) -> np.ndarray:
 
 def layer_spec(spec: Spec, index: int, dtype: str) -> Spec:
     return replace(spec, name=f"{spec.name}_layer{index}", dtype=dtype,
-                   widths=spec.widths[index:index + 2], layers=(spec.layers[index],))
+                   widths=spec.widths[index:index + 2], layers=(spec.layers[index],),
+                   scaling=None)
+
+
+def layer_params(params: dict[str, np.ndarray], index: int) -> dict[str, np.ndarray]:
+    """The parameters of ``layer_spec(spec, index, ...)``: layer ``index``'s, renamed to 0."""
+    names = {coef_name(index): coef_name(0), base_name(index): base_name(0)}
+    return {names[name]: value for name, value in params.items() if name in names}
 
 
 def differential_check(source: SpecSource, *, samples: int = 257, seed: int = 0,
@@ -207,22 +237,22 @@ def differential_check(source: SpecSource, *, samples: int = 257, seed: int = 0,
     record(Comparison("numpy f64: reference vs inference pipeline",
                       relative_error(reference.forward(params, x), y64), rounded_knots))
     others = runnable_targets(targets, skipped)
-    h32 = x.astype(np.float32)
+    h32 = standardized(spec, x).astype(np.float32)  # what layer 0 sees
     for index, basis in enumerate(spec.layers):
         problem = representability_problem(basis.points, basis.order, "float32")
         if problem is not None:  # a float64 model may need float64
             skipped.append(f"float32, layers {index} and after: {problem[1]}")
             break
-        layer_params = {coef_name(0): params[coef_name(index)]}
+        single = layer_params(params, index)
         numpy32 = compile(layer_spec(spec, index, "float32"), "numpy")
         numpy64 = compile(layer_spec(spec, index, "float64"), "numpy")
-        out32 = numpy32.forward(layer_params, h32)
+        out32 = numpy32.forward(single, h32)
         record(Comparison(f"numpy f32 vs f64, layer {index}", relative_error(
-            out32, numpy64.forward(layer_params, h32.astype(np.float64))), TOL32))
+            out32, numpy64.forward(single, h32.astype(np.float64))), TOL32))
         for target in others:
             other32 = compile(layer_spec(spec, index, "float32"), target)
             record(Comparison(f"{target} f32 vs numpy f32, layer {index}",
-                              relative_error(other32.forward(layer_params, h32), out32), TOL32))
+                              relative_error(other32.forward(single, h32), out32), TOL32))
         h32 = out32
     for target in others:
         record(Comparison(f"{target} f64 vs numpy f64, whole model", relative_error(

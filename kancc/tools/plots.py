@@ -1,7 +1,8 @@
 """``kancc plot CHECKPOINT``: PNGs of the learned edge functions and of the loss curve.
 
 Each layer gets one figure, a grid of its edge functions phi_pq(x) = sum_i coef[p, q, i]
-B_i(x) over the layer's domain (like pykan's plots), evaluated by the compiled NumPy
+B_i(x) (+ w_b[p, q] silu(x) with a base branch) over the layer's domain (like pykan's plots;
+in standardized units when the model has [scaling]), evaluated by the compiled NumPy
 module of that layer alone with one input switched on at a time. Large layers show their
 first MAX_EDGES x MAX_EDGES edges. Needs matplotlib (``pip install 'kancc[plot]'``).
 """
@@ -17,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from kancc.errors import KanccError
-from kancc.frontend.param_names import coef_name
+from kancc.frontend.param_names import base_name, coef_name
 from kancc.program import compile
 from kancc.storage import Checkpoint, write_bytes_atomic
 
@@ -47,7 +48,7 @@ def edge_functions(checkpoint: Checkpoint, layer: int, shown: int = MAX_EDGES
     n_in, n_out = spec.widths[layer], spec.widths[layer + 1]
     p_shown, q_shown = min(n_in, shown), min(n_out, shown)
     single = replace(spec, name=f"{spec.name}_layer{layer}", widths=(1, q_shown),
-                     layers=(basis,), dtype="float64")
+                     layers=(basis,), dtype="float64", scaling=None)
     program = compile(single, "numpy")
     a, b = (float(v) for v in basis.domain)
     x = np.linspace(a, b, POINTS)
@@ -55,6 +56,8 @@ def edge_functions(checkpoint: Checkpoint, layer: int, shown: int = MAX_EDGES
     phi = np.empty((p_shown, q_shown, POINTS))
     for p in range(p_shown):
         edge = {coef_name(0): coef[p:p + 1, :q_shown, :]}
+        if basis.base != "none":
+            edge[base_name(0)] = np.asarray(params[base_name(layer)])[p:p + 1, :q_shown]
         phi[p] = program.forward(edge, x[:, None]).T
     return x, phi
 

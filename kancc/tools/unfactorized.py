@@ -13,7 +13,7 @@ from dataclasses import replace
 import numpy as np
 
 from kancc.frontend import lotra_params
-from kancc.frontend.param_names import coef_name, tucker_names
+from kancc.frontend.param_names import base_name, coef_name, tucker_names
 from kancc.numerics.hosvd import Tucker
 from kancc.spec import Spec
 
@@ -34,6 +34,8 @@ def unfactorized_model(spec: Spec, params: Mapping[str, np.ndarray]
     for index, basis in enumerate(spec.layers):
         if basis.tucker is None:
             coefs[coef_name(index)] = params[coef_name(index)]
+            if basis.base != "none":
+                coefs[base_name(index)] = params[base_name(index)]
         else:
             core, u1, u2, u3 = (params[name] for name in tucker_names(index))
             coefs[coef_name(index)] = Tucker(core, (u1, u2, u3)).full()
