@@ -4,8 +4,10 @@ against efficient-kan, side by side.
 Contenders, all float32, grid 5, cubic B-splines, MSE loss, batch as listed:
   kancc        the torch target's Model (program.torch_module()): forward + MSE +
                loss.backward() under torch autograd, exactly as the peers are timed
-  efficient-kan  efficient_kan.KAN (set EFFICIENT_KAN_PATH to a checkout's src/ folder); it
-               also computes its SiLU base branch, which this kancc spec does not have
+  kancc+base   the same with base = "silu" on every layer: the computation efficient-kan
+               does (spline + SiLU base branch)
+  efficient-kan  efficient_kan.KAN (set EFFICIENT_KAN_PATH to a checkout's src/ folder), with
+               its base branch
   kancc-numpy  value_and_grad() of kancc's NumPy training module, for reference
   mlp          torch Linear-SiLU-Linear of the same widths
 
@@ -34,12 +36,14 @@ import kancc  # noqa: E402
 CASES = [((64, 16, 10), 128), ((2, 5, 1), 20000)]
 
 
-def kancc_torch_model(widths):
-    spec = {"model": {"layers": list(widths)}, "basis": {"degree": DEGREE, "grid": GRID}}
+def kancc_torch_model(widths, base="none"):
+    spec = {"model": {"layers": list(widths)},
+            "basis": {"degree": DEGREE, "grid": GRID, "base": base}}
     return kancc.compile(spec, "torch").torch_module(), ""
 
 
 CONTENDERS = [("kancc", torch_step(kancc_torch_model)),
+              ("kancc+base", torch_step(lambda widths: kancc_torch_model(widths, "silu"))),
               ("efficient-kan", torch_step(efficient_kan_model)),
               ("kancc-numpy", kancc_step), ("mlp", torch_step(mlp_model))]
 

@@ -13,6 +13,7 @@
     kancc analyze SPEC|CKPT [--plot DIR] [--params CKPT] [--gpu NAME [--batch B]]
     kancc refine CHECKPOINT [--factor N | --spec FINE | --at quantiles --data FILE
                             [--knots N]] -o CHECKPOINT
+    kancc import efficient-kan STATE_DICT | pykan CKPT_PATH -o CKPT [--spec-out SPEC]
     kancc passes
 
 Exit status: 0 ok, 1 a check failed or training diverged, 2 bad input (one line on stderr,
@@ -38,6 +39,7 @@ from .cli_commands import (
     check_command,
     compile_command,
     eval_command,
+    import_command,
     passes_command,
     plot_command,
     refine_command,
@@ -185,6 +187,17 @@ def _refine_arguments(parser: argparse.ArgumentParser) -> None:
                         help="the refined checkpoint")
 
 
+def _import_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("peer", choices=("efficient-kan", "pykan"))
+    parser.add_argument("source", type=_file_name, help="efficient-kan: a state_dict file "
+                        "(torch.save(model.state_dict(), FILE)); pykan: the path prefix "
+                        "saveckpt(PATH) wrote to, or the folder holding one checkpoint")
+    parser.add_argument("-o", "--output", required=True, type=_file_name,
+                        help="the kancc checkpoint to write")
+    parser.add_argument("--spec-out", type=_file_name,
+                        help="the spec to write (default: the checkpoint's name, .toml)")
+
+
 def _no_arguments(parser: argparse.ArgumentParser) -> None:
     pass
 
@@ -213,6 +226,8 @@ COMMANDS: dict[str, Command] = {
                        "basis of the multilevel paper)", _analyze_arguments, analyze_command),
     "refine": Command("prolong a checkpoint onto a finer grid (exact: the model's function "
                       "is unchanged)", _refine_arguments, refine_command),
+    "import": Command("a pykan or efficient-kan model as a kancc spec and checkpoint "
+                      "(exact inside its grid)", _import_arguments, import_command),
     "passes": Command("list the registered passes and pipelines", _no_arguments,
                       passes_command),
 }

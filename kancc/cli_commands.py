@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import io
 import json
+import re
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -17,12 +18,14 @@ from .data import SYNTHETIC, load_data
 from .data.metrics import metrics
 from .errors import KanccError, SpecError
 from .frontend import prolong_params, spec_parameters
+from .interop import from_efficient_kan, read_efficient_kan_state, read_pykan_checkpoint
 from .ir import to_text
 from .passes import PASSES, PIPELINES, DumpOptions
 from .passes.options import describe_options, option_docs
 from .program import compile
 from .spec import Spec, load_spec, spec_to_dict
 from .spec.refinement import refine_spec
+from .spec.toml_text import spec_to_toml
 from .storage import load_checkpoint, save_checkpoint, write_atomic, write_text_atomic
 from .storage.array_files import Arrays, read_arrays
 from .storage.checkpoints import checkpoint_of, fits_dtype, is_checkpoint, with_scaling_of
@@ -298,6 +301,25 @@ def refine_command(args: argparse.Namespace) -> int:
     save_checkpoint(args.output, fine, params, checkpoint.history)
     grids = "/".join(str(b.grid) for b in fine.layers)
     print(f"wrote {args.output}: grids {grids}")
+    return EXIT_OK
+
+
+def import_command(args: argparse.Namespace) -> int:
+    name = re.sub(r"\W", "_", Path(args.source).name.split(".")[0]) or "imported"
+    name = name if name[0].isalpha() else f"model_{name}"
+    if args.peer == "efficient-kan":
+        spec, params = from_efficient_kan(read_efficient_kan_state(args.source), name)
+    else:
+        spec, params = read_pykan_checkpoint(args.source)
+    spec_path = args.spec_out or str(Path(args.output).with_suffix("").with_suffix("")) + ".toml"
+    save_checkpoint(args.output, spec, params)
+    try:
+        write_text_atomic(spec_path, spec_to_toml(spec))
+    except OSError:
+        Path(args.output).unlink(missing_ok=True)  # nothing half-written
+        raise
+    grids = "/".join(f"{b.grid} cells degree {b.degree}" for b in spec.layers)
+    print(f"wrote {args.output} and {spec_path}: {spec.name} {list(spec.widths)}, {grids}")
     return EXIT_OK
 
 

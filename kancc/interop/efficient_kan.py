@@ -1,0 +1,89 @@
+"""Import an efficient-kan model (github.com/Blealtan/efficient-kan): ``KAN`` or one
+``KANLinear``, as a module or its state_dict.
+
+Per layer (``layers.{l}.`` prefix in a KAN): ``spline_weight`` (out, in, n + k),
+``spline_scaler`` (out, in) when standalone scaling is on, ``base_weight`` (out, in) and the
+``grid`` buffer (in, n + 2k + 1). Output = silu(x) @ base_weight.T + B(x) @ (spline_weight *
+spline_scaler).T, so kancc's coef is the scaled spline weight permuted to (in, out, n + k)
+and its base weights base_weight.T. A state_dict does not say the base activation: it is
+taken to be SiLU (efficient-kan's default); a module with another is refused.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from kancc.errors import KanccError
+from kancc.spec import Spec
+
+from .peer_layers import PeerLayer, dtype_of, numpy_of, spec_and_params
+
+SOURCE = "efficient-kan"
+KEYS = ("base_weight", "spline_weight", "grid")
+
+
+def _layer_prefixes(state: Mapping[str, Any]) -> list[str]:
+    """"layers.0.", "layers.1.", ... of a KAN, or "" for one KANLinear."""
+    if all(key in state for key in KEYS):
+        return [""]
+    indices = sorted({int(m.group(1)) for key in state
+                      if (m := re.fullmatch(r"layers\.(\d+)\.spline_weight", key))})
+    if not indices or indices != list(range(len(indices))):
+        raise KanccError(f"{SOURCE}: not a KAN or KANLinear state_dict (no layers.<l>."
+                         "spline_weight keys)")
+    return [f"layers.{i}." for i in indices]
+
+
+def _check_activations(model: Any) -> None:
+    layers = getattr(model, "layers", [model])
+    for index, layer in enumerate(layers):
+        activation = type(getattr(layer, "base_activation", None)).__name__
+        if activation != "SiLU":
+            raise KanccError(f"{SOURCE} layer {index}: base activation {activation}; kancc's "
+                             "base branch is SiLU")
+
+
+def from_efficient_kan(model_or_state_dict: Any, name: str = "efficient_kan"
+                       ) -> tuple[Spec, dict[str, np.ndarray]]:
+    """(spec, params) of kancc computing the efficient-kan model's function inside its grid."""
+    if hasattr(model_or_state_dict, "state_dict"):
+        _check_activations(model_or_state_dict)
+        state = model_or_state_dict.state_dict()
+    else:
+        state = model_or_state_dict
+    layers = []
+    for index, prefix in enumerate(_layer_prefixes(state)):
+        missing = [key for key in KEYS if prefix + key not in state]
+        if missing:
+            raise KanccError(f"{SOURCE} layer {index}: no {prefix}{missing[0]} in the state_dict")
+        spline = numpy_of(state[prefix + "spline_weight"])
+        if prefix + "spline_scaler" in state:
+            spline = spline * numpy_of(state[prefix + "spline_scaler"])[..., None]
+        layers.append(PeerLayer(grid=numpy_of(state[prefix + "grid"]),
+                                coef=spline.transpose(1, 0, 2),
+                                base=numpy_of(state[prefix + "base_weight"]).T))
+    dtype = dtype_of(state[_layer_prefixes(state)[0] + "spline_weight"])
+    return spec_and_params(name, layers, dtype, SOURCE)
+
+
+def read_efficient_kan_state(path: str) -> Mapping[str, Any]:
+    """A state_dict saved by ``torch.save(model.state_dict(), path)``, read with
+    ``torch.load(weights_only=True)`` (no pickled code runs)."""
+    try:
+        import torch
+    except ImportError:
+        raise KanccError("importing an efficient-kan model needs torch") from None
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except OSError as exc:
+        raise KanccError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    except Exception as exc:  # torch's unpickler refuses anything but tensors and containers
+        raise KanccError(f"{path}: not a state_dict saved with torch.save(model.state_dict()) "
+                         f"({type(exc).__name__})") from None
+    if not isinstance(state, Mapping):
+        raise KanccError(f"{path}: holds a {type(state).__name__}, not a state_dict")
+    return state

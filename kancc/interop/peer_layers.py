@@ -1,0 +1,102 @@
+"""What the pykan and efficient-kan importers share: a peer's layer as plain arrays, and the
+kancc spec and parameters that compute the same function.
+
+Both peers hold, per layer, a grid buffer (in, n + 2k + 1) -- the n + 1 grid points of each
+input extended by k points each side -- and B-spline coefficients on it with the same index
+convention as kancc (basis 0 starts at the first extended point), plus a base branch
+w_b silu(x). Their effective spline coefficients (after scalers and masks) become kancc's
+``layers.{l}.coef`` (in, out, n_b), their base weights ``layers.{l}.base`` (in, out).
+
+A per-output bias (pykan's node and subnode affine terms) is absorbed exactly: the B-splines
+of a point sum to one, so adding b_q to every coefficient of input 0's edge to output q adds
+b_q to the output (kancc extends the edge polynomials beyond the domain, where the sum
+stays one).
+
+What kancc cannot represent is refused, naming the layer: grids that differ between inputs
+or are not uniform (the peers' ``update_grid`` makes both; kancc keeps one knot vector per
+layer), other base functions. Inputs outside the grid: kancc extends the edge cells'
+polynomials; the peers' B-splines vanish beyond the extended grid, so the two agree inside
+the grid only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import Any
+
+import numpy as np
+
+from kancc.errors import KanccError
+from kancc.spec import Spec, load_spec
+
+UNIFORM_TOLERANCE = 1e-6  # of a cell width: float32 grids built by arange carry rounding
+
+
+@dataclass(frozen=True)
+class PeerLayer:
+    """One layer of a peer model, in float64 and kancc's layouts."""
+
+    grid: np.ndarray  # (in, n + 2k + 1) extended grid points
+    coef: np.ndarray  # (in, out, n + k) effective spline coefficients
+    base: np.ndarray | None  # (in, out) base weights of silu, or None: no base branch
+    bias: np.ndarray | None = None  # (out,) added to every output, or None
+
+
+def uniform_grid(layer: PeerLayer, index: int, source: str) -> tuple[int, int, Fraction, Fraction]:
+    """(degree k, cells n, a, b) of a layer whose inputs share one uniform grid."""
+    n_in, width = layer.grid.shape
+    n_b = layer.coef.shape[2]
+    k = width - n_b - 1
+    n = n_b - k
+    if k < 0 or n < 1:
+        raise KanccError(f"{source} layer {index}: grid of {width} points does not fit "
+                         f"{n_b} coefficients per edge")
+    rows = layer.grid
+    if not np.all(rows == rows[0]):
+        raise KanccError(f"{source} layer {index}: its inputs have different grids (as after "
+                         "update_grid); kancc holds one knot vector per layer, so this model "
+                         "cannot be imported exactly yet")
+    a, b = float(rows[0, k]), float(rows[0, k + n])
+    h = (b - a) / n
+    expected = a + h * (np.arange(width) - k)
+    if not b > a or np.abs(rows[0] - expected).max() > UNIFORM_TOLERANCE * h:
+        raise KanccError(f"{source} layer {index}: its grid is not uniform (as after "
+                         "update_grid); kancc extends non-uniform grids by the end cells' "
+                         "widths, the peers by the mean width, so it cannot be imported "
+                         "exactly")
+    return k, n, Fraction(a), Fraction(b)
+
+
+def spec_and_params(name: str, layers: list[PeerLayer], dtype: str, source: str
+                    ) -> tuple[Spec, dict[str, np.ndarray]]:
+    """The kancc model computing what ``layers`` compute (inside their grids)."""
+    widths = [layers[0].coef.shape[0]] + [layer.coef.shape[1] for layer in layers]
+    tables: list[dict[str, Any]] = []
+    params: dict[str, np.ndarray] = {}
+    for index, layer in enumerate(layers):
+        k, n, a, b = uniform_grid(layer, index, source)
+        tables.append({"kind": "bspline", "degree": k, "grid": n,
+                       "domain": [str(a), str(b)], "knots": "uniform",
+                       "base": "none" if layer.base is None else "silu"})
+        coef = np.array(layer.coef, dtype=np.float64)
+        if layer.bias is not None:
+            coef[0] += np.asarray(layer.bias, np.float64)[:, None]  # partition of unity
+        params[f"layers.{index}.coef"] = coef.astype(dtype)
+        if layer.base is not None:
+            params[f"layers.{index}.base"] = np.asarray(layer.base, np.float64).astype(dtype)
+    spec = load_spec({"model": {"name": name, "layers": widths, "dtype": dtype},
+                      "layers": tables})
+    return spec, params
+
+
+def numpy_of(tensor: Any) -> np.ndarray:
+    """A torch tensor (or array) as a float64 NumPy array."""
+    if hasattr(tensor, "detach"):
+        tensor = tensor.detach().cpu().numpy()
+    return np.asarray(tensor, dtype=np.float64)
+
+
+def dtype_of(tensor: Any) -> str:
+    text = str(getattr(tensor, "dtype", "float32"))
+    return "float64" if "float64" in text or "double" in text else "float32"
