@@ -28,7 +28,7 @@ from .spec.refinement import refine_spec
 from .spec.toml_text import spec_to_toml
 from .storage import load_checkpoint, save_checkpoint, write_atomic, write_text_atomic
 from .storage.array_files import Arrays, read_arrays
-from .storage.checkpoints import checkpoint_of, fits_dtype, is_checkpoint, with_scaling_of
+from .storage.checkpoints import checkpoint_of, fits_dtype, is_checkpoint, with_fitted_of
 from .tools.analyze import analyze
 from .tools.differential_check import differential_check, header
 from .tools.domain_check import warn_outside_domain
@@ -89,7 +89,7 @@ def _model(args: argparse.Namespace) -> tuple[Spec, dict[str, np.ndarray] | None
     arrays = read_arrays(args.params, "--params")
     if is_checkpoint(arrays):
         checkpoint = checkpoint_of(arrays, args.params, spec)
-        return with_scaling_of(spec, checkpoint), checkpoint.params
+        return with_fitted_of(spec, checkpoint), checkpoint.params
     return spec, _named_params(args.params, arrays, spec)
 
 
@@ -216,7 +216,7 @@ def _training_start(args: argparse.Namespace) -> tuple[Spec, dict[str, np.ndarra
     if args.init is None:
         return spec, None
     start = load_checkpoint(args.init, spec)
-    return with_scaling_of(spec, start), start.params
+    return with_fitted_of(spec, start), start.params
 
 
 def _with_overrides(raw: dict[str, Any], given: dict[str, object]) -> Spec:

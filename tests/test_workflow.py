@@ -1,6 +1,7 @@
 """From data to predictions: metrics (against scikit-learn), kancc eval, keep/patience,
 [data] standardize compiled into the model, and the out-of-domain warning."""
 
+import dataclasses
 import json
 import warnings
 from pathlib import Path
@@ -14,6 +15,7 @@ from kancc.backends import run_anywhere
 from kancc.cli import main
 from kancc.data.metrics import classification_metrics, metrics, regression_metrics
 from kancc.errors import KanccWarning, SpecError
+from kancc.spec.toml_text import spec_to_toml
 from kancc.storage import load_checkpoint
 from kancc.tools.domain_check import outside_domain
 from kancc.training.training_data import resolve_data
@@ -273,3 +275,44 @@ def test_refine_at_quantiles_needs_data(tmp_path, capsys):
                  str(tmp_path / "r.npz")]) == 2
     assert "--at quantiles needs --data" in capsys.readouterr().err
     assert not (tmp_path / "r.npz").exists()
+
+
+def test_domain_auto_is_chosen_from_the_training_data(tmp_path):
+    x, y = shifted_data()
+    spec = {"model": {"name": "auto", "layers": [2, 3, 1], "dtype": "float64"},
+            "basis": {"grid": 4, "domain": "auto"}, "train": {"steps": 5, "seed": 3}}
+    with pytest.raises(SpecError) as info:
+        kancc.compile(spec)
+    assert info.value.path == "layers[0].domain"
+    assert kancc.loads_spec(spec_to_toml(kancc.load_spec(spec))) == kancc.load_spec(spec)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", KanccWarning)
+        result = kancc.train(spec, (x, y), log=None, checkpoint=tmp_path / "c.npz")
+    fitted = load_checkpoint(tmp_path / "c.npz").spec
+    (low, high), (hidden_low, hidden_high) = (b.domain for b in fitted.layers)
+    span = x.max() - x.min()
+    assert float(low) <= x.min() - 0.09 * span and float(high) >= x.max() + 0.09 * span
+    assert float(low) >= x.min() - 0.11 * span - 0.1 and float(high) <= x.max() + 0.11 * span + 0.1
+    assert all(len(str(abs(v.numerator))) <= 4 for v in (low, high))  # 3 significant digits
+    start = kancc.compile(dataclasses.replace(fitted, layers=fitted.layers[:1],
+                                              widths=fitted.widths[:2]))
+    hidden = start.forward({"layers.0.coef": start.spec_init_params(3)["layers.0.coef"]}, x)
+    assert float(hidden_low) < hidden.min() and hidden.max() < float(hidden_high)
+    assert result.program.spec.layers == fitted.layers
+    (tmp_path / "s.toml").write_text(spec_to_toml(kancc.load_spec(spec)))
+    np.save(tmp_path / "x.npy", x[:7])
+    assert main(["run", str(tmp_path / "s.toml"), "--params", str(tmp_path / "c.npz"),
+                 "--input", str(tmp_path / "x.npy"), "-o", str(tmp_path / "y.npy")]) == 0
+    expected = kancc.compile(fitted).forward(load_checkpoint(tmp_path / "c.npz").params, x[:7])
+    np.testing.assert_array_equal(np.load(tmp_path / "y.npy"), expected)
+
+
+def test_domain_auto_after_standardization_sees_standardized_inputs():
+    x, y = shifted_data()
+    spec = {**small_spec(steps=3), "basis": {"grid": 4, "domain": "auto"},
+            "data": {"source": "unused.csv", "standardize": "inputs"}}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", KanccWarning)
+        fitted = kancc.train(spec, (x, y), log=None).program.spec
+    low, high = fitted.layers[0].domain
+    assert -6 < float(low) < -1 and 1 < float(high) < 6

@@ -18,6 +18,7 @@ adds a ``kan.affine`` before the first layer (%x.standardized) and after the las
 
 from __future__ import annotations
 
+from kancc.errors import SpecError
 from kancc.ir import BATCH, Graph, Op, Param, TensorType, Value, batched
 from kancc.spec import BasisSpec, Spec
 from kancc.spec.scaling_table import Affine
@@ -62,6 +63,11 @@ def layer_ops(spec: Spec, index: int, x: Value, params: tuple[Param, ...]) -> li
 def build_graph(spec: Spec) -> Graph:
     """The model: [scaling]'s input map, one layer op (or LoTRA's three) per layer, then
     [scaling]'s output map."""
+    for index, basis in enumerate(spec.layers):
+        if basis.auto_domain:
+            raise SpecError(f"layers[{index}].domain", 'is "auto": it is chosen from the '
+                            "training data when training starts (kancc train); compile the "
+                            "trained checkpoint's spec", spec.origin)
     dtype = IR_DTYPES[spec.dtype]
     x = Value("x", batched(dtype, spec.widths[0]))
     params: list[Param] = []

@@ -45,7 +45,7 @@ class BasisSpec:
     knots: str | tuple[Fraction, ...]  # "uniform" or the grid+1 points
     tucker: tuple[int, int, int] | None = None
     base: str = "none"
-
+    auto_domain: bool = False  # domain = "auto": chosen from data when training starts
     @property
     def order(self) -> int:
         """r = degree + 1 for B-splines; for a global kind, its number of functions."""
@@ -100,6 +100,9 @@ def layer_basis(check: Checker, default: dict[str, Any], override: Mapping[str, 
                 raise check.fail(f"layers[{index}].{key}", "missing: uniform knots need a grid "
                                  "and a domain, and [basis] gives explicit knots instead")
         grid = check.integer(merged["grid"], where["grid"], 1, MAX_GRID)
+        if merged["domain"] == "auto":  # a placeholder until training resolves it
+            return BasisSpec(kind, degree, grid, (Fraction(-1), Fraction(1)), "uniform",
+                             auto_domain=True)
         domain = domain_of(check, merged["domain"], where["domain"])
         basis = BasisSpec(kind, degree, grid, domain, "uniform")
         check_representable(check, basis.points, basis.order, dtype, where["domain"],
@@ -144,6 +147,8 @@ def layer_to_dict(basis: BasisSpec) -> dict[str, Any]:
     table: dict[str, Any] = {"kind": basis.kind, "degree": basis.degree}
     if basis.kind in GLOBAL_KINDS:
         pass  # degree says it all
+    elif basis.auto_domain:
+        table.update(grid=basis.grid, domain="auto", knots="uniform")
     elif basis.knots == "uniform":
         table.update(grid=basis.grid, domain=[str(v) for v in basis.domain], knots="uniform")
     else:
@@ -195,6 +200,9 @@ def with_tucker(check: Checker, basis: BasisSpec, value: object, widths: tuple[i
 
 
 def domain_of(check: Checker, value: object, path: str) -> tuple[Fraction, Fraction]:
+    if isinstance(value, str):
+        raise check.fail(path, f'must be [a, b] or "auto" (with uniform knots), got '
+                               f"{describe(value)}")
     items = check.array(value, path)
     if len(items) != 2:
         raise check.fail(path, f"must be [a, b], got {len(items)} numbers")

@@ -46,8 +46,11 @@ HAND_WRITTEN: dict[str, tuple[str, list[Row]]] = {
         ("degree", "integer", "3", "B-spline order r = degree + 1 (0 to 5 is tested); global "
                                    "kinds: the highest degree or frequency"),
         ("grid", "integer in [1, 4096]", "5", "B-spline cells n"),
-        ("domain", "array of 2 numbers", "[-1, 1]", "the interval the grid covers; inputs "
-                                                    "beyond use the edge cells' polynomials"),
+        ("domain", 'array of 2 numbers, or "auto"', "[-1, 1]",
+         "the interval the grid covers; inputs beyond use the edge cells' polynomials. "
+         '"auto" (uniform knots): chosen when training starts, from the range of the '
+         "layer's inputs on the training split (the layers before it at their starting "
+         "parameters) widened by 10% each side and rounded outward to 3 digits"),
         ("knots", '"uniform" or array of grid+1 increasing numbers', '"uniform"',
          "the grid points (a list replaces grid and domain)"),
         ("tucker", "number in (0, 1], array of 3 ranks, or false", "false",

@@ -173,21 +173,26 @@ def model_fields(spec: Spec) -> dict[str, object]:
 
 def check_matches(checkpoint: Checkpoint, spec: Spec) -> None:
     ours, theirs = model_fields(spec), model_fields(checkpoint.spec)
+    chosen = {f"layers[{i}].knots" for i, b in enumerate(spec.layers) if b.auto_domain}
     for key, value in ours.items():
-        if theirs.get(key) != value:
+        if key not in chosen and theirs.get(key) != value:
             raise KanccError(f"checkpoint {checkpoint.path} does not match the spec: {key} is "
                              f"{theirs.get(key)} in the checkpoint but {value} in the spec")
 
 
-def with_scaling_of(spec: Spec, checkpoint: Checkpoint) -> Spec:
-    """``spec`` with the checkpoint's [scaling] maps: its parameters mean nothing without
-    them. A spec with other maps of its own is refused."""
-    if checkpoint.spec.scaling is None or spec.scaling == checkpoint.spec.scaling:
-        return spec
-    if spec.scaling is not None:
-        raise KanccError(f"checkpoint {checkpoint.path} does not match the spec: their "
-                         "[scaling] tables differ")
-    return replace(spec, scaling=checkpoint.spec.scaling)
+def with_fitted_of(spec: Spec, checkpoint: Checkpoint) -> Spec:
+    """``spec`` with what training fitted into the checkpoint's: its [scaling] maps and the
+    domains of layers the spec leaves "auto". Its parameters mean nothing without them; a
+    spec with other maps of its own is refused."""
+    stored = checkpoint.spec
+    if stored.scaling is not None and spec.scaling != stored.scaling:
+        if spec.scaling is not None:
+            raise KanccError(f"checkpoint {checkpoint.path} does not match the spec: their "
+                             "[scaling] tables differ")
+        spec = replace(spec, scaling=stored.scaling)
+    layers = tuple(theirs if ours.auto_domain else ours
+                   for ours, theirs in zip(spec.layers, stored.layers))
+    return replace(spec, layers=layers)
 
 
 def pretrained_path(spec: Spec) -> Path:

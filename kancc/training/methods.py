@@ -21,11 +21,11 @@ from kancc.spec import Spec, SpecSource, load_spec
 from kancc.tools.domain_check import warn_outside_domain
 
 from .finetune import train_finetune
+from .fitted_spec import fit_domains, fit_scaling
 from .gradient import train_gradient
 from .multilevel import train_multilevel
 from .program_cache import ProgramCache
 from .request import TrainRequest, TrainResult
-from .standardization import fit_scaling
 from .training_data import DataSource, resolve_data
 
 
@@ -67,13 +67,14 @@ def train(spec: SpecSource, data: DataSource = None, *, target: str = "numpy",
     atomically. ``log``: where progress goes (None: silent). ``programs``: compiled
     programs to reuse across calls (default: a cache of this call only). The returned
     parameters are spec-level coefficients whatever ``train.geometry`` the optimizer
-    iterated in. With [data] standardize, the maps are fitted on the training split first
-    (the checkpoint's spec and ``result.program.spec`` hold them as [scaling])."""
+    iterated in. With [data] standardize, the maps are fitted on the training split first,
+    then every ``domain = "auto"`` is chosen (``fitted_spec``); the checkpoint's spec and
+    ``result.program.spec`` hold them."""
     if target not in TARGETS:
         raise KanccError(f"unknown target {target!r}; choose one of {', '.join(TARGETS)}")
     spec = load_spec(spec)
     train_set, val_set = resolve_data(spec, data)
-    spec = fit_scaling(spec, train_set)
+    spec = fit_domains(fit_scaling(spec, train_set), train_set, params)
     request = TrainRequest(spec, train_set, val_set, target, params, checkpoint, log,
                            programs if programs is not None else ProgramCache())
     method = next(m for m in METHODS if m.applies(spec))
