@@ -33,7 +33,8 @@ from ..source_text import (
     results_of,
     var,
 )
-from .runtime import LANGUAGE, MODEL
+from ..torch_runtime import MODEL
+from .runtime import LANGUAGE
 
 HINT = "run expand-layers and lower-basis first (e.g. --passes inference)"
 
@@ -65,7 +66,7 @@ class _BasisFunctions:
             "", "",
             f"def {name}(x):",
             f'    """[batch, in, {nb}] basis of x: {describe_basis(op)}."""',
-            *(f'    {t.name} = device_table("{t.name}", {t.name}_VALUES, x)'
+            *(f'    {t.name} = device_table("{t.name}", {t.name}_VALUES, x.device, x.dtype)'
               for t in code.tables),
             *(f"    {line}" for line in code.lines),
             f"    return scatter_local(k, [{', '.join(code.values)}], {nb})",
@@ -87,7 +88,7 @@ RULES: dict[str, Rule] = {
     "kan.tucker_layer": lambda f, op, args: f"tucker_layer({f.name_of(op)}({args[0]}), "
                                             f"{', '.join(args[1:])})",
     "kan.affine": lambda f, op, args: affine_call(op, args[0]),
-    "kan.base_layer": lambda f, op, args: f"torch.nn.functional.silu({args[0]}) @ {args[1]}",
+    "kan.base_layer": lambda f, op, args: f"base_layer({args[0]}, {args[1]})",
     "kan.add": lambda f, op, args: f"{args[0]} + {args[1]}",
     **dict.fromkeys(("kan.loss", "kan.penalty"), _loss_side),
 }

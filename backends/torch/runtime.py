@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from ..local_basis import Syntax
 from ..module_skeleton import Language
+from ..torch_runtime import TABLES_AND_CHECKS, TARGETS_AND_LOSSES
 
 SYNTAX = Syntax.of_module(
     "torch", ".long()", gather="{table}[{index}]",
@@ -15,17 +16,11 @@ SYNTAX = Syntax.of_module(
     search="torch.clamp(torch.searchsorted({table}, {x}.contiguous(), right=True) - 1, 0, "
            "{last})")
 
-RUNTIME = '''
-
-_TABLES = {}
+RUNTIME = TABLES_AND_CHECKS + '''
 
 
-def device_table(name, values, like):
-    """A constant table as a tensor on ``like``'s device and dtype, made once per pair."""
-    key = (name, str(like.device), like.dtype)
-    if key not in _TABLES:
-        _TABLES[key] = torch.tensor(values, device=like.device, dtype=like.dtype)
-    return _TABLES[key]
+def check_device(x):
+    """Any torch device: the module is plain torch ops."""
 
 
 def scatter_local(k, values, n_basis):
@@ -50,91 +45,9 @@ def tucker_layer(basis, core, u1, u2, u3):
     z1 = torch.matmul(u1.T, basis @ u3)
     h = z1.reshape(z1.shape[0], -1) @ core.permute(0, 2, 1).reshape(-1, core.shape[1])
     return h @ u2.T
-
-
-def affine(x, scale, shift):
-    """y[:, j] = x[:, j] * scale[j] + shift[j] (kan.affine: standardization)."""
-    return x * x.new_tensor(scale) + x.new_tensor(shift)
-
-
-def check_inputs(params, x):
-    if not isinstance(x, torch.Tensor) or x.dim() != 2 or x.shape[1] != INPUT_WIDTH:
-        shape = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
-        raise ValueError(f"x must be a tensor of shape (batch, {INPUT_WIDTH}), got {shape}")
-    checked = {}
-    for name, shape in PARAM_SHAPES.items():
-        if name not in params:
-            raise KeyError(f"params has no {name!r} (expected keys: {list(PARAM_SHAPES)})")
-        value = params[name]
-        if tuple(value.shape) != shape:
-            raise ValueError(f"params[{name!r}] must have shape {shape}, got {tuple(value.shape)}")
-        checked[name] = value.to(device=x.device, dtype=DTYPE)
-    return checked, x.to(DTYPE)
-
-
-def register_parameters(model, device):
-    """Zero parameters named as in the IR (layers.0.coef: submodule layers.0, leaf coef)."""
-    for name, shape in PARAM_SHAPES.items():
-        *path, leaf = name.split(".")
-        module = model
-        for part in path:
-            if getattr(module, part, None) is None:
-                module.add_module(part, torch.nn.Module())
-            module = getattr(module, part)
-        zeros = torch.zeros(shape, dtype=DTYPE, device=device)
-        module.register_parameter(leaf, torch.nn.Parameter(zeros, name not in FROZEN))
 '''
 
-TRAINING_RUNTIME = '''
-
-
-def check_target(y, x):
-    if x.shape[0] == 0:
-        raise ValueError("x has no rows: an empty batch has no mean loss")
-    if not isinstance(y, torch.Tensor):
-        raise ValueError(f"y must be a tensor, got {type(y).__name__}")
-    if TARGET_KIND == "labels":
-        if y.shape != (x.shape[0],) or y.dtype.is_floating_point or y.dtype.is_complex:
-            raise ValueError(f"y must be {x.shape[0]} integer class labels, got {y.dtype} "
-                             f"{tuple(y.shape)}")
-        return y.to(device=x.device, dtype=torch.int64)
-    if tuple(y.shape) != (x.shape[0], TARGET_WIDTH):
-        raise ValueError(f"y must have shape ({x.shape[0]}, {TARGET_WIDTH}), got "
-                         f"{tuple(y.shape)}")
-    return y.to(device=x.device, dtype=DTYPE)
-
-
-def mse(pred, y):
-    """mean over batch and outputs of (pred - y)^2."""
-    diff = pred - y
-    return torch.mean(diff * diff)
-
-
-def cross_entropy(logits, labels):
-    """mean over the batch of -log softmax(logits)[label]."""
-    return torch.nn.functional.cross_entropy(logits, labels)
-'''
-
-MODEL = '''
-
-
-def forward(params, x):
-    """Evaluate the model on a batch x (a torch tensor on any device); differentiable by torch
-    autograd in params and x, to any order."""
-    params, x = check_inputs(params, x)
-    return run(params, x)
-
-
-class Model(torch.nn.Module):
-    """The compiled KAN as a module; its state_dict keys are the IR's parameter names."""
-
-    def __init__(self, device=None):
-        super().__init__()
-        register_parameters(self, device)
-
-    def forward(self, x):
-        return forward(dict(self.named_parameters()), x)
-'''
+TRAINING_RUNTIME = TARGETS_AND_LOSSES
 
 LANGUAGE = Language(
     title="PyTorch module",

@@ -35,10 +35,11 @@ from kancc.ir.schedule_attrs import TARGET_PROGRAMS, strategy_of
 from ..loss_rules import LOSS_TEMPLATES, loss_expression
 from ..module_skeleton import check_renderable, gradient_entries, module_text, prediction_ops
 from ..source_text import affine_call, op_comment, operand_expr, results_of, var
+from ..torch_runtime import MODEL
 from .autograd_functions import layer_function, tucker_function
 from .dot_kernels import dot_layer_kernel, dot_vjp_coef_kernel, dot_vjp_input_kernel
 from .kernels import Kernel, layer_kernel, vjp_coef_kernel, vjp_input_kernel
-from .runtime import LANGUAGE, MODEL, TRAINING_MODEL
+from .runtime import LANGUAGE, TRAINING_MODEL
 from .tucker_kernels import tucker_kernel, tucker_vjp_kernel
 
 HINT = "the triton backend renders fused layers only (run the inference pipeline, which ends " \

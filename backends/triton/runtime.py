@@ -5,89 +5,29 @@ from __future__ import annotations
 
 from ..local_basis import Syntax
 from ..module_skeleton import Language
+from ..torch_runtime import TABLES_AND_CHECKS, TARGETS_AND_LOSSES
 
 SYNTAX = Syntax.of_module(
     "tl", ".to(tl.int32)", gather="tl.load({table} + {index})",
     zeros_int="tl.zeros_like({x}).to(tl.int32)",
     tanh="(1.0 - 2.0 / (tl.exp(2.0 * {x}) + 1.0))")  # -> +-1 where exp overflows or vanishes
 
-RUNTIME = '''
-
-_TABLES = {}
+RUNTIME = TABLES_AND_CHECKS + '''
 
 
-def device_table(name, values, device, dtype):
-    """A constant table as a tensor on the device, made once per (device, dtype)."""
-    key = (name, str(device), dtype)
-    if key not in _TABLES:
-        _TABLES[key] = torch.tensor(values, device=device, dtype=dtype)
-    return _TABLES[key]
-
-
-def affine(x, scale, shift):
-    """y[:, j] = x[:, j] * scale[j] + shift[j] (kan.affine: standardization), in torch ops."""
-    return x * x.new_tensor(scale) + x.new_tensor(shift)
-
-
-def base_layer(x, w):
-    """The base branch silu(x) @ w, in torch ops."""
-    return torch.nn.functional.silu(x) @ w
+def check_device(x):
+    if x.device.type != "cuda" and os.environ.get("TRITON_INTERPRET") != "1":
+        raise RuntimeError(f"x is on {x.device}: Triton kernels need a CUDA device, or "
+                           "TRITON_INTERPRET=1 set before triton is imported to run on CPU")
 
 
 def dsilu(x):
     """d/dx silu(x) = sigmoid(x) (1 + x (1 - sigmoid(x)))."""
     sigmoid = torch.sigmoid(x)
     return sigmoid * (1.0 + x * (1.0 - sigmoid))
-
-
-def check_inputs(params, x):
-    if not isinstance(x, torch.Tensor) or x.dim() != 2 or x.shape[1] != INPUT_WIDTH:
-        shape = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
-        raise ValueError(f"x must be a tensor of shape (batch, {INPUT_WIDTH}), got {shape}")
-    if x.device.type != "cuda" and os.environ.get("TRITON_INTERPRET") != "1":
-        raise RuntimeError(f"x is on {x.device}: Triton kernels need a CUDA device, or "
-                           "TRITON_INTERPRET=1 set before triton is imported to run on CPU")
-    checked = {}
-    for name, shape in PARAM_SHAPES.items():
-        if name not in params:
-            raise KeyError(f"params has no {name!r} (expected keys: {list(PARAM_SHAPES)})")
-        value = params[name]
-        if tuple(value.shape) != shape:
-            raise ValueError(f"params[{name!r}] must have shape {shape}, got {tuple(value.shape)}")
-        checked[name] = value.to(device=x.device, dtype=DTYPE).contiguous()
-    return checked, x.to(DTYPE).contiguous()
-
-
-def register_parameters(model, device):
-    """Zero parameters named as in the IR (layers.0.coef: submodule layers.0, leaf coef)."""
-    for name, shape in PARAM_SHAPES.items():
-        *path, leaf = name.split(".")
-        module = model
-        for part in path:
-            if getattr(module, part, None) is None:
-                module.add_module(part, torch.nn.Module())
-            module = getattr(module, part)
-        zeros = torch.zeros(shape, dtype=DTYPE, device=device)
-        module.register_parameter(leaf, torch.nn.Parameter(zeros, name not in FROZEN))
 '''
 
-TRAINING_RUNTIME = '''
-
-
-def check_target(y, x):
-    if x.shape[0] == 0:
-        raise ValueError("x has no rows: an empty batch has no mean loss")
-    if not isinstance(y, torch.Tensor):
-        raise ValueError(f"y must be a tensor, got {type(y).__name__}")
-    if TARGET_KIND == "labels":
-        if y.shape != (x.shape[0],) or y.dtype.is_floating_point or y.dtype.is_complex:
-            raise ValueError(f"y must be {x.shape[0]} integer class labels, got {y.dtype} "
-                             f"{tuple(y.shape)}")
-        return y.to(device=x.device, dtype=torch.int64)
-    if tuple(y.shape) != (x.shape[0], TARGET_WIDTH):
-        raise ValueError(f"y must have shape ({x.shape[0]}, {TARGET_WIDTH}), got "
-                         f"{tuple(y.shape)}")
-    return y.to(device=x.device, dtype=DTYPE).contiguous()
+TRAINING_RUNTIME = TARGETS_AND_LOSSES + '''
 
 
 class _NoSecondDerivative(torch.autograd.Function):
@@ -119,45 +59,14 @@ def first_order(grads, inputs):
     return tuple(None if g is None else _NoSecondDerivative.apply(g, *anchors) for g in grads)
 
 
-def mse(pred, y):
-    """mean over batch and outputs of (pred - y)^2."""
-    diff = pred - y
-    return torch.mean(diff * diff)
-
-
 def mse_grad(pred, y):
     return (pred - y) * (2.0 / pred.numel())
-
-
-def cross_entropy(logits, labels):
-    """mean over the batch of -log softmax(logits)[label]."""
-    return torch.nn.functional.cross_entropy(logits, labels)
 
 
 def cross_entropy_grad(logits, labels):
     grad = torch.softmax(logits, dim=1)
     grad[torch.arange(labels.numel(), device=labels.device), labels] -= 1.0
     return grad / labels.numel()
-'''
-
-MODEL = '''
-
-
-def forward(params, x):
-    """Evaluate the model on a batch x (torch tensor); params maps IR names to tensors."""
-    params, x = check_inputs(params, x)
-    return run(params, x)
-
-
-class Model(torch.nn.Module):
-    """The compiled KAN as a module; its state_dict keys are the IR's parameter names."""
-
-    def __init__(self, device=None):
-        super().__init__()
-        register_parameters(self, device)
-
-    def forward(self, x):
-        return forward(dict(self.named_parameters()), x)
 '''
 
 TRAINING_MODEL = '''
