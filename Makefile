@@ -1,7 +1,7 @@
 # Two commands do everything on a fresh machine:
-#   make demo   set up .venv, compile an example (IR printed after every pass), run it, check
-#               it, then train the [2,5,1] example and plot its edge functions, train it
-#               multilevel, train Polar's 5-input model by Newton-Kaczmarz, train a
+#   make demo   set up .venv, compile an example (IR printed after every pass), run it (NumPy,
+#               torch, Triton), check it, then train the [2,5,1] example and plot its edge
+#               functions, train and evaluate a diabetes regression, train multilevel, train Polar's 5-input model by Newton-Kaczmarz, train a
 #               Slim (Tucker) KAN, and fine-tune a pretrained KAN with LoTRA
 #   make test   set up .venv, lint (ruff) and type-check (mypy) the code, run the test suite
 #
@@ -31,6 +31,8 @@ demo: $(STAMP)
 	$(BIN)/kancc compile $(EXAMPLE) --print-ir-after-all -o build/cubic_2_5_1.py
 	@echo "== run it on examples/points_2d.npy (parameters: init_params(seed=0))"
 	$(BIN)/kancc run $(EXAMPLE) --input examples/points_2d.npy
+	@echo "== the same in plain torch ops (the torch target: any device, torch autograd)"
+	$(BIN)/kancc run $(EXAMPLE) --input examples/points_2d.npy --target torch
 	@echo "== the same through the Triton kernels (interpreter when there is no GPU)"
 	$(BIN)/kancc run $(EXAMPLE) --input examples/points_2d.npy --target triton
 	@echo "== differential check: scipy oracle, pipelines, float32, Triton vs NumPy"
@@ -38,6 +40,9 @@ demo: $(STAMP)
 	@echo "== train examples/train_2_5_1.toml (L-BFGS, 200 iterations), plot the result"
 	$(BIN)/kancc train examples/train_2_5_1.toml -o build/train_2_5_1.ckpt.npz
 	$(BIN)/kancc plot build/train_2_5_1.ckpt.npz -o build/plots
+	@echo "== data to predictions: diabetes, standardized inside the model, best validation kept; eval on the test split"
+	$(BIN)/kancc train examples/diabetes.toml -o build/diabetes.ckpt.npz --quiet
+	$(BIN)/kancc eval build/diabetes.ckpt.npz --data examples/diabetes_test.csv
 	@echo "== multilevel training (grids 2 -> 16, exact prolongation) and the change-of-basis analysis"
 	$(BIN)/kancc train examples/multilevel_2_5_1.toml -o build/multilevel.ckpt.npz --quiet
 	$(BIN)/kancc analyze $(EXAMPLE)
