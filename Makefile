@@ -1,8 +1,9 @@
 # Two commands do everything on a fresh machine:
 #   make demo   set up .venv, compile an example (IR printed after every pass), run it (NumPy,
 #               torch, Triton), check it, then train the [2,5,1] example and plot its edge
-#               functions, train and evaluate a diabetes regression, train multilevel, train Polar's 5-input model by Newton-Kaczmarz, train a
-#               Slim (Tucker) KAN, and fine-tune a pretrained KAN with LoTRA
+#               functions, train and evaluate a diabetes regression, train multilevel,
+#               train Polar's 5-input model by Newton-Kaczmarz, train a Slim (Tucker) KAN,
+#               and fine-tune a pretrained KAN with LoTRA
 #   make test   set up .venv, lint (ruff) and type-check (mypy) the code, run the test suite
 #
 # torch is pinned to the CPU build this project's machines carry (pip finds torch 2.13.0+cpu
