@@ -166,3 +166,21 @@ def test_triton_in_the_interpreter_says_it_is_slow():
     program = kancc.compile("examples/cubic_2_5_1.toml", "triton")
     with pytest.warns(SlowTargetWarning, match="--target torch"):
         program.forward(program.init_params(0), np.zeros((2, 2), np.float32))
+
+
+def test_torch_module_of_the_triton_target():
+    if TARGETS["triton"].unavailable() is not None:
+        pytest.skip(f"triton target: {TARGETS['triton'].unavailable()}")
+    program = kancc.compile("examples/cubic_2_5_1.toml", "triton")
+    params = program.init_params(4)
+    model = program.torch_module(params)
+    x = np.random.default_rng(2).uniform(-1, 1, (9, 2)).astype(np.float32)
+    expected = kancc.compile("examples/cubic_2_5_1.toml").forward(params, x)
+    np.testing.assert_allclose(model(torch.tensor(x)).detach().numpy(), expected, rtol=1e-5,
+                               atol=1e-6)
+    assert {name for name, _ in model.named_parameters()} == set(params)
+
+
+def test_torch_module_needs_a_torch_target():
+    with pytest.raises(kancc.BackendError, match="numpy arrays"):
+        kancc.compile("examples/cubic_2_5_1.toml").torch_module()
