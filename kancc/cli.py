@@ -1,6 +1,6 @@
 """The ``kancc`` command.
 
-    kancc compile SPEC [--target numpy|torch|triton] [--emit ir|source] [-o PATH] [--passes P]
+    kancc compile SPEC|CKPT [--target numpy|torch|triton] [--emit ir|source] [-o PATH] [--passes P]
                        [--training] [--print-ir-after-all] [--print-ir-after NAME]
                        [--print-ir-before NAME] [--dump-ir DIR]
     kancc run SPEC|CKPT --input X.npy [--params P.npz | --seed N] [--target T] [-o Y.npy]
@@ -82,7 +82,8 @@ def _target(parser: argparse.ArgumentParser) -> None:
 
 
 def _compile_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("spec", help="model spec (.toml)")
+    parser.add_argument("spec", help="model spec (.toml), or a checkpoint (.npz: its spec, "
+                                     "with what training fitted)")
     _target(parser)
     parser.add_argument("--emit", choices=("ir", "source"), default="source",
                         help="what to write: the final IR text or the generated module")

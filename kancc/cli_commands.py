@@ -46,7 +46,8 @@ def compile_command(args: argparse.Namespace) -> int:
                        print_after=frozenset(args.print_ir_after),
                        print_before=frozenset(args.print_ir_before),
                        dump_dir=Path(args.dump_ir) if args.dump_ir else None)
-    program = compile(args.spec, args.target, training=args.training, passes=args.passes,
+    spec = load_checkpoint(args.spec).spec if args.spec.endswith(".npz") else args.spec
+    program = compile(spec, args.target, training=args.training, passes=args.passes,
                       dump=dump)
     text = to_text(program.ir) if args.emit == "ir" else program.source
     if args.output is not None:
@@ -136,6 +137,9 @@ def _named_params(path: str, arrays: Arrays, spec: Spec) -> dict[str, np.ndarray
 
 
 def eval_command(args: argparse.Namespace) -> int:
+    if not args.checkpoint.endswith(".npz"):
+        raise KanccError(f"{args.checkpoint}: eval takes a checkpoint (the .npz kancc train "
+                         "writes), which holds the model and its trained parameters")
     checkpoint = load_checkpoint(args.checkpoint)
     spec = checkpoint.spec
     data = load_data(args.data, spec.widths[0], spec.widths[-1],
@@ -312,11 +316,13 @@ def import_command(args: argparse.Namespace) -> int:
     else:
         spec, params = read_pykan_checkpoint(args.source)
     spec_path = args.spec_out or str(Path(args.output).with_suffix("").with_suffix("")) + ".toml"
-    save_checkpoint(args.output, spec, params)
+    existed = Path(spec_path).exists()
+    write_text_atomic(spec_path, spec_to_toml(spec))
     try:
-        write_text_atomic(spec_path, spec_to_toml(spec))
-    except OSError:
-        Path(args.output).unlink(missing_ok=True)  # nothing half-written
+        save_checkpoint(args.output, spec, params)
+    except BaseException:
+        if not existed:  # nothing half-written: a spec without its checkpoint goes too
+            Path(spec_path).unlink(missing_ok=True)
         raise
     grids = "/".join(f"{b.grid} cells degree {b.degree}" for b in spec.layers)
     print(f"wrote {args.output} and {spec_path}: {spec.name} {list(spec.widths)}, {grids}")

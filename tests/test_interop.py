@@ -170,3 +170,42 @@ def test_kancc_import_refuses_a_pickled_module(tmp_path, capsys):
 def test_spec_to_toml_reads_back(seed):
     spec = kancc.load_spec(random_spec(seed))
     assert kancc.loads_spec(spec_to_toml(spec)) == spec
+
+
+@pytest.mark.parametrize("damage, message", [
+    (lambda s: s.update({"layers.1.spline_weight": torch.zeros(2, 5, 8),
+                         "layers.1.spline_scaler": torch.ones(2, 5),
+                         "layers.1.base_weight": torch.zeros(2, 5),
+                         "layers.1.grid": s["layers.0.grid"][:1].repeat(5, 1)}),
+     "takes 5 inputs but layer 0 gives 4"),
+    (lambda s: s.update({"layers.0.base_weight": s["layers.0.base_weight"].T}),
+     "base weights of shape"),
+    (lambda s: s["layers.0.spline_weight"].__setitem__((0, 0, 0), float("inf")), "NaN or Inf"),
+    (lambda s: s.update({"layers.0.spline_scaler": torch.ones(3)}), "spline_scaler of shape"),
+])
+def test_a_damaged_efficient_kan_state_is_refused_before_anything_is_written(
+        tmp_path, capsys, damage, message):
+    state = efficient_kan_state([3, 4, 2], 5, 3, seed=1)
+    damage(state)
+    torch.save(state, tmp_path / "state.pt")
+    out = tmp_path / "x.npz"
+    assert main(["import", "efficient-kan", str(tmp_path / "state.pt"), "-o", str(out)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and message in err[0]
+    assert not out.exists() and not (tmp_path / "x.toml").exists()
+
+
+@pytest.mark.parametrize("config, state, message", [
+    ("width: [3, 2\n", None, "not a readable pykan config"),
+    ("width: 5\n", None, "no width list"),
+    ("width: [[3, 0], [2, 0]]\n", b"not a tensor file", "not a pykan state"),
+])
+def test_a_damaged_pykan_checkpoint_is_refused_by_name(tmp_path, capsys, config, state,
+                                                       message):
+    pytest.importorskip("yaml")
+    (tmp_path / "m_config.yml").write_text(config)
+    (tmp_path / "m_state").write_bytes(state or b"")
+    assert main(["import", "pykan", str(tmp_path / "m"), "-o", str(tmp_path / "x.npz")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and message in err[0]
+    assert not (tmp_path / "x.npz").exists()

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from sklearn import metrics as sk
+from sklearn.exceptions import UndefinedMetricWarning
 
 import kancc
 from kancc.backends import run_anywhere
@@ -42,12 +43,16 @@ def test_regression_metrics_equal_sklearn():
     y, p = rng.normal(size=(40, 3)), rng.normal(size=(40, 3))
     got = regression_metrics(p, y)
     assert got["mse"] == pytest.approx(sk.mean_squared_error(y, p), rel=1e-12)
-    assert got["rmse"] == pytest.approx(np.sqrt(sk.mean_squared_error(y, p)), rel=1e-12)
+    assert got["rmse"] == pytest.approx(sk.root_mean_squared_error(y, p), rel=1e-12)
+    assert got["rmse"] != pytest.approx(np.sqrt(sk.mean_squared_error(y, p)), rel=1e-6)
     assert got["r2"] == pytest.approx(sk.r2_score(y, p), rel=1e-12)
     constant = np.ones((5, 1))
     assert regression_metrics(constant, constant)["r2"] == sk.r2_score(constant, constant)
     assert regression_metrics(constant + 1, constant)["r2"] == sk.r2_score(constant,
                                                                              constant + 1)
+    with pytest.warns(UndefinedMetricWarning):
+        assert np.isnan(sk.r2_score(constant[:1], constant[:1] + 1))
+    assert np.isnan(regression_metrics(constant[:1] + 1, constant[:1])["r2"])
 
 
 def test_classification_metrics_equal_sklearn():
@@ -102,6 +107,8 @@ def test_eval_refuses_bad_data_with_one_line(tmp_path, capsys):
     x, y = shifted_data(50)
     result = kancc.train(small_spec(), (x, y), log=None, checkpoint=tmp_path / "c.npz")
     assert result.status == "done"
+    assert main(["eval", str(ROOT / "examples" / "cubic_2_5_1.toml"), "--data", "x.csv"]) == 2
+    assert "eval takes a checkpoint" in capsys.readouterr().err
     (tmp_path / "bad.csv").write_text("1,2\n3,oops\n")
     assert main(["eval", str(tmp_path / "c.npz"), "--data", str(tmp_path / "bad.csv")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
@@ -110,7 +117,7 @@ def test_eval_refuses_bad_data_with_one_line(tmp_path, capsys):
 
 def test_keep_best_returns_the_lowest_validation_row():
     x, y = shifted_data()
-    spec = {**small_spec(keep="best", validate_every=5, lr="0.2"),
+    spec = {**small_spec(keep="best", validate_every=5, lr="0.2", batch_size=50),
             "data": {"source": "unused.csv", "validation": "0.3", "standardize": "both"}}
     result = kancc.train(spec, (x, y), log=None)
     rows = result.history
@@ -118,6 +125,11 @@ def test_keep_best_returns_the_lowest_validation_row():
     best = np.flatnonzero(measured)[np.argmin(rows[measured, 2])]
     assert result.kept == best
     assert result.loss == rows[best, 1] and result.validation_loss == rows[best, 2]
+    train_set, _ = resolve_data(kancc.load_spec(spec), (x, y))
+    full = kancc.compile(result.program.spec, training=True).value_and_grad(
+        kancc.compile(result.program.spec).pipeline.map_params(result.params), train_set.x,
+        train_set.y)[0]
+    assert result.loss == pytest.approx(full, rel=1e-12)
     program = kancc.compile(result.program.spec, training=True)
     _, val_set = resolve_data(kancc.load_spec(spec), (x, y))
     loss = program.value_and_grad(program.pipeline.map_params(result.params), val_set.x,
@@ -125,14 +137,36 @@ def test_keep_best_returns_the_lowest_validation_row():
     assert loss == pytest.approx(rows[best, 2], rel=1e-12)
 
 
+def test_keep_best_and_patience_need_a_validation_split():
+    x, y = shifted_data(60)
+    for train in ({"keep": "best"}, {"patience": 5}):
+        with pytest.raises(kancc.KanccError, match="needs a validation split"):
+            kancc.train(small_spec(**train), (x, y), log=None)
+
+
+def test_patience_counts_only_before_the_last_step():
+    x, y = shifted_data()
+    spec = {**small_spec(patience=1, validate_every=30, steps=60),
+            "data": {"source": "unused.csv", "validation": "0.3", "standardize": "both"}}
+    result = kancc.train(spec, (x, y), log=None)
+    assert int(result.history[-1, 0]) == 60 or "stopped early after 30" in result.message
+    assert "stopped early after 60" not in result.message
+
+
 def test_patience_stops_early():
     x, y = shifted_data()
-    spec = {**small_spec(patience=10, validate_every=5, steps=2000, lr="0.05"),
+    spec = {**small_spec(patience=10, validate_every=5, steps=2000, lr="0.05",
+                         batch_size=64),
             "data": {"source": "unused.csv", "validation": "0.3", "standardize": "both"}}
     result = kancc.train(spec, (x, y), log=None)
     assert result.status == "done" and "stopped early" in result.message
     last = int(result.history[-1, 0])
     assert last < 2000
+    program = kancc.compile(result.program.spec, training=True)
+    train_set, _ = resolve_data(kancc.load_spec(spec), (x, y))
+    full = program.value_and_grad(program.pipeline.map_params(result.params), train_set.x,
+                                  train_set.y)[0]
+    assert result.loss == pytest.approx(full, rel=1e-12)  # not a minibatch's loss
     measured = result.history[~np.isnan(result.history[:, 2])]
     best_step = int(measured[np.argmin(measured[:, 2]), 0])
     assert last - best_step >= 10
@@ -316,3 +350,27 @@ def test_domain_auto_after_standardization_sees_standardized_inputs():
         fitted = kancc.train(spec, (x, y), log=None).program.spec
     low, high = fitted.layers[0].domain
     assert -6 < float(low) < -1 and 1 < float(high) < 6
+
+
+def test_knots_at_quantiles_near_a_knot(tmp_path):
+    spec = {"model": {"name": "q", "layers": [1, 1], "dtype": "float64"},
+            "basis": {"degree": 1, "knots": ["1/3", "2/3", 1, "4/3"]}}
+    params = kancc.compile(spec).spec_init_params(0)
+    kancc.save_checkpoint(tmp_path / "c.npz", kancc.load_spec(spec), params)
+    np.savetxt(tmp_path / "d.csv", np.c_[np.full(20, 0.6666667), np.zeros(20)], delimiter=",")
+    assert main(["refine", str(tmp_path / "c.npz"), "--at", "quantiles", "--data",
+                 str(tmp_path / "d.csv"), "-o", str(tmp_path / "r.npz")]) == 0
+
+
+def test_scaling_the_checkpoint_was_trained_without_is_refused(tmp_path, capsys):
+    kancc.train(small_spec(steps=2), shifted_data(40), log=None, checkpoint=tmp_path / "c.npz")
+    (tmp_path / "s.toml").write_text(spec_to_toml(kancc.load_spec(
+        {**small_spec(), "scaling": {"output_mean": ["150"], "output_std": ["70"]}})))
+    np.save(tmp_path / "x.npy", shifted_data(5)[0])
+    assert main(["run", str(tmp_path / "s.toml"), "--params", str(tmp_path / "c.npz"),
+                 "--input", str(tmp_path / "x.npy")]) == 2
+    assert "trained with no [scaling] maps" in capsys.readouterr().err
+    standardized = {**small_spec(), "data": {"source": "unused.csv", "standardize": "both"}}
+    with pytest.raises(kancc.KanccError, match="would fit new \\[scaling\\] maps"):
+        kancc.train(standardized, shifted_data(40), log=None,
+                    params=load_checkpoint(tmp_path / "c.npz").params)

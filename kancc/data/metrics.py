@@ -1,14 +1,18 @@
 """How good predictions are: the metrics ``kancc eval`` prints and training logs.
 
-Regression (loss "mse"): mse and rmse over every output, and r2 as scikit-learn's
-``r2_score`` computes it (per output 1 - SS_res / SS_tot, averaged over outputs; an output
-with SS_tot = 0 scores 1.0 when predicted exactly, else 0.0). Classification (loss
+Regression (loss "mse"): mse over every output (scikit-learn's ``mean_squared_error``), rmse
+as ``root_mean_squared_error`` (each output's rmse, averaged over outputs) and r2 as
+``r2_score`` (per output 1 - SS_res / SS_tot, averaged over outputs; an output with SS_tot =
+0 scores 1.0 when predicted exactly, else 0.0; NaN for fewer than two rows, where
+scikit-learn warns and gives NaN too). Classification (loss
 "cross_entropy", the model's outputs are logits): accuracy, and the mean cross-entropy
 -log softmax(logits)[label], which is scikit-learn's ``log_loss`` of the softmax
 probabilities without its clipping.
 """
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 
@@ -26,8 +30,9 @@ def regression_metrics(prediction: np.ndarray, y: np.ndarray) -> dict[str, float
     with np.errstate(divide="ignore", invalid="ignore"):
         r2 = np.where(spread > 0, 1.0 - residual / np.where(spread > 0, spread, 1.0),
                       np.where(exact, 1.0, 0.0))
-    mse = float(((t - p) ** 2).mean())
-    return {"mse": mse, "rmse": float(np.sqrt(mse)), "r2": float(r2.mean())}
+    per_output = ((t - p) ** 2).mean(axis=0)
+    return {"mse": float(per_output.mean()), "rmse": float(np.sqrt(per_output).mean()),
+            "r2": float(r2.mean()) if len(t) >= 2 else math.nan}
 
 
 def classification_metrics(logits: np.ndarray, labels: np.ndarray) -> dict[str, float]:

@@ -67,7 +67,7 @@ def build_graph(spec: Spec) -> Graph:
         if basis.auto_domain:
             raise SpecError(f"layers[{index}].domain", 'is "auto": it is chosen from the '
                             "training data when training starts (kancc train); compile the "
-                            "trained checkpoint's spec", spec.origin)
+                            "trained checkpoint (kancc compile CKPT)", spec.origin)
     dtype = IR_DTYPES[spec.dtype]
     x = Value("x", batched(dtype, spec.widths[0]))
     params: list[Param] = []

@@ -62,7 +62,15 @@ def from_efficient_kan(model_or_state_dict: Any, name: str = "efficient_kan"
             raise KanccError(f"{SOURCE} layer {index}: no {prefix}{missing[0]} in the state_dict")
         spline = numpy_of(state[prefix + "spline_weight"])
         if prefix + "spline_scaler" in state:
-            spline = spline * numpy_of(state[prefix + "spline_scaler"])[..., None]
+            scaler = numpy_of(state[prefix + "spline_scaler"])
+            if spline.ndim != 3 or scaler.shape != spline.shape[:2]:
+                raise KanccError(f"{SOURCE} layer {index}: spline_scaler of shape "
+                                 f"{scaler.shape} does not scale spline_weight of shape "
+                                 f"{spline.shape}")
+            spline = spline * scaler[..., None]
+        if spline.ndim != 3:
+            raise KanccError(f"{SOURCE} layer {index}: spline_weight of shape {spline.shape} "
+                             "is not (out, in, n_b)")
         layers.append(PeerLayer(grid=numpy_of(state[prefix + "grid"]),
                                 coef=spline.transpose(1, 0, 2),
                                 base=numpy_of(state[prefix + "base_weight"]).T))

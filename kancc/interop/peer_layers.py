@@ -68,9 +68,35 @@ def uniform_grid(layer: PeerLayer, index: int, source: str) -> tuple[int, int, F
     return k, n, Fraction(a), Fraction(b)
 
 
+def check_layers(layers: list[PeerLayer], source: str) -> None:
+    """Shapes that chain layer to layer and finite values, or one KanccError naming the
+    layer and the array: nothing damaged reaches a checkpoint."""
+    for index, layer in enumerate(layers):
+        where = f"{source} layer {index}"
+        arrays = {"spline coefficients": layer.coef, "grid": layer.grid,
+                  "base weights": layer.base, "node bias": layer.bias}
+        for what, array in arrays.items():
+            if array is not None and not np.all(np.isfinite(array)):
+                raise KanccError(f"{where}: its {what} hold NaN or Inf")
+        if layer.coef.ndim != 3 or layer.grid.ndim != 2:
+            raise KanccError(f"{where}: spline coefficients of shape {layer.coef.shape} and "
+                             f"grid of shape {layer.grid.shape} are not (in, out, n_b) and "
+                             "(in, points)")
+        n_in, n_out = layer.coef.shape[:2]
+        if layer.grid.shape[0] != n_in:
+            raise KanccError(f"{where}: grid has {layer.grid.shape[0]} rows for {n_in} inputs")
+        if layer.base is not None and layer.base.shape != (n_in, n_out):
+            raise KanccError(f"{where}: base weights of shape {layer.base.shape}, expected "
+                             f"{(n_in, n_out)} for its {n_in} inputs and {n_out} outputs")
+        if index and n_in != layers[index - 1].coef.shape[1]:
+            raise KanccError(f"{where}: takes {n_in} inputs but layer {index - 1} gives "
+                             f"{layers[index - 1].coef.shape[1]}")
+
+
 def spec_and_params(name: str, layers: list[PeerLayer], dtype: str, source: str
                     ) -> tuple[Spec, dict[str, np.ndarray]]:
     """The kancc model computing what ``layers`` compute (inside their grids)."""
+    check_layers(layers, source)
     widths = [layers[0].coef.shape[0]] + [layer.coef.shape[1] for layer in layers]
     tables: list[dict[str, Any]] = []
     params: dict[str, np.ndarray] = {}

@@ -32,10 +32,19 @@ SOURCE = "pykan"
 BASES = {"silu": True, "zero": False}  # base_fun_name -> has a base branch
 
 
+def _array(state: Mapping[str, Any], key: str) -> np.ndarray:
+    if key not in state:
+        raise KanccError(f"{SOURCE}: the state has no {key}")
+    return numpy_of(state[key])
+
+
 def _layer(state: Mapping[str, Any], index: int, base: bool, symbolic: bool) -> PeerLayer:
     prefix = f"act_fun.{index}."
-    coef = numpy_of(state[prefix + "coef"])
-    mask = numpy_of(state[prefix + "mask"])
+    coef = _array(state, prefix + "coef")
+    mask = _array(state, prefix + "mask")
+    if coef.ndim != 3 or mask.shape != coef.shape[:2]:
+        raise KanccError(f"{SOURCE} layer {index}: coef of shape {coef.shape} and mask of "
+                         f"shape {mask.shape} are not (in, out, n_b) and (in, out)")
     if symbolic and np.any(numpy_of(state.get(f"symbolic_fun.{index}.mask", 0.0)) != 0):
         raise KanccError(f"{SOURCE} layer {index}: its symbolic branch is active "
                          f"(symbolic_fun.{index}.mask is not zero); kancc has no symbolic "
@@ -51,9 +60,14 @@ def _layer(state: Mapping[str, Any], index: int, base: bool, symbolic: bool) -> 
                              f"{node_scale.size} entries for {out} outputs (multiplication "
                              "nodes are not supported)")
         scale, bias = scale * node_scale, bias * node_scale + node_bias
-    spline = coef * (mask * numpy_of(state[prefix + "scale_sp"]) * scale)[..., None]
-    base_weights = mask * numpy_of(state[prefix + "scale_base"]) * scale if base else None
-    return PeerLayer(grid=numpy_of(state[prefix + "grid"]), coef=spline, base=base_weights,
+    scale_sp, scale_base = (_array(state, prefix + key) for key in ("scale_sp", "scale_base"))
+    for key, array in (("scale_sp", scale_sp), ("scale_base", scale_base)):
+        if array.shape != mask.shape:
+            raise KanccError(f"{SOURCE} layer {index}: {key} of shape {array.shape}, expected "
+                             f"{mask.shape}")
+    spline = coef * (mask * scale_sp * scale)[..., None]
+    base_weights = mask * scale_base * scale if base else None
+    return PeerLayer(grid=_array(state, prefix + "grid"), coef=spline, base=base_weights,
                      bias=bias if np.any(bias != 0) else None)
 
 
@@ -98,14 +112,24 @@ def read_pykan_checkpoint(path: str | os.PathLike[str]) -> tuple[Spec, dict[str,
     except ImportError as exc:
         raise KanccError(f"importing a pykan checkpoint needs torch and pyyaml ({exc.name} is "
                          "not installed)") from None
-    config = yaml.safe_load(Path(f"{prefix}_config.yml").read_text(encoding="utf-8")) or {}
-    if not isinstance(config, dict):
-        raise KanccError(f"{prefix}_config.yml: not a pykan config")
-    width = config.get("width", [])
+    config_path = f"{prefix}_config.yml"
+    try:
+        config = yaml.safe_load(Path(config_path).read_text(encoding="utf-8")) or {}
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        raise KanccError(f"{config_path}: not a readable pykan config "
+                         f"({type(exc).__name__})") from None
+    width = config.get("width", []) if isinstance(config, dict) else None
+    if not isinstance(width, list):
+        raise KanccError(f"{config_path}: not a pykan config (no width list)")
     if any(isinstance(w, list) and len(w) > 1 and w[1] > 0 for w in width):
-        raise KanccError(f"{prefix}_config.yml: the model has multiplication nodes; not "
-                         "supported")
-    state = torch.load(f"{prefix}_state", map_location="cpu", weights_only=True)
+        raise KanccError(f"{config_path}: the model has multiplication nodes; not supported")
+    try:
+        state = torch.load(f"{prefix}_state", map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch's unpickler refuses anything but tensors and containers
+        raise KanccError(f"{prefix}_state: not a pykan state saved by saveckpt "
+                         f"({type(exc).__name__})") from None
+    if not isinstance(state, Mapping):
+        raise KanccError(f"{prefix}_state: holds a {type(state).__name__}, not a state_dict")
     return pykan_state(state, str(config.get("base_fun_name", "silu")),
                        bool(config.get("symbolic_enabled", True)), _name(prefix))
 

@@ -182,17 +182,17 @@ def check_matches(checkpoint: Checkpoint, spec: Spec) -> None:
 
 def with_fitted_of(spec: Spec, checkpoint: Checkpoint) -> Spec:
     """``spec`` with what training fitted into the checkpoint's: its [scaling] maps and the
-    domains of layers the spec leaves "auto". Its parameters mean nothing without them; a
-    spec with other maps of its own is refused."""
+    domains of layers the spec leaves "auto". Its parameters mean nothing without them, so
+    maps that differ (a spec with maps the checkpoint was trained without, or other ones)
+    are refused; no [scaling] in the spec means the checkpoint's."""
     stored = checkpoint.spec
-    if stored.scaling is not None and spec.scaling != stored.scaling:
-        if spec.scaling is not None:
-            raise KanccError(f"checkpoint {checkpoint.path} does not match the spec: their "
-                             "[scaling] tables differ")
-        spec = replace(spec, scaling=stored.scaling)
+    if spec.scaling is not None and spec.scaling != stored.scaling:
+        held = "other [scaling] maps" if stored.scaling is not None else "no [scaling] maps"
+        raise KanccError(f"checkpoint {checkpoint.path} does not match the spec: the spec "
+                         f"has a [scaling] table, the checkpoint was trained with {held}")
     layers = tuple(theirs if ours.auto_domain else ours
                    for ours, theirs in zip(spec.layers, stored.layers))
-    return replace(spec, layers=layers)
+    return replace(spec, scaling=stored.scaling, layers=layers)
 
 
 def pretrained_path(spec: Spec) -> Path:

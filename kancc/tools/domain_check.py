@@ -68,5 +68,15 @@ def warn_outside_domain(spec: Spec, params: Mapping[str, np.ndarray], x: np.ndar
     far = [r for r in outside_domain(spec, params, x) if r.fraction > THRESHOLD]
     if far:
         warnings.warn(f"on {what}, {'; '.join(r.describe() for r in far)}: kancc extends the "
-                      "edge cells' polynomials there; widen those layers' domain, or set "
-                      "[data] standardize", KanccWarning, stacklevel=2)
+                      f"edge cells' polynomials there; {_advice(spec, far)}", KanccWarning,
+                      stacklevel=2)
+
+
+def _advice(spec: Spec, far: list[OutsideDomain]) -> str:
+    """What to change: the domain of those layers, and for raw inputs, standardization."""
+    layers = ", ".join(f"layers[{r.layer}]" for r in far)
+    advice = f"widen the domain of {layers} (a [[layers]] table each)"
+    standardized = spec.scaling is not None and spec.scaling.input_mean is not None
+    if far[0].layer == 0 and not standardized:
+        advice += ', or set [data] standardize = true with domain = [-3, 3] or "auto"'
+    return advice

@@ -47,12 +47,15 @@ def inserted_points(points: tuple[Fraction, ...], values: np.ndarray, count: int
         return points
     probabilities = np.arange(1, count + 1) / (count + 1)
     new = set(points)
+    edges = np.array([float(p) for p in points])
     for q in np.quantile(inside, probabilities):
-        position = Fraction(f"{q:.{DIGITS}g}")
-        cell = max(i for i, p in enumerate(points[:-1]) if p <= position)
+        cell = int(np.clip(np.searchsorted(edges, q, side="right") - 1, 0, len(points) - 2))
         left, right = points[cell], points[cell + 1]
+        position = Fraction(f"{q:.{DIGITS}g}")
         if cell in (0, len(points) - 2):
             position = (left + right) / 2  # an end cell is only ever halved
+        elif not left < position < right:
+            continue  # rounding moved it onto or past a knot
         nearest = min(abs(position - p) for p in new)
         if nearest > (right - left) / 1000:
             new.add(position)

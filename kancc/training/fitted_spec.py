@@ -63,6 +63,23 @@ def fit_scaling(spec: Spec, train_set: Dataset) -> Spec:
     return replace(spec, scaling=scaling)
 
 
+def refuse_refitting(spec: Spec) -> None:
+    """Starting parameters mean what they meant with the maps and domains they were trained
+    with: fitting new ones around them would change the model silently. A checkpoint's spec
+    (``kancc train CKPT``, ``--init``) carries them; a spec that would fit afresh is refused."""
+    auto = [i for i, basis in enumerate(spec.layers) if basis.auto_domain]
+    if auto:
+        raise KanccError(f'layers[{auto[0]}].domain is "auto" but starting parameters were '
+                         "given: use the spec of the checkpoint they come from")
+    side = spec.data.standardize if spec.data is not None else "none"
+    scaling = spec.scaling or ScalingSpec()
+    if (side in ("inputs", "both") and scaling.input_mean is None) or \
+            (side in ("outputs", "both") and scaling.output_mean is None):
+        raise KanccError("data.standardize would fit new [scaling] maps around the starting "
+                         "parameters, which were trained without them: use the spec of the "
+                         "checkpoint they come from, or train from scratch")
+
+
 def outward(value: float, up: bool) -> Fraction:
     """``value`` rounded away from the data to DOMAIN_DIGITS significant digits."""
     if value == 0:

@@ -52,6 +52,7 @@ def train_gradient(request: TrainRequest, label: str | None = None) -> TrainResu
         message = f"trained {_steps(run.done)}"
     except OutOfPatienceError as stop:
         final = run.good
+        run.remeasure(len(run.rows) - 1, final)
         message = (f"stopped early after {_steps(stop.step)}: no lower validation loss "
                    f"since step {stop.best} (train.patience {spec.train.patience})")
     except DivergedError as stop:
@@ -65,6 +66,7 @@ def train_gradient(request: TrainRequest, label: str | None = None) -> TrainResu
     validation = run.validation_metrics
     if spec.train.keep == "best" and run.best is not None and status == "done":
         final, kept, validation = run.best.params, run.best.row, run.best.metrics
+        run.remeasure(kept, final)
         message += f"; kept step {run.best.step} (lowest validation loss)"
     final = program.pipeline.unmap_params(final)
     history = np.array(run.rows, dtype=float).reshape(-1, 3)

@@ -21,7 +21,7 @@ from kancc.spec import Spec, SpecSource, load_spec
 from kancc.tools.domain_check import warn_outside_domain
 
 from .finetune import train_finetune
-from .fitted_spec import fit_domains, fit_scaling
+from .fitted_spec import fit_domains, fit_scaling, refuse_refitting
 from .gradient import train_gradient
 from .multilevel import train_multilevel
 from .program_cache import ProgramCache
@@ -74,6 +74,8 @@ def train(spec: SpecSource, data: DataSource = None, *, target: str = "numpy",
         raise KanccError(f"unknown target {target!r}; choose one of {', '.join(TARGETS)}")
     spec = load_spec(spec)
     train_set, val_set = resolve_data(spec, data)
+    if params is not None:
+        refuse_refitting(spec)
     spec = fit_domains(fit_scaling(spec, train_set), train_set, params)
     request = TrainRequest(spec, train_set, val_set, target, params, checkpoint, log,
                            programs if programs is not None else ProgramCache())

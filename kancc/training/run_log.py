@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from kancc.data.metrics import HEADLINE, metrics
+from kancc.errors import KanccError
 from kancc.frontend import lotra_params
 from kancc.program import Program
 from kancc.spec import Spec
@@ -65,17 +66,23 @@ class RunLog:
         self.trainable = [p.name for p in program.ir.trainable_params]
         self.factors = rate_factors(self.spec)
         self.validate_every = self.spec.train.validate_every or self.progress.every
+        train = self.spec.train
+        if (train.keep == "best" or train.patience is not None) and self.val_set.n == 0:
+            key = "keep = \"best\"" if train.keep == "best" else "patience"
+            raise KanccError(f"train.{key} needs a validation split: set [data] validation "
+                             "(e.g. 0.2)")
         self.best: Best | None = None
         self.validation_metrics: dict[str, float] = {}  # of the last validation
 
     def validation_loss(self, params: Mapping[str, np.ndarray]) -> float:
-        """The loss on the validation set (NaN without one); also measures its metrics."""
+        """The loss on the validation set, without the l2 penalty (NaN without one): the
+        mse or cross_entropy of its metrics, which it measures too."""
         if self.val_set.n == 0:
             return math.nan
         x, y = self.val_set.x, self.val_set.y
-        self.validation_metrics = metrics(self.spec.train.loss, self.program.forward(params, x),
-                                          y)
-        return self.program.value_and_grad(params, x, y)[0]
+        loss = self.spec.train.loss
+        self.validation_metrics = metrics(loss, self.program.forward(params, x), y)
+        return self.validation_metrics[loss]
 
     def record(self, step: int, loss: float, params: Callable[[], dict[str, np.ndarray]],
                last: bool = False) -> None:
@@ -101,8 +108,15 @@ class RunLog:
             self.best = Best(step, len(self.rows) - 1, validation, params,
                              self.validation_metrics)
         patience = self.spec.train.patience
-        if patience is not None and step - self.best.step >= patience:
+        if patience is not None and step - self.best.step >= patience and step < self.steps:
             raise OutOfPatienceError(step, self.best.step)
+
+    def remeasure(self, row: int, params: Mapping[str, np.ndarray]) -> None:
+        """Row ``row``'s training loss measured on the whole training set (an Adam step
+        records its minibatch's): for the parameters a run returns from that row."""
+        loss = self.program.value_and_grad(params, self.train_set.x, self.train_set.y)[0]
+        step, _, validation = self.rows[row]
+        self.rows[row] = (step, loss, validation)
 
     def finish(self, params: dict[str, np.ndarray]) -> None:
         """Evaluate what the last step produced: the run returns only measured parameters
