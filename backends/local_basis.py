@@ -31,7 +31,7 @@ from fractions import Fraction
 import numpy as np
 
 from kancc.errors import BackendError
-from kancc.ir import GLOBAL_KINDS, Op, extended_knots, grid_points
+from kancc.ir import GLOBAL_KINDS, Op, extended_knots, grid_points, input_knots, is_per_input
 
 NUMPY_DTYPES: dict[str, type[np.floating]] = {"f32": np.float32, "f64": np.float64}
 
@@ -118,16 +118,26 @@ def power(base: str, exponent: int) -> str:
 
 
 class _Builder:
-    def __init__(self, op: Op, syntax: Syntax, x: str, prefix: str, derivative: bool) -> None:
+    def __init__(self, op: Op, syntax: Syntax, x: str, prefix: str, derivative: bool,
+                 inputs: str | None) -> None:
         self.op, self.syntax, self.x, self.prefix = op, syntax, x, prefix
         self.derivative = derivative
         self.out = "db" if derivative else "b"
         self.dtype = op.operands[0].type.dtype
         self.order: int = op.attr("order")
         self.grid: int = op.attr("grid")
-        self.points = grid_points(op.attr_dict)
         self.lines: list[str] = []
         self.tables: dict[str, Table] = {}
+        self.rows: tuple[tuple[Fraction, ...], ...] = ()  # per-input full knot vectors
+        if is_per_input(op.attr_dict):
+            if inputs is None:
+                raise BackendError(f"{op.name} %{op.result.name} has one knot vector per "
+                                   "input, which this kernel cannot index")
+            self.rows, self.inputs = input_knots(op.attr_dict), inputs
+            r, n = self.order, self.grid
+            self.points = self.rows[0][r - 1:r + n]  # input 0's, for shapes only
+        else:
+            self.points = grid_points(op.attr_dict)
 
     def table(self, suffix: str, values: tuple[Fraction, ...], comment: str) -> str:
         limit = Fraction(float(np.finfo(NUMPY_DTYPES[self.dtype]).max))
@@ -142,6 +152,13 @@ class _Builder:
 
     def gather(self, table: str, index: str) -> str:
         return self.syntax.gather.format(table=table, index=index)
+
+    def gather_row(self, table: str, index: str, stride: int) -> str:
+        """An element of this input's row of a per-input table (``pi``: the input index),
+        or of the one shared table."""
+        if not self.rows:
+            return self.gather(table, index)
+        return self.gather(table, f"pi * {stride} + ({index})")
 
     def emit(self, line: str) -> None:
         self.lines.append(line)
@@ -159,15 +176,21 @@ class _Builder:
     def local_cell(self) -> None:
         """Guess k from the rounded knots, settle it by the sign of the exact offset x - t_k,
         and form s from that offset: k and s always describe the same cell."""
-        n, x, syntax = self.grid, self.x, self.syntax
-        knots = self.table("KNOTS", self.points, "grid points t_0..t_n (rounded)")
-        residues = tuple(t - rounded(t, self.dtype) for t in self.points)
+        n, x, syntax, r = self.grid, self.x, self.syntax, self.order
+        if self.rows:
+            self.emit(f"pi = {self.inputs}")
+            points = tuple(t for row in self.rows for t in row[r - 1:r + n])
+            what = "each input's grid points t_0..t_n (rounded), row by row"
+        else:
+            points, what = self.points, "grid points t_0..t_n (rounded)"
+        knots = self.table("KNOTS", points, what)
+        residues = tuple(t - rounded(t, self.dtype) for t in points)
         low = self.table("KNOTS_LO", residues, "t_k minus its rounded value") \
             if any(residues) else None
 
         def offset(index: str) -> str:  # x - t_index, with the knot's rounding error restored
-            plain = f"{x} - {self.gather(knots, index)}"
-            return f"({plain}) - {self.gather(low, index)}" if low else plain
+            plain = f"{x} - {self.gather_row(knots, index, n + 1)}"
+            return f"({plain}) - {self.gather_row(low, index, n + 1)}" if low else plain
 
         uniform = self.op.attr("knots") == "uniform"
         if uniform:
@@ -176,7 +199,7 @@ class _Builder:
             self.emit(f"u = {syntax.where.format(cond='u > 0.0', a='u', b='0.0')}")
             self.emit(f"u = {syntax.where.format(cond=f'u < {n - 1}.0', a='u', b=f'{n - 1}.0')}")
             self.emit(f"k = {syntax.floor_int.format(x='u')}")
-        elif syntax.search is not None:
+        elif syntax.search is not None and not self.rows:
             self.emit(f"k = {syntax.search.format(table=knots, x=x, last=n - 1)}")
         else:
             self.binary_search(knots)
@@ -185,6 +208,8 @@ class _Builder:
             self.emit(f"k = k - {below}")
             above = syntax.as_int.format(x=f"({offset('k + 1')} >= 0.0) & (k < {n - 1})")
             self.emit(f"k = k + {above}")
+        if self.rows:
+            return  # de Boor reads x and the knots; no in-cell coordinate
         if not uniform:
             widths = tuple(1 / (v - u) for u, v in zip(self.points, self.points[1:]))
             inv_h = self.gather(self.table("INV_H", widths, "1 / h_k per cell"), "k")
@@ -197,7 +222,7 @@ class _Builder:
         self.emit(f"hi = k + {n}")
         for _ in range(max(1, (n - 1).bit_length())):
             self.emit("mid = (k + hi) // 2")
-            self.emit(f"go = {self.x} >= {self.gather(knots, 'mid')}")
+            self.emit(f"go = {self.x} >= {self.gather_row(knots, 'mid', n + 1)}")
             self.emit(f"k = {syntax.where.format(cond='go', a='mid', b='k')}")
             self.emit(f"hi = {syntax.where.format(cond='go', a='hi', b='mid')}")
 
@@ -314,9 +339,15 @@ class _Builder:
         Its last level computes w_n = B^[r-1]_n / (t_{n+r-1} - t_n), so the derivative is the
         difference of lower-order splines, B'_m = (r-1) (w_m - w_{m+1}) (w_0 = w_r = 0)."""
         r, x = self.order, self.x
-        ext = self.table("EXT", extended_knots(self.points, r), "extended knots t_{1-r}..t_{n+r-1}")
+        if self.rows:
+            ext = self.table("EXT", tuple(t for row in self.rows for t in row),
+                             "each input's knots t_{1-r}..t_{n+r-1}, row by row")
+        else:
+            ext = self.table("EXT", extended_knots(self.points, r),
+                             "extended knots t_{1-r}..t_{n+r-1}")
+        stride = self.grid + 2 * r - 1
         for o in range(2 - r, r):  # knot t_{k+o} sits at EXT[k + o + r - 1]
-            self.emit(f"t{_offset_name(o)} = {self.gather(ext, f'k + {o + r - 1}')}")
+            self.emit(f"t{_offset_name(o)} = {self.gather_row(ext, f'k + {o + r - 1}', stride)}")
         if r == 1:
             self.emit(f"{self.out}0 = {x} * 0.0" + ("" if self.derivative else " + 1.0"))
             return
@@ -358,10 +389,12 @@ def _offset_name(offset: int) -> str:
 
 
 def local_basis(op: Op, syntax: Syntax, x: str, prefix: str,
-                derivative: bool = False) -> LocalBasis:
+                derivative: bool = False, inputs: str | None = None) -> LocalBasis:
     """The statements and tables that evaluate ``op``'s local basis (or, with ``derivative``,
-    its derivative d/dx) at ``x``."""
-    builder = _Builder(op, syntax, x, prefix, derivative)
+    its derivative d/dx) at ``x``. ``inputs``: the index of the input each element of ``x``
+    belongs to (an expression shaped like ``x``, or broadcasting to it), which a layer with
+    one knot vector per input needs to find its row of the knot tables."""
+    builder = _Builder(op, syntax, x, prefix, derivative, inputs)
     builder.cell()
     values = builder.values()
     return LocalBasis(tuple(builder.lines), tuple(builder.tables.values()), values)

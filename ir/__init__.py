@@ -3,7 +3,16 @@
 Imports nothing else of kancc. See DESIGN.md section 2.
 """
 
-from .basis_attrs import EVAL_MODES, GLOBAL_KINDS, MAX_ORDER, extended_knots, grid_points, n_basis
+from .basis_attrs import (
+    EVAL_MODES,
+    GLOBAL_KINDS,
+    MAX_ORDER,
+    extended_knots,
+    grid_points,
+    input_knots,
+    is_per_input,
+    n_basis,
+)
 from .dialect import OPS, OpDef, Trait, has_trait, is_training_graph
 from .graph import Attr, Graph, Op, Operand, Param, Value, freeze_attr
 from .parser import ParseError, parse
@@ -14,6 +23,6 @@ from .verifier import VerifyError, verify
 __all__ = [
     "Attr", "BATCH", "EVAL_MODES", "GLOBAL_KINDS", "Graph", "MAX_ORDER", "OPS", "Op", "OpDef",
     "Operand", "Param", "ParseError", "TensorType", "Trait", "Value", "VerifyError", "batched",
-    "extended_knots", "format_attr", "freeze_attr", "grid_points", "has_trait",
-    "is_training_graph", "n_basis", "parse", "to_text", "verify",
+    "extended_knots", "format_attr", "freeze_attr", "grid_points", "has_trait", "input_knots",
+    "is_per_input", "is_training_graph", "n_basis", "parse", "to_text", "verify",
 ]

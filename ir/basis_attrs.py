@@ -8,7 +8,10 @@ Basis attributes (every op with the BASIS trait):
   order         r = degree + 1, 1..6
   grid          n, number of intervals on the domain
   domain        [a, b], exact
-  knots         "uniform" or the n+1 grid points [t_0 = a, ..., t_n = b], exact
+  knots         "uniform" or the n+1 grid points [t_0 = a, ..., t_n = b], exact; or, per
+                input, one full knot vector per input [[t_{1-r}, ..., t_{n+r-1}], ...]
+                (as pykan and efficient-kan hold their grids: exterior knots included), all
+                with the same n; then domain is the hull of their [t_0, t_n]
 
 Lowering attributes (added by passes):
   stencil       rows of the change of basis A (B_i = sum_j A_ij ReLU(x - t_j)^(r-1)):
@@ -66,14 +69,28 @@ def is_int(v: object) -> bool:
     return isinstance(v, int) and not isinstance(v, bool)
 
 
+def is_per_input(attrs: Mapping[str, Any]) -> bool:
+    """Whether the op's knots are one full knot vector per input."""
+    knots = attrs.get("knots")
+    return isinstance(knots, tuple) and bool(knots) and isinstance(knots[0], tuple)
+
+
+def input_knots(attrs: Mapping[str, Any]) -> tuple[tuple[Fraction, ...], ...]:
+    """The full knot vectors t_{1-r} .. t_{n+r-1} of every input of a per-input op."""
+    return tuple(tuple(Fraction(v) for v in row) for row in attrs["knots"])
+
+
 def n_basis(order: int, grid: int) -> int:
     """Number of B-splines of order r on n intervals: n + r - 1."""
     return grid + order - 1
 
 
 def grid_points(attrs: Mapping[str, Any]) -> tuple[Fraction, ...]:
-    """The n+1 exact grid points t_0 = a < ... < t_n = b of a basis op."""
+    """The n+1 exact grid points t_0 = a < ... < t_n = b of a basis op (shared by its inputs:
+    a per-input op has none, and asking is a ValueError)."""
     knots = attrs["knots"]
+    if is_per_input(attrs):
+        raise ValueError("this op has one knot vector per input: read input_knots(attrs)")
     if knots == "uniform":
         a, b = (Fraction(v) for v in attrs["domain"])
         n = int(attrs["grid"])
@@ -117,6 +134,8 @@ def _basis_attr_errors(attrs: Mapping[str, Any]) -> list[str]:
             and domain[0] < domain[1]):
         errors.append(f"domain must be [a, b] with exact numbers a < b, got {domain!r}")
     knots: Any = attrs.get("knots")
+    if is_per_input(attrs):
+        return errors + _per_input_errors(attrs)
     if knots != "uniform":
         ok = isinstance(knots, tuple) and all(map(is_number, knots)) and \
             all(u < v for u, v in zip(knots, knots[1:]))
@@ -127,6 +146,28 @@ def _basis_attr_errors(attrs: Mapping[str, Any]) -> list[str]:
         elif isinstance(domain, tuple) and (knots[0], knots[-1]) != domain:
             errors.append(f"knots run from {knots[0]} to {knots[-1]} but domain is {domain}")
     return errors
+
+
+def _per_input_errors(attrs: Mapping[str, Any]) -> list[str]:
+    """One full knot vector per input: n + 2(r - 1) + 1 increasing numbers each."""
+    order: Any = attrs.get("order")
+    grid: Any = attrs.get("grid")
+    domain = attrs.get("domain")
+    if not (is_int(order) and is_int(grid)):
+        return []
+    length = grid + 2 * (order - 1) + 1
+    for p, row in enumerate(attrs["knots"]):
+        ok = isinstance(row, tuple) and len(row) == length and all(map(is_number, row)) and \
+            all(u < v for u, v in zip(row, row[1:]))
+        if not ok:
+            return [f"knots[{p}] must be {length} strictly increasing exact numbers (the "
+                    f"full knot vector of grid={grid}, order={order})"]
+    inner = [(row[order - 1], row[order - 1 + grid]) for row in attrs["knots"]]
+    hull = (min(a for a, _ in inner), max(b for _, b in inner))
+    if domain != hull:
+        return [f"domain must be the hull [{hull[0]}, {hull[1]}] of the inputs' grids, "
+                f"got {domain!r}"]
+    return []
 
 
 def _global_attr_errors(attrs: Mapping[str, Any]) -> list[str]:

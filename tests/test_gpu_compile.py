@@ -36,6 +36,13 @@ def spec(name, widths, dtype="float32", **basis):
 NONUNIFORM = ["-1", "-0.8", "-0.3", "0", "0.1", "0.5", "1"]
 
 
+def per_input_knots(inputs, degree=3):
+    """One full knot vector per input (exterior knots included), each a little different."""
+    return [[f"{t + p / 100:g}" for t in (-1.6, -1.4, -1.2, *map(float, NONUNIFORM), 1.3,
+                                           1.6, 1.9)[3 - degree:len(NONUNIFORM) + 3 + degree]]
+            for p in range(inputs)]
+
+
 def table():
     """(label, spec, pipeline, run the kernels?) of the compile check."""
     rows = [(path.stem, str(path), "training", True)
@@ -60,6 +67,12 @@ def table():
         ("512-512-1", spec("w512", [512, 512, 1]), WITH_INPUT_GRAD, False),
         ("64-64-1-grid200", spec("g200", [64, 64, 1], degree=5, grid=200), "training", False),
     ]
+    per_input = {"model": {"name": "per_input", "layers": [3, 9, 2]}, "train": {"l2": 0},
+                 "layers": [{"degree": 3, "knots": per_input_knots(3)},
+                            {"degree": 2, "knots": per_input_knots(9, 2)}]}
+    gather = WITH_INPUT_GRAD.replace("schedule", "schedule{strategy=gather}")
+    rows += [("per-input-knots", per_input, WITH_INPUT_GRAD, True),
+             ("per-input-knots-gather", per_input, gather, True)]
     return rows
 
 

@@ -84,11 +84,24 @@ def test_an_efficient_kan_state_dict_imports_exactly(widths, n, k, scaler):
         1e-12 * np.abs(expected).max()
 
 
-def test_efficient_kan_with_per_input_grids_is_refused_by_name():
-    state = efficient_kan_state([2, 3], 4, 3, seed=0)
-    state["layers.0.grid"][1] *= 1.5
-    with pytest.raises(kancc.KanccError, match="layer 0: its inputs have different grids"):
-        from_efficient_kan(state)
+def test_efficient_kan_with_per_input_grids_imports_exactly():
+    """As after update_grid: every input its own non-uniform grid, exterior knots by the
+    mean cell width (the peers' rule), taken over as they are."""
+    state = efficient_kan_state([3, 2], 4, 3, seed=0)
+    rng = np.random.default_rng(3)
+    rows = []
+    for _ in range(3):
+        inner = np.sort(np.r_[-1.0, rng.uniform(-1, 1, 3), 1.0]) * rng.uniform(0.5, 1.5)
+        h = (inner[-1] - inner[0]) / 4
+        rows.append(np.r_[inner[0] - h * np.arange(3, 0, -1), inner,
+                          inner[-1] + h * np.arange(1, 4)])
+    state["layers.0.grid"] = torch.tensor(np.array(rows))
+    spec, params = from_efficient_kan(state)
+    assert spec.layers[0].per_input
+    x = np.random.default_rng(4).uniform(-0.45, 0.45, (200, 3))  # inside every grid
+    expected = efficient_kan_oracle(state, x, 3)
+    got = kancc.compile(spec).forward(params, x)
+    assert np.abs(got - expected).max() <= 1e-12 * np.abs(expected).max()
 
 
 @pytest.mark.skipif(not os.environ.get("EFFICIENT_KAN_PATH"),
@@ -105,8 +118,11 @@ def test_real_efficient_kan_imports_exactly(float64_torch):
     got = kancc.compile(spec).forward(params, x.numpy())
     assert np.abs(got - expected).max() <= 1e-6 * np.abs(expected).max()
     model(x, update_grid=True)
-    with pytest.raises(kancc.KanccError, match="different grids"):
-        from_efficient_kan(model)
+    spec, params = from_efficient_kan(model)
+    assert all(basis.per_input for basis in spec.layers)
+    expected = model(x).detach().numpy()
+    got = kancc.compile(spec).forward(params, x.numpy())
+    assert np.abs(got - expected).max() <= 1e-6 * np.abs(expected).max()
 
 
 def pykan_model(**options):
@@ -131,15 +147,22 @@ def test_pykan_imports_exactly_with_its_affine_terms(float64_torch):
     assert np.abs(got[inside] - expected[inside]).max() <= 1e-6 * np.abs(expected).max()
 
 
-def test_pykan_refusals_name_what_is_missing(float64_torch):
+def test_pykan_with_an_active_symbolic_branch_is_refused(float64_torch):
     symbolic = pykan_model()
     symbolic.fix_symbolic(0, 0, 0, "sin", fit_params_bool=False, verbose=False)
     with pytest.raises(kancc.KanccError, match="layer 0: its symbolic branch is active"):
         from_pykan(symbolic)
+
+
+def test_pykan_after_update_grid_imports_exactly(float64_torch):
     adapted = pykan_model(symbolic_enabled=False)
-    adapted.update_grid_from_samples(torch.rand(100, 3) * 4 - 2)
-    with pytest.raises(kancc.KanccError, match="different grids"):
-        from_pykan(adapted)
+    x = torch.rand(300, 3) * 4 - 2
+    adapted.update_grid_from_samples(x)
+    spec, params = from_pykan(adapted)
+    assert all(basis.per_input for basis in spec.layers)
+    expected = adapted(x).detach().numpy()
+    got = kancc.compile(spec).forward(params, x.numpy())
+    assert np.abs(got - expected).max() <= 1e-6 * np.abs(expected).max()
 
 
 def test_kancc_import_pykan_writes_a_spec_and_a_checkpoint(tmp_path, float64_torch, capsys):

@@ -70,7 +70,9 @@ class _BasisFunctions:
 
     def _local_basis(self, op: Op, table: str, derivative: bool) -> tuple[str, list[str]]:
         """The r local values of each input, scattered into the dense basis tensor."""
-        code = local_basis(op, LANGUAGE.syntax, "x", table, derivative=derivative)
+        width = op.operands[0].type.shape[1]
+        code = local_basis(op, LANGUAGE.syntax, "x", table, derivative=derivative,
+                           inputs=f"np.arange({width})")
         self.tables += [f"# {t.comment}\n{t.name} = np.array({float_list(t.values, '')}, "
                         "dtype=DTYPE)" for t in code.tables]
         nb = n_basis(op.attr("order"), op.attr("grid"))

@@ -58,7 +58,9 @@ class _BasisFunctions:
         index = len(self.names)
         name = f"basis_{index}"
         self.names[key] = name
-        code = local_basis(op, LANGUAGE.syntax, "x", f"T{index}")
+        code = local_basis(op, LANGUAGE.syntax, "x", f"T{index}",
+                           inputs=f"torch.arange({op.operands[0].type.shape[1]}, "
+                                  "device=x.device)")
         self.tables += [f"# {t.comment}\n{t.name}_VALUES = {float_list(t.values, '')}"
                         for t in code.tables]
         nb = n_basis(op.attr("order"), op.attr("grid"))

@@ -32,7 +32,15 @@ from kancc.ir import Op
 from kancc.ir.schedule_attrs import FORWARD_PROGRAMS, WARPS, layer_shape, schedule_of
 
 from ..source_text import describe_basis
-from .kernels import TL_DTYPES, Kernel, basis_code, kernel_head, row_split_wrapper, tile_launch
+from .kernels import (
+    INPUT_TILE,
+    TL_DTYPES,
+    Kernel,
+    basis_code,
+    kernel_head,
+    row_split_wrapper,
+    tile_launch,
+)
 
 PRECISION = {"f32": "tf32x3", "f64": "ieee"}
 
@@ -49,7 +57,8 @@ def _indent(lines: Sequence[str], depth: int) -> list[str]:
 
 
 def dot_layer_kernel(op: Op, index: int, dtype: str) -> Kernel:
-    tables, table_args, tensors, code = basis_code(op, index, derivative=False)
+    tables, table_args, tensors, code = basis_code(op, index, derivative=False,
+                                                   inputs=INPUT_TILE)
     n_in, n_out, nb = layer_shape(op)
     name = f"layer_{index}"
     lines = [
@@ -122,7 +131,8 @@ def _dot_layer_wrapper(op: Op, name: str, tensors: list[str], dtype: str) -> lis
 
 
 def dot_vjp_input_kernel(op: Op, index: int, dtype: str) -> Kernel:
-    tables, table_args, tensors, code = basis_code(op, index, derivative=True)
+    tables, table_args, tensors, code = basis_code(op, index, derivative=True,
+                                                   inputs=INPUT_TILE)
     n_in, n_out, nb = layer_shape(op)
     block_b, block_p, block_q, nb_pad = schedule_of(op, "vjp_input")[1]
     name = f"vjp_input_{index}"
@@ -173,7 +183,8 @@ def dot_vjp_input_kernel(op: Op, index: int, dtype: str) -> Kernel:
 
 
 def dot_vjp_coef_kernel(op: Op, index: int, dtype: str) -> Kernel:
-    tables, table_args, tensors, code = basis_code(op, index, derivative=False)
+    tables, table_args, tensors, code = basis_code(op, index, derivative=False,
+                                                   inputs=INPUT_TILE)
     name = f"vjp_coef_{index}"
     lines = [
         *kernel_head(f"{name}_kernel(x_ptr, g_ptr, out_ptr, {table_args}n_rows, "

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from kancc.ir import Op
+from kancc.ir import Op, is_per_input
 from kancc.ir.schedule_attrs import WARPS, layer_shape, schedule_of
 
 from ..local_basis import LocalBasis, local_basis
@@ -38,16 +38,30 @@ class Kernel:
     lines: list[str]  # kernel + wrapper
 
 
-def basis_code(op: Op, index: int, derivative: bool
+def basis_code(op: Op, index: int, derivative: bool, inputs: str | None = None
                ) -> tuple[list[str], str, list[str], LocalBasis]:
-    """(table constant lines, table pointer args, wrapper table tensors, LocalBasis)."""
-    code = local_basis(op, SYNTAX, "x", "table", derivative=derivative)
+    """(table constant lines, table pointer args, wrapper table tensors, LocalBasis);
+    ``inputs``: the kernel's input index, shaped like its x (per-input knot tables)."""
+    code = local_basis(op, SYNTAX, "x", "table", derivative=derivative, inputs=inputs)
     consts = {t.name: f"L{index}_{t.name.split('_', 1)[1]}" for t in code.tables}
     tables = [f"# {t.comment}\n{consts[t.name]} = {float_list(t.values, '')}" for t in code.tables]
     args = "".join(f"{t.name}, " for t in code.tables)
     tensors = [f'        device_table("{name}", {name}, x.device, x.dtype),'
                for name in consts.values()]
     return tables, args, tensors, code
+
+
+INPUT_TILE = "tl.minimum(ins, IN - 1)[None, :]"  # a [BLOCK_B, BLOCK_P] tile's inputs, in range
+
+
+def _scalar_input(op: Op) -> str | None:
+    """The loop's input ``p``; None when a per-input op's knot rows are not its x's columns
+    (the one-input view of a Tucker layer, x as [batch * in, 1], loses which input an
+    element belongs to), so local_basis refuses it."""
+    rows = op.attr("knots")
+    if is_per_input(op.attr_dict) and len(rows) != op.operands[0].type.shape[1]:
+        return None
+    return "p"
 
 
 def kernel_head(signature: str, sizes: tuple[str, ...], blocks: tuple[str, ...],
@@ -62,7 +76,8 @@ def kernel_head(signature: str, sizes: tuple[str, ...], blocks: tuple[str, ...],
 
 
 def layer_kernel(op: Op, index: int, dtype: str) -> Kernel:
-    tables, table_args, tensors, code = basis_code(op, index, derivative=False)
+    tables, table_args, tensors, code = basis_code(op, index, derivative=False,
+                                                   inputs=_scalar_input(op))
     n_in, n_out, nb = layer_shape(op)
     block_b, _, block_q, _ = schedule_of(op, "layer")[1]
     name = f"layer_{index}"
@@ -114,7 +129,8 @@ def tile_launch(result: str, allocate: str, grid: str, tensors: list[str],
 
 
 def vjp_input_kernel(op: Op, index: int, dtype: str) -> Kernel:
-    tables, table_args, tensors, code = basis_code(op, index, derivative=True)
+    tables, table_args, tensors, code = basis_code(op, index, derivative=True,
+                                                   inputs=INPUT_TILE)
     n_in, n_out, nb = layer_shape(op)
     block_b, block_p, _, _ = schedule_of(op, "vjp_input")[1]
     name = f"vjp_input_{index}"
@@ -152,7 +168,8 @@ def vjp_input_kernel(op: Op, index: int, dtype: str) -> Kernel:
 
 
 def vjp_coef_kernel(op: Op, index: int, dtype: str) -> Kernel:
-    tables, table_args, tensors, code = basis_code(op, index, derivative=False)
+    tables, table_args, tensors, code = basis_code(op, index, derivative=False,
+                                                   inputs=_scalar_input(op))
     n_in, n_out, nb = layer_shape(op)
     name = f"vjp_coef_{index}"
     spread = [f"        tile += tl.where(k[:, None]{f' + {m}' if m else ''} == slots[None, :], "

@@ -13,7 +13,7 @@ import numpy as np
 
 from kancc.errors import KanccError
 from kancc.ir import extended_knots
-from kancc.numerics.basis_matrices import prolong_coef, prolongation_matrix
+from kancc.numerics.basis_matrices import prolong_coef, prolongation_matrices, prolongation_matrix
 from kancc.spec import Spec
 from kancc.spec.refinement import check_refines
 from kancc.symbolic import NotNestedError
@@ -39,8 +39,11 @@ def prolong_params(coarse: Spec, fine: Spec, params: Mapping[str, np.ndarray]
             raise KanccError(f"params[{name!r}] has shape {coef.shape}, the coarse model needs "
                              f"{expected}")
         try:
-            matrix = prolongation_matrix(c.order, extended_knots(c.points, c.order),
-                                         extended_knots(f.points, f.order))
+            if c.per_input:
+                matrix = prolongation_matrices(c.order, c.extended_rows, f.extended_rows)
+            else:
+                matrix = prolongation_matrix(c.order, extended_knots(c.points, c.order),
+                                             extended_knots(f.points, f.order))
         except NotNestedError as exc:
             raise KanccError(f"layers[{index}]: {exc}") from None
         result[name] = prolong_coef(coef, matrix).astype(fine.dtype)

@@ -12,9 +12,11 @@ of a point sum to one, so adding b_q to every coefficient of input 0's edge to o
 b_q to the output (kancc extends the edge polynomials beyond the domain, where the sum
 stays one).
 
-What kancc cannot represent is refused, naming the layer: grids that differ between inputs
-or are not uniform (the peers' ``update_grid`` makes both; kancc keeps one knot vector per
-layer), other base functions. Inputs outside the grid: kancc extends the edge cells'
+Grids: a uniform grid shared by the inputs (a fresh model) becomes a uniform spec grid;
+otherwise (after the peers' ``update_grid``) each input's full knot vector is taken as it
+is, exterior knots included (``knots = [[...], ...]``), so the import stays exact. What
+kancc cannot represent is refused, naming the layer: other base functions, NaN or Inf,
+shapes that do not chain. Inputs outside the grid: kancc extends the edge cells'
 polynomials; the peers' B-splines vanish beyond the extended grid, so the two agree inside
 the grid only.
 """
@@ -43,8 +45,11 @@ class PeerLayer:
     bias: np.ndarray | None = None  # (out,) added to every output, or None
 
 
-def uniform_grid(layer: PeerLayer, index: int, source: str) -> tuple[int, int, Fraction, Fraction]:
-    """(degree k, cells n, a, b) of a layer whose inputs share one uniform grid."""
+def layer_table(layer: PeerLayer, index: int, source: str) -> dict[str, Any]:
+    """The [[layers]] keys of the layer's grid: degree k, and a uniform grid shared by its
+    inputs when it is one (a fresh model), else each input's full knot vector exactly as
+    the peer holds it (after update_grid; the peers extend by the mean cell width, and the
+    exterior knots come along)."""
     n_in, width = layer.grid.shape
     n_b = layer.coef.shape[2]
     k = width - n_b - 1
@@ -53,19 +58,14 @@ def uniform_grid(layer: PeerLayer, index: int, source: str) -> tuple[int, int, F
         raise KanccError(f"{source} layer {index}: grid of {width} points does not fit "
                          f"{n_b} coefficients per edge")
     rows = layer.grid
-    if not np.all(rows == rows[0]):
-        raise KanccError(f"{source} layer {index}: its inputs have different grids (as after "
-                         "update_grid); kancc holds one knot vector per layer, so this model "
-                         "cannot be imported exactly yet")
     a, b = float(rows[0, k]), float(rows[0, k + n])
     h = (b - a) / n
     expected = a + h * (np.arange(width) - k)
-    if not b > a or np.abs(rows[0] - expected).max() > UNIFORM_TOLERANCE * h:
-        raise KanccError(f"{source} layer {index}: its grid is not uniform (as after "
-                         "update_grid); kancc extends non-uniform grids by the end cells' "
-                         "widths, the peers by the mean width, so it cannot be imported "
-                         "exactly")
-    return k, n, Fraction(a), Fraction(b)
+    if np.all(rows == rows[0]) and b > a and \
+            np.abs(rows[0] - expected).max() <= UNIFORM_TOLERANCE * h:
+        return {"degree": k, "grid": n, "domain": [str(Fraction(a)), str(Fraction(b))],
+                "knots": "uniform"}
+    return {"degree": k, "knots": [[str(Fraction(float(t))) for t in row] for row in rows]}
 
 
 def check_layers(layers: list[PeerLayer], source: str) -> None:
@@ -101,9 +101,7 @@ def spec_and_params(name: str, layers: list[PeerLayer], dtype: str, source: str
     tables: list[dict[str, Any]] = []
     params: dict[str, np.ndarray] = {}
     for index, layer in enumerate(layers):
-        k, n, a, b = uniform_grid(layer, index, source)
-        tables.append({"kind": "bspline", "degree": k, "grid": n,
-                       "domain": [str(a), str(b)], "knots": "uniform",
+        tables.append({"kind": "bspline", **layer_table(layer, index, source),
                        "base": "none" if layer.base is None else "silu"})
         coef = np.array(layer.coef, dtype=np.float64)
         if layer.bias is not None:

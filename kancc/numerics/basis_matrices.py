@@ -42,9 +42,16 @@ def prolongation_matrix(order: int, coarse_knots: Sequence[Fraction],
     return matrix
 
 
+def prolongation_matrices(order: int, coarse_rows: Sequence[Sequence[Fraction]],
+                          fine_rows: Sequence[Sequence[Fraction]]) -> np.ndarray:
+    """One P per input, stacked (in, n_b_fine, n_b_coarse): a layer with per-input knots."""
+    return np.stack([prolongation_matrix(order, c, f) for c, f in zip(coarse_rows, fine_rows)])
+
+
 def prolong_coef(coef: np.ndarray, matrix: np.ndarray) -> np.ndarray:
-    """coef (in, out, n_b_coarse) -> (in, out, n_b_fine): P applied along the basis axis."""
-    fine: np.ndarray = np.asarray(coef, dtype=np.float64) @ matrix.T
+    """coef (in, out, n_b_coarse) -> (in, out, n_b_fine): P applied along the basis axis
+    (one P for every input, or one per input stacked as (in, n_b_fine, n_b_coarse))."""
+    fine: np.ndarray = np.asarray(coef, dtype=np.float64) @ np.swapaxes(matrix, -1, -2)
     return fine.astype(np.asarray(coef).dtype)
 
 

@@ -3,7 +3,8 @@
 The stencil comes from the Lemma 2 recursion over the op's full extended knot vector
 (kancc.symbolic). When every row has the same band (uniform knots, Corollary 1) the op gets
 one integer band and its scale, e.g. ``stencil=[1, -4, 6, -4, 1], stencil_scale=32/3`` for a
-cubic on h = 1/4; otherwise one band of r+1 entries per basis function.
+cubic on h = 1/4; otherwise one band of r+1 entries per basis function. A layer with one
+knot vector per input gets none (lower-basis evaluates it by de Boor).
 
 A polynomial global basis (chebyshev, legendre, taylor) has no change of basis; it gets its
 exact three-term recurrence instead (``recurrence=[[a_0, c_0], ...]``, kancc.symbolic).
@@ -12,7 +13,16 @@ exact three-term recurrence instead (``recurrence=[[a_0, c_0], ...]``, kancc.sym
 from __future__ import annotations
 
 from kancc import symbolic
-from kancc.ir import GLOBAL_KINDS, Graph, Op, Trait, extended_knots, grid_points, has_trait
+from kancc.ir import (
+    GLOBAL_KINDS,
+    Graph,
+    Op,
+    Trait,
+    extended_knots,
+    grid_points,
+    has_trait,
+    is_per_input,
+)
 
 from .options import NoOptions
 from .pass_types import Pass, PassResult
@@ -31,6 +41,8 @@ def stencil_attrs(op: Op) -> dict[str, object]:
 
 def derived_attrs(op: Op) -> dict[str, object]:
     kind = op.attr("kind")
+    if is_per_input(op.attr_dict):
+        return {}  # one A per input: such layers are evaluated by de Boor (lower-basis)
     if kind == "bspline":
         return stencil_attrs(op)
     if kind in GLOBAL_KINDS and kind != "fourier":

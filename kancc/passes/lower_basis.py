@@ -10,7 +10,8 @@
 horner and relu-local read the stencil attribute, so derive-stencils must run first.
 Basis ops of kind relu (made by to-relu-basis) are always lowered to eval=dense, and the
 global kinds (chebyshev, legendre, taylor, fourier) to eval=recurrence (deriving the
-recurrence attribute when derive-stencils has not).
+recurrence attribute when derive-stencils has not). A layer with one knot vector per input
+is always lowered to eval=cox-de-boor, which reads its knots from a per-input table.
 """
 
 from __future__ import annotations
@@ -20,7 +21,17 @@ from fractions import Fraction
 
 from kancc import symbolic
 from kancc.errors import PassError
-from kancc.ir import GLOBAL_KINDS, Attr, Graph, Op, Trait, extended_knots, grid_points, has_trait
+from kancc.ir import (
+    GLOBAL_KINDS,
+    Attr,
+    Graph,
+    Op,
+    Trait,
+    extended_knots,
+    grid_points,
+    has_trait,
+    is_per_input,
+)
 
 from .options import Choice, option
 from .pass_types import Pass, PassResult
@@ -64,6 +75,8 @@ def lower_op(op: Op, mode: str, where: str) -> Op:
             steps = symbolic.recurrence(op.attr("kind"), op.attr("order"))
             op = op.with_attrs(recurrence=steps)
         return op.without_attrs("eval").with_attrs(eval="recurrence")
+    if is_per_input(op.attr_dict):  # one knot vector per input: de Boor reads them all
+        return op.without_attrs("eval", "pieces").with_attrs(eval="cox-de-boor")
     if mode in ("horner", "relu-local") and not op.has_attr("stencil"):
         raise PassError(f"{where} ({op.name} %{op.result.name}) has no stencil attribute; "
                         f"run derive-stencils before lower-basis{{eval={mode}}}")

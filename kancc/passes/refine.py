@@ -9,8 +9,9 @@ and the param map u_fine = P u_coarse (``symbolic.prolongation``, exact rational
 float64) keeps every layer's function, hence the whole model, unchanged on its domain:
 g_coarse(x; u) == g_fine(x; P u) to rounding (Definition 1, a properly nested hierarchy).
 Uniform grids stay uniform; listed (non-uniform) grid points get the midpoints (factor 2),
-or the (factor - 1) equally spaced points, of each cell. It works on the spec view
-(kan.layer, before expand-layers).
+or the (factor - 1) equally spaced points, of each cell; per-input knot vectors are refined
+input by input between t_0 and t_n, their exterior knots kept (so the vectors nest). It
+works on the spec view (kan.layer, before expand-layers).
 """
 
 from __future__ import annotations
@@ -20,9 +21,20 @@ from dataclasses import dataclass
 import numpy as np
 
 from kancc.errors import PassError
-from kancc.ir import Graph, Op, Operand, Param, TensorType, extended_knots, grid_points, n_basis
-from kancc.numerics.basis_matrices import prolong_coef, prolongation_matrix
-from kancc.symbolic import refine_points
+from kancc.ir import (
+    Graph,
+    Op,
+    Operand,
+    Param,
+    TensorType,
+    extended_knots,
+    grid_points,
+    input_knots,
+    is_per_input,
+    n_basis,
+)
+from kancc.numerics.basis_matrices import prolong_coef, prolongation_matrices, prolongation_matrix
+from kancc.symbolic import refine_knot_vector, refine_points
 
 from .options import IntegerRange, option
 from .pass_types import Params, Pass, PassResult
@@ -37,8 +49,22 @@ class RefineOptions:
 def _refined_attrs(op: Op, factor: int) -> dict[str, object]:
     if op.attr("knots") == "uniform":
         return {"grid": int(op.attr("grid")) * factor}
+    if is_per_input(op.attr_dict):
+        rows = tuple(refine_knot_vector(row, op.attr("order"), factor)
+                     for row in input_knots(op.attr_dict))
+        return {"grid": int(op.attr("grid")) * factor, "knots": rows}
     points = refine_points(grid_points(op.attr_dict), factor)
     return {"grid": len(points) - 1, "knots": points}
+
+
+def _prolongation(op: Op, refined: Op) -> np.ndarray:
+    """P of the op's refinement: one matrix, or one per input stacked."""
+    order = op.attr("order")
+    if is_per_input(op.attr_dict):
+        return prolongation_matrices(order, input_knots(op.attr_dict),
+                                     input_knots(refined.attr_dict))
+    return prolongation_matrix(order, extended_knots(grid_points(op.attr_dict), order),
+                               extended_knots(grid_points(refined.attr_dict), order))
 
 
 def refine(graph: Graph, options: RefineOptions) -> PassResult:
@@ -58,9 +84,7 @@ def refine(graph: Graph, options: RefineOptions) -> PassResult:
         shape = (*coef.type.shape[:2], n_basis(order, refined.attr("grid")))
         new_params[coef.name] = Param(coef.name, TensorType(coef.type.dtype, shape))
         refined_layers[id(op)] = refined
-        matrices[coef.name] = prolongation_matrix(
-            order, extended_knots(grid_points(op.attr_dict), order),
-            extended_knots(grid_points(refined.attr_dict), order))
+        matrices[coef.name] = _prolongation(op, refined)
 
     def swap(operand: Operand) -> Operand:
         return new_params.get(operand.name, operand) if isinstance(operand, Param) else operand

@@ -26,7 +26,7 @@ from collections.abc import Callable
 import numpy as np
 
 from kancc.errors import KanccWarning, PassError
-from kancc.ir import Graph, Op, extended_knots, grid_points
+from kancc.ir import Graph, Op, extended_knots, grid_points, is_per_input
 from kancc.numerics.basis_matrices import (
     relu_change_of_basis_float,
     to_relu_weights,
@@ -65,6 +65,9 @@ def _rewrite(graph: Graph, source: str, target: str, pass_name: str
     matrices: dict[str, np.ndarray] = {}
     ops = []
     for op in graph.ops:
+        if id(op) in coefficients and is_per_input(op.attr_dict):
+            raise PassError(f"{pass_name} does not apply to kan.layer %{op.result.name}: it "
+                            "has one knot vector per input (one change of basis each)")
         if id(op) in coefficients:
             matrices[coefficients[id(op)]] = change_of_basis_matrix(op)
             op = op.without_attrs("stencil", "stencil_scale").with_attrs(kind=target)

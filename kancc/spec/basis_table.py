@@ -13,13 +13,14 @@ from dataclasses import dataclass, replace
 from fractions import Fraction
 from typing import Any
 
-from kancc.ir import MAX_ORDER, grid_points
+from kancc.errors import KanccError
+from kancc.ir import MAX_ORDER, extended_knots, grid_points
 from kancc.numerics.hosvd import ranks_for
 from kancc.symbolic.global_bases import GLOBAL_KINDS, n_functions
 from kancc.symbolic.global_bases import MAX_DEGREE as MAX_GLOBAL_DEGREE
 
 from .checker import Checker, describe, is_list, show, show_int
-from .representable import check_representable
+from .representable import check_representable, representability_problem
 
 MAX_DEGREE = MAX_ORDER - 1
 MAX_GRID = 4096
@@ -42,7 +43,9 @@ class BasisSpec:
     degree: int
     grid: int
     domain: tuple[Fraction, Fraction]
-    knots: str | tuple[Fraction, ...]  # "uniform" or the grid+1 points
+    # "uniform", the grid+1 points, or per input its full knot vector (grid + 2 degree + 1
+    # points, exterior knots included; then domain is the hull of the inputs' [t_0, t_n])
+    knots: str | tuple[Fraction, ...] | tuple[tuple[Fraction, ...], ...]
     tucker: tuple[int, int, int] | None = None
     base: str = "none"
     auto_domain: bool = False  # domain = "auto": chosen from data when training starts
@@ -58,9 +61,41 @@ class BasisSpec:
         return self.grid + self.order - 1
 
     @property
+    def per_input(self) -> bool:
+        """Whether each input has its own knot vector (``input_knots``)."""
+        return isinstance(self.knots, tuple) and bool(self.knots) and \
+            isinstance(self.knots[0], tuple)
+
+    @property
     def points(self) -> tuple[Fraction, ...]:
-        """The grid points t_0 = a < ... < t_n = b (the IR's rule, ``ir.grid_points``)."""
+        """The grid points t_0 = a < ... < t_n = b (the IR's rule, ``ir.grid_points``); a
+        layer with per-input knots has none shared (KanccError: read ``input_knots``)."""
+        if self.per_input:
+            raise KanccError("this layer has one knot vector per input; this operation needs "
+                             "knots shared by its inputs")
         return grid_points({"knots": self.knots, "domain": self.domain, "grid": self.grid})
+
+    @property
+    def grid_rows(self) -> tuple[tuple[Fraction, ...], ...]:
+        """Each input's grid points t_0 .. t_n: one row per input of a per-input layer,
+        else the one shared row."""
+        if not self.per_input:
+            return (self.points,)
+        return tuple(row[self.degree:self.degree + self.grid + 1] for row in self.input_knots)
+
+    @property
+    def extended_rows(self) -> tuple[tuple[Fraction, ...], ...]:
+        """Each input's full knot vector t_{1-r} .. t_{n+r-1} (one shared row unless the
+        layer is per-input; kancc's exterior rule then, ``ir.extended_knots``)."""
+        if self.per_input:
+            return self.input_knots
+        return (extended_knots(self.points, self.order),)
+
+    @property
+    def input_knots(self) -> tuple[tuple[Fraction, ...], ...]:
+        """Every input's full knot vector t_{1-r} .. t_{n+r-1} (a per-input layer's)."""
+        assert self.per_input
+        return self.knots  # type: ignore[return-value]
 
 
 def global_basis(check: Checker, kind: str, merged: Mapping[str, Any],
@@ -111,9 +146,57 @@ def layer_basis(check: Checker, default: dict[str, Any], override: Mapping[str, 
     if not is_list(knots):
         raise check.fail(where["knots"], f"must be \"uniform\" or an array of grid points, "
                                          f"got {describe(knots)}")
+    if knots and is_list(knots[0]):
+        return per_input_basis(check, kind, degree, knots, merged, where, dtype)
     points = listed_points(check, knots, merged, where)
     check_representable(check, points, degree + 1, dtype, where["knots"], where["knots"])
     return BasisSpec(kind, degree, len(points) - 1, (points[0], points[-1]), points)
+
+
+def per_input_basis(check: Checker, kind: str, degree: int, rows: list[Any],
+                    merged: Mapping[str, Any], where: dict[str, str], dtype: str) -> BasisSpec:
+    """One full knot vector per input (as pykan's and efficient-kan's grid buffers hold
+    them): each grid + 2 degree + 1 strictly increasing exact numbers, the same count for
+    every input; grid and domain, when given, must agree (domain: the hull)."""
+    vectors: list[tuple[Fraction, ...]] = []
+    for p, row in enumerate(rows):
+        path = f"{where['knots']}[{p}]"
+        if not is_list(row):
+            raise check.fail(path, f"must be an array of knots, got {describe(row)}")
+        vector = tuple(check.number(v, f"{path}[{i}]") for i, v in enumerate(row))
+        if len(vector) != len(vectors[0] if vectors else vector):
+            raise check.fail(path, f"has {len(vector)} knots, input 0 has {len(vectors[0])}")
+        for i in range(1, len(vector)):
+            if vector[i] <= vector[i - 1]:
+                raise check.fail(f"{path}[{i}]", "knots must be strictly increasing")
+        problem = representability_problem(vector, 1, dtype)
+        if problem is not None:
+            raise check.fail(path, problem[1])
+        vectors.append(vector)
+    grid = len(vectors[0]) - 2 * degree - 1
+    if grid < 1:
+        raise check.fail(where["knots"], f"each input needs at least {2 * degree + 2} knots "
+                                         f"(degree {degree}: its exterior knots included)")
+    if "grid" in merged and check.integer(merged["grid"], where["grid"], 1, MAX_GRID) != grid:
+        raise check.fail(where["grid"], f"is {merged['grid']} but each knot vector has "
+                                        f"{grid} cells (grid + 2 degree + 1 knots)")
+    hull = (min(v[degree] for v in vectors), max(v[degree + grid] for v in vectors))
+    if "domain" in merged and domain_of(check, merged["domain"], where["domain"]) != hull:
+        raise check.fail(where["domain"], "must be the hull of the inputs' grids, "
+                                          f"[{show(hull[0])}, {show(hull[1])}], or be left out")
+    return BasisSpec(kind, degree, grid, hull, tuple(vectors))
+
+
+def with_input_count(check: Checker, basis: BasisSpec, n_in: int, index: int) -> BasisSpec:
+    """A per-input layer holds one knot vector for each of its ``n_in`` inputs, and is not
+    a Tucker layer (whose kernels evaluate the basis of all inputs as one column)."""
+    if basis.per_input and len(basis.input_knots) != n_in:
+        raise check.fail(f"layers[{index}].knots", f"has {len(basis.input_knots)} knot "
+                                                   f"vectors; the layer has {n_in} inputs")
+    if basis.per_input and basis.tucker is not None:
+        raise check.fail(f"layers[{index}].tucker", "a layer with one knot vector per input "
+                                                    "cannot be a Tucker layer yet")
+    return basis
 
 
 def listed_points(check: Checker, knots: list[Any], merged: Mapping[str, Any],
@@ -151,8 +234,10 @@ def layer_to_dict(basis: BasisSpec) -> dict[str, Any]:
         table.update(grid=basis.grid, domain="auto", knots="uniform")
     elif basis.knots == "uniform":
         table.update(grid=basis.grid, domain=[str(v) for v in basis.domain], knots="uniform")
+    elif basis.per_input:
+        table["knots"] = [[str(v) for v in row] for row in basis.input_knots]
     else:
-        table["knots"] = [str(Fraction(v)) for v in basis.knots]
+        table["knots"] = [str(v) for v in basis.points]
     if basis.tucker is not None:
         table["tucker"] = list(basis.tucker)
     if basis.base != "none":

@@ -55,6 +55,7 @@ from .basis_table import (
     layer_basis,
     layer_to_dict,
     with_base,
+    with_input_count,
     with_tucker,
 )
 from .checker import Checker, describe, is_list
@@ -207,7 +208,8 @@ def _layers(check: Checker, raw: Mapping[str, Any], widths: tuple[int, ...],
                                "tucker" in overrides[i])
                    for i, (basis, value) in enumerate(zip(layers, tucker_given)))
     base_given = [o.get("base", default.get("base", "none")) for o in overrides]
-    return tuple(with_base(check, basis, value, i, "base" in overrides[i])
+    return tuple(with_input_count(check, with_base(check, basis, value, i,
+                                                   "base" in overrides[i]), widths[i], i)
                  for i, (basis, value) in enumerate(zip(layers, base_given)))
 
 
@@ -219,6 +221,10 @@ def _check_training(check: Checker, widths: tuple[int, ...], layers: tuple[Basis
                                        f"model.layers ends with {widths[-1]}")
     if train.kaczmarz is not None:
         check_kaczmarz_model(check, widths, layers, train.loss, train.kaczmarz)
+    per_input = [i for i, basis in enumerate(layers) if basis.per_input]
+    if per_input and train.geometry != "spline":
+        raise check.fail("train.geometry", f"does not apply to layers[{per_input[0]}], which "
+                                           "has one knot vector per input")
     based = [i for i, basis in enumerate(layers) if basis.base != "none"]
     if based and (train.kaczmarz is not None or train.geometry != "spline"):
         key = "train.method" if train.kaczmarz is not None else "train.geometry"
@@ -252,6 +258,11 @@ def _check_finetune(check: Checker, finetune: FinetuneSpec, layers: tuple[BasisS
                     train: TrainSpec) -> None:
     """Fine-tuning is gradient training in the spline geometry; LoTRA adapts full layers
     without a base branch."""
+    per_input = [i for i, basis in enumerate(layers) if basis.per_input]
+    if finetune.lotra and per_input:
+        raise check.fail(f"layers[{per_input[0]}].knots", "LoTRA's adapters are Tucker layers, "
+                                                          "which per-input knots do not support "
+                                                          "yet")
     based = [i for i, basis in enumerate(layers) if basis.base != "none"]
     if finetune.lotra and based:
         raise check.fail(f"layers[{based[0]}].base", "LoTRA adapts the spline coefficients "

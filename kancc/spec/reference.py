@@ -51,8 +51,10 @@ HAND_WRITTEN: dict[str, tuple[str, list[Row]]] = {
          '"auto" (uniform knots): chosen when training starts, from the range of the '
          "layer's inputs on the training split (the layers before it at their starting "
          "parameters) widened by 10% each side and rounded outward to 3 digits"),
-        ("knots", '"uniform" or array of grid+1 increasing numbers', '"uniform"',
-         "the grid points (a list replaces grid and domain)"),
+        ("knots", '"uniform", array of grid+1 increasing numbers, or one array per input',
+         '"uniform"', "the grid points (a list replaces grid and domain); or per input its "
+                      "full knot vector, grid + 2 degree + 1 numbers with the exterior knots, "
+                      "as pykan and efficient-kan hold grids after update_grid"),
         ("tucker", "number in (0, 1], array of 3 ranks, or false", "false",
          "a Tucker (Slim) layer: ranks ceil(cr * (in, out, n_b)) or [r1, r2, r3]"),
         ("base", 'one of "none", "silu"', '"none"', "the base branch: adds sum_p w_b[p, q] "

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from kancc.errors import KanccError, SpecError
-from kancc.symbolic import refine_points
+from kancc.symbolic import refine_knot_vector, refine_points
 
 from .load import Spec, load_spec, spec_to_dict
 
@@ -26,6 +26,9 @@ def refine_spec(spec: Spec, factor: int = 2) -> Spec:
     for table, basis in zip(raw["layers"], spec.layers):
         if basis.knots == "uniform":
             table["grid"] = basis.grid * factor
+        elif basis.per_input:
+            table["knots"] = [[str(p) for p in refine_knot_vector(row, basis.order, factor)]
+                              for row in basis.input_knots]
         else:
             table["knots"] = [str(p) for p in refine_points(basis.points, factor)]
     try:
@@ -51,7 +54,10 @@ def check_refines(coarse: Spec, fine: Spec) -> None:
         if c.domain != f.domain:
             raise KanccError(f"{where}: domains differ (coarse [{c.domain[0]}, {c.domain[1]}], "
                              f"fine [{f.domain[0]}, {f.domain[1]}])")
-        missing = set(c.points) - set(f.points)
-        if missing:
-            raise KanccError(f"{where}: the fine knots are not nested: coarse grid point "
-                             f"{min(missing)} is not a fine grid point")
+        if c.per_input != f.per_input:
+            raise KanccError(f"{where}: one side has a knot vector per input, the other not")
+        for c_row, f_row in zip(c.grid_rows, f.grid_rows):
+            missing = set(c_row) - set(f_row)
+            if missing:
+                raise KanccError(f"{where}: the fine knots are not nested: coarse grid point "
+                                 f"{min(missing)} is not a fine grid point")

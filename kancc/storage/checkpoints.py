@@ -165,7 +165,9 @@ def model_fields(spec: Spec) -> dict[str, object]:
         for key in ("kind", "degree", "grid"):
             fields[f"layers[{index}].{key}"] = getattr(basis, key)
         # uniform knots and the same points listed explicitly are the same model
-        fields[f"layers[{index}].knots"] = "[" + ", ".join(str(v) for v in basis.points) + "]"
+        rows = basis.extended_rows if basis.per_input else basis.grid_rows
+        fields[f"layers[{index}].knots"] = "; ".join(
+            "[" + ", ".join(str(v) for v in row) + "]" for row in rows)
         fields[f"layers[{index}].tucker"] = list(basis.tucker) if basis.tucker else "none"
         fields[f"layers[{index}].base"] = basis.base
     return fields

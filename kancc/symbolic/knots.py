@@ -67,3 +67,13 @@ def refine_points(points: Sequence[Fraction], factor: int) -> tuple[Fraction, ..
     for left, right in zip(points, points[1:]):
         fine += [left + (right - left) * Fraction(j, factor) for j in range(1, factor + 1)]
     return tuple(fine)
+
+
+def refine_knot_vector(knots: Sequence[Fraction], order: int, factor: int
+                       ) -> tuple[Fraction, ...]:
+    """A full knot vector t_{1-r} .. t_{n+r-1} with every grid cell (between t_0 and t_n)
+    split into ``factor`` equal cells and the exterior knots kept: the fine vector contains
+    the coarse one, so the prolongation onto it is exact."""
+    inner = tuple(knots[order - 1:len(knots) - order + 1])
+    return tuple(knots[:order - 1]) + refine_points(inner, factor) + \
+        tuple(knots[len(knots) - order + 1:])

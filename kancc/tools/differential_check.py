@@ -37,7 +37,7 @@ import numpy as np
 
 from kancc.backends import TARGETS
 from kancc.frontend.param_names import base_name, coef_name
-from kancc.ir import GLOBAL_KINDS, extended_knots
+from kancc.ir import GLOBAL_KINDS
 from kancc.program import compile
 from kancc.spec import Spec, SpecSource, load_spec
 from kancc.spec.representable import representability_problem
@@ -99,9 +99,9 @@ def knot_rounding_allowance(spec: Spec) -> float:
     eps = float(np.finfo(np.float64).eps)
     total = 0.0
     for basis in spec.layers:
-        points = basis.points
-        reach = float(max(abs(points[0]), abs(points[-1])))
-        smallest = float(min(v - u for u, v in zip(points, points[1:])))
+        rows = basis.grid_rows
+        reach = float(max(max(abs(row[0]), abs(row[-1])) for row in rows))
+        smallest = float(min(v - u for row in rows for u, v in zip(row, row[1:])))
         total += 4 * basis.order * eps * reach / smallest
     return total
 
@@ -130,12 +130,13 @@ def scipy_forward(spec: Spec, params: dict[str, np.ndarray], x: np.ndarray) -> n
     scaling = spec.scaling
     for index, basis in enumerate(spec.layers):
         coef = np.asarray(params[coef_name(index)], np.float64)
-        knots = np.array([float(t) for t in extended_knots(basis.points, basis.order)])
+        rows = [np.array([float(t) for t in row]) for row in basis.extended_rows]
         out = np.zeros((h.shape[0], coef.shape[1]))
         for p in range(coef.shape[0]):
             if basis.kind in GLOBAL_KINDS:
                 out += global_basis_oracle(basis.kind, basis.order, h[:, p]) @ coef[p].T
             else:
+                knots = rows[p if basis.per_input else 0]
                 out += BSpline(knots, coef[p].T, basis.degree, extrapolate=True)(h[:, p])
         if basis.base == "silu":
             out += (h * expit(h)) @ np.asarray(params[base_name(index)], np.float64)
@@ -182,9 +183,11 @@ def sample_inputs(spec: Spec, samples: int, seed: int) -> np.ndarray:
     margin = 0.05 * (b - a)
     rng = np.random.default_rng(seed)
     x = rng.uniform(a - margin, b + margin, size=(samples, spec.widths[0]))
-    grid = np.array([float(t) for t in basis.points])
-    rows = min(len(grid), samples)
-    x[:rows] = grid[:rows, None]
+    grids = [np.array([float(t) for t in row]) for row in basis.grid_rows]
+    for p in range(spec.widths[0]):
+        grid = grids[p if basis.per_input else 0]
+        rows = min(len(grid), samples)
+        x[:rows, p] = grid[:rows]
     return x.astype(np.float32).astype(np.float64)
 
 
@@ -237,9 +240,26 @@ def differential_check(source: SpecSource, *, samples: int = 257, seed: int = 0,
     record(Comparison("numpy f64: reference vs inference pipeline",
                       relative_error(reference.forward(params, x), y64), rounded_knots))
     others = runnable_targets(targets, skipped)
-    h32 = standardized(spec, x).astype(np.float32)  # what layer 0 sees
+    float32_comparisons(spec, params, standardized(spec, x), others, record, skipped)
+    for target in others:
+        record(Comparison(f"{target} f64 vs numpy f64, whole model", relative_error(
+            compile(spec64, target).forward(params, x), y64), TOL64))
+    for comparison in gradient_comparisons(spec64, params, x, seed, others):
+        record(comparison)
+    return CheckReport(spec.name, samples, tuple(comparisons), tuple(skipped))
+
+
+def float32_comparisons(spec: Spec, params: dict[str, np.ndarray], h: np.ndarray,
+                        others: tuple[str, ...], record: Callable[[Comparison], None],
+                        skipped: list[str]) -> None:
+    """Layer by layer on the same float32 inputs ``h`` (what layer 0 sees): NumPy float32
+    against float64, and every other target against NumPy float32."""
+    h32 = h.astype(np.float32)
     for index, basis in enumerate(spec.layers):
-        problem = representability_problem(basis.points, basis.order, "float32")
+        problem = next(filter(None, (representability_problem(row, 1, "float32")
+                                     for row in basis.extended_rows)), None) \
+            if basis.per_input else representability_problem(basis.points, basis.order,
+                                                              "float32")
         if problem is not None:  # a float64 model may need float64
             skipped.append(f"float32, layers {index} and after: {problem[1]}")
             break
@@ -254,12 +274,6 @@ def differential_check(source: SpecSource, *, samples: int = 257, seed: int = 0,
             record(Comparison(f"{target} f32 vs numpy f32, layer {index}",
                               relative_error(other32.forward(single, h32), out32), TOL32))
         h32 = out32
-    for target in others:
-        record(Comparison(f"{target} f64 vs numpy f64, whole model", relative_error(
-            compile(spec64, target).forward(params, x), y64), TOL64))
-    for comparison in gradient_comparisons(spec64, params, x, seed, others):
-        record(comparison)
-    return CheckReport(spec.name, samples, tuple(comparisons), tuple(skipped))
 
 
 def factorized_checks(spec: Spec, samples: int, seed: int, targets: tuple[str, ...],
