@@ -53,6 +53,7 @@ from .basis_attrs import (
     LOWERING_KEYS,
     PENALTY_KINDS,
     basis_errors,
+    is_per_input,
     loss_errors,
     n_basis,
 )
@@ -94,20 +95,31 @@ class OpDef:
     check: AttrCheck | None = None
 
 
+def _input_rows_errors(op: Op) -> list[str]:
+    """Per-input knots: one row for each column of the op's input."""
+    width = op.operands[0].type.shape[-1] if op.operands[0].type.rank == 2 else None
+    if is_per_input(op.attr_dict) and len(op.attr("knots")) != width:
+        return [f"{op.name}: knots has {len(op.attr('knots'))} rows (one per input) but "
+                f"%{op.operands[0].name} has {width} inputs"]
+    return []
+
+
 def _basis_check(op: Op) -> list[str]:
-    return basis_errors(op.name, op.attr_dict, wants_dx=False)
+    return basis_errors(op.name, op.attr_dict, wants_dx=False) + _input_rows_errors(op)
 
 
 def _scheduled_check(op: Op) -> list[str]:
     """A fused-layer kernel: its basis, then its schedule (tile limits need a sound n_b)."""
     attrs = op.attr_dict
-    errors = basis_errors(op.name, attrs, wants_dx=op.name == "kan.vjp_input")
+    errors = basis_errors(op.name, attrs, wants_dx=op.name == "kan.vjp_input") + \
+        _input_rows_errors(op)
     n_b = None if errors else n_basis(op.attr("order"), op.attr("grid"))
     return errors + schedule_errors(attrs, n_b)
 
 
 def _vjp_tucker_check(op: Op) -> list[str]:
-    return basis_errors(op.name, op.attr_dict, wants_dx=len(op.results) == 5)
+    return basis_errors(op.name, op.attr_dict, wants_dx=len(op.results) == 5) + \
+        _input_rows_errors(op)
 
 
 def _affine_check(op: Op) -> list[str]:

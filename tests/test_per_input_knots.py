@@ -111,3 +111,29 @@ def test_the_relu_change_of_basis_refuses_per_input_layers():
         kancc.compile(spec, passes="to-relu-basis,inference")
     with pytest.raises(kancc.SpecError, match="one knot vector per input"):
         kancc.load_spec({**spec, "train": {"geometry": "relu"}})
+
+
+def test_edge_plots_use_each_inputs_knots(tmp_path):
+    from scipy.interpolate import BSpline
+
+    from kancc.tools.plots import edge_functions
+
+    spec = kancc.load_spec({"model": {"layers": [2, 2], "dtype": "float64"},
+                            "layers": [{"degree": 1, "knots": [[0, 1, 2, 3],
+                                                               [0, 1, "5/2", 3]]}]})
+    params = kancc.compile(spec).spec_init_params(0)
+    kancc.save_checkpoint(tmp_path / "c.npz", spec, params)
+    x, phi = edge_functions(kancc.load_checkpoint(tmp_path / "c.npz"), 0)
+    for p, row in enumerate(spec.layers[0].input_knots):
+        knots = np.array([float(t) for t in row])
+        expected = BSpline(knots, params["layers.0.coef"][p].T, 1, extrapolate=True)(x)
+        np.testing.assert_allclose(phi[p], expected.T, atol=1e-14)
+
+
+def test_a_knot_row_per_input_is_verified_against_the_inputs():
+    import dataclasses
+
+    spec = kancc.load_spec({"model": {"layers": [2, 1]},
+                            "layers": [{"degree": 1, "knots": [[0, 1, 2, 3], [0, 1, 2, 3]]}]})
+    with pytest.raises(kancc.PassError, match="knots has 2 rows"):
+        kancc.compile(dataclasses.replace(spec, widths=(1, 1)))

@@ -47,18 +47,22 @@ def edge_functions(checkpoint: Checkpoint, layer: int, shown: int = MAX_EDGES
     basis = spec.layers[layer]
     n_in, n_out = spec.widths[layer], spec.widths[layer + 1]
     p_shown, q_shown = min(n_in, shown), min(n_out, shown)
-    single = replace(spec, name=f"{spec.name}_layer{layer}", widths=(1, q_shown),
-                     layers=(basis,), dtype="float64", scaling=None)
-    program = compile(single, "numpy")
     a, b = (float(v) for v in basis.domain)
     x = np.linspace(a, b, POINTS)
     coef = np.asarray(params[coef_name(layer)], dtype=np.float64)
     phi = np.empty((p_shown, q_shown, POINTS))
     for p in range(p_shown):
+        own = basis
+        if basis.per_input:  # the input's own knot vector, as a one-input layer
+            row = basis.input_knots[p]
+            own = replace(basis, knots=(row,), domain=(row[basis.degree],
+                                                       row[basis.degree + basis.grid]))
+        single = replace(spec, name=f"{spec.name}_layer{layer}", widths=(1, q_shown),
+                         layers=(own,), dtype="float64", scaling=None)
         edge = {coef_name(0): coef[p:p + 1, :q_shown, :]}
         if basis.base != "none":
             edge[base_name(0)] = np.asarray(params[base_name(layer)])[p:p + 1, :q_shown]
-        phi[p] = program.forward(edge, x[:, None]).T
+        phi[p] = compile(single, "numpy").forward(edge, x[:, None]).T
     return x, phi
 
 
