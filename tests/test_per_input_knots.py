@@ -137,3 +137,35 @@ def test_a_knot_row_per_input_is_verified_against_the_inputs():
                             "layers": [{"degree": 1, "knots": [[0, 1, 2, 3], [0, 1, 2, 3]]}]})
     with pytest.raises(kancc.PassError, match="knots has 2 rows"):
         kancc.compile(dataclasses.replace(spec, widths=(1, 1)))
+
+
+def test_the_domain_warning_measures_each_input_against_its_own_grid():
+    from kancc.tools.domain_check import outside_domain
+
+    spec = kancc.load_spec({"model": {"layers": [2, 1], "dtype": "float64"},
+                            "layers": [{"degree": 1, "knots": [[-2, -1, 0, 1, 2],
+                                                               ["-0.1", 0, "0.1", "0.2",
+                                                                "0.3"]]}]})
+    params = kancc.compile(spec).spec_init_params(0)
+    x = np.random.default_rng(0).uniform(-1, 1, (400, 2))
+    (report,) = outside_domain(spec, params, x)
+    assert report.per_input and 0.4 < report.fraction < 0.5  # input 1: 90% outside [0, 0.2]
+    assert "outside their grids" in report.describe()
+
+
+def test_analyze_reports_per_input_layers_and_goes_on():
+    from kancc.tools.analyze import analyze
+
+    spec = kancc.load_spec({"model": {"layers": [2, 2, 1]},
+                            "layers": [{"degree": 1, "knots": [[0, 1, 2, 3], [0, 1, 2, 4]]},
+                                       {"degree": 3, "grid": 4}]})
+    text, _ = analyze(spec)
+    assert "one knot vector each" in text and "layer 1: bspline order 4" in text
+
+
+def test_per_input_grids_have_the_grid_limit():
+    rows = [[str(i) for i in range(5000)]]
+    with pytest.raises(kancc.SpecError, match="at most 4096") as info:
+        kancc.load_spec({"model": {"layers": [1, 1]}, "layers": [{"degree": 1,
+                                                                  "knots": rows}]})
+    assert info.value.path == "layers[0].knots"

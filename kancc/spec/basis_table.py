@@ -174,6 +174,8 @@ def per_input_basis(check: Checker, kind: str, degree: int, rows: list[Any],
             raise check.fail(path, problem[1])
         vectors.append(vector)
     grid = len(vectors[0]) - 2 * degree - 1
+    if grid > MAX_GRID:
+        raise check.fail(where["knots"], f"has {grid} cells per input; at most {MAX_GRID}")
     if grid < 1:
         raise check.fail(where["knots"], f"each input needs at least {2 * degree + 2} knots "
                                          f"(degree {degree}: its exterior knots included)")

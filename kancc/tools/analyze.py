@@ -149,6 +149,11 @@ def analyze(spec: Spec, plot_dir: str | Path | None = None,
             lines.append(f"layer {index}: {basis.kind} of degree {basis.degree} in t = tanh(x), "
                          f"n_b = {basis.n_basis}: a global basis, no change of basis to analyze")
             continue
+        if basis.per_input:
+            lines.append(f"layer {index}: {basis.kind} order {r} (degree {basis.degree}), "
+                         f"{basis.grid} cells per input, one knot vector each: one change of "
+                         "basis per input, not analyzed")
+            continue
         spacing = "uniform" if basis.knots == "uniform" else "non-uniform"
         lines.append(f"layer {index}: {basis.kind} order {r} (degree {basis.degree}), "
                      f"{basis.grid} {spacing} cells on [{basis.domain[0]}, {basis.domain[1]}]"

@@ -17,7 +17,7 @@ from fractions import Fraction
 import numpy as np
 
 from kancc.errors import KanccWarning
-from kancc.ir import GLOBAL_KINDS, Trait, has_trait
+from kancc.ir import GLOBAL_KINDS, Op, Trait, has_trait, input_knots, is_per_input
 from kancc.program import compile
 from kancc.spec import Spec
 
@@ -30,7 +30,11 @@ class OutsideDomain:
     fraction: float  # of the layer's input values (rows x inputs) outside the domain
     domain: tuple[Fraction, Fraction]
 
+    per_input: bool = False  # each input has its own grid; domain is their hull
+
     def describe(self) -> str:
+        if self.per_input:
+            return f"layer {self.layer}: {self.fraction:.1%} of its inputs outside their grids"
         low, high = (float(v) for v in self.domain)
         return f"layer {self.layer}: {self.fraction:.1%} of its inputs outside [{low:g}, {high:g}]"
 
@@ -42,23 +46,36 @@ def outside_domain(spec: Spec, params: Mapping[str, np.ndarray], x: np.ndarray
     program = compile(spec, "numpy")
     values = program.module.trace(program.pipeline.map_params(dict(params)), x)
     inputs: list[str] = []  # a layer's input value, in layer order (LoTRA: two ops, one input)
-    domains: dict[str, tuple[Fraction, Fraction] | None] = {}
+    bases: dict[str, Op] = {}
     for op in program.ir.ops:
         if not has_trait(op, Trait.BASIS) or has_trait(op, Trait.GRADIENT):
             continue
         name = op.operands[0].name
-        if name not in domains:
+        if name not in bases:
             inputs.append(name)
-            domains[name] = None if op.attr("kind") in GLOBAL_KINDS else op.attr("domain")
+            bases[name] = op
     report = []
     for layer, name in enumerate(inputs):
-        domain = domains[name]
-        if domain is None or values[name].size == 0:
+        op = bases[name]
+        if op.attr("kind") in GLOBAL_KINDS or values[name].size == 0:
             continue
-        low, high = float(domain[0]), float(domain[1])
+        low, high = _column_bounds(op)
         outside = (values[name] < low) | (values[name] > high)
-        report.append(OutsideDomain(layer, float(outside.mean()), domain))
+        report.append(OutsideDomain(layer, float(outside.mean()), op.attr("domain"),
+                                    is_per_input(op.attr_dict)))
     return report
+
+
+def _column_bounds(op: Op) -> tuple[np.ndarray, np.ndarray]:
+    """Each input column's [t_0, t_n]: the layer's domain, or with per-input knots each
+    input's own grid."""
+    if not is_per_input(op.attr_dict):
+        low, high = op.attr("domain")
+        return np.array(float(low)), np.array(float(high))
+    r, n = op.attr("order"), op.attr("grid")
+    rows = input_knots(op.attr_dict)
+    return (np.array([float(row[r - 1]) for row in rows]),
+            np.array([float(row[r - 1 + n]) for row in rows]))
 
 
 def warn_outside_domain(spec: Spec, params: Mapping[str, np.ndarray], x: np.ndarray,
@@ -75,7 +92,7 @@ def warn_outside_domain(spec: Spec, params: Mapping[str, np.ndarray], x: np.ndar
 def _advice(spec: Spec, far: list[OutsideDomain]) -> str:
     """What to change: the domain of those layers, and for raw inputs, standardization."""
     layers = ", ".join(f"layers[{r.layer}]" for r in far)
-    advice = f"widen the domain of {layers} (a [[layers]] table each)"
+    advice = f"widen the domain (or the knot vectors) of {layers}"
     standardized = spec.scaling is not None and spec.scaling.input_mean is not None
     if far[0].layer == 0 and not standardized:
         advice += ', or set [data] standardize = true with domain = [-3, 3] or "auto"'
