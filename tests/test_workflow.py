@@ -374,3 +374,15 @@ def test_scaling_the_checkpoint_was_trained_without_is_refused(tmp_path, capsys)
     with pytest.raises(kancc.KanccError, match="would fit new \\[scaling\\] maps"):
         kancc.train(standardized, shifted_data(40), log=None,
                     params=load_checkpoint(tmp_path / "c.npz").params)
+
+
+def test_the_validation_loss_is_unpenalized():
+    x, y = shifted_data()
+    spec = {**small_spec(l2="0.5", steps=10),
+            "data": {"source": "unused.csv", "validation": "0.3", "standardize": "both"}}
+    result = kancc.train(spec, (x, y), log=None)
+    _, val_set = resolve_data(kancc.load_spec(spec), (x, y))
+    prediction = kancc.compile(result.program.spec).forward(result.params, val_set.x)
+    assert result.validation_loss == pytest.approx(sk.mean_squared_error(val_set.y, prediction),
+                                                   rel=1e-12)
+    assert result.validation_loss == result.validation_metrics["mse"]
