@@ -134,10 +134,8 @@ class _Builder:
                 raise BackendError(f"{op.name} %{op.result.name} has one knot vector per "
                                    "input, which this kernel cannot index")
             self.rows, self.inputs = input_knots(op.attr_dict), inputs
-            r, n = self.order, self.grid
-            self.points = self.rows[0][r - 1:r + n]  # input 0's, for shapes only
-        else:
-            self.points = grid_points(op.attr_dict)
+        # grid points shared by every input; none for a per-input op (read self.rows)
+        self.points = () if self.rows else grid_points(op.attr_dict)
 
     def table(self, suffix: str, values: tuple[Fraction, ...], comment: str) -> str:
         limit = Fraction(float(np.finfo(NUMPY_DTYPES[self.dtype]).max))

@@ -59,13 +59,18 @@ def prediction_ops(graph: Graph) -> tuple[tuple[Op, ...], Value]:
         return graph.ops, graph.outputs[0]
     prediction = losses[0].operands[0]
     assert isinstance(prediction, Value)
-    needed = {prediction.name}
+    return ops_computing(graph, prediction), prediction
+
+
+def ops_computing(graph: Graph, value: Value) -> tuple[Op, ...]:
+    """The ops ``value`` depends on, in graph order (a backward slice of the equations)."""
+    needed = {value.name}
     kept = []
     for op in reversed(graph.ops):
         if any(r.name in needed for r in op.results):
             kept.append(op)
             needed.update(o.name for o in op.operands if isinstance(o, Value))
-    return tuple(reversed(kept)), prediction
+    return tuple(reversed(kept))
 
 
 def gradient_entries(graph: Graph) -> list[str]:

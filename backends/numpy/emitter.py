@@ -161,12 +161,8 @@ def _vjp_tucker(body: _Body, op: Op, args: list[str]) -> str:
     return f"tucker_vjp({body.basis(op)}, {dbasis}, {args[5]}, {', '.join(args[1:5])})"
 
 
-def _affine(body: _Body, op: Op, args: list[str]) -> str:
-    return affine_call(op, args[0])
-
-
 RULES: dict[str, Rule] = {
-    "kan.affine": _affine,
+    "kan.affine": lambda body, op, args: affine_call(op, args[0]),
     "kan.base_layer": lambda body, op, args: f"silu({args[0]}) @ {args[1]}",
     "kan.vjp_base_weight": lambda body, op, args: f"silu({args[0]}).T @ {args[2]}",
     "kan.vjp_base_input": lambda body, op, args: f"dsilu({args[0]}) * ({args[2]} @ "

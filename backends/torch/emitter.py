@@ -19,11 +19,11 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from kancc.errors import BackendError
-from kancc.ir import Graph, Op, Value, is_training_graph, n_basis
+from kancc.ir import Graph, Op, is_training_graph, n_basis
 
 from ..local_basis import local_basis
 from ..loss_rules import loss_expression
-from ..module_skeleton import check_renderable, module_text, prediction_ops
+from ..module_skeleton import check_renderable, module_text, ops_computing, prediction_ops
 from ..source_text import (
     affine_call,
     describe_basis,
@@ -96,18 +96,6 @@ RULES: dict[str, Rule] = {
 }
 
 
-def loss_ops(graph: Graph) -> tuple[Op, ...]:
-    """The ops the graph's first output (the loss) depends on: the model and its loss terms,
-    not autodiff's reverse sweep."""
-    needed = {graph.outputs[0].name}
-    kept = []
-    for op in reversed(graph.ops):
-        if any(r.name in needed for r in op.results):
-            kept.append(op)
-            needed.update(o.name for o in op.operands if isinstance(o, Value))
-    return tuple(reversed(kept))
-
-
 def _statements(functions: _BasisFunctions, ops: tuple[Op, ...]) -> list[str]:
     lines = []
     for op in ops:
@@ -121,7 +109,8 @@ def emit_torch(graph: Graph) -> str:
     """Python source of the PyTorch module for ``graph`` (inference or training)."""
     training = is_training_graph(graph)
     forward_ops, prediction = prediction_ops(graph)
-    rendered = loss_ops(graph) if training else graph.ops
+    # a training graph: the ops of the loss (its first output), not autodiff's reverse sweep
+    rendered = ops_computing(graph, graph.outputs[0]) if training else graph.ops
     check_renderable(graph.with_ops(rendered), "torch", RULES, HINT)
     functions = _BasisFunctions()
     x = graph.inputs[0]
