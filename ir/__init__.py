@@ -8,6 +8,7 @@ from .basis_attrs import (
     GLOBAL_KINDS,
     MAX_ORDER,
     extended_knots,
+    extended_rows,
     grid_points,
     input_knots,
     is_per_input,
@@ -23,6 +24,6 @@ from .verifier import VerifyError, verify
 __all__ = [
     "Attr", "BATCH", "EVAL_MODES", "GLOBAL_KINDS", "Graph", "MAX_ORDER", "OPS", "Op", "OpDef",
     "Operand", "Param", "ParseError", "TensorType", "Trait", "Value", "VerifyError", "batched",
-    "extended_knots", "format_attr", "freeze_attr", "grid_points", "has_trait", "input_knots",
-    "is_per_input", "is_training_graph", "n_basis", "parse", "to_text", "verify",
+    "extended_knots", "extended_rows", "format_attr", "freeze_attr", "grid_points", "has_trait",
+    "input_knots", "is_per_input", "is_training_graph", "n_basis", "parse", "to_text", "verify",
 ]

@@ -98,6 +98,14 @@ def grid_points(attrs: Mapping[str, Any]) -> tuple[Fraction, ...]:
     return tuple(Fraction(v) for v in knots)
 
 
+def extended_rows(attrs: Mapping[str, Any]) -> tuple[tuple[Fraction, ...], ...]:
+    """Each input's full knot vector t_{1-r} .. t_{n+r-1}: a per-input op's own rows, else
+    the one row its grid points extend to (``extended_knots``)."""
+    if is_per_input(attrs):
+        return input_knots(attrs)
+    return (extended_knots(grid_points(attrs), int(attrs["order"])),)
+
+
 def extended_knots(points: tuple[Fraction, ...], order: int) -> tuple[Fraction, ...]:
     """The full knot vector t_{1-r} .. t_{n+r-1}: end intervals repeated outward (DESIGN 6)."""
     first, last = points[1] - points[0], points[-1] - points[-2]

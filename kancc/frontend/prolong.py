@@ -12,8 +12,7 @@ from collections.abc import Mapping
 import numpy as np
 
 from kancc.errors import KanccError
-from kancc.ir import extended_knots
-from kancc.numerics.basis_matrices import prolong_coef, prolongation_matrices, prolongation_matrix
+from kancc.numerics.basis_matrices import prolong_coef, prolongation_of_rows
 from kancc.spec import Spec
 from kancc.spec.refinement import check_refines
 from kancc.symbolic import NotNestedError
@@ -39,11 +38,7 @@ def prolong_params(coarse: Spec, fine: Spec, params: Mapping[str, np.ndarray]
             raise KanccError(f"params[{name!r}] has shape {coef.shape}, the coarse model needs "
                              f"{expected}")
         try:
-            if c.per_input:
-                matrix = prolongation_matrices(c.order, c.extended_rows, f.extended_rows)
-            else:
-                matrix = prolongation_matrix(c.order, extended_knots(c.points, c.order),
-                                             extended_knots(f.points, f.order))
+            matrix = prolongation_of_rows(c.order, c.extended_rows, f.extended_rows)
         except NotNestedError as exc:
             raise KanccError(f"layers[{index}]: {exc}") from None
         result[name] = prolong_coef(coef, matrix).astype(fine.dtype)

@@ -42,9 +42,12 @@ def prolongation_matrix(order: int, coarse_knots: Sequence[Fraction],
     return matrix
 
 
-def prolongation_matrices(order: int, coarse_rows: Sequence[Sequence[Fraction]],
-                          fine_rows: Sequence[Sequence[Fraction]]) -> np.ndarray:
-    """One P per input, stacked (in, n_b_fine, n_b_coarse): a layer with per-input knots."""
+def prolongation_of_rows(order: int, coarse_rows: Sequence[Sequence[Fraction]],
+                         fine_rows: Sequence[Sequence[Fraction]]) -> np.ndarray:
+    """P of a layer from its full knot vectors (``extended_rows``): one matrix for knots its
+    inputs share, one per input stacked (in, n_b_fine, n_b_coarse) for per-input knots."""
+    if len(coarse_rows) == 1:
+        return prolongation_matrix(order, coarse_rows[0], fine_rows[0])
     return np.stack([prolongation_matrix(order, c, f) for c, f in zip(coarse_rows, fine_rows)])
 
 

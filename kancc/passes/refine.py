@@ -27,13 +27,13 @@ from kancc.ir import (
     Operand,
     Param,
     TensorType,
-    extended_knots,
+    extended_rows,
     grid_points,
     input_knots,
     is_per_input,
     n_basis,
 )
-from kancc.numerics.basis_matrices import prolong_coef, prolongation_matrices, prolongation_matrix
+from kancc.numerics.basis_matrices import prolong_coef, prolongation_of_rows
 from kancc.symbolic import refine_knot_vector, refine_points
 
 from .options import IntegerRange, option
@@ -57,16 +57,6 @@ def _refined_attrs(op: Op, factor: int) -> dict[str, object]:
     return {"grid": len(points) - 1, "knots": points}
 
 
-def _prolongation(op: Op, refined: Op) -> np.ndarray:
-    """P of the op's refinement: one matrix, or one per input stacked."""
-    order = op.attr("order")
-    if is_per_input(op.attr_dict):
-        return prolongation_matrices(order, input_knots(op.attr_dict),
-                                     input_knots(refined.attr_dict))
-    return prolongation_matrix(order, extended_knots(grid_points(op.attr_dict), order),
-                               extended_knots(grid_points(refined.attr_dict), order))
-
-
 def refine(graph: Graph, options: RefineOptions) -> PassResult:
     layers = spec_view_layers(graph, "refine")
     if not layers:
@@ -84,7 +74,8 @@ def refine(graph: Graph, options: RefineOptions) -> PassResult:
         shape = (*coef.type.shape[:2], n_basis(order, refined.attr("grid")))
         new_params[coef.name] = Param(coef.name, TensorType(coef.type.dtype, shape))
         refined_layers[id(op)] = refined
-        matrices[coef.name] = _prolongation(op, refined)
+        matrices[coef.name] = prolongation_of_rows(order, extended_rows(op.attr_dict),
+                                                   extended_rows(refined.attr_dict))
 
     def swap(operand: Operand) -> Operand:
         return new_params.get(operand.name, operand) if isinstance(operand, Param) else operand

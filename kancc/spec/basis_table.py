@@ -14,7 +14,7 @@ from fractions import Fraction
 from typing import Any
 
 from kancc.errors import KanccError
-from kancc.ir import MAX_ORDER, extended_knots, grid_points
+from kancc.ir import MAX_ORDER, extended_rows, grid_points, is_per_input
 from kancc.numerics.hosvd import ranks_for
 from kancc.symbolic.global_bases import GLOBAL_KINDS, n_functions
 from kancc.symbolic.global_bases import MAX_DEGREE as MAX_GLOBAL_DEGREE
@@ -63,8 +63,7 @@ class BasisSpec:
     @property
     def per_input(self) -> bool:
         """Whether each input has its own knot vector (``input_knots``)."""
-        return isinstance(self.knots, tuple) and bool(self.knots) and \
-            isinstance(self.knots[0], tuple)
+        return is_per_input({"knots": self.knots})
 
     @property
     def points(self) -> tuple[Fraction, ...]:
@@ -87,9 +86,8 @@ class BasisSpec:
     def extended_rows(self) -> tuple[tuple[Fraction, ...], ...]:
         """Each input's full knot vector t_{1-r} .. t_{n+r-1} (one shared row unless the
         layer is per-input; kancc's exterior rule then, ``ir.extended_knots``)."""
-        if self.per_input:
-            return self.input_knots
-        return (extended_knots(self.points, self.order),)
+        return extended_rows({"knots": self.knots, "domain": self.domain, "grid": self.grid,
+                              "order": self.order})
 
     @property
     def input_knots(self) -> tuple[tuple[Fraction, ...], ...]:
