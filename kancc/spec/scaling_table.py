@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
 
+import numpy as np
+
 from .checker import Checker
 from .keys import ArrayOf, Number, key, read_table, table_to_dict
 
@@ -47,6 +49,23 @@ class ScalingSpec:
         if self.output_mean is None or self.output_std is None:
             return None
         return self.output_std, self.output_mean
+
+    def standardized(self, x: np.ndarray) -> np.ndarray:
+        """``x`` (rows of inputs) through the input map, in float64: what layer 0 sees."""
+        return _applied(self.input_map(), x)
+
+    def destandardized(self, z: np.ndarray) -> np.ndarray:
+        """The last layer's values ``z`` through the output map, in float64."""
+        return _applied(self.output_map(), z)
+
+
+def _applied(affine: Affine | None, a: np.ndarray) -> np.ndarray:
+    values = np.asarray(a, np.float64)
+    if affine is None:
+        return values
+    scale, shift = (np.array([float(v) for v in part]) for part in affine)
+    result: np.ndarray = values * scale + shift
+    return result
 
 
 def parse_scaling(check: Checker, raw: object, widths: tuple[int, ...]) -> ScalingSpec:

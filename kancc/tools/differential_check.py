@@ -31,7 +31,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from fractions import Fraction
 
 import numpy as np
 
@@ -41,6 +40,7 @@ from kancc.ir import GLOBAL_KINDS
 from kancc.program import compile
 from kancc.spec import Spec, SpecSource, load_spec
 from kancc.spec.representable import representability_problem
+from kancc.spec.scaling_table import ScalingSpec
 
 from .unfactorized import is_factorized, unfactorized_model
 
@@ -126,8 +126,8 @@ def scipy_forward(spec: Spec, params: dict[str, np.ndarray], x: np.ndarray) -> n
     from scipy.interpolate import BSpline
     from scipy.special import expit
 
-    h = standardized(spec, x)
-    scaling = spec.scaling
+    scaling = spec.scaling or ScalingSpec()
+    h = scaling.standardized(x)
     for index, basis in enumerate(spec.layers):
         coef = np.asarray(params[coef_name(index)], np.float64)
         rows = [np.array([float(t) for t in row]) for row in basis.extended_rows]
@@ -141,24 +141,7 @@ def scipy_forward(spec: Spec, params: dict[str, np.ndarray], x: np.ndarray) -> n
         if basis.base == "silu":
             out += (h * expit(h)) @ np.asarray(params[base_name(index)], np.float64)
         h = out
-    if scaling is not None and scaling.output_mean is not None:
-        h = h * _floats(scaling.output_std) + _floats(scaling.output_mean)
-    return h
-
-
-def standardized(spec: Spec, x: np.ndarray) -> np.ndarray:
-    """``x`` through the spec's [scaling] input map (float64), as the first layer sees it."""
-    scaling = spec.scaling
-    if scaling is None or scaling.input_mean is None:
-        return np.asarray(x, np.float64)
-    result: np.ndarray = (np.asarray(x, np.float64) - _floats(scaling.input_mean)) / \
-        _floats(scaling.input_std)
-    return result
-
-
-def _floats(values: tuple[Fraction, ...] | None) -> np.ndarray:
-    assert values is not None
-    return np.array([float(v) for v in values])
+    return scaling.destandardized(h)
 
 
 def global_basis_oracle(kind: str, count: int, x: np.ndarray) -> np.ndarray:
@@ -240,7 +223,8 @@ def differential_check(source: SpecSource, *, samples: int = 257, seed: int = 0,
     record(Comparison("numpy f64: reference vs inference pipeline",
                       relative_error(reference.forward(params, x), y64), rounded_knots))
     others = runnable_targets(targets, skipped)
-    float32_comparisons(spec, params, standardized(spec, x), others, record, skipped)
+    first_inputs = (spec.scaling or ScalingSpec()).standardized(x)
+    float32_comparisons(spec, params, first_inputs, others, record, skipped)
     for target in others:
         record(Comparison(f"{target} f64 vs numpy f64, whole model", relative_error(
             compile(spec64, target).forward(params, x), y64), TOL64))

@@ -124,12 +124,7 @@ def _layer_input(spec: Spec, params: Mapping[str, np.ndarray], x: np.ndarray, in
     the output of the layers before it (their domains already chosen)."""
     scaling = spec.scaling
     if index == 0:
-        if scaling is None or scaling.input_mean is None or scaling.input_std is None:
-            return np.asarray(x, np.float64)
-        mean = np.array([float(v) for v in scaling.input_mean])
-        std = np.array([float(v) for v in scaling.input_std])
-        standardized: np.ndarray = (np.asarray(x, np.float64) - mean) / std
-        return standardized
+        return (scaling or ScalingSpec()).standardized(x)
     no_output_map = replace(scaling, output_mean=None, output_std=None) if scaling else None
     prefix = replace(spec, name=f"{spec.name}_first{index}", layers=spec.layers[:index],
                      widths=spec.widths[:index + 1], finetune=None, scaling=no_output_map)
