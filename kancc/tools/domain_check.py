@@ -29,7 +29,6 @@ class OutsideDomain:
     layer: int
     fraction: float  # of the layer's input values (rows x inputs) outside the domain
     domain: tuple[Fraction, Fraction]
-
     per_input: bool = False  # each input has its own grid; domain is their hull
 
     def describe(self) -> str:
@@ -39,28 +38,29 @@ class OutsideDomain:
         return f"layer {self.layer}: {self.fraction:.1%} of its inputs outside [{low:g}, {high:g}]"
 
 
+def layer_inputs(spec: Spec, params: Mapping[str, np.ndarray], x: np.ndarray
+                 ) -> list[tuple[Op, np.ndarray]]:
+    """Per layer, in order: its basis op in the compiled NumPy program and the values it
+    receives on raw rows ``x`` (after [scaling]'s input map), by the module's ``trace``."""
+    program = compile(spec, "numpy")
+    values = program.module.trace(program.pipeline.map_params(dict(params)), x)
+    bases: dict[str, Op] = {}  # by input value: LoTRA's two ops of a layer share one
+    for op in program.ir.ops:
+        if has_trait(op, Trait.BASIS) and not has_trait(op, Trait.GRADIENT):
+            bases.setdefault(op.operands[0].name, op)
+    return [(op, np.asarray(values[name])) for name, op in bases.items()]
+
+
 def outside_domain(spec: Spec, params: Mapping[str, np.ndarray], x: np.ndarray
                    ) -> list[OutsideDomain]:
     """For every B-spline layer of ``spec`` evaluated on ``x`` (raw rows, as the compiled
     model takes them), the fraction of its input values outside its domain."""
-    program = compile(spec, "numpy")
-    values = program.module.trace(program.pipeline.map_params(dict(params)), x)
-    inputs: list[str] = []  # a layer's input value, in layer order (LoTRA: two ops, one input)
-    bases: dict[str, Op] = {}
-    for op in program.ir.ops:
-        if not has_trait(op, Trait.BASIS) or has_trait(op, Trait.GRADIENT):
-            continue
-        name = op.operands[0].name
-        if name not in bases:
-            inputs.append(name)
-            bases[name] = op
     report = []
-    for layer, name in enumerate(inputs):
-        op = bases[name]
-        if op.attr("kind") in GLOBAL_KINDS or values[name].size == 0:
+    for layer, (op, values) in enumerate(layer_inputs(spec, params, x)):
+        if op.attr("kind") in GLOBAL_KINDS or values.size == 0:
             continue
         low, high = _column_bounds(op)
-        outside = (values[name] < low) | (values[name] > high)
+        outside = (values < low) | (values > high)
         report.append(OutsideDomain(layer, float(outside.mean()), op.attr("domain"),
                                     is_per_input(op.attr_dict)))
     return report

@@ -27,19 +27,11 @@ import numpy as np
 
 from kancc.errors import KanccError, SpecError
 from kancc.ir import GLOBAL_KINDS
-from kancc.program import compile
 from kancc.spec import Spec, load_spec, spec_to_dict
 
+from .domain_check import layer_inputs
+
 DIGITS = 6
-
-
-def layer_inputs(spec: Spec, params: Mapping[str, np.ndarray], x: np.ndarray
-                 ) -> list[np.ndarray]:
-    """Every layer's input values on raw rows ``x`` (after [scaling]'s input map)."""
-    program = compile(spec, "numpy")
-    values = program.module.trace(program.pipeline.map_params(dict(params)), x)
-    names = [op.operands[0].name for op in program.ir.ops if op.name == "kan.fused_layer"]
-    return [np.asarray(values[name]) for name in names]
 
 
 def inserted_points(points: tuple[Fraction, ...], values: np.ndarray, count: int,
@@ -88,7 +80,7 @@ def quantile_refinement(spec: Spec, params: Mapping[str, np.ndarray], x: np.ndar
     if len(x) == 0:
         raise KanccError("knots at data quantiles need at least one row of data")
     raw = spec_to_dict(spec)
-    inputs = layer_inputs(spec, params, x)
+    inputs = [values for _, values in layer_inputs(spec, params, x)]
     for table, basis, values in zip(raw["layers"], spec.layers, inputs):
         if basis.kind in GLOBAL_KINDS:
             continue
