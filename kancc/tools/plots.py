@@ -19,7 +19,8 @@ import numpy as np
 
 from kancc.errors import KanccError
 from kancc.frontend.param_names import base_name, coef_name
-from kancc.program import compile
+from kancc.program import Program, compile
+from kancc.spec import BasisSpec
 from kancc.storage import Checkpoint, write_bytes_atomic
 
 from .unfactorized import unfactorized_model
@@ -51,18 +52,21 @@ def edge_functions(checkpoint: Checkpoint, layer: int, shown: int = MAX_EDGES
     x = np.linspace(a, b, POINTS)
     coef = np.asarray(params[coef_name(layer)], dtype=np.float64)
     phi = np.empty((p_shown, q_shown, POINTS))
+    programs: dict[BasisSpec, Program] = {}  # one for the layer, or one per input's knots
     for p in range(p_shown):
         own = basis
         if basis.per_input:  # the input's own knot vector, as a one-input layer
             row = basis.input_knots[p]
             own = replace(basis, knots=(row,), domain=(row[basis.degree],
                                                        row[basis.degree + basis.grid]))
-        single = replace(spec, name=f"{spec.name}_layer{layer}", widths=(1, q_shown),
-                         layers=(own,), dtype="float64", scaling=None)
+        if own not in programs:
+            programs[own] = compile(replace(spec, name=f"{spec.name}_layer{layer}",
+                                            widths=(1, q_shown), layers=(own,),
+                                            dtype="float64", scaling=None), "numpy")
         edge = {coef_name(0): coef[p:p + 1, :q_shown, :]}
         if basis.base != "none":
             edge[base_name(0)] = np.asarray(params[base_name(layer)])[p:p + 1, :q_shown]
-        phi[p] = compile(single, "numpy").forward(edge, x[:, None]).T
+        phi[p] = programs[own].forward(edge, x[:, None]).T
     return x, phi
 
 
