@@ -20,7 +20,7 @@ import numpy as np
 from kancc.errors import KanccError
 from kancc.spec import Spec
 
-from .peer_layers import PeerLayer, dtype_of, numpy_of, spec_and_params
+from .peer_layers import PeerLayer, dtype_of, numpy_of, read_state_dict, spec_and_params
 
 SOURCE = "efficient-kan"
 KEYS = ("base_weight", "spline_weight", "grid")
@@ -56,7 +56,8 @@ def from_efficient_kan(model_or_state_dict: Any, name: str = "efficient_kan"
     else:
         state = model_or_state_dict
     layers = []
-    for index, prefix in enumerate(_layer_prefixes(state)):
+    prefixes = _layer_prefixes(state)
+    for index, prefix in enumerate(prefixes):
         missing = [key for key in KEYS if prefix + key not in state]
         if missing:
             raise KanccError(f"{SOURCE} layer {index}: no {prefix}{missing[0]} in the state_dict")
@@ -74,24 +75,10 @@ def from_efficient_kan(model_or_state_dict: Any, name: str = "efficient_kan"
         layers.append(PeerLayer(grid=numpy_of(state[prefix + "grid"]),
                                 coef=spline.transpose(1, 0, 2),
                                 base=numpy_of(state[prefix + "base_weight"]).T))
-    dtype = dtype_of(state[_layer_prefixes(state)[0] + "spline_weight"])
+    dtype = dtype_of(state[prefixes[0] + "spline_weight"])
     return spec_and_params(name, layers, dtype, SOURCE)
 
 
 def read_efficient_kan_state(path: str) -> Mapping[str, Any]:
-    """A state_dict saved by ``torch.save(model.state_dict(), path)``, read with
-    ``torch.load(weights_only=True)`` (no pickled code runs)."""
-    try:
-        import torch
-    except ImportError:
-        raise KanccError("importing an efficient-kan model needs torch") from None
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except OSError as exc:
-        raise KanccError(f"{path}: cannot read: {exc.strerror or exc}") from None
-    except Exception as exc:  # torch's unpickler refuses anything but tensors and containers
-        raise KanccError(f"{path}: not a state_dict saved with torch.save(model.state_dict()) "
-                         f"({type(exc).__name__})") from None
-    if not isinstance(state, Mapping):
-        raise KanccError(f"{path}: holds a {type(state).__name__}, not a state_dict")
-    return state
+    """A state_dict saved by ``torch.save(model.state_dict(), path)``."""
+    return read_state_dict(path, "a state_dict saved with torch.save(model.state_dict())")

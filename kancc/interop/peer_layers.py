@@ -23,6 +23,8 @@ the grid only.
 
 from __future__ import annotations
 
+import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
@@ -30,6 +32,7 @@ from typing import Any
 import numpy as np
 
 from kancc.errors import KanccError
+from kancc.frontend.param_names import base_name, coef_name
 from kancc.spec import Spec, load_spec
 
 UNIFORM_TOLERANCE = 1e-6  # of a cell width: float32 grids built by arange carry rounding
@@ -106,12 +109,30 @@ def spec_and_params(name: str, layers: list[PeerLayer], dtype: str, source: str
         coef = np.array(layer.coef, dtype=np.float64)
         if layer.bias is not None:
             coef[0] += np.asarray(layer.bias, np.float64)[:, None]  # partition of unity
-        params[f"layers.{index}.coef"] = coef.astype(dtype)
+        params[coef_name(index)] = coef.astype(dtype)
         if layer.base is not None:
-            params[f"layers.{index}.base"] = np.asarray(layer.base, np.float64).astype(dtype)
+            params[base_name(index)] = np.asarray(layer.base, np.float64).astype(dtype)
     spec = load_spec({"model": {"name": name, "layers": widths, "dtype": dtype},
                       "layers": tables})
     return spec, params
+
+
+def read_state_dict(path: str | os.PathLike[str], what: str) -> Mapping[str, Any]:
+    """A state_dict file read with ``torch.load(weights_only=True)`` (no pickled code runs);
+    ``what`` names what it should hold, for the message when it does not."""
+    try:
+        import torch
+    except ImportError:
+        raise KanccError(f"reading {what} needs torch") from None
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except OSError as exc:
+        raise KanccError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    except Exception as exc:  # torch's unpickler refuses anything but tensors and containers
+        raise KanccError(f"{path}: not {what} ({type(exc).__name__})") from None
+    if not isinstance(state, Mapping):
+        raise KanccError(f"{path}: holds a {type(state).__name__}, not a state_dict")
+    return state
 
 
 def numpy_of(tensor: Any) -> np.ndarray:

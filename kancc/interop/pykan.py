@@ -26,7 +26,7 @@ import numpy as np
 from kancc.errors import KanccError
 from kancc.spec import Spec
 
-from .peer_layers import PeerLayer, dtype_of, numpy_of, spec_and_params
+from .peer_layers import PeerLayer, dtype_of, numpy_of, read_state_dict, spec_and_params
 
 SOURCE = "pykan"
 BASES = {"silu": True, "zero": False}  # base_fun_name -> has a base branch
@@ -107,11 +107,10 @@ def read_pykan_checkpoint(path: str | os.PathLike[str]) -> tuple[Spec, dict[str,
     checkpoint): the config with yaml.safe_load, the state with torch.load(weights_only=True)."""
     prefix = _checkpoint_prefix(Path(path))
     try:
-        import torch
         import yaml
-    except ImportError as exc:
-        raise KanccError(f"importing a pykan checkpoint needs torch and pyyaml ({exc.name} is "
-                         "not installed)") from None
+    except ImportError:
+        raise KanccError("importing a pykan checkpoint needs pyyaml (pip install pyyaml)") \
+            from None
     config_path = f"{prefix}_config.yml"
     try:
         config = yaml.safe_load(Path(config_path).read_text(encoding="utf-8")) or {}
@@ -123,13 +122,7 @@ def read_pykan_checkpoint(path: str | os.PathLike[str]) -> tuple[Spec, dict[str,
         raise KanccError(f"{config_path}: not a pykan config (no width list)")
     if any(isinstance(w, list) and len(w) > 1 and w[1] > 0 for w in width):
         raise KanccError(f"{config_path}: the model has multiplication nodes; not supported")
-    try:
-        state = torch.load(f"{prefix}_state", map_location="cpu", weights_only=True)
-    except Exception as exc:  # torch's unpickler refuses anything but tensors and containers
-        raise KanccError(f"{prefix}_state: not a pykan state saved by saveckpt "
-                         f"({type(exc).__name__})") from None
-    if not isinstance(state, Mapping):
-        raise KanccError(f"{prefix}_state: holds a {type(state).__name__}, not a state_dict")
+    state = read_state_dict(f"{prefix}_state", "a pykan state saved by saveckpt")
     return pykan_state(state, str(config.get("base_fun_name", "silu")),
                        bool(config.get("symbolic_enabled", True)), _name(prefix))
 
