@@ -74,15 +74,13 @@ class RunLog:
         self.best: Best | None = None
         self.validation_metrics: dict[str, float] = {}  # of the last validation
 
-    def validation_loss(self, params: Mapping[str, np.ndarray]) -> float:
-        """The loss on the validation set, without the l2 penalty (NaN without one): the
-        mse or cross_entropy of its metrics, which it measures too."""
+    def validate(self, params: Mapping[str, np.ndarray]) -> dict[str, float]:
+        """The metrics of ``params`` on the validation set ({} without one); its mse or
+        cross_entropy is the validation loss, without the l2 penalty."""
         if self.val_set.n == 0:
-            return math.nan
+            return {}
         x, y = self.val_set.x, self.val_set.y
-        loss = self.spec.train.loss
-        self.validation_metrics = metrics(loss, self.program.forward(params, x), y)
-        return self.validation_metrics[loss]
+        return metrics(self.spec.train.loss, self.program.forward(params, x), y)
 
     def record(self, step: int, loss: float, params: Callable[[], dict[str, np.ndarray]],
                last: bool = False) -> None:
@@ -93,20 +91,22 @@ class RunLog:
         current = params()
         self.good = current
         due = last or step % self.validate_every == 0 or step == self.steps
-        validation = self.validation_loss(current) if due else math.nan
+        scores = self.validate(current) if due else {}
+        validation = scores.get(self.spec.train.loss, math.nan)
         self.rows.append((step, loss, validation))
         headline = HEADLINE[self.spec.train.loss]
-        shown = (headline, self.validation_metrics[headline]) if due and \
-            self.validation_metrics else None
-        self.progress.update(step, loss, validation, metric=shown)
+        self.progress.update(step, loss, validation,
+                             metric=(headline, scores[headline]) if scores else None)
+        if scores:
+            self.validation_metrics = scores
         if math.isfinite(validation):
-            self._track_best(step, validation, current)
+            self._track_best(step, current, scores)
 
-    def _track_best(self, step: int, validation: float, params: dict[str, np.ndarray]
-                    ) -> None:
+    def _track_best(self, step: int, params: dict[str, np.ndarray],
+                    scores: dict[str, float]) -> None:
+        validation = scores[self.spec.train.loss]
         if self.best is None or validation < self.best.validation:
-            self.best = Best(step, len(self.rows) - 1, validation, params,
-                             self.validation_metrics)
+            self.best = Best(step, len(self.rows) - 1, validation, params, scores)
         patience = self.spec.train.patience
         if patience is not None and step - self.best.step >= patience and step < self.steps:
             raise OutOfPatienceError(step, self.best.step)
