@@ -58,8 +58,7 @@ def _scalar_input(op: Op) -> str | None:
     """The loop's input ``p``; None when a per-input op's knot rows are not its x's columns
     (the one-input view of a Tucker layer, x as [batch * in, 1], loses which input an
     element belongs to), so local_basis refuses it."""
-    rows = op.attr("knots")
-    if is_per_input(op.attr_dict) and len(rows) != op.operands[0].type.shape[1]:
+    if is_per_input(op.attr_dict) and len(op.attr("knots")) != op.operands[0].type.shape[1]:
         return None
     return "p"
 
