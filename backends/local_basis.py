@@ -5,7 +5,8 @@ array ``x``, this builds the statements that compute
 
     k            the cell of x, clamped to 0..n-1 (outside [a, b]: the nearest edge cell)
     b0 .. b{r-1} the values of the r basis functions B_k .. B_{k+r-1} that are nonzero there
-                 (with ``derivative=True``: db0 .. db{r-1}, their derivatives d/dx)
+                 (with ``derivative=1``: db0 .. db{r-1}, their derivatives d/dx; with
+                 ``derivative=2``, for jets: d2b0 .. d2b{r-1}, horner and the global kinds)
 
 elementwise, unrolled at compile time. A backend supplies a small ``Syntax`` table (how to
 gather from a table, floor, select) and decides how the tables the code reads are stored:
@@ -19,7 +20,8 @@ neither s nor the choice of cell, which is settled by the sign of that same offs
 
 A global basis (chebyshev, legendre, taylor, fourier; eval=recurrence) is one cell whose
 n_b functions are all live: k = 0, s = tanh(x), and b0 .. b{n_b-1} by the op's recurrence
-(d/dx by the differentiated recurrence times 1 - s^2).
+(d/dx by the differentiated recurrence times ds/dx = 1 - s^2, d2/dx2 by the recurrence
+differentiated twice: B''(s) (ds/dx)^2 + B'(s) d2s/dx2, d2s/dx2 = -2 s (1 - s^2)).
 """
 
 from __future__ import annotations
@@ -32,6 +34,8 @@ import numpy as np
 
 from kancc.errors import BackendError
 from kancc.ir import GLOBAL_KINDS, Op, extended_knots, grid_points, input_knots, is_per_input
+
+from .source_text import horner, literal, power, shifted
 
 NUMPY_DTYPES: dict[str, type[np.floating]] = {"f32": np.float32, "f64": np.float64}
 
@@ -75,54 +79,17 @@ class LocalBasis:
     values: tuple[str, ...]  # b0 .. b{r-1}
 
 
-def literal(value: Fraction | int) -> str:
-    """A float literal for an exact constant (correctly rounded to float64); a constant
-    beyond float64's range is a BackendError, never an inf in the code."""
-    try:
-        return repr(float(value))
-    except OverflowError:
-        exact = Fraction(value)
-        bits = abs(exact.numerator).bit_length() - exact.denominator.bit_length()
-        raise BackendError(f"a constant of about 1e{int(bits * 0.30103):+d} is beyond "
-                           "float64's range") from None
-
-
 def rounded(value: Fraction, dtype: str) -> Fraction:
     """The value a table of ``dtype`` holds for ``value``: the literal, rounded to dtype."""
     return Fraction(float(NUMPY_DTYPES[dtype](float(value))))
 
 
-def horner(coeffs: list[str], var: str) -> str:
-    """sum_d coeffs[d] var^d in Horner form; ``"0.0"`` coefficients are skipped."""
-    top = max((d for d, c in enumerate(coeffs) if c != "0.0"), default=None)
-    if top is None:
-        return f"{var} * 0.0"
-    expr = coeffs[top]
-    for d in range(top - 1, -1, -1):
-        expr = f"({expr}) * {var}" if d < top - 1 else f"{expr} * {var}"
-        if coeffs[d] != "0.0":
-            expr = f"{expr} + {coeffs[d]}" if not coeffs[d].startswith("-") \
-                else f"{expr} - {coeffs[d][1:]}"
-    return expr if top > 0 else f"{var} * 0.0 + {expr}"
-
-
-def shifted(x: str, a: Fraction) -> str:
-    """``(x - a)`` written without a double sign."""
-    if a == 0:
-        return x
-    return f"({x} + {literal(-a)})" if a < 0 else f"({x} - {literal(a)})"
-
-
-def power(base: str, exponent: int) -> str:
-    return " * ".join([base] * exponent) if exponent > 0 else f"{base} * 0.0 + 1.0"
-
-
 class _Builder:
-    def __init__(self, op: Op, syntax: Syntax, x: str, prefix: str, derivative: bool,
+    def __init__(self, op: Op, syntax: Syntax, x: str, prefix: str, derivative: int,
                  inputs: str | None) -> None:
         self.op, self.syntax, self.x, self.prefix = op, syntax, x, prefix
-        self.derivative = derivative
-        self.out = "db" if derivative else "b"
+        self.derivative = derivative  # 0: values, 1: d/dx, 2: d2/dx2
+        self.out = ("b", "db", "d2b")[derivative]
         self.dtype = op.operands[0].type.dtype
         self.order: int = op.attr("order")
         self.grid: int = op.attr("grid")
@@ -236,12 +203,12 @@ class _Builder:
 
     def horner(self) -> None:
         r = self.order
-        key = "dpieces" if self.derivative else "pieces"
+        key = ("pieces", "dpieces", "d2pieces")[self.derivative]
         pieces = self.op.attr(key)
         shared = not isinstance(pieces[0][0], tuple)
         if not shared:
             flat = tuple(c for table in pieces for row in table for c in row)
-            what = "d/dx B_{k+m}" if self.derivative else "B_{k+m}"
+            what = ("B_{k+m}", "d/dx B_{k+m}", "d2/dx2 B_{k+m}")[self.derivative]
             name = self.table(key.upper(), flat, f"{key}[k][m][d]: s^d coefficient of {what}")
             self.emit(f"kp = k * {r * r}")
         for m in range(r):
@@ -254,12 +221,15 @@ class _Builder:
             self.emit(f"{self.out}{m} = {horner(coeffs, 's')}")
 
     def polynomial_recurrence(self) -> None:
-        """v_{k+1} = a_k s v_k - c_k v_{k-1} from v_0 = 1; with ``derivative`` also
-        p_{k+1} = a_k v_k + a_k s p_k - c_k p_{k-1} (p = dv/ds), and db = p (1 - s^2)."""
+        """v_{k+1} = a_k s v_k - c_k v_{k-1} from v_0 = 1; for derivatives also
+        p_{k+1} = a_k (v_k + s p_k) - c_k p_{k-1} (p = dv/ds) and
+        q_{k+1} = a_k (2 p_k + s q_k) - c_k q_{k-1} (q = d2v/ds2)."""
         steps = self.op.attr("recurrence")
         self.emit("v0 = s * 0.0 + 1.0")
         if self.derivative:
             self.emit("p0 = s * 0.0")
+        if self.derivative == 2:
+            self.emit("q0 = s * 0.0")
         for k, (a, c) in enumerate(steps):
             scale = "" if a == 1 else f"{literal(a)} * "
             minus = "" if c == 0 else f" - {literal(c)} * v{k - 1}"
@@ -267,7 +237,10 @@ class _Builder:
             if self.derivative:
                 minus = "" if c == 0 else f" - {literal(c)} * p{k - 1}"
                 self.emit(f"p{k + 1} = {scale}(v{k} + s * p{k}){minus}")
-        self.global_outputs("v", "p")
+            if self.derivative == 2:
+                minus = "" if c == 0 else f" - {literal(c)} * q{k - 1}"
+                self.emit(f"q{k + 1} = {scale}(2.0 * p{k} + s * q{k}){minus}")
+        self.global_outputs()
 
     def fourier(self) -> None:
         """1, cos(pi s), sin(pi s), ..., cos(K pi s), sin(K pi s) by angle addition from the
@@ -283,6 +256,7 @@ class _Builder:
             self.emit(f"sin{j} = sin{j - 1} * cos1 + cos{j - 1} * sin1")
         if self.derivative:
             self.emit("p0 = s * 0.0")
+            self.emit("q0 = s * 0.0")
         for j in range(1, harmonics + 1):
             self.emit(f"v{2 * j - 1} = cos{j}")
             self.emit(f"v{2 * j} = sin{j}")
@@ -290,18 +264,27 @@ class _Builder:
                 w = literal(Fraction(j * np.pi))
                 self.emit(f"p{2 * j - 1} = -{w} * sin{j}")
                 self.emit(f"p{2 * j} = {w} * cos{j}")
-        self.global_outputs("v", "p")
+            if self.derivative == 2:  # d2/ds2 of cos, sin(j pi s) = -(j pi)^2 cos, sin
+                w2 = literal(Fraction(j * np.pi) ** 2)
+                self.emit(f"q{2 * j - 1} = -{w2} * cos{j}")
+                self.emit(f"q{2 * j} = -{w2} * sin{j}")
+        self.global_outputs()
 
-    def global_outputs(self, values: str, slopes: str) -> None:
-        """b_m = v_m, or db_m = p_m (1 - s^2) since ds/dx = 1 - tanh(x)^2."""
+    def global_outputs(self) -> None:
+        """b_m = v_m; db_m = p_m ds with ds = ds/dx = 1 - tanh(x)^2; d2b_m = q_m ds^2 +
+        p_m dds with dds = d2s/dx2 = -2 s ds."""
         if self.derivative:
             self.emit("ds = 1.0 - s * s")
+        if self.derivative == 2:
+            self.emit("dds = -2.0 * s * ds")
         for m in range(self.order):
-            self.emit(f"db{m} = {slopes}{m} * ds" if self.derivative else f"b{m} = {values}{m}")
+            value = (f"v{m}", f"p{m} * ds", f"q{m} * ds * ds + p{m} * dds")[self.derivative]
+            self.emit(f"{self.out}{m} = {value}")
 
     def relu_local(self) -> None:
         """b_m = sum_j A[k+m, j] ReLU(x - t_j)^(r-1) over the r truncated powers of the cell;
         the derivative replaces each power by (r-1) ReLU(x - t_j)^(r-2)."""
+        self.first_derivative_at_most()
         r, out = self.order, self.out
         stencil, scale = self.op.attr("stencil"), self.op.attr("stencil_scale")
         degree, factor = (r - 2, Fraction(r - 1)) if self.derivative else (r - 1, Fraction(1))
@@ -336,6 +319,7 @@ class _Builder:
 
         Its last level computes w_n = B^[r-1]_n / (t_{n+r-1} - t_n), so the derivative is the
         difference of lower-order splines, B'_m = (r-1) (w_m - w_{m+1}) (w_0 = w_r = 0)."""
+        self.first_derivative_at_most()
         r, x = self.order, self.x
         if self.rows:
             ext = self.table("EXT", tuple(t for row in self.rows for t in row),
@@ -373,6 +357,13 @@ class _Builder:
             current = names
 
 
+    def first_derivative_at_most(self) -> None:
+        if self.derivative > 1:
+            raise BackendError(f"{self.op.name} %{self.op.results[0].name}: eval="
+                               f"{self.op.attr('eval')} has no second derivative (jets use "
+                               "eval=horner)")
+
+
 EVALUATORS: dict[str, Callable[[_Builder], None]] = {
     "horner": _Builder.horner,
     "relu-local": _Builder.relu_local,
@@ -387,11 +378,12 @@ def _offset_name(offset: int) -> str:
 
 
 def local_basis(op: Op, syntax: Syntax, x: str, prefix: str,
-                derivative: bool = False, inputs: str | None = None) -> LocalBasis:
-    """The statements and tables that evaluate ``op``'s local basis (or, with ``derivative``,
-    its derivative d/dx) at ``x``. ``inputs``: the index of the input each element of ``x``
-    belongs to (an expression shaped like ``x``, or broadcasting to it), which a layer with
-    one knot vector per input needs to find its row of the knot tables."""
+                derivative: int = 0, inputs: str | None = None) -> LocalBasis:
+    """The statements and tables that evaluate ``op``'s local basis (or its derivative
+    d/dx, ``derivative=1``, or d2/dx2, ``derivative=2``) at ``x``. ``inputs``: the index of
+    the input each element of ``x`` belongs to (an expression shaped like ``x``, or
+    broadcasting to it), which a layer with one knot vector per input needs to find its row
+    of the knot tables."""
     builder = _Builder(op, syntax, x, prefix, derivative, inputs)
     builder.cell()
     values = builder.values()

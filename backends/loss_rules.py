@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from kancc.ir import Op
 
-from .local_basis import literal
+from .source_text import literal
 
 LOSS_TEMPLATES: dict[str, str] = {
     "kan.loss": "{scale}{kind}({a}, {b})",

@@ -7,10 +7,9 @@ import re
 import textwrap
 from fractions import Fraction
 
+from kancc.errors import BackendError
 from kancc.ir import GLOBAL_KINDS, Graph, Op, Operand, Value
 from kancc.ir.printer import format_op
-
-from .local_basis import literal
 
 
 def var(value: Value) -> str:
@@ -62,3 +61,40 @@ def affine_call(op: Op, x: str) -> str:
 def param_shapes(graph: Graph) -> str:
     items = ", ".join(f'"{p.name}": {tuple(p.type.shape)}' for p in graph.params)
     return "{" + items + "}"
+
+
+def literal(value: Fraction | int) -> str:
+    """A float literal for an exact constant (correctly rounded to float64); a constant
+    beyond float64's range is a BackendError, never an inf in the code."""
+    try:
+        return repr(float(value))
+    except OverflowError:
+        exact = Fraction(value)
+        bits = abs(exact.numerator).bit_length() - exact.denominator.bit_length()
+        raise BackendError(f"a constant of about 1e{int(bits * 0.30103):+d} is beyond "
+                           "float64's range") from None
+
+
+def horner(coeffs: list[str], var: str) -> str:
+    """sum_d coeffs[d] var^d in Horner form; ``"0.0"`` coefficients are skipped."""
+    top = max((d for d, c in enumerate(coeffs) if c != "0.0"), default=None)
+    if top is None:
+        return f"{var} * 0.0"
+    expr = coeffs[top]
+    for d in range(top - 1, -1, -1):
+        expr = f"({expr}) * {var}" if d < top - 1 else f"{expr} * {var}"
+        if coeffs[d] != "0.0":
+            expr = f"{expr} + {coeffs[d]}" if not coeffs[d].startswith("-") \
+                else f"{expr} - {coeffs[d][1:]}"
+    return expr if top > 0 else f"{var} * 0.0 + {expr}"
+
+
+def shifted(x: str, a: Fraction) -> str:
+    """``(x - a)`` written without a double sign."""
+    if a == 0:
+        return x
+    return f"({x} + {literal(-a)})" if a < 0 else f"({x} - {literal(a)})"
+
+
+def power(base: str, exponent: int) -> str:
+    return " * ".join([base] * exponent) if exponent > 0 else f"{base} * 0.0 + 1.0"

@@ -31,6 +31,7 @@ class Target:
     summary: str
     device_problem: Callable[[], str | None] | None = None  # runtime installed, not usable
     slow_here: Callable[[], str | None] | None = None  # usable, but far from its speed
+    jets: bool = False  # renders the jet ops (compile(..., jet=N))
 
     def missing_runtime(self) -> str | None:
         """Why the emitted module cannot run here (a package is not installed), or None."""
@@ -66,10 +67,10 @@ def _triton_interpreted() -> str | None:
 
 TARGETS: dict[str, Target] = {t.name: t for t in (
     Target("numpy", emit_numpy, "numpy", ("numpy",), "pip install numpy",
-           "a standalone NumPy module: the readable reference"),
+           "a standalone NumPy module: the readable reference", jets=True),
     Target("torch", emit_torch, "torch", ("torch",), "pip install torch",
            "plain PyTorch ops on any torch device, differentiated by torch autograd (to any "
-           "order)"),
+           "order)", jets=True),
     Target("triton", emit_triton, "torch", ("torch", "triton"), "pip install 'kancc[triton]'",
            "fused Triton kernels with torch wrappers (CUDA, or Triton's interpreter on CPU)",
            _triton_device_problem, _triton_interpreted),

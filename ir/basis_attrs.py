@@ -26,6 +26,7 @@ Lowering attributes (added by passes):
                 cell k, either one r x r table shared by all cells or n tables
   dpieces       for eval=horner on ops that need d/dx: the same tables for d/dx B_{k+m}
                 (degree r-2; the last column is zero)
+  d2pieces      for eval=horner on jet ops of order 2: the tables of d2/dx2 B_{k+m}
   recurrence    for the polynomial global kinds: [[a_k, c_k], ...], k = 0..order-2, with
                 phi_{k+1} = a_k t phi_k - c_k phi_{k-1} (derived by derive-stencils)
 
@@ -55,7 +56,9 @@ EVAL_MODES = ("cox-de-boor", "relu-local", "horner", "dense", "recurrence")
 MAX_ORDER = 6
 MAX_GLOBAL_FUNCTIONS = 41
 BASIS_KEYS = ("kind", "order", "grid", "domain", "knots")
-LOWERING_KEYS = ("stencil", "stencil_scale", "eval", "pieces", "dpieces", "recurrence")
+LOWERING_KEYS = ("stencil", "stencil_scale", "eval", "pieces", "dpieces", "d2pieces",
+                 "recurrence")
+JET_ORDERS = (1, 2)  # the derivative orders a jet carries (attribute ``jet``)
 LOSS_KINDS = ("mse", "cross_entropy")
 PENALTY_KINDS = ("l2",)
 LOSS_KEYS = ("kind", "weight")
@@ -114,15 +117,28 @@ def extended_knots(points: tuple[Fraction, ...], order: int) -> tuple[Fraction, 
     return left + tuple(points) + right
 
 
-def basis_errors(name: str, attrs: Mapping[str, Any], wants_dx: bool) -> list[str]:
+def basis_errors(name: str, attrs: Mapping[str, Any], wants_dx: bool,
+                 derivatives: int | None = None) -> list[str]:
     """Errors of the basis attributes, then (if those are sound) of the lowering ones; an op
-    that computes d/dx with eval=horner needs its dpieces."""
+    that computes d/dx (``derivatives`` of them: 1, or 2 for a jet of order 2) with
+    eval=horner needs its dpieces (and d2pieces)."""
     errors = _basis_attr_errors(attrs)
     if not errors:
         errors += _lowering_attr_errors(attrs)
-    if not errors and wants_dx and attrs.get("eval") == "horner" and "dpieces" not in attrs:
-        errors.append(f"{name} with eval=horner and d/dx needs the dpieces attribute")
+    needed = ("dpieces", "d2pieces")[:derivatives if derivatives is not None else int(wants_dx)]
+    for key in needed:
+        if not errors and attrs.get("eval") == "horner" and key not in attrs:
+            what = "d/dx" if key == "dpieces" else "d2/dx2"
+            errors.append(f"{name} with eval=horner and {what} needs the {key} attribute")
     return errors
+
+
+def jet_errors(name: str, attrs: Mapping[str, Any]) -> list[str]:
+    """The ``jet`` attribute of a jet op: the derivative order its values carry."""
+    jet = attrs.get("jet")
+    if not (is_int(jet) and jet in JET_ORDERS):
+        return [f"{name}: jet must be one of {', '.join(map(str, JET_ORDERS))}, got {jet!r}"]
+    return []
 
 
 def _basis_attr_errors(attrs: Mapping[str, Any]) -> list[str]:
@@ -195,7 +211,7 @@ def _lowering_attr_errors(attrs: Mapping[str, Any]) -> list[str]:
     """Shapes of stencil / pieces and the evaluation mode, given valid order and grid."""
     errors = _stencil_errors(attrs) + _eval_errors(attrs)
     order, grid = attrs["order"], attrs["grid"]
-    for key in ("pieces", "dpieces"):
+    for key in ("pieces", "dpieces", "d2pieces"):
         if key not in attrs:
             continue
         pieces = attrs[key]

@@ -54,6 +54,7 @@ from .basis_attrs import (
     PENALTY_KINDS,
     basis_errors,
     is_per_input,
+    jet_errors,
     loss_errors,
     n_basis,
 )
@@ -75,6 +76,7 @@ class Trait(enum.Enum):
     GRADIENT = "a reverse-sweep op: a graph holding one is a training graph"
     DIFFERENTIATES_PARAMS = "differentiates or penalizes its parameter operands, which must " \
                             "be trainable (not frozen)"
+    JET = "computes a jet: the value with its input derivatives, [B, width, 1 + jet * d]"
 
 
 AttrCheck = Callable[[Op], list[str]]
@@ -124,7 +126,8 @@ def _vjp_tucker_check(op: Op) -> list[str]:
 
 def _affine_check(op: Op) -> list[str]:
     """scale and shift: one exact number per column of the operand."""
-    width = op.operands[0].type.shape[-1] if op.operands[0].type.rank else None
+    x = op.operands[0].type
+    width = x.shape[1] if x.rank == 3 else x.shape[-1] if x.rank else None  # a jet: [B, w, C]
     errors = []
     for key in ("scale", "shift"):
         value = op.attr(key)
@@ -142,6 +145,21 @@ def _base_check(op: Op) -> list[str]:
                                             f"{', '.join(BASE_FUNCTIONS)}, got {fn!r}"]
 
 
+def _jet_basis_check(op: Op) -> list[str]:
+    """A jet layer: its jet order, then its basis with the derivative pieces it needs."""
+    errors = jet_errors(op.name, op.attr_dict)
+    return errors or basis_errors(op.name, op.attr_dict, wants_dx=True,
+                                  derivatives=op.attr("jet"))
+
+
+def _jet_affine_check(op: Op) -> list[str]:
+    return jet_errors(op.name, op.attr_dict) or _affine_check(op)
+
+
+def _jet_base_check(op: Op) -> list[str]:
+    return jet_errors(op.name, op.attr_dict) or _base_check(op)
+
+
 def _loss_check(op: Op) -> list[str]:
     return loss_errors(op.attr_dict, LOSS_KINDS)
 
@@ -150,7 +168,8 @@ def _penalty_check(op: Op) -> list[str]:
     return loss_errors(op.attr_dict, PENALTY_KINDS)
 
 
-LOWERING = tuple(key for key in LOWERING_KEYS if key != "eval")
+PLAIN_LOWERING_KEYS = tuple(key for key in LOWERING_KEYS if key != "d2pieces")  # not jets
+LOWERING = tuple(key for key in PLAIN_LOWERING_KEYS if key != "eval")
 BASE_FUNCTIONS = ("silu",)
 FUSED = LOWERING + ("strategy", "tile")  # and their kernels' schedule (schedule_attrs.py)
 
@@ -159,7 +178,7 @@ OPS: dict[str, OpDef] = {d.name: d for d in (
           "one KAN layer: y[:, q] = sum_p sum_i coef[p, q, i] B_i(x[:, p])",
           traits=frozenset({Trait.BASIS, Trait.SPEC_VIEW, Trait.READS_COEF}),
           check=_basis_check),
-    OpDef("kan.basis", (Value,), BASIS_KEYS, LOWERING_KEYS, type_rules.basis,
+    OpDef("kan.basis", (Value,), BASIS_KEYS, PLAIN_LOWERING_KEYS, type_rules.basis,
           "the basis tensor [B, in, n_b] of x",
           traits=frozenset({Trait.BASIS, Trait.FORWARD_BASIS}), check=_basis_check),
     OpDef("kan.contract", (Value, Param), (), (), type_rules.contract,
@@ -181,7 +200,7 @@ OPS: dict[str, OpDef] = {d.name: d for d in (
                             Trait.DIFFERENTIATES_PARAMS}),
           check=_scheduled_check),
     OpDef("kan.tucker_layer", (Value, Param, Param, Param, Param), BASIS_KEYS,
-          tuple(key for key in LOWERING_KEYS if key != "dpieces"), type_rules.tucker_layer,
+          tuple(key for key in PLAIN_LOWERING_KEYS if key != "dpieces"), type_rules.tucker_layer,
           "a KAN layer with coef = core x1 U1 x2 U2 x3 U3, evaluated without forming coef",
           traits=frozenset({Trait.BASIS, Trait.SPEC_VIEW, Trait.FORWARD_BASIS}),
           check=_basis_check),
@@ -215,6 +234,29 @@ OPS: dict[str, OpDef] = {d.name: d for d in (
     OpDef("kan.affine", (Value,), ("scale", "shift"), (), type_rules.affine,
           "y[:, j] = x[:, j] * scale[j] + shift[j] (input and output standardization)",
           check=_affine_check),
+    # Jets (the jet pass; DESIGN.md 3): the forward ops above carrying input derivatives
+    OpDef("kan.jet_seed", (Value,), ("jet",), (), type_rules.jet_seed,
+          "the jet of the model input: x, d/dx_k x_p = [p = k], second derivatives 0",
+          traits=frozenset({Trait.JET}), check=lambda op: jet_errors(op.name, op.attr_dict)),
+    OpDef("kan.jet_layer", (Value, Param), BASIS_KEYS + ("jet",), LOWERING_KEYS,
+          type_rules.jet_of(type_rules.layer),
+          "a KAN layer on a jet: value, sum_p phi'_qp dx_p, sum_p phi''_qp dx_p^2 + "
+          "phi'_qp d2x_p",
+          traits=frozenset({Trait.BASIS, Trait.FORWARD_BASIS, Trait.READS_COEF, Trait.JET}),
+          check=_jet_basis_check),
+    OpDef("kan.jet_tucker_layer", (Value, Param, Param, Param, Param), BASIS_KEYS + ("jet",),
+          LOWERING_KEYS, type_rules.jet_of(type_rules.tucker_layer),
+          "a Tucker layer on a jet (the same chain rule through its coefficients)",
+          traits=frozenset({Trait.BASIS, Trait.FORWARD_BASIS, Trait.JET}),
+          check=_jet_basis_check),
+    OpDef("kan.jet_base_layer", (Value, Param), ("fn", "jet"), (),
+          type_rules.jet_of(type_rules.base_layer),
+          "the base branch on a jet: fn, fn', fn'' of the value, then the weights",
+          traits=frozenset({Trait.JET}), check=_jet_base_check),
+    OpDef("kan.jet_affine", (Value,), ("scale", "shift", "jet"), (),
+          type_rules.jet_of(type_rules.affine),
+          "kan.affine on a jet: every channel scaled, the value shifted",
+          traits=frozenset({Trait.JET}), check=_jet_affine_check),
 )}
 
 
@@ -229,7 +271,8 @@ def is_training_graph(graph: Graph) -> bool:
     return any(has_trait(op, Trait.GRADIENT) for op in graph.ops)
 
 
-ATTR_ORDER = BASIS_KEYS + LOWERING_KEYS + ("strategy", "tile", "weight", "scale", "shift")
+ATTR_ORDER = BASIS_KEYS + ("jet",) + LOWERING_KEYS + ("strategy", "tile", "weight", "scale",
+                                                       "shift")
 
 
 def canonical_attr_order(op: Op) -> Op:

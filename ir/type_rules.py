@@ -6,9 +6,13 @@ infers with the result types an op declares.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from .basis_attrs import n_basis
 from .graph import Op, Operand, Param, Value
 from .types import TensorType
+
+Rule = Callable[[Op], tuple[TensorType, ...]]
 
 
 def layer(op: Op) -> tuple[TensorType, ...]:
@@ -176,6 +180,34 @@ def affine(op: Op) -> tuple[TensorType, ...]:
     (x,) = op.operands
     _require_rank(x, 2)
     return (x.type,)
+
+
+def jet_seed(op: Op) -> tuple[TensorType, ...]:
+    """x [B, d] -> its jet [B, d, 1 + jet * d]: the value, d/dx_k x = identity, d2 = 0."""
+    (x,) = op.operands
+    _require_rank(x, 2)
+    width = x.type.shape[1]
+    if not isinstance(width, int):
+        raise TypeError(f"{ref(x)} must have a fixed width, has type {x.type}")
+    return (TensorType(_dtype_of(op), (x.type.shape[0], width, 1 + op.attr("jet") * width)),)
+
+
+def jet_of(rule: Rule) -> Rule:
+    """The type rule of an op's jet form: operand 0 is a jet [B, width, C] (C = 1 + jet * d
+    channels: the value, then d first and, for jet 2, d second derivatives), the result is
+    the plain rule's [B, out] with the same C channels."""
+    def infer(op: Op) -> tuple[TensorType, ...]:
+        jet = op.operands[0]
+        _require_rank(jet, 3)
+        channels, order = jet.type.shape[2], op.attr("jet")
+        if not (isinstance(channels, int) and isinstance(order, int) and order >= 1
+                and channels > order and (channels - 1) % order == 0):
+            raise TypeError(f"{ref(jet)} of type {jet.type} is not a jet of order {order} "
+                            "(channels: 1 + order * inputs)")
+        value = Value(jet.name, TensorType(jet.type.dtype, jet.type.shape[:2]))
+        plain = Op(op.name, (value, *op.operands[1:]), op.attrs, op.results)
+        return tuple(TensorType(t.dtype, (*t.shape, channels)) for t in rule(plain))
+    return infer
 
 
 def ref(v: Operand) -> str:

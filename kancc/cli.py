@@ -1,7 +1,7 @@
 """The ``kancc`` command.
 
     kancc compile SPEC|CKPT [--target numpy|torch|triton] [--emit ir|source] [-o PATH] [--passes P]
-                       [--training] [--print-ir-after-all] [--print-ir-after NAME]
+                       [--training | --jet 1|2] [--print-ir-after-all] [--print-ir-after NAME]
                        [--print-ir-before NAME] [--dump-ir DIR]
     kancc run SPEC|CKPT --input X.npy [--params P.npz | --seed N] [--target T] [-o Y.npy]
     kancc eval CKPT --data FILE [--json] [--target T]
@@ -95,6 +95,9 @@ def _compile_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--training", action="store_true",
                         help="compile the loss graph of the spec's [train] table and its "
                              "gradients (value_and_grad)")
+    parser.add_argument("--jet", type=int, choices=(1, 2), default=0,
+                        help="compile the model's jet: its input derivatives of order 1 or 2 "
+                             "(the jet pass; numpy and torch targets)")
     parser.add_argument("--print-ir-after-all", action="store_true",
                         help="print the IR after every pass (to stderr)")
     parser.add_argument("--print-ir-after", action="append", default=[], metavar="PASS")

@@ -47,8 +47,8 @@ def compile_command(args: argparse.Namespace) -> int:
                        print_before=frozenset(args.print_ir_before),
                        dump_dir=Path(args.dump_ir) if args.dump_ir else None)
     spec = load_checkpoint(args.spec).spec if args.spec.endswith(".npz") else args.spec
-    program = compile(spec, args.target, training=args.training, passes=args.passes,
-                      dump=dump)
+    program = compile(spec, args.target, training=args.training, jet=args.jet,
+                      passes=args.passes, dump=dump)
     text = to_text(program.ir) if args.emit == "ir" else program.source
     if args.output is not None:
         write_text_atomic(args.output, text)

@@ -21,7 +21,7 @@ from kancc.ir import Graph, is_training_graph
 
 from .errors import BackendError, KanccError, SlowTargetWarning
 from .frontend import build_graph, build_loss_graph, spec_init_params
-from .passes import DumpOptions, PassManager, PipelineResult, parse_pipeline
+from .passes import DumpOptions, PassManager, PipelineResult, Step, parse_pipeline
 from .spec import Spec, SpecSource, load_spec
 from .storage import load_module
 
@@ -79,8 +79,33 @@ class Program:
         """Whether this is a training program (its IR returns the loss and gradients)."""
         return is_training_graph(self.ir)
 
+    @property
+    def jet_order(self) -> int:
+        """The derivative order a jet program carries (compile(..., jet=N)); 0 otherwise."""
+        seeds = [op for op in self.ir.ops if op.name == "kan.jet_seed"]
+        return int(seeds[0].attr("jet")) if seeds else 0
+
     def forward(self, params: Mapping[str, np.ndarray], x: np.ndarray) -> np.ndarray:
-        """Run the compiled model on a batch; NumPy arrays in and out for every target."""
+        """Run the compiled model on a batch; NumPy arrays in and out for every target (a
+        jet program gives the value y of its jet)."""
+        out = self._run_forward(params, x)
+        return out[:, :, 0] if self.jet_order else out
+
+    def jet(self, params: Mapping[str, np.ndarray], x: np.ndarray
+            ) -> tuple[np.ndarray, ...]:
+        """(y, dy[, d2y]) of a program compiled with ``jet=1`` or ``jet=2``: y (B, out) equals
+        forward, dy[b, q, k] = dy_q/dx_k and d2y[b, q, k] = d2y_q/dx_k2, both (B, out, in);
+        NumPy arrays on every target."""
+        if not self.jet_order:
+            raise KanccError("jet needs a program compiled with jet=1 or jet=2: "
+                             "kancc.compile(spec, target, jet=2)")
+        out = self._run_forward(params, x)
+        d = (out.shape[2] - 1) // self.jet_order
+        return (out[:, :, 0], *(out[:, :, 1 + j * d:1 + (j + 1) * d]
+                                for j in range(self.jet_order)))
+
+    def _run_forward(self, params: Mapping[str, np.ndarray], x: np.ndarray) -> np.ndarray:
+        """The emitted module's forward; NumPy arrays in and out for every target."""
         if TARGETS[self.target].arrays == "numpy":
             return np.asarray(self.module.forward(params, x))
         torch, device, dtype = self._torch()
@@ -131,13 +156,15 @@ class Program:
 
 
 def compile(spec: SpecSource, target: str = "numpy", *, training: bool = False,
-            passes: str | None = None, dump: DumpOptions | None = None,
+            jet: int = 0, passes: str | None = None, dump: DumpOptions | None = None,
             check_roundtrip: bool = False) -> Program:
     """Compile a spec (path, dict or Spec) for ``target`` (a name in kancc.backends.TARGETS:
     "numpy" or "triton").
 
     ``training=True`` compiles the loss graph of the spec's [train] table and differentiates
-    it (pipeline "training"): the Program gains ``value_and_grad``. ``passes`` is a pipeline
+    it (pipeline "training"): the Program gains ``value_and_grad``. ``jet=1`` or ``jet=2``
+    runs the jet pass (before expand-layers): the Program gains ``jet(params, x)``, the
+    model's input derivatives (numpy and torch targets). ``passes`` is a pipeline
     name ("inference", "reference", "training", "training-reference") or a pass list such as
     ``"expand-layers,lower-basis{eval=cox-de-boor}"``; default "inference". ``dump`` prints
     or writes IR between passes. ``check_roundtrip`` checks parse(print(ir)) == ir after
@@ -149,10 +176,32 @@ def compile(spec: SpecSource, target: str = "numpy", *, training: bool = False,
     graph = build_loss_graph(spec) if training else build_graph(spec)
     if passes is None:
         passes = "training" if training else "inference"
-    manager = PassManager(parse_pipeline(passes), dump=dump, check_roundtrip=check_roundtrip)
+    steps = parse_pipeline(passes)
+    if jet:
+        steps = _with_jet(steps, target, jet, training)
+    manager = PassManager(steps, dump=dump, check_roundtrip=check_roundtrip)
     result = manager.run(graph)
     if training and not is_training_graph(result.graph):
         raise KanccError(f"training=True needs a pipeline that runs autodiff (such as "
                          f"\"training\"); {passes!r} does not")
     source = TARGETS[target].emit(result.graph)
     return Program(spec, target, result, source)
+
+
+def _with_jet(steps: tuple[Step, ...], target: str, jet: int, training: bool
+              ) -> tuple[Step, ...]:
+    """``steps`` with the jet pass inserted before expand-layers (after the passes that
+    rewrite the spec view: refine, tucker, to-relu-basis), for a target that renders jets."""
+    if jet not in (1, 2):
+        raise KanccError(f"jet must be 0, 1 or 2, got {jet!r}")
+    if training:
+        raise KanccError("jet and training cannot be combined yet: a jet program evaluates "
+                         "input derivatives; differentiating a loss of them is not built")
+    if not TARGETS[target].jets:
+        jet_targets = ", ".join(name for name, t in TARGETS.items() if t.jets)
+        raise BackendError(f"the {target} target does not compute jets yet (targets that "
+                           f"do: {jet_targets})")
+    names = [step.pass_.name for step in steps]
+    at = names.index("expand-layers") if "expand-layers" in names else 0
+    (jet_step,) = parse_pipeline(f"jet{{order={jet}}}")
+    return steps[:at] + (jet_step,) + steps[at:]

@@ -8,6 +8,7 @@ Ops are rendered by ``RULES``, one statement rule per op name.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 from kancc.ir import (
@@ -33,7 +34,7 @@ from ..source_text import (
     results_of,
     var,
 )
-from .runtime import LANGUAGE
+from .runtime import JET_RUNTIME, LANGUAGE
 
 HINT = "run expand-layers and lower-basis first (e.g. --passes inference)"
 
@@ -47,12 +48,15 @@ class _BasisFunctions:
         self.functions: list[str] = []
         self.names: dict[tuple[object, ...], str] = {}
 
-    def name_of(self, op: Op, derivative: bool) -> str:
-        key = (tuple((k, v) for k, v in op.attrs if k != "dpieces" or derivative), derivative)
+    def name_of(self, op: Op, derivative: int) -> str:
+        """The function evaluating op's basis (derivative 0), B' (1) or B'' (2)."""
+        used = ("", "dpieces", "d2pieces")[derivative]
+        key = (tuple((k, v) for k, v in op.attrs
+                     if k not in ("jet", "dpieces", "d2pieces") or k == used), derivative)
         if key in self.names:
             return self.names[key]
         index = len(self.names)
-        name = f"{'dbasis' if derivative else 'basis'}_{index}"
+        name = f"{('basis', 'dbasis', 'd2basis')[derivative]}_{index}"
         self.names[key] = name
         table = f"T{index}"
         if op.attr("kind") == "relu":
@@ -68,7 +72,7 @@ class _BasisFunctions:
         ]
         return name
 
-    def _local_basis(self, op: Op, table: str, derivative: bool) -> tuple[str, list[str]]:
+    def _local_basis(self, op: Op, table: str, derivative: int) -> tuple[str, list[str]]:
         """The r local values of each input, scattered into the dense basis tensor."""
         width = op.operands[0].type.shape[1]
         code = local_basis(op, LANGUAGE.syntax, "x", table, derivative=derivative,
@@ -76,11 +80,11 @@ class _BasisFunctions:
         self.tables += [f"# {t.comment}\n{t.name} = np.array({float_list(t.values, '')}, "
                         "dtype=DTYPE)" for t in code.tables]
         nb = n_basis(op.attr("order"), op.attr("grid"))
-        what = "d/dx of the basis" if derivative else "basis"
+        what = ("basis", "d/dx of the basis", "d2/dx2 of the basis")[derivative]
         return what, [*code.lines, f"return scatter_local(k, [{', '.join(code.values)}], {nb})"]
 
-    def _truncated_powers(self, op: Op, table: str, derivative: bool) -> tuple[str, list[str]]:
-        """Kind relu: every psi_j(x) = (x - t_j)_+^(r-1) (or its derivative), dense and in
+    def _truncated_powers(self, op: Op, table: str, derivative: int) -> tuple[str, list[str]]:
+        """Kind relu: every psi_j(x) = (x - t_j)_+^(r-1) (or its derivatives), dense and in
         float64 (the weights cancel; DESIGN.md 5); the first r powers are not truncated."""
         order = op.attr("order")
         knots = extended_knots(grid_points(op.attr_dict), order)
@@ -88,12 +92,15 @@ class _BasisFunctions:
         self.tables.append(f"# {table}: the knots t_0 .. t_{nb - 1} of the truncated powers\n"
                            f"{table} = np.array({float_list(knots[:nb], '')}, "
                            "dtype=np.float64)")
-        power = order - 1 - int(derivative)
-        scale = f"{order - 1}.0 * " if derivative and order > 2 else ""
-        value = "1.0" if power == 0 else f"{scale}d" + (f" ** {power}" if power > 1 else "")
+        power = order - 1 - derivative
+        factor = math.prod(range(power + 1, order))  # (r-1) ... (power+1) from differentiating
+        scale = f"{factor}.0 * " if factor > 1 else ""
+        value = f"{factor}.0" if power == 0 else f"{scale}d" + (f" ** {power}" if power > 1
+                                                                else "")
         result = "np.zeros_like(d)" if power < 0 else \
             f"np.where((d >= 0) | (np.arange({nb}) < {order}), {value}, 0.0)"
-        what = "d/dx of the truncated powers" if derivative else "truncated powers"
+        what = ("truncated powers", "d/dx of the truncated powers",
+                "d2/dx2 of the truncated powers")[derivative]
         return f"{what} (float64)", [f"d = x.astype(np.float64)[..., None] - {table}",
                                       f"return {result}"]
 
@@ -106,10 +113,11 @@ class _Body:
         self.lines: list[str] = []
         self.computed: dict[tuple[str, str], str] = {}
 
-    def basis(self, op: Op, derivative: bool = False) -> str:
-        """The variable holding the op's (derivative) basis of its input, computed once."""
+    def basis(self, op: Op, derivative: int = 0, x: str | None = None) -> str:
+        """The variable holding the op's (derivative) basis of its input (or of ``x``: a
+        jet's value), computed once."""
         function = self.functions.name_of(op, derivative)
-        x = operand_expr(op.operands[0])
+        x = operand_expr(op.operands[0]) if x is None else x
         if (function, x) not in self.computed:
             self.computed[(function, x)] = f"{function.replace('basis', 'B')}_{x}"
             self.lines.append(f"{self.computed[(function, x)]} = {function}({x})")
@@ -161,6 +169,24 @@ def _vjp_tucker(body: _Body, op: Op, args: list[str]) -> str:
     return f"tucker_vjp({body.basis(op)}, {dbasis}, {args[5]}, {', '.join(args[1:5])})"
 
 
+def _jet_bases(body: _Body, op: Op, jet: str) -> str:
+    """[B, B'(, B'')] of a jet layer's value, channel 0 of its jet."""
+    value = f"{jet}_value"
+    if ("value", jet) not in body.computed:
+        body.computed[("value", jet)] = value
+        body.lines.append(f"{value} = {jet}[:, :, 0]")
+    return f"[{', '.join(body.basis(op, level, value) for level in range(op.attr('jet') + 1))}]"
+
+
+def _jet_layer(body: _Body, op: Op, args: list[str]) -> str:
+    return f"jet_layer({args[0]}, {_jet_bases(body, op, args[0])}, {args[1]})"
+
+
+def _jet_tucker_layer(body: _Body, op: Op, args: list[str]) -> str:
+    return (f"jet_layer({args[0]}, {_jet_bases(body, op, args[0])}, "
+            f"tucker_weights({', '.join(args[1:])}))")
+
+
 RULES: dict[str, Rule] = {
     "kan.affine": lambda body, op, args: affine_call(op, args[0]),
     "kan.base_layer": lambda body, op, args: f"silu({args[0]}) @ {args[1]}",
@@ -174,6 +200,12 @@ RULES: dict[str, Rule] = {
     "kan.vjp_input": _vjp_input,
     "kan.tucker_layer": _tucker_layer,
     "kan.vjp_tucker": _vjp_tucker,
+    "kan.jet_seed": lambda body, op, args: f"jet_seed({args[0]}, {op.attr('jet')})",
+    "kan.jet_layer": _jet_layer,
+    "kan.jet_tucker_layer": _jet_tucker_layer,
+    "kan.jet_base_layer": lambda body, op, args: f"jet_base_layer({args[0]}, {args[1]}, "
+                                                 f"{op.attr('jet')})",
+    "kan.jet_affine": lambda body, op, args: "jet_" + affine_call(op, args[0]),
     **dict.fromkeys(LOSS_TEMPLATES, _loss_side),
 }
 
@@ -209,8 +241,13 @@ def emit_numpy(graph: Graph) -> str:
     entry_points = _forward(graph, forward_body, forward_ops, prediction.name)
     if training:
         entry_points += _value_and_grad(graph, training_body)
+    runtime = []
+    if any(has_trait(op, Trait.JET) for op in graph.ops):
+        notes[4:4] = ["A jet graph: forward returns the jet [batch, out, 1 + jet * in]: the "
+                      "value,", "then d/dx_k and (jet 2) d2/dx_k2 of every output."]
+        runtime.append(JET_RUNTIME)
     return module_text(graph, LANGUAGE, notes, constants, functions.tables,
-                       functions.functions + entry_points, "\n")
+                       runtime + functions.functions + entry_points, "\n")
 
 
 def _forward(graph: Graph, body: list[str], forward_ops: tuple[Op, ...],

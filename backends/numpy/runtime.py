@@ -32,6 +32,12 @@ def silu(x):
     return x / (1.0 + np.exp(-x))
 
 
+def dsilu(x):
+    """d/dx silu(x) = sigmoid(x) (1 + x (1 - sigmoid(x)))."""
+    sigmoid = 1.0 / (1.0 + np.exp(-x))
+    return sigmoid * (1.0 + x * (1.0 - sigmoid))
+
+
 def contract(basis, weights):
     """y[b, q] = sum_(p, i) basis[b, p, i] weights[(p, i), q]: one GEMM (in the basis's
     dtype: float64 for truncated powers), rounded to DTYPE."""
@@ -156,16 +162,73 @@ def tucker_vjp(basis, dbasis, g, core, u1, u2, u3):
     return tuple(grad.astype(DTYPE, copy=False) for grad in grads)
 
 
-def dsilu(x):
-    """d/dx silu(x) = sigmoid(x) (1 + x (1 - sigmoid(x)))."""
-    sigmoid = 1.0 / (1.0 + np.exp(-x))
-    return sigmoid * (1.0 + x * (1.0 - sigmoid))
-
-
 def dense_vjp_input(dbasis, g, weights):
     """dx[b, p] = sum_i dbasis[b, p, i] (g @ weights.T)[b, (p, i)]."""
     dx = np.sum(dbasis * (g @ weights.T).reshape(dbasis.shape), axis=2)
     return dx.astype(DTYPE, copy=False)
+'''
+
+JET_RUNTIME = '''
+
+
+def jet_seed(x, order):
+    """The jet [batch, d, 1 + order * d] of the model input: the value x, the first
+    derivatives d x_p / d x_k = [p = k], the second derivatives 0."""
+    n, d = x.shape
+    jet = np.zeros((n, d, 1 + order * d), dtype=x.dtype)
+    jet[:, :, 0] = x
+    jet[:, np.arange(d), 1 + np.arange(d)] = 1.0
+    return jet
+
+
+def jet_combine(jet, value, slope, curve):
+    """The jet of h[b, q] = value = sum_p f_qp(x_p) on the jet of x, from the edges'
+    derivatives slope[b, p, q] = f'_qp(x_p) and (order 2) curve[b, p, q] = f''_qp(x_p):
+    dh_q/dz_k = sum_p slope dx_p/dz_k; d2h_q/dz_k2 = sum_p curve (dx_p/dz_k)^2 + slope
+    d2x_p/dz_k2."""
+    d = (jet.shape[2] - 1) // (1 if curve is None else 2)
+    dx = jet[:, :, 1:1 + d]
+    channels = [value[:, :, None], np.einsum("bpq,bpk->bqk", slope, dx)]
+    if curve is not None:
+        channels.append(np.einsum("bpq,bpk->bqk", curve, dx * dx)
+                        + np.einsum("bpq,bpk->bqk", slope, jet[:, :, 1 + d:]))
+    return np.concatenate(channels, axis=2).astype(DTYPE, copy=False)
+
+
+def jet_layer(jet, bases, weights):
+    """A KAN layer on a jet: bases = [B, B', B''] (or [B, B']) of the value, each
+    [batch, in, n_b]; weights packed (in * n_b, out). phi'_qp(x_p) = sum_i w[p, i, q]
+    B'_i(x_p), and phi'' alike."""
+    n_in, n_b = bases[0].shape[1:]
+    w = weights.reshape(n_in, n_b, -1)
+    slope, *curve = (np.einsum("bpi,piq->bpq", b, w.astype(b.dtype)) for b in bases[1:])
+    return jet_combine(jet, contract(bases[0], weights), slope, curve[0] if curve else None)
+
+
+def tucker_weights(core, u1, u2, u3):
+    """W = core x1 u1 x2 u2 x3 u3 formed, packed (in * n_b, out) like a coef: jets of Tucker
+    layers (the reference favours plain code over the cheap order)."""
+    return np.einsum("abc,pa,qb,ic->piq", core, u1, u2, u3).reshape(-1, u2.shape[0])
+
+
+def jet_base_layer(jet, w, order):
+    """The base branch silu(x) @ w on a jet."""
+    x = jet[:, :, 0]
+    curve = (d2silu(x)[:, :, None] * w) if order == 2 else None
+    return jet_combine(jet, silu(x) @ w, dsilu(x)[:, :, None] * w, curve)
+
+
+def jet_affine(jet, scale, shift):
+    """kan.affine on a jet: every channel scaled, the value shifted."""
+    out = jet * np.asarray(scale, dtype=DTYPE)[:, None]
+    out[:, :, 0] += np.asarray(shift, dtype=DTYPE)
+    return out
+
+
+def d2silu(x):
+    """d2/dx2 silu(x) = sigmoid(x) (1 - sigmoid(x)) (2 + x (1 - 2 sigmoid(x)))."""
+    sigmoid = 1.0 / (1.0 + np.exp(-x))
+    return sigmoid * (1.0 - sigmoid) * (2.0 + x * (1.0 - 2.0 * sigmoid))
 '''
 
 LANGUAGE = Language(

@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from kancc.errors import BackendError
-from kancc.ir import Graph, Op, is_training_graph, n_basis
+from kancc.ir import Graph, Op, Trait, has_trait, is_training_graph, n_basis
 
 from ..local_basis import local_basis
 from ..loss_rules import loss_expression
@@ -34,7 +34,7 @@ from ..source_text import (
     var,
 )
 from ..torch_runtime import MODEL
-from .runtime import LANGUAGE
+from .runtime import JET_RUNTIME, LANGUAGE
 
 HINT = "run expand-layers and lower-basis first (e.g. --passes inference)"
 
@@ -47,8 +47,11 @@ class _BasisFunctions:
         self.functions: list[str] = []
         self.names: dict[tuple[object, ...], str] = {}
 
-    def name_of(self, op: Op) -> str:
-        key = tuple((k, v) for k, v in op.attrs if k != "dpieces")
+    def name_of(self, op: Op, derivative: int = 0) -> str:
+        """The function evaluating op's basis (derivative 0), B' (1) or B'' (2)."""
+        used = ("", "dpieces", "d2pieces")[derivative]
+        key = (tuple((k, v) for k, v in op.attrs
+                     if k not in ("jet", "dpieces", "d2pieces") or k == used), derivative)
         if key in self.names:
             return self.names[key]
         if op.attr("kind") == "relu":
@@ -56,18 +59,19 @@ class _BasisFunctions:
                                f"%{op.results[0].name}: kind=relu layers (to-relu-basis) are "
                                "rendered by the numpy backend only")
         index = len(self.names)
-        name = f"basis_{index}"
+        name = f"{('basis', 'dbasis', 'd2basis')[derivative]}_{index}"
         self.names[key] = name
-        code = local_basis(op, LANGUAGE.syntax, "x", f"T{index}",
+        code = local_basis(op, LANGUAGE.syntax, "x", f"T{index}", derivative,
                            inputs=f"torch.arange({op.operands[0].type.shape[1]}, "
                                   "device=x.device)")
         self.tables += [f"# {t.comment}\n{t.name}_VALUES = {float_list(t.values, '')}"
                         for t in code.tables]
         nb = n_basis(op.attr("order"), op.attr("grid"))
+        what = ("basis", "d/dx of the basis", "d2/dx2 of the basis")[derivative]
         self.functions += [
             "", "",
             f"def {name}(x):",
-            f'    """[batch, in, {nb}] basis of x: {describe_basis(op)}."""',
+            f'    """[batch, in, {nb}] {what} of x: {describe_basis(op)}."""',
             *(f'    {t.name} = device_table("{t.name}", {t.name}_VALUES, x.device, x.dtype)'
               for t in code.tables),
             *(f"    {line}" for line in code.lines),
@@ -83,6 +87,12 @@ def _loss_side(functions: _BasisFunctions, op: Op, args: list[str]) -> str:
     return loss_expression(op, args, "torch", args[0])
 
 
+def _jet_bases(functions: _BasisFunctions, op: Op, jet: str) -> str:
+    """[B, B'(, B'')] of a jet layer's value, channel 0 of its jet."""
+    names = [functions.name_of(op, level) for level in range(op.attr("jet") + 1)]
+    return "[" + ", ".join(f"{name}({jet}[:, :, 0])" for name in names) + "]"
+
+
 RULES: dict[str, Rule] = {
     "kan.basis": lambda f, op, args: f"{f.name_of(op)}({args[0]})",
     "kan.contract": lambda f, op, args: f"contract({args[0]}, {args[1]})",
@@ -92,6 +102,15 @@ RULES: dict[str, Rule] = {
     "kan.affine": lambda f, op, args: affine_call(op, args[0]),
     "kan.base_layer": lambda f, op, args: f"base_layer({args[0]}, {args[1]})",
     "kan.add": lambda f, op, args: f"{args[0]} + {args[1]}",
+    "kan.jet_seed": lambda f, op, args: f"jet_seed({args[0]}, {op.attr('jet')})",
+    "kan.jet_layer": lambda f, op, args: f"jet_layer({args[0]}, {_jet_bases(f, op, args[0])}, "
+                                         f"{args[1]})",
+    "kan.jet_tucker_layer": lambda f, op, args: f"jet_layer({args[0]}, "
+                                                f"{_jet_bases(f, op, args[0])}, "
+                                                f"tucker_coef({', '.join(args[1:])}))",
+    "kan.jet_base_layer": lambda f, op, args: f"jet_base_layer({args[0]}, {args[1]}, "
+                                              f"{op.attr('jet')})",
+    "kan.jet_affine": lambda f, op, args: "jet_" + affine_call(op, args[0]),
     **dict.fromkeys(("kan.loss", "kan.penalty"), _loss_side),
 }
 
@@ -134,8 +153,13 @@ def emit_torch(graph: Graph) -> str:
         *(["value_and_grad(params, x, y): the loss and its gradients, by autograd."]
           if training else []),
     ]
+    runtime = []
+    if any(has_trait(op, Trait.JET) for op in graph.ops):
+        notes[5:5] = ["A jet graph: forward returns the jet [batch, out, 1 + jet * in]: the "
+                      "value, then", "d/dx_k and (jet 2) d2/dx_k2 of every output."]
+        runtime.append(JET_RUNTIME)
     return module_text(graph, LANGUAGE, notes, [], functions.tables,
-                       functions.functions + run, MODEL)
+                       runtime + functions.functions + run, MODEL)
 
 
 def _value_and_grad(graph: Graph, body: list[str]) -> list[str]:

@@ -32,9 +32,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from fractions import Fraction
 
-from kancc import symbolic
 from kancc.errors import PassError
 from kancc.ir import (
     Attr,
@@ -44,28 +42,13 @@ from kancc.ir import (
     Param,
     Trait,
     Value,
-    extended_knots,
-    grid_points,
     has_trait,
 )
 from kancc.ir.schedule_attrs import SCHEDULE_KEYS
 
+from .lower_basis import derivative_pieces
 from .options import Choice, option
 from .pass_types import Pass, PassResult
-
-Table = tuple[tuple[Fraction, ...], ...]
-
-
-def derivative_pieces(op: Op) -> Table | tuple[Table, ...]:
-    """Exact pieces of d/dx B on each cell; one shared table when the grid is uniform."""
-    order = op.attr("order")
-    points = grid_points(op.attr_dict)
-    if op.attr("knots") == "uniform":
-        points = points[:2]  # every cell has the same pieces in s: derive them on one cell
-    tables = symbolic.local_derivative_pieces(order, extended_knots(points, order))
-    exact = tuple(tuple(tuple(map(symbolic.as_fraction, row)) for row in table)
-                  for table in tables)
-    return exact[0] if all(t == exact[0] for t in exact) else exact
 
 
 class _Sweep:

@@ -67,6 +67,19 @@ def horner_pieces(op: Op) -> Attr:
     return exact[0] if all(t == exact[0] for t in exact) else exact
 
 
+def derivative_pieces(op: Op, level: int = 1) -> Attr:
+    """Exact pieces of d^level/dx^level B on each cell; one shared table when the grid is
+    uniform (then every cell has the same pieces in s: derive them on one cell)."""
+    order = op.attr("order")
+    points = grid_points(op.attr_dict)
+    if op.attr("knots") == "uniform":
+        points = points[:2]
+    tables = symbolic.local_derivative_pieces(order, extended_knots(points, order), level)
+    exact = tuple(tuple(tuple(map(symbolic.as_fraction, row)) for row in table)
+                  for table in tables)
+    return exact[0] if all(t == exact[0] for t in exact) else exact
+
+
 def lower_op(op: Op, mode: str, where: str) -> Op:
     if op.attr("kind") == "relu":
         return op.without_attrs("eval").with_attrs(eval="dense")
@@ -75,6 +88,8 @@ def lower_op(op: Op, mode: str, where: str) -> Op:
             steps = symbolic.recurrence(op.attr("kind"), op.attr("order"))
             op = op.with_attrs(recurrence=steps)
         return op.without_attrs("eval").with_attrs(eval="recurrence")
+    if has_trait(op, Trait.JET):
+        return lower_jet_op(op, mode, where)
     if is_per_input(op.attr_dict):  # one knot vector per input: de Boor reads them all
         return op.without_attrs("eval", "pieces").with_attrs(eval="cox-de-boor")
     if mode in ("horner", "relu-local") and not op.has_attr("stencil"):
@@ -84,6 +99,21 @@ def lower_op(op: Op, mode: str, where: str) -> Op:
     if mode == "horner":
         lowered = lowered.with_attrs(pieces=horner_pieces(op))
     return lowered
+
+
+def lower_jet_op(op: Op, mode: str, where: str) -> Op:
+    """A B-spline jet layer: horner, with the exact pieces of B' and (jet 2) of B''."""
+    if is_per_input(op.attr_dict) or mode != "horner":
+        what = "one knot vector per input" if is_per_input(op.attr_dict) else f"eval={mode}"
+        raise PassError(f"{where} ({op.name} %{op.results[0].name}): jets are evaluated by "
+                        f"exact horner pieces, which {what} does not have")
+    if not op.has_attr("stencil"):
+        raise PassError(f"{where} ({op.name} %{op.results[0].name}) has no stencil attribute; "
+                        "run derive-stencils before lower-basis")
+    levels = {"dpieces": 1, "d2pieces": 2} if op.attr("jet") == 2 else {"dpieces": 1}
+    derivatives = {key: derivative_pieces(op, level) for key, level in levels.items()}
+    return op.without_attrs("eval", "pieces", *levels).with_attrs(
+        eval="horner", pieces=horner_pieces(op), **derivatives)
 
 
 def lower_basis(graph: Graph, options: LowerBasisOptions) -> PassResult:

@@ -17,7 +17,7 @@ from functools import lru_cache
 
 import sympy
 
-from .bspline import X, bspline_derivative_cell_polynomials
+from .bspline import X, bspline_cell_polynomials, bspline_derivative_cell_polynomials
 from .knots import Knots, KnotValues, as_knots
 
 Table = tuple[tuple[sympy.Rational, ...], ...]  # [m][d]
@@ -60,10 +60,14 @@ def local_pieces(order: int, knots: KnotValues, bands: Sequence[Sequence[object]
 
 
 @lru_cache(maxsize=256)
-def _derivative_tables(order: int, knots: Knots) -> tuple[Table, ...]:
+def _derivative_tables(order: int, knots: Knots, level: int) -> tuple[Table, ...]:
     r = order
     n = len(knots) - 2 * r + 1
-    derivatives = bspline_derivative_cell_polynomials(r, knots)
+    if level == 1:
+        cells_of = bspline_derivative_cell_polynomials(r, knots)
+    else:
+        cells_of = tuple({c: poly.diff((X, level)) for c, poly in cells.items()}
+                         for cells in bspline_cell_polynomials(r, knots))
     s = sympy.Symbol("s")
     tables = []
     for k in range(n):
@@ -71,9 +75,9 @@ def _derivative_tables(order: int, knots: Knots) -> tuple[Table, ...]:
         start, h = knots[cell], knots[cell + 1] - knots[cell]
         table = []
         for m in range(r):
-            poly = derivatives[k + m].get(cell)
+            poly = cells_of[k + m].get(cell)
             coeffs = [sympy.Integer(0)] * r
-            if poly is not None:
+            if poly is not None and not poly.is_zero:
                 in_s = sympy.Poly(poly.as_expr().subs(X, start + h * s), s)
                 for (d,), c in in_s.terms():
                     coeffs[d] = c
@@ -82,8 +86,13 @@ def _derivative_tables(order: int, knots: Knots) -> tuple[Table, ...]:
     return tuple(tables)
 
 
-def local_derivative_pieces(order: int, knots: KnotValues) -> tuple[Table, ...]:
-    """dpieces[k][m][d] = coefficient of s^d in d/dx B_{k+m} on cell k (s = (x - t_k)/h_k),
-    exact, from the lower-order difference formula (``bspline_derivative_cell_polynomials``).
-    Degree r-2, padded with zeros to r columns so the tables have the shape of the pieces."""
-    return _derivative_tables(order, as_knots(knots, order))
+def local_derivative_pieces(order: int, knots: KnotValues, level: int = 1
+                            ) -> tuple[Table, ...]:
+    """dpieces[k][m][d] = coefficient of s^d in d^level/dx^level B_{k+m} on cell k
+    (s = (x - t_k)/h_k), exact. Level 1 comes from the lower-order difference formula
+    (``bspline_derivative_cell_polynomials``), higher levels from differentiating the
+    Cox-de Boor pieces. Degree r-1-level (zero tables when level >= r), padded with zeros to
+    r columns so the tables have the shape of the pieces."""
+    if level < 1:
+        raise ValueError(f"level must be at least 1, got {level}")
+    return _derivative_tables(order, as_knots(knots, order), level)
