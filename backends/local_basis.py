@@ -33,7 +33,15 @@ from fractions import Fraction
 import numpy as np
 
 from kancc.errors import BackendError
-from kancc.ir import GLOBAL_KINDS, Op, extended_knots, grid_points, input_knots, is_per_input
+from kancc.ir import (
+    GLOBAL_KINDS,
+    PIECES_OF_LEVEL,
+    Op,
+    extended_knots,
+    grid_points,
+    input_knots,
+    is_per_input,
+)
 
 from .source_text import horner, literal, power, shifted
 
@@ -88,8 +96,8 @@ class _Builder:
     def __init__(self, op: Op, syntax: Syntax, x: str, prefix: str, derivative: int,
                  inputs: str | None) -> None:
         self.op, self.syntax, self.x, self.prefix = op, syntax, x, prefix
-        self.derivative = derivative  # 0: values, 1: d/dx, 2: d2/dx2
-        self.out = ("b", "db", "d2b")[derivative]
+        self.derivative = derivative  # 0: values, 1: d/dx, 2: d2/dx2, 3: d3/dx3
+        self.out = ("b", "db", "d2b", "d3b")[derivative]
         self.dtype = op.operands[0].type.dtype
         self.order: int = op.attr("order")
         self.grid: int = op.attr("grid")
@@ -203,12 +211,13 @@ class _Builder:
 
     def horner(self) -> None:
         r = self.order
-        key = ("pieces", "dpieces", "d2pieces")[self.derivative]
+        key = PIECES_OF_LEVEL[self.derivative]
         pieces = self.op.attr(key)
         shared = not isinstance(pieces[0][0], tuple)
         if not shared:
             flat = tuple(c for table in pieces for row in table for c in row)
-            what = ("B_{k+m}", "d/dx B_{k+m}", "d2/dx2 B_{k+m}")[self.derivative]
+            what = ("B_{k+m}", "d/dx B_{k+m}", "d2/dx2 B_{k+m}", "d3/dx3 B_{k+m}")[
+                self.derivative]
             name = self.table(key.upper(), flat, f"{key}[k][m][d]: s^d coefficient of {what}")
             self.emit(f"kp = k * {r * r}")
         for m in range(r):
@@ -222,24 +231,21 @@ class _Builder:
 
     def polynomial_recurrence(self) -> None:
         """v_{k+1} = a_k s v_k - c_k v_{k-1} from v_0 = 1; for derivatives also
-        p_{k+1} = a_k (v_k + s p_k) - c_k p_{k-1} (p = dv/ds) and
-        q_{k+1} = a_k (2 p_k + s q_k) - c_k q_{k-1} (q = d2v/ds2)."""
+        p_{k+1} = a_k (v_k + s p_k) - c_k p_{k-1} (p = dv/ds), and in general for the
+        m-th derivative w^(m)_{k+1} = a_k (m w^(m-1)_k + s w^(m)_k) - c_k w^(m)_{k-1}."""
         steps = self.op.attr("recurrence")
+        names = "vpqu"[:self.derivative + 1]  # v, dv/ds, d2v/ds2, d3v/ds3
         self.emit("v0 = s * 0.0 + 1.0")
-        if self.derivative:
-            self.emit("p0 = s * 0.0")
-        if self.derivative == 2:
-            self.emit("q0 = s * 0.0")
+        for name in names[1:]:
+            self.emit(f"{name}0 = s * 0.0")
         for k, (a, c) in enumerate(steps):
             scale = "" if a == 1 else f"{literal(a)} * "
-            minus = "" if c == 0 else f" - {literal(c)} * v{k - 1}"
-            self.emit(f"v{k + 1} = {scale}s * v{k}{minus}")
-            if self.derivative:
-                minus = "" if c == 0 else f" - {literal(c)} * p{k - 1}"
-                self.emit(f"p{k + 1} = {scale}(v{k} + s * p{k}){minus}")
-            if self.derivative == 2:
-                minus = "" if c == 0 else f" - {literal(c)} * q{k - 1}"
-                self.emit(f"q{k + 1} = {scale}(2.0 * p{k} + s * q{k}){minus}")
+            for m, name in enumerate(names):
+                minus = "" if c == 0 else f" - {literal(c)} * {name}{k - 1}"
+                lower = "" if m == 0 else f"{names[m - 1]}{k} + " if m == 1 else \
+                    f"{m}.0 * {names[m - 1]}{k} + "
+                body = f"s * {name}{k}" if m == 0 else f"({lower}s * {name}{k})"
+                self.emit(f"{name}{k + 1} = {scale}{body}{minus}")
         self.global_outputs()
 
     def fourier(self) -> None:
@@ -254,31 +260,33 @@ class _Builder:
         for j in range(2, harmonics + 1):
             self.emit(f"cos{j} = cos{j - 1} * cos1 - sin{j - 1} * sin1")
             self.emit(f"sin{j} = sin{j - 1} * cos1 + cos{j - 1} * sin1")
-        if self.derivative:
-            self.emit("p0 = s * 0.0")
-            self.emit("q0 = s * 0.0")
+        names = "vpqu"[:self.derivative + 1]  # v, dv/ds, d2v/ds2, d3v/ds3
+        for name in names[1:]:
+            self.emit(f"{name}0 = s * 0.0")
+        # d/ds steps cos -> -sin -> -cos -> sin -> cos (times j pi); sin enters at step 3
+        cycle = (("", "cos"), ("-", "sin"), ("-", "cos"), ("", "sin"))
         for j in range(1, harmonics + 1):
-            self.emit(f"v{2 * j - 1} = cos{j}")
-            self.emit(f"v{2 * j} = sin{j}")
-            if self.derivative:
-                w = literal(Fraction(j * np.pi))
-                self.emit(f"p{2 * j - 1} = -{w} * sin{j}")
-                self.emit(f"p{2 * j} = {w} * cos{j}")
-            if self.derivative == 2:  # d2/ds2 of cos, sin(j pi s) = -(j pi)^2 cos, sin
-                w2 = literal(Fraction(j * np.pi) ** 2)
-                self.emit(f"q{2 * j - 1} = -{w2} * cos{j}")
-                self.emit(f"q{2 * j} = -{w2} * sin{j}")
+            for m, name in enumerate(names):
+                w = "" if m == 0 else f"{literal(Fraction(j * np.pi) ** m)} * "
+                for offset, slot in ((0, 2 * j - 1), (3, 2 * j)):
+                    sign, fn = cycle[(offset + m) % 4]
+                    self.emit(f"{name}{slot} = {sign}{w}{fn}{j}")
         self.global_outputs()
 
     def global_outputs(self) -> None:
-        """b_m = v_m; db_m = p_m ds with ds = ds/dx = 1 - tanh(x)^2; d2b_m = q_m ds^2 +
-        p_m dds with dds = d2s/dx2 = -2 s ds."""
+        """b_m = v_m and, by the chain rule through s = tanh(x) (ds = 1 - s^2, dds = -2 s ds,
+        d3s = -2 (ds^2 + s dds)): db_m = p_m ds; d2b_m = q_m ds^2 + p_m dds;
+        d3b_m = u_m ds^3 + 3 q_m ds dds + p_m d3s."""
         if self.derivative:
             self.emit("ds = 1.0 - s * s")
-        if self.derivative == 2:
+        if self.derivative >= 2:
             self.emit("dds = -2.0 * s * ds")
+        if self.derivative == 3:
+            self.emit("d3s = -2.0 * (ds * ds + s * dds)")
         for m in range(self.order):
-            value = (f"v{m}", f"p{m} * ds", f"q{m} * ds * ds + p{m} * dds")[self.derivative]
+            value = (f"v{m}", f"p{m} * ds", f"q{m} * ds * ds + p{m} * dds",
+                     f"u{m} * ds * ds * ds + 3.0 * q{m} * ds * dds + p{m} * d3s")[
+                self.derivative]
             self.emit(f"{self.out}{m} = {value}")
 
     def relu_local(self) -> None:

@@ -73,6 +73,24 @@ def ops_computing(graph: Graph, value: Value) -> tuple[Op, ...]:
     return tuple(reversed(kept))
 
 
+def is_physics_graph(graph: Graph) -> bool:
+    """A training graph whose loss reads jets (kancc.physics): its inputs are named point
+    sets and data columns, not one batch (x, y)."""
+    return is_training_graph(graph) and any(has_trait(op, Trait.JET) for op in graph.ops)
+
+
+def loss_terms(graph: Graph) -> list[tuple[str, Value]]:
+    """(term name, value) of each kan.loss of a physics graph: the name is its target
+    input's (``residual.target`` -> ``residual``), which canonicalize keeps."""
+    terms = []
+    for op in graph.ops:
+        if op.name == "kan.loss":
+            name = op.operands[1].name
+            terms.append((name[:-len(".target")] if name.endswith(".target") else name,
+                          op.result))
+    return terms
+
+
 def gradient_entries(graph: Graph) -> list[str]:
     """The ``"name": value`` items of the gradient dict a training graph returns: one per
     trainable parameter, then d/dx under the input's name when the graph returns it."""

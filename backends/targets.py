@@ -32,6 +32,7 @@ class Target:
     device_problem: Callable[[], str | None] | None = None  # runtime installed, not usable
     slow_here: Callable[[], str | None] | None = None  # usable, but far from its speed
     jets: bool = False  # renders the jet ops (compile(..., jet=N))
+    physics: bool = False  # renders physics loss graphs (a [pde] spec's training program)
 
     def missing_runtime(self) -> str | None:
         """Why the emitted module cannot run here (a package is not installed), or None."""
@@ -67,7 +68,7 @@ def _triton_interpreted() -> str | None:
 
 TARGETS: dict[str, Target] = {t.name: t for t in (
     Target("numpy", emit_numpy, "numpy", ("numpy",), "pip install numpy",
-           "a standalone NumPy module: the readable reference", jets=True),
+           "a standalone NumPy module: the readable reference", jets=True, physics=True),
     Target("torch", emit_torch, "torch", ("torch",), "pip install torch",
            "plain PyTorch ops on any torch device, differentiated by torch autograd (to any "
            "order)", jets=True),

@@ -7,6 +7,7 @@ from .basis_attrs import (
     EVAL_MODES,
     GLOBAL_KINDS,
     MAX_ORDER,
+    PIECES_OF_LEVEL,
     extended_knots,
     extended_rows,
     grid_points,
@@ -23,6 +24,7 @@ from .verifier import VerifyError, verify
 
 __all__ = [
     "Attr", "BATCH", "EVAL_MODES", "GLOBAL_KINDS", "Graph", "MAX_ORDER", "OPS", "Op", "OpDef",
+    "PIECES_OF_LEVEL",
     "Operand", "Param", "ParseError", "TensorType", "Trait", "Value", "VerifyError", "batched",
     "extended_knots", "extended_rows", "format_attr", "freeze_attr", "grid_points", "has_trait",
     "input_knots", "is_per_input", "is_training_graph", "n_basis", "parse", "to_text", "verify",

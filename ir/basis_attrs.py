@@ -26,7 +26,9 @@ Lowering attributes (added by passes):
                 cell k, either one r x r table shared by all cells or n tables
   dpieces       for eval=horner on ops that need d/dx: the same tables for d/dx B_{k+m}
                 (degree r-2; the last column is zero)
-  d2pieces      for eval=horner on jet ops of order 2: the tables of d2/dx2 B_{k+m}
+  d2pieces      for eval=horner on jet ops of order 2 (and the reverse of order 1): the
+                tables of d2/dx2 B_{k+m}
+  d3pieces      on the reverse of a jet of order 2: the tables of d3/dx3 B_{k+m}
   recurrence    for the polynomial global kinds: [[a_k, c_k], ...], k = 0..order-2, with
                 phi_{k+1} = a_k t phi_k - c_k phi_{k-1} (derived by derive-stencils)
 
@@ -57,7 +59,8 @@ MAX_ORDER = 6
 MAX_GLOBAL_FUNCTIONS = 41
 BASIS_KEYS = ("kind", "order", "grid", "domain", "knots")
 LOWERING_KEYS = ("stencil", "stencil_scale", "eval", "pieces", "dpieces", "d2pieces",
-                 "recurrence")
+                 "d3pieces", "recurrence")
+PIECES_OF_LEVEL = ("pieces", "dpieces", "d2pieces", "d3pieces")  # d^m/dx^m B: its attribute
 JET_ORDERS = (1, 2)  # the derivative orders a jet carries (attribute ``jet``)
 LOSS_KINDS = ("mse", "cross_entropy")
 PENALTY_KINDS = ("l2",)
@@ -120,15 +123,15 @@ def extended_knots(points: tuple[Fraction, ...], order: int) -> tuple[Fraction, 
 def basis_errors(name: str, attrs: Mapping[str, Any], wants_dx: bool,
                  derivatives: int | None = None) -> list[str]:
     """Errors of the basis attributes, then (if those are sound) of the lowering ones; an op
-    that computes d/dx (``derivatives`` of them: 1, or 2 for a jet of order 2) with
-    eval=horner needs its dpieces (and d2pieces)."""
+    that computes d/dx (``derivatives`` of them: 1, or up to 3 for jets and their reverse)
+    with eval=horner needs its dpieces (and d2pieces, d3pieces)."""
     errors = _basis_attr_errors(attrs)
     if not errors:
         errors += _lowering_attr_errors(attrs)
-    needed = ("dpieces", "d2pieces")[:derivatives if derivatives is not None else int(wants_dx)]
-    for key in needed:
+    needed = PIECES_OF_LEVEL[1:1 + (derivatives if derivatives is not None else wants_dx)]
+    for level, key in enumerate(needed, start=1):
         if not errors and attrs.get("eval") == "horner" and key not in attrs:
-            what = "d/dx" if key == "dpieces" else "d2/dx2"
+            what = "d/dx" if level == 1 else f"d{level}/dx{level}"
             errors.append(f"{name} with eval=horner and {what} needs the {key} attribute")
     return errors
 
@@ -211,7 +214,7 @@ def _lowering_attr_errors(attrs: Mapping[str, Any]) -> list[str]:
     """Shapes of stencil / pieces and the evaluation mode, given valid order and grid."""
     errors = _stencil_errors(attrs) + _eval_errors(attrs)
     order, grid = attrs["order"], attrs["grid"]
-    for key in ("pieces", "dpieces", "d2pieces"):
+    for key in PIECES_OF_LEVEL:
         if key not in attrs:
             continue
         pieces = attrs[key]

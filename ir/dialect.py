@@ -146,10 +146,26 @@ def _base_check(op: Op) -> list[str]:
 
 
 def _jet_basis_check(op: Op) -> list[str]:
-    """A jet layer: its jet order, then its basis with the derivative pieces it needs."""
+    """A jet layer: its jet order, then its basis with the derivative pieces it needs (one
+    more level for the input cotangent of its reverse)."""
     errors = jet_errors(op.name, op.attr_dict)
+    extra = 1 if op.name == "kan.vjp_jet_input" else 0
     return errors or basis_errors(op.name, op.attr_dict, wants_dx=True,
-                                  derivatives=op.attr("jet"))
+                                  derivatives=op.attr("jet") + extra)
+
+
+def _channel_check(op: Op) -> list[str]:
+    return [f"{op.name}: {key} must be a non-negative integer, got {op.attr(key)!r}"
+            for key in ("output", "channel")
+            if not (isinstance(op.attr(key), int) and not isinstance(op.attr(key), bool)
+                    and op.attr(key) >= 0)]
+
+
+def _scale_check(op: Op) -> list[str]:
+    factor = op.attr("factor")
+    if isinstance(factor, int | Fraction) and not isinstance(factor, bool):
+        return []
+    return [f"{op.name}: factor must be an exact number, got {factor!r}"]
 
 
 def _jet_affine_check(op: Op) -> list[str]:
@@ -170,6 +186,7 @@ def _penalty_check(op: Op) -> list[str]:
 
 PLAIN_LOWERING_KEYS = tuple(key for key in LOWERING_KEYS if key != "d2pieces")  # not jets
 LOWERING = tuple(key for key in PLAIN_LOWERING_KEYS if key != "eval")
+JET_LOWERING = tuple(key for key in LOWERING_KEYS if key != "eval")
 BASE_FUNCTIONS = ("silu",)
 FUSED = LOWERING + ("strategy", "tile")  # and their kernels' schedule (schedule_attrs.py)
 
@@ -257,6 +274,35 @@ OPS: dict[str, OpDef] = {d.name: d for d in (
           type_rules.jet_of(type_rules.affine),
           "kan.affine on a jet: every channel scaled, the value shifted",
           traits=frozenset({Trait.JET}), check=_jet_affine_check),
+    OpDef("kan.vjp_jet_input", (Value, Param, Value), BASIS_KEYS + ("jet", "eval"),
+          JET_LOWERING, type_rules.vjp_jet_layer_input,
+          "d(loss)/d(input jet) of a kan.jet_layer from the cotangent of its output jet",
+          traits=frozenset({Trait.BASIS, Trait.READS_COEF, Trait.GRADIENT, Trait.JET}),
+          check=_jet_basis_check),
+    OpDef("kan.vjp_jet_coef", (Value, Param, Value), BASIS_KEYS + ("jet", "eval"),
+          JET_LOWERING, type_rules.vjp_jet_layer_coef,
+          "d(loss)/dcoef of a kan.jet_layer from the cotangent of its output jet",
+          traits=frozenset({Trait.BASIS, Trait.READS_COEF, Trait.GRADIENT,
+                            Trait.DIFFERENTIATES_PARAMS, Trait.JET}),
+          check=_jet_basis_check),
+    OpDef("kan.vjp_jet_base_input", (Value, Param, Value), ("fn", "jet"), (),
+          type_rules.vjp_jet_base_input, "d(loss)/d(input jet) of a kan.jet_base_layer",
+          traits=frozenset({Trait.GRADIENT, Trait.JET}), check=_jet_base_check),
+    OpDef("kan.vjp_jet_base_weight", (Value, Param, Value), ("fn", "jet"), (),
+          type_rules.vjp_jet_base_weight, "d(loss)/dw of a kan.jet_base_layer",
+          traits=frozenset({Trait.GRADIENT, Trait.DIFFERENTIATES_PARAMS, Trait.JET}),
+          check=_jet_base_check),
+    # Residuals of PDE losses: elementwise ops on channels of jets (DESIGN.md 3)
+    OpDef("kan.jet_channel", (Value,), ("output", "channel"), (), type_rules.jet_channel,
+          "y[:, 0] = jet[:, output, channel]: a value (0), d/dx_k (k + 1), d2/dx_k2 (d + k + 1)",
+          check=_channel_check),
+    OpDef("kan.vjp_jet_channel", (Value, Value), ("output", "channel"), (),
+          type_rules.vjp_jet_channel,
+          "the cotangent g [B, 1] of a kan.jet_channel placed in its jet (zeros elsewhere)",
+          check=_channel_check),
+    OpDef("kan.mul", (Value, Value), (), (), type_rules.elementwise, "a * b, same types"),
+    OpDef("kan.scale", (Value,), ("factor",), (), type_rules.elementwise,
+          "a * factor (an exact constant)", check=_scale_check),
 )}
 
 

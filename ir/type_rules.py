@@ -210,6 +210,64 @@ def jet_of(rule: Rule) -> Rule:
     return infer
 
 
+def jet_channel(op: Op) -> tuple[TensorType, ...]:
+    """One channel of one output of a jet [B, out, C] -> [B, 1]."""
+    jet = op.operands[0]
+    _require_rank(jet, 3)
+    _, width, channels = jet.type.shape
+    for key, size in (("output", width), ("channel", channels)):
+        index = op.attr(key)
+        if not (isinstance(index, int) and isinstance(size, int) and 0 <= index < size):
+            raise TypeError(f"{key}={index!r} is outside {ref(jet)} of type {jet.type}")
+    return (TensorType(jet.type.dtype, (jet.type.shape[0], 1)),)
+
+
+def vjp_jet_channel(op: Op) -> tuple[TensorType, ...]:
+    """The cotangent g [B, 1] of one channel, placed in the jet's type (zeros elsewhere)."""
+    (value,) = jet_channel(op)
+    grad = op.operands[1]
+    if grad.type != value:
+        raise TypeError(f"{ref(grad)} has type {grad.type} but the channel is {value}")
+    return (op.operands[0].type,)
+
+
+def elementwise(op: Op) -> tuple[TensorType, ...]:
+    """kan.mul and kan.scale: values of one type -> that type."""
+    if len(op.operands) == 2:
+        return add(op)
+    return (op.operands[0].type,)
+
+
+def vjp_jet_layer_input(op: Op) -> tuple[TensorType, ...]:
+    """d(loss)/d(jet) of a jet layer (operand 2: the cotangent of its output jet)."""
+    return (_jet_cotangent(op, layer).type,)
+
+
+def vjp_jet_layer_coef(op: Op) -> tuple[TensorType, ...]:
+    _jet_cotangent(op, layer)
+    return (op.operands[1].type,)
+
+
+def vjp_jet_base_input(op: Op) -> tuple[TensorType, ...]:
+    return (_jet_cotangent(op, base_layer).type,)
+
+
+def vjp_jet_base_weight(op: Op) -> tuple[TensorType, ...]:
+    _jet_cotangent(op, base_layer)
+    return (op.operands[1].type,)
+
+
+def _jet_cotangent(op: Op, rule: Rule) -> Value:
+    """Checks the cotangent (operand 2) has the type of the jet op's output; the input jet."""
+    (output,) = jet_of(rule)(Op(op.name, op.operands[:2], op.attrs, op.results[:1]))
+    grad = op.operands[2]
+    if grad.type != output:
+        raise TypeError(f"{ref(grad)} has type {grad.type} but the jet layer gives {output}")
+    jet = op.operands[0]
+    assert isinstance(jet, Value)
+    return jet
+
+
 def ref(v: Operand) -> str:
     return f"%{v.name}" if isinstance(v, Value) else f"@{v.name}"
 

@@ -22,6 +22,8 @@ from kancc.ir import Graph, is_training_graph
 from .errors import BackendError, KanccError, SlowTargetWarning
 from .frontend import build_graph, build_loss_graph, spec_init_params
 from .passes import DumpOptions, PassManager, PipelineResult, Step, parse_pipeline
+from .physics import physics_loss_graph
+from .physics.problem import loss_terms
 from .spec import Spec, SpecSource, load_spec
 from .storage import load_module
 
@@ -131,6 +133,15 @@ class Program:
         loss, grads = self.module.value_and_grad(tensors, xt, yt)
         return float(loss), {k: v.detach().cpu().numpy() for k, v in grads.items()}
 
+    def physics_loss(self, params: Mapping[str, np.ndarray], inputs: Mapping[str, np.ndarray]
+                     ) -> tuple[float, dict[str, np.ndarray], dict[str, float]]:
+        """(loss, gradients, loss terms by name) of a [pde] spec's training program on its
+        named inputs (``kancc.physics.problem.collocation_inputs``)."""
+        if self.spec.pde is None or not self.training:
+            raise KanccError("physics_loss needs a [pde] spec compiled with training=True")
+        loss, grads, terms = self.module.value_and_grad(params, inputs)
+        return float(loss), dict(grads), dict(terms)
+
     def torch_module(self, params: Mapping[str, np.ndarray] | None = None, seed: int = 0
                      ) -> Any:
         """The compiled model as an initialized ``torch.nn.Module`` (targets whose module
@@ -162,9 +173,11 @@ def compile(spec: SpecSource, target: str = "numpy", *, training: bool = False,
     "numpy" or "triton").
 
     ``training=True`` compiles the loss graph of the spec's [train] table and differentiates
-    it (pipeline "training"): the Program gains ``value_and_grad``. ``jet=1`` or ``jet=2``
-    runs the jet pass (before expand-layers): the Program gains ``jet(params, x)``, the
-    model's input derivatives (numpy and torch targets). ``passes`` is a pipeline
+    it (pipeline "training"): the Program gains ``value_and_grad``; of a spec with a [pde]
+    table, the physics loss (kancc.physics) instead: the Program gains ``physics_loss``.
+    ``jet=1`` or ``jet=2`` runs the jet pass (before expand-layers): the Program gains
+    ``jet(params, x)``, the model's input derivatives (numpy and torch targets). ``passes``
+    is a pipeline
     name ("inference", "reference", "training", "training-reference") or a pass list such as
     ``"expand-layers,lower-basis{eval=cox-de-boor}"``; default "inference". ``dump`` prints
     or writes IR between passes. ``check_roundtrip`` checks parse(print(ir)) == ir after
@@ -174,6 +187,11 @@ def compile(spec: SpecSource, target: str = "numpy", *, training: bool = False,
         raise KanccError(f"unknown target {target!r}; choose one of {', '.join(TARGETS)}")
     spec = load_spec(spec)
     graph = build_loss_graph(spec) if training else build_graph(spec)
+    if training and spec.pde is not None:
+        if not TARGETS[target].physics:
+            raise BackendError(f"the {target} target does not render physics losses yet "
+                               "(the numpy target does)")
+        graph = physics_loss_graph(spec, loss_terms(spec))
     if passes is None:
         passes = "training" if training else "inference"
     steps = parse_pipeline(passes)

@@ -260,7 +260,7 @@ def test_the_spec_reference_is_current_and_complete():
     committed = (Path(__file__).resolve().parents[1] / "docs" / "spec_reference.md")
     assert committed.read_text() == text, "regenerate: python -m kancc.spec.reference " \
                                           "> docs/spec_reference.md"
-    sections = {part.split("]", 1)[0]: part for part in text.split("\n## [")[1:]}
+    sections = {part.lstrip("[").split("]", 1)[0]: part for part in text.split("\n## [")[1:]}
     expected = {"model": spec_load.MODEL_KEYS, "basis": LAYER_KEYS}
     expected.update({path: tuple(name for name, _ in keys_of(table))
                      for path, table, _ in declared_tables()})

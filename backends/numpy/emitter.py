@@ -12,6 +12,7 @@ import math
 from collections.abc import Callable
 
 from kancc.ir import (
+    PIECES_OF_LEVEL,
     Graph,
     Op,
     Trait,
@@ -24,17 +25,25 @@ from kancc.ir import (
 
 from ..local_basis import local_basis
 from ..loss_rules import LOSS_TEMPLATES, loss_expression
-from ..module_skeleton import check_renderable, gradient_entries, module_text, prediction_ops
+from ..module_skeleton import (
+    check_renderable,
+    gradient_entries,
+    is_physics_graph,
+    loss_terms,
+    module_text,
+    prediction_ops,
+)
 from ..source_text import (
     affine_call,
     describe_basis,
     float_list,
+    literal,
     op_comment,
     operand_expr,
     results_of,
     var,
 )
-from .runtime import JET_RUNTIME, LANGUAGE
+from .runtime import JET_RUNTIME, LANGUAGE, PHYSICS_RUNTIME
 
 HINT = "run expand-layers and lower-basis first (e.g. --passes inference)"
 
@@ -50,13 +59,12 @@ class _BasisFunctions:
 
     def name_of(self, op: Op, derivative: int) -> str:
         """The function evaluating op's basis (derivative 0), B' (1) or B'' (2)."""
-        used = ("", "dpieces", "d2pieces")[derivative]
-        key = (tuple((k, v) for k, v in op.attrs
-                     if k not in ("jet", "dpieces", "d2pieces") or k == used), derivative)
+        unused = {"jet", *PIECES_OF_LEVEL[1:]} - {PIECES_OF_LEVEL[derivative]}
+        key = (tuple((k, v) for k, v in op.attrs if k not in unused), derivative)
         if key in self.names:
             return self.names[key]
         index = len(self.names)
-        name = f"{('basis', 'dbasis', 'd2basis')[derivative]}_{index}"
+        name = f"{('basis', 'dbasis', 'd2basis', 'd3basis')[derivative]}_{index}"
         self.names[key] = name
         table = f"T{index}"
         if op.attr("kind") == "relu":
@@ -80,7 +88,8 @@ class _BasisFunctions:
         self.tables += [f"# {t.comment}\n{t.name} = np.array({float_list(t.values, '')}, "
                         "dtype=DTYPE)" for t in code.tables]
         nb = n_basis(op.attr("order"), op.attr("grid"))
-        what = ("basis", "d/dx of the basis", "d2/dx2 of the basis")[derivative]
+        what = ("basis", "d/dx of the basis", "d2/dx2 of the basis",
+                "d3/dx3 of the basis")[derivative]
         return what, [*code.lines, f"return scatter_local(k, [{', '.join(code.values)}], {nb})"]
 
     def _truncated_powers(self, op: Op, table: str, derivative: int) -> tuple[str, list[str]]:
@@ -100,7 +109,7 @@ class _BasisFunctions:
         result = "np.zeros_like(d)" if power < 0 else \
             f"np.where((d >= 0) | (np.arange({nb}) < {order}), {value}, 0.0)"
         what = ("truncated powers", "d/dx of the truncated powers",
-                "d2/dx2 of the truncated powers")[derivative]
+                "d2/dx2 of the truncated powers", "d3/dx3 of the truncated powers")[derivative]
         return f"{what} (float64)", [f"d = x.astype(np.float64)[..., None] - {table}",
                                       f"return {result}"]
 
@@ -169,22 +178,33 @@ def _vjp_tucker(body: _Body, op: Op, args: list[str]) -> str:
     return f"tucker_vjp({body.basis(op)}, {dbasis}, {args[5]}, {', '.join(args[1:5])})"
 
 
-def _jet_bases(body: _Body, op: Op, jet: str) -> str:
-    """[B, B'(, B'')] of a jet layer's value, channel 0 of its jet."""
+def _jet_bases(body: _Body, op: Op, jet: str, levels: range) -> str:
+    """[B^(m) for m in levels] of a jet layer's value, channel 0 of its jet."""
     value = f"{jet}_value"
     if ("value", jet) not in body.computed:
         body.computed[("value", jet)] = value
         body.lines.append(f"{value} = {jet}[:, :, 0]")
-    return f"[{', '.join(body.basis(op, level, value) for level in range(op.attr('jet') + 1))}]"
+    return f"[{', '.join(body.basis(op, level, value) for level in levels)}]"
 
 
 def _jet_layer(body: _Body, op: Op, args: list[str]) -> str:
-    return f"jet_layer({args[0]}, {_jet_bases(body, op, args[0])}, {args[1]})"
+    bases = _jet_bases(body, op, args[0], range(op.attr("jet") + 1))
+    return f"jet_layer({args[0]}, {bases}, {args[1]})"
+
+
+def _vjp_jet_coef(body: _Body, op: Op, args: list[str]) -> str:
+    bases = _jet_bases(body, op, args[0], range(op.attr("jet") + 1))
+    return f"jet_vjp_coef({args[0]}, {bases}, {args[2]})"
+
+
+def _vjp_jet_input(body: _Body, op: Op, args: list[str]) -> str:
+    bases = _jet_bases(body, op, args[0], range(1, op.attr("jet") + 2))
+    return f"jet_vjp_input({args[0]}, {bases}, {args[2]}, {args[1]})"
 
 
 def _jet_tucker_layer(body: _Body, op: Op, args: list[str]) -> str:
-    return (f"jet_layer({args[0]}, {_jet_bases(body, op, args[0])}, "
-            f"tucker_weights({', '.join(args[1:])}))")
+    bases = _jet_bases(body, op, args[0], range(op.attr("jet") + 1))
+    return f"jet_layer({args[0]}, {bases}, tucker_weights({', '.join(args[1:])}))"
 
 
 RULES: dict[str, Rule] = {
@@ -206,6 +226,18 @@ RULES: dict[str, Rule] = {
     "kan.jet_base_layer": lambda body, op, args: f"jet_base_layer({args[0]}, {args[1]}, "
                                                  f"{op.attr('jet')})",
     "kan.jet_affine": lambda body, op, args: "jet_" + affine_call(op, args[0]),
+    "kan.vjp_jet_coef": _vjp_jet_coef,
+    "kan.vjp_jet_input": _vjp_jet_input,
+    "kan.vjp_jet_base_weight": lambda body, op, args: f"jet_base_vjp_weight({args[0]}, "
+                                                      f"{args[2]}, {op.attr('jet')})",
+    "kan.vjp_jet_base_input": lambda body, op, args: f"jet_base_vjp_input({args[0]}, {args[1]}, "
+                                                     f"{args[2]}, {op.attr('jet')})",
+    "kan.jet_channel": lambda body, op, args: f"{args[0]}[:, {op.attr('output')}, "
+                                              f"{op.attr('channel')}:{op.attr('channel') + 1}]",
+    "kan.vjp_jet_channel": lambda body, op, args: f"vjp_jet_channel({args[0]}, {args[1]}, "
+                                                  f"{op.attr('output')}, {op.attr('channel')})",
+    "kan.mul": lambda body, op, args: f"{args[0]} * {args[1]}",
+    "kan.scale": lambda body, op, args: f"{args[0]} * {literal(op.attr('factor'))}",
     **dict.fromkeys(LOSS_TEMPLATES, _loss_side),
 }
 
@@ -220,6 +252,8 @@ def emit_numpy(graph: Graph) -> str:
     """Python source of the standalone NumPy module for ``graph`` (inference or training)."""
     check_renderable(graph, "numpy", RULES, HINT)
     functions = _BasisFunctions()
+    if is_physics_graph(graph):
+        return _physics_module(graph, functions)
     forward_ops, prediction = prediction_ops(graph)
     forward_body = _Body(functions).render(forward_ops)
     training = is_training_graph(graph)
@@ -248,6 +282,37 @@ def emit_numpy(graph: Graph) -> str:
         runtime.append(JET_RUNTIME)
     return module_text(graph, LANGUAGE, notes, constants, functions.tables,
                        runtime + functions.functions + entry_points, "\n")
+
+
+def _physics_module(graph: Graph, functions: _BasisFunctions) -> str:
+    """A physics loss graph's module: value_and_grad(params, inputs) on named inputs."""
+    body = _Body(functions).render(graph.ops)
+    notes = [
+        "Standalone (imports numpy only) and deterministic: a physics-informed loss.",
+        "",
+        "value_and_grad(params, inputs): inputs maps each name in INPUTS (point sets and",
+        "data columns) to its array; returns the loss, the gradient of every parameter and",
+        "the loss terms by name.",
+    ]
+    widths = {v.name: v.type.shape[1] for v in graph.inputs}
+    rows = {v.name: v.type.shape[0] for v in graph.inputs}
+    constants = [f"PACKED = {packed_names(graph)}", f"INPUTS = {widths!r}",
+                 f"INPUT_ROWS = {rows!r}  # inputs of one symbol have equal rows"]
+    terms = ", ".join(f'"{name}": float({var(value)})' for name, value in loss_terms(graph))
+    entry = [
+        "", "",
+        "def value_and_grad(params, inputs):",
+        '    """(loss, grads, terms) of the physics loss on the named inputs."""',
+        "    packed = pack_params(params)",
+        "    arrays = check_named_inputs(inputs)",
+        *(f'    {var(v)} = arrays["{v.name}"]' for v in graph.inputs),
+        '    with np.errstate(invalid="ignore", over="ignore"):',
+        *("        " + line for line in body),
+        f"    return float({var(graph.outputs[0])}), {{{', '.join(gradient_entries(graph))}}}, "
+        f"{{{terms}}}",
+    ]
+    return module_text(graph, LANGUAGE, notes, constants, functions.tables,
+                       [JET_RUNTIME, PHYSICS_RUNTIME] + functions.functions + entry, "\n")
 
 
 def _forward(graph: Graph, body: list[str], forward_ops: tuple[Op, ...],

@@ -213,9 +213,9 @@ def tucker_weights(core, u1, u2, u3):
 
 def jet_base_layer(jet, w, order):
     """The base branch silu(x) @ w on a jet."""
-    x = jet[:, :, 0]
-    curve = (d2silu(x)[:, :, None] * w) if order == 2 else None
-    return jet_combine(jet, silu(x) @ w, dsilu(x)[:, :, None] * w, curve)
+    value, slope, curve, _ = silu_derivatives(jet[:, :, 0])
+    return jet_combine(jet, value @ w, slope[:, :, None] * w,
+                       curve[:, :, None] * w if order == 2 else None)
 
 
 def jet_affine(jet, scale, shift):
@@ -225,10 +225,79 @@ def jet_affine(jet, scale, shift):
     return out
 
 
-def d2silu(x):
-    """d2/dx2 silu(x) = sigmoid(x) (1 - sigmoid(x)) (2 + x (1 - 2 sigmoid(x)))."""
-    sigmoid = 1.0 / (1.0 + np.exp(-x))
-    return sigmoid * (1.0 - sigmoid) * (2.0 + x * (1.0 - 2.0 * sigmoid))
+def silu_derivatives(x):
+    """silu and its first three derivatives: with s = sigmoid(x), s' = s (1 - s),
+    silu' = s (1 + x (1 - s)), silu'' = s' (2 + x (1 - 2 s)),
+    silu^(3) = s' ((1 - 2 s) (3 + x (1 - 2 s)) - 2 x s')."""
+    s = 1.0 / (1.0 + np.exp(-x))
+    ds, u = s * (1.0 - s), 1.0 - 2.0 * s
+    return (x * s, s * (1.0 + x * (1.0 - s)), ds * (2.0 + x * u),
+            ds * (u * (3.0 + x * u) - 2.0 * x * ds))
+
+
+def jet_parts(jet, g, order):
+    """What multiplies f, f' and f'' of each edge [batch, in, out] in the cotangent of a
+    jet combination (g: the cotangent of its output jet): a0 = g0, a1 = sum_k g1 dx + g2
+    d2x, a2 = sum_k g2 dx^2."""
+    d = (jet.shape[2] - 1) // order
+    dx = jet[:, :, 1:1 + d]
+    a0 = np.broadcast_to(g[:, None, :, 0], (jet.shape[0], jet.shape[1], g.shape[1]))
+    a1 = np.einsum("bqk,bpk->bpq", g[:, :, 1:1 + d], dx)
+    if order == 1:
+        return [a0, a1]
+    g2 = g[:, :, 1 + d:]
+    a1 = a1 + np.einsum("bqk,bpk->bpq", g2, jet[:, :, 1 + d:])
+    return [a0, a1, np.einsum("bqk,bpk->bpq", g2, dx * dx)]
+
+
+def jet_input_cotangent(jet, g, edges, order):
+    """d(loss)/d(input jet) from the edges' derivatives f', f'' (and f^(3)), each
+    [batch, in, out]: the value channel sums f^(m+1) a_m; d(dx) = sum_q g1 f' + 2 g2 f'' dx;
+    d(d2x) = sum_q g2 f'."""
+    d = (jet.shape[2] - 1) // order
+    parts = jet_parts(jet, g, order)
+    value = sum(np.sum(edge * part, axis=2) for edge, part in zip(edges, parts))
+    first = np.einsum("bqk,bpq->bpk", g[:, :, 1:1 + d], edges[0])
+    channels = [value[:, :, None], first]
+    if order == 2:
+        g2 = g[:, :, 1 + d:]
+        channels[1] = first + 2.0 * np.einsum("bqk,bpq->bpk", g2, edges[1]) * jet[:, :, 1:1 + d]
+        channels.append(np.einsum("bqk,bpq->bpk", g2, edges[0]))
+    return np.concatenate(channels, axis=2).astype(DTYPE, copy=False)
+
+
+def jet_vjp_coef(jet, bases, g):
+    """dcoef[p, q, i] = sum_b sum_m B^(m)_i(x_p) a_m[b, p, q] (bases: B .. B^(order))."""
+    parts = jet_parts(jet, g, len(bases) - 1)
+    grad = sum(np.einsum("bpi,bpq->pqi", basis, part) for basis, part in zip(bases, parts))
+    return grad.astype(DTYPE, copy=False)
+
+
+def jet_vjp_input(jet, bases, g, weights):
+    """d(loss)/d(input jet) of a jet layer (bases: B' .. B^(order + 1))."""
+    n_in, n_b = bases[0].shape[1:]
+    w = weights.reshape(n_in, n_b, -1)
+    edges = [np.einsum("bpi,piq->bpq", basis, w.astype(basis.dtype)) for basis in bases]
+    return jet_input_cotangent(jet, g, edges, len(bases) - 1)
+
+
+def jet_base_vjp_weight(jet, g, order):
+    """dw[p, q] = sum_b sum_m silu^(m)(x_p) a_m[b, p, q]."""
+    parts = jet_parts(jet, g, order)
+    fns = silu_derivatives(jet[:, :, 0])
+    return sum(np.einsum("bp,bpq->pq", fn, part) for fn, part in zip(fns, parts))
+
+
+def jet_base_vjp_input(jet, w, g, order):
+    fns = silu_derivatives(jet[:, :, 0])[1:order + 2]
+    return jet_input_cotangent(jet, g, [fn[:, :, None] * w for fn in fns], order)
+
+
+def vjp_jet_channel(jet, g, output, channel):
+    """The cotangent of jet[:, output, channel]: g there, zeros elsewhere."""
+    out = np.zeros_like(jet)
+    out[:, output, channel] = g[:, 0]
+    return out
 '''
 
 LANGUAGE = Language(
@@ -239,3 +308,25 @@ LANGUAGE = Language(
     runtime=RUNTIME,
     training_runtime=TRAINING_RUNTIME,
 )
+
+PHYSICS_RUNTIME = '''
+
+
+def check_named_inputs(inputs):
+    """Each input of INPUTS as a 2-D DTYPE array of its width; inputs that share a row
+    symbol have equal rows."""
+    arrays, rows = {}, {}
+    for name, width in INPUTS.items():
+        if name not in inputs:
+            raise KeyError(f"inputs has no {name!r} (expected: {list(INPUTS)})")
+        value = np.asarray(inputs[name], dtype=DTYPE)
+        if value.ndim != 2 or value.shape[1] != width or value.shape[0] == 0:
+            raise ValueError(f"inputs[{name!r}] must have shape (rows > 0, {width}), "
+                             f"got {value.shape}")
+        symbol = INPUT_ROWS[name]
+        if rows.setdefault(symbol, value.shape[0]) != value.shape[0]:
+            raise ValueError(f"inputs[{name!r}] has {value.shape[0]} rows, but other inputs "
+                             f"of its point set have {rows[symbol]}")
+        arrays[name] = value
+    return arrays
+'''

@@ -35,6 +35,7 @@ from dataclasses import dataclass
 
 from kancc.errors import PassError
 from kancc.ir import (
+    PIECES_OF_LEVEL,
     Attr,
     Graph,
     Op,
@@ -60,6 +61,7 @@ class _Sweep:
         self.cotangent: dict[str, Value] = {}
         self.taken = {v.name for v in graph.inputs} | {r.name for op in graph.ops
                                                        for r in op.results}
+        self.producer = {r.name: op for op in graph.ops for r in op.results}
         self.counter = 0
 
     def fresh(self, like: Operand) -> Value:
@@ -87,8 +89,12 @@ class _Sweep:
         self.cotangent[key] = grad
 
     def needs_dx(self, x: Operand) -> bool:
-        """d/dx of a layer's input: always inside the model; of the model input on request."""
-        return self.want_input or x not in self.graph.inputs
+        """d/dx of a layer's input: always inside the model; of the model input (or of the
+        jet seeded from it) on request."""
+        if self.want_input:
+            return True
+        seed = self.producer.get(x.name)
+        return x not in self.graph.inputs and (seed is None or seed.name != "kan.jet_seed")
 
     def loss_terms(self, value: Operand, producer: dict[str, Op]) -> list[Op]:
         """The loss-term ops (kan.loss, kan.penalty) summed (through kan.add) into ``value``."""
@@ -106,8 +112,7 @@ class _Sweep:
         if len(graph.outputs) != 1 or graph.outputs[0].type.rank != 0:
             raise PassError("autodiff needs a loss graph: one scalar output (compile with "
                             "training=True, which adds the loss from the spec's [train] table)")
-        producer = {r.name: op for op in graph.ops for r in op.results}
-        loss_ops = self.loss_terms(graph.outputs[0], producer)
+        loss_ops = self.loss_terms(graph.outputs[0], self.producer)
         for term in loss_ops:
             LOSS_RULES[term.name](self, term)
         for index in range(len(graph.ops) - 1, -1, -1):
@@ -210,6 +215,65 @@ def _base_layer_vjp(sweep: _Sweep, op: Op, g: Value) -> None:
         sweep.accumulate(x.name, sweep.emit("kan.vjp_base_input", (x, w, g), op.attr_dict, x))
 
 
+def _jet_layer_vjp(sweep: _Sweep, op: Op, g: Value) -> None:
+    """kan.vjp_jet_coef and (inside the model) kan.vjp_jet_input, which also needs the next
+    derivative of the basis: d3pieces for a jet of order 2 (horner)."""
+    jet, coef = op.operands
+    assert isinstance(coef, Param)
+    basis = {k: v for k, v in op.attr_dict.items() if k not in SCHEDULE_KEYS}
+    if not coef.frozen:
+        sweep.accumulate("@" + coef.name, sweep.emit("kan.vjp_jet_coef", (jet, coef, g), basis,
+                                                     coef))
+    if sweep.needs_dx(jet):
+        attrs = dict(basis)
+        if attrs["eval"] == "horner":
+            level = op.attr("jet") + 1
+            attrs[PIECES_OF_LEVEL[level]] = derivative_pieces(op, level)
+        sweep.accumulate(jet.name, sweep.emit("kan.vjp_jet_input", (jet, coef, g), attrs, jet))
+
+
+def _jet_base_layer_vjp(sweep: _Sweep, op: Op, g: Value) -> None:
+    jet, w = op.operands
+    assert isinstance(w, Param)
+    if not w.frozen:
+        sweep.accumulate("@" + w.name, sweep.emit("kan.vjp_jet_base_weight", (jet, w, g),
+                                                  op.attr_dict, w))
+    if sweep.needs_dx(jet):
+        sweep.accumulate(jet.name, sweep.emit("kan.vjp_jet_base_input", (jet, w, g),
+                                              op.attr_dict, jet))
+
+
+def _jet_affine_vjp(sweep: _Sweep, op: Op, g: Value) -> None:
+    """Every channel scaled: the cotangent is scaled alike (shift 0)."""
+    (jet,) = op.operands
+    if sweep.needs_dx(jet):
+        attrs = {**op.attr_dict, "shift": (0,) * len(op.attr("shift"))}
+        sweep.accumulate(jet.name, sweep.emit("kan.jet_affine", (g,), attrs, jet))
+
+
+def _jet_seed_vjp(sweep: _Sweep, op: Op, g: Value) -> None:
+    raise PassError("autodiff{wrt=params+input} cannot differentiate through kan.jet_seed: "
+                    "d/dx of a loss of input derivatives is not built")
+
+
+def _jet_channel_vjp(sweep: _Sweep, op: Op, g: Value) -> None:
+    (jet,) = op.operands
+    sweep.accumulate(jet.name, sweep.emit("kan.vjp_jet_channel", (jet, g), op.attr_dict, jet))
+
+
+def _mul_vjp(sweep: _Sweep, op: Op, g: Value) -> None:
+    """d(a b) = g b da + g a db (operands that are data get no cotangent)."""
+    a, b = op.operands
+    for this, other in ((a, b), (b, a)):
+        if sweep.needs_dx(this):
+            sweep.accumulate(this.name, sweep.emit("kan.mul", (g, other), {}, this))
+
+
+def _scale_vjp(sweep: _Sweep, op: Op, g: Value) -> None:
+    (a,) = op.operands
+    sweep.accumulate(a.name, sweep.emit("kan.scale", (g,), op.attr_dict, a))
+
+
 LOSS_RULES: dict[str, Callable[[_Sweep, Op], None]] = {
     "kan.loss": _loss_vjp,
     "kan.penalty": _penalty_vjp,
@@ -220,6 +284,13 @@ VJP_RULES: dict[str, Callable[[_Sweep, Op, Value], None]] = {
     "kan.add": _add_vjp,
     "kan.affine": _affine_vjp,
     "kan.base_layer": _base_layer_vjp,
+    "kan.jet_seed": _jet_seed_vjp,
+    "kan.jet_layer": _jet_layer_vjp,
+    "kan.jet_base_layer": _jet_base_layer_vjp,
+    "kan.jet_affine": _jet_affine_vjp,
+    "kan.jet_channel": _jet_channel_vjp,
+    "kan.mul": _mul_vjp,
+    "kan.scale": _scale_vjp,
 }
 
 

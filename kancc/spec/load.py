@@ -24,6 +24,8 @@
                               # (finetune_table.py)
     [scaling]                 # affine maps around the model: fitted by [data] standardize
                               # (scaling_table.py)
+    [pde]                     # a physics-informed problem: the model is trained on its
+                              # residual and conditions (pde_table.py)
 
 Numbers are kept exact: TOML floats are read as decimals (``0.1`` is 1/10), and domain and
 knot entries may also be strings ``"p/q"``. Every unknown key is an error; every error
@@ -61,6 +63,8 @@ from .basis_table import (
 from .checker import Checker, describe, is_list
 from .data_table import DataSpec, data_to_dict, parse_data
 from .finetune_table import FinetuneSpec, finetune_to_dict, parse_finetune
+from .pde_equations import pde_equations
+from .pde_table import PdeSpec, parse_pde, pde_to_dict
 from .scaling_table import ScalingSpec, parse_scaling, scaling_to_dict
 from .train_table import TrainSpec, check_kaczmarz_model, parse_train, train_to_dict
 
@@ -70,7 +74,7 @@ MAX_SPEC_BYTES = 4 << 20
 DTYPES = ("float32", "float64")
 NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 
-TOP_KEYS = ("model", "basis", "layers", "train", "data", "finetune", "scaling")
+TOP_KEYS = ("model", "basis", "layers", "train", "data", "finetune", "scaling", "pde")
 MODEL_KEYS = ("name", "layers", "dtype")
 
 
@@ -85,6 +89,7 @@ class Spec:
     data: DataSpec | None = None
     finetune: FinetuneSpec | None = None
     scaling: ScalingSpec | None = None
+    pde: PdeSpec | None = None
 
     @property
     def n_layers(self) -> int:
@@ -155,7 +160,27 @@ def _build(raw: Mapping[str, Any], origin: str | None, default_name: str) -> Spe
     scaling = parse_scaling(check, raw["scaling"], widths) if "scaling" in raw else None
     if data is not None and data.standardize != "none":
         _check_standardize(check, train, finetune, data.standardize)
-    return Spec(name, widths, dtype, layers, train, origin, data, finetune, scaling)
+    pde = parse_pde(check, raw["pde"], widths) if "pde" in raw else None
+    if pde is not None:
+        _check_pde(check, pde, data, train)
+    return Spec(name, widths, dtype, layers, train, origin, data, finetune, scaling, pde)
+
+
+def _check_pde(check: Checker, pde: PdeSpec, data: DataSpec | None, train: TrainSpec) -> None:
+    """A [pde] model trains on its collocation points with a gradient method; every
+    expression of the table parses and means something."""
+    try:
+        pde_equations(pde)
+    except SpecError as error:
+        raise check.fail(error.path, error.message) from None
+    if data is not None:
+        raise check.fail("data", "a [pde] model trains on its collocation points; remove "
+                                 "[data]")
+    if train.method != "gradient":
+        raise check.fail("train.method", "a [pde] model trains with the gradient method")
+    if train.loss != "mse":
+        raise check.fail("train.loss", "a [pde] model's loss is the mean square of its "
+                                       "residual and conditions")
 
 
 def _model_table(check: Checker, raw: Mapping[str, Any], default_name: str
@@ -323,4 +348,6 @@ def spec_to_dict(spec: Spec) -> dict[str, Any]:
         result["finetune"] = finetune_to_dict(spec.finetune)
     if spec.scaling is not None:
         result["scaling"] = scaling_to_dict(spec.scaling)
+    if spec.pde is not None:
+        result["pde"] = pde_to_dict(spec.pde)
     return result

@@ -1,6 +1,6 @@
 """The spec reference (docs/spec_reference.md), generated from the key declarations.
 
-Tables declared with ``keys.key`` ([train], [data], [finetune], [scaling] and their
+Tables declared with ``keys.key`` ([train], [data], [finetune], [scaling], [pde] and their
 subtables) are rendered from their readers and defaults, so a new key appears here without
 anyone writing it down; [model] and [basis]/[[layers]] are checked by hand-written code and
 described in ``HAND_WRITTEN`` below. A test checks the committed file equals ``reference()``
@@ -26,6 +26,7 @@ from .keys import (
     Text,
     keys_of,
 )
+from .pde_table import Parameters, PdeSpec
 from .scaling_table import ScalingSpec
 from .train_table import TrainSpec
 
@@ -68,6 +69,14 @@ DECLARED: tuple[tuple[str, type, str], ...] = (
     ("finetune", FinetuneSpec, "Start from a pretrained checkpoint (optional)."),
     ("scaling", ScalingSpec, "Fixed affine maps around the model, compiled into it as "
                              "`kan.affine` ops (written by `[data] standardize`)."),
+    ("pde", PdeSpec, "A physics-informed problem (optional): the model u(x) is trained on "
+                     "the mean square of its residual on collocation points plus its "
+                     "conditions. Expressions are text in quotes: numbers, the variables, "
+                     "the parameters, pi, e, + - * / **, sin cos tan exp log sqrt tanh sinh "
+                     "cosh abs; in the residual u, u_v, u_vv (v a variable: du/dv, "
+                     "d2u/dv2; mixed and third derivatives are not supported), lap(u) (over "
+                     "the space variables) and f (the forcing derived from the solution). "
+                     "The residual must be a polynomial in u and its derivatives"),
 )
 
 
@@ -102,6 +111,7 @@ TYPE_NAMES: tuple[tuple[type, Callable[[Any], str]], ...] = (
     (HexDigest, lambda r: f"{r.digits} hex digits"),
     (ArrayOf, _array),
     (Subtable, lambda r: "table"),
+    (Parameters, lambda r: "table of name = number"),
 )
 
 
@@ -117,6 +127,8 @@ def _default(value: object, required: bool) -> str:
         return "required"
     if value is None:
         return "unset"
+    if value == ():
+        return "none"
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, str):
@@ -132,11 +144,19 @@ def declared_tables() -> list[tuple[str, type, str]]:
         for name, key in keys_of(table):
             if isinstance(key.reader, Subtable):
                 tables.append((f"{path}.{name}", key.reader.table, key.doc))
+            elif isinstance(key.reader, ArrayOf) and isinstance(key.reader.item, Subtable):
+                tables.append((f"{path}.{name}", key.reader.item.table,
+                               f"{key.doc}: one `[[{path}.{name}]]` table each"))
     return tables
 
 
+def _is_table_array(reader: Reader) -> bool:
+    return isinstance(reader, ArrayOf) and isinstance(reader.item, Subtable)
+
+
 def _table(path: str, intro: str, rows: list[Row]) -> list[str]:
-    lines = [f"## [{path}]", ""]
+    repeated = f"`[[{path}]]`" in intro  # an array of tables
+    lines = [f"## [[{path}]]" if repeated else f"## [{path}]", ""]
     if intro:
         lines += [intro[0].upper() + intro[1:] + ("" if intro.endswith(".") else "."), ""]
     lines += ["| key | type | default | meaning |", "| --- | --- | --- | --- |"]
@@ -161,7 +181,8 @@ def reference() -> str:
     for path, table, intro in declared_tables():
         rows = [(name, reader_type(key.reader),
                  _default(getattr(table, name, None), key.required is not None), key.doc)
-                for name, key in keys_of(table) if not isinstance(key.reader, Subtable)]
+                for name, key in keys_of(table)
+                if not (isinstance(key.reader, Subtable) or _is_table_array(key.reader))]
         lines += _table(path, intro, rows)
     return "\n".join(lines + DATA_FILES)
 

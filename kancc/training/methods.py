@@ -24,6 +24,7 @@ from .finetune import train_finetune
 from .fitted_spec import fit_domains, fit_scaling, refuse_refitting
 from .gradient import train_gradient
 from .multilevel import train_multilevel
+from .physics import train_physics
 from .program_cache import ProgramCache
 from .request import TrainRequest, TrainResult
 from .training_data import DataSource, resolve_data
@@ -73,6 +74,11 @@ def train(spec: SpecSource, data: DataSource = None, *, target: str = "numpy",
     if target not in TARGETS:
         raise KanccError(f"unknown target {target!r}; choose one of {', '.join(TARGETS)}")
     spec = load_spec(spec)
+    if spec.pde is not None:
+        if data is not None:
+            raise KanccError(f"{spec.name} has a [pde] table: it trains on its collocation "
+                             "points, not on data")
+        return train_physics(spec, target, params, checkpoint, log)
     train_set, val_set = resolve_data(spec, data)
     if params is not None:
         refuse_refitting(spec)

@@ -1,0 +1,104 @@
+"""A spec's [pde] as loss terms and their data: collocation points, targets, coefficients.
+
+The structure (``loss_terms``) depends on the spec alone, so the loss graph compiles once;
+the data (``collocation_inputs``) is drawn per seed and handed to the compiled program as
+its named inputs. The residual is the term "residual" on the point set "interior"; each
+condition is a term named after its kind (``dirichlet``, ``initial``, ``initial_rate``;
+numbered when a kind repeats) on its own point set of the same name.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from fractions import Fraction
+
+import numpy as np
+import sympy
+
+from kancc.spec import Spec
+from kancc.spec.pde_equations import Equations, pde_equations
+from kancc.spec.pde_table import PdeSpec
+
+from . import collocation
+from .evaluate import evaluate
+from .terms import LossTerm, Monomial
+
+NP_DTYPES = {"float32": np.float32, "float64": np.float64}
+
+
+@dataclass(frozen=True)
+class TermData:
+    """How to fill one term's inputs: its points and what to evaluate there."""
+
+    term: LossTerm
+    points: str  # where its points lie: interior, dirichlet (the boundary) or initial
+    sampler: str
+    count: int
+    target: sympy.Expr
+    columns: tuple[tuple[str, sympy.Expr], ...]
+
+
+def _pde(spec: Spec) -> tuple[PdeSpec, Equations]:
+    if spec.pde is None:
+        raise ValueError(f"{spec.name} has no [pde] table")
+    return spec.pde, pde_equations(spec.pde)
+
+
+def term_data(spec: Spec) -> tuple[TermData, ...]:
+    """Every term of the spec's physics loss with the data it reads."""
+    pde, equations = _pde(spec)
+    width = len(equations.variables)
+    monomials, columns = [], []
+    for index, (channels, coefficient) in enumerate(equations.residual.terms):
+        if coefficient.is_Rational:
+            monomials.append(Monomial(channels, Fraction(str(coefficient))))
+        else:  # irrational or varying: a data column
+            monomials.append(Monomial(channels, Fraction(1), f"c{index}"))
+            columns.append((f"c{index}", coefficient))
+    term = LossTerm("residual", "interior", tuple(monomials), width, pde.weight)
+    residual = TermData(term, "interior", pde.sampler, pde.points, -equations.residual.known,
+                        tuple(columns))
+    terms, seen = [residual], dict[str, int]()
+    for condition in equations.conditions:
+        kind = condition.spec.kind
+        seen[kind] = seen.get(kind, 0) + 1
+        name = kind if seen[kind] == 1 else f"{kind}{seen[kind]}"
+        term = LossTerm(name, name, (Monomial((condition.channel,)),), width,
+                        condition.spec.weight)
+        where = "initial" if kind.startswith("initial") else kind
+        terms.append(TermData(term, where, condition.spec.sampler, condition.spec.points,
+                              condition.value, ()))
+    return tuple(terms)
+
+
+def loss_terms(spec: Spec) -> tuple[LossTerm, ...]:
+    return tuple(data.term for data in term_data(spec))
+
+
+def collocation_inputs(spec: Spec, seed: int) -> dict[str, np.ndarray]:
+    """The named inputs of the physics loss program: point sets, targets, coefficients."""
+    pde, equations = _pde(spec)
+    dtype = NP_DTYPES[spec.dtype]
+    inputs: dict[str, np.ndarray] = {}
+    for index, data in enumerate(term_data(spec)):
+        sample = {"interior": collocation.interior, "dirichlet": collocation.boundary,
+                  "initial": collocation.initial}[data.points]
+        points = sample(pde, equations, data.count, data.sampler, seed + 7919 * index)
+        columns = dict(zip(equations.variables, points.T))
+        inputs[data.term.points] = points.astype(dtype)
+        inputs[f"{data.term.name}.target"] = \
+            evaluate(data.target, columns, len(points))[:, None].astype(dtype)
+        for name, expr in data.columns:
+            inputs[f"{data.term.name}.{name}"] = \
+                evaluate(expr, columns, len(points))[:, None].astype(dtype)
+    return inputs
+
+
+def solution_grid(spec: Spec) -> tuple[np.ndarray, np.ndarray] | None:
+    """Grid points of the domain and the solution there (None without a solution)."""
+    pde, equations = _pde(spec)
+    if equations.solution is None:
+        return None
+    points = collocation.interior(pde, equations, pde.test_points, "grid", 0)
+    values = evaluate(equations.solution, dict(zip(equations.variables, points.T)), len(points))
+    return points.astype(NP_DTYPES[spec.dtype]), values[:, None]

@@ -1,0 +1,53 @@
+"""A loss term as the compiler sees it: a sum of monomials in the channels of u's jet.
+
+A physics loss term is weight * mean over its points of (sum_m c_m(x) prod u-channels -
+target(x))^2. Everything that depends only on the point x (forcing terms, boundary data,
+variable coefficients) is data computed before training: the ``target`` column and one
+``column`` per monomial whose coefficient varies. What depends on u is a monomial: a
+product of jet channels of the model's output (channel 0 = u, 1 + k = du/dx_k, 1 + d + k =
+d2u/dx_k2 for a model of d inputs), times an exact constant. So u_xx + u_yy + k^2 u = f is
+three monomials and the target f; u u_x (Burgers) is one monomial of two factors.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from fractions import Fraction
+
+
+@dataclass(frozen=True)
+class Monomial:
+    """scale * column(x) * prod_j u-channel[factors[j]] (column None: no varying factor)."""
+
+    factors: tuple[int, ...]
+    scale: Fraction = Fraction(1)
+    column: str | None = None
+
+
+@dataclass(frozen=True)
+class LossTerm:
+    """weight * mean_i (sum_m monomial_m(x_i) - target_i)^2 over the point set ``points``
+    (a model of ``width`` inputs); the graph reads the target as the input
+    ``<name>.target`` and each varying coefficient as ``<name>.<column>``."""
+
+    name: str
+    points: str
+    monomials: tuple[Monomial, ...]
+    width: int
+    weight: Fraction = Fraction(1)
+
+    @property
+    def order(self) -> int:
+        """The jet order the term needs of its points: 0 (values), 1 or 2."""
+        return max((channel_order(c, self.width) for m in self.monomials
+                    for c in m.factors), default=0)
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(m.column for m in self.monomials if m.column is not None))
+
+
+def channel_order(channel: int, width: int) -> int:
+    """0 for the value, 1 for a first derivative, 2 for a second (channels of a jet of a
+    model with ``width`` inputs)."""
+    return 0 if channel == 0 else 1 if channel <= width else 2

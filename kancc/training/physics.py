@@ -1,0 +1,167 @@
+"""Physics-informed training: the model of a [pde] spec fitted to its residual and
+conditions on collocation points (kancc.physics), by Adam or L-BFGS, full batch.
+
+The loss program is the spec's compiled physics loss graph; the points and their data are
+drawn once from ``train.seed``. Every ``train.validate_every`` steps (default steps / 20)
+the relative L2 error against the spec's solution is measured on ``pde.test_points`` grid
+points, with the model's own inference program. The history has one row per step: the
+step, the loss, and NaN (no validation split); ``physics`` holds each loss term per step
+and the relative L2 error where measured.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import TextIO
+
+import numpy as np
+
+from kancc.physics.problem import collocation_inputs, solution_grid
+from kancc.program import Program, compile
+from kancc.spec import Spec
+from kancc.storage import save_checkpoint
+
+from .optim import Adam, learning_rate
+from .progress import Progress
+from .request import TrainResult
+
+Evaluate = Callable[[dict[str, np.ndarray]], tuple[float, dict[str, np.ndarray],
+                                                  dict[str, float]]]
+
+
+class _Record:
+    """The run's history, progress and error measurements."""
+
+    def __init__(self, spec: Spec, model: Program, log: TextIO | None) -> None:
+        self.spec, self.model = spec, model
+        self.test = solution_grid(spec)
+        steps = spec.train.steps
+        self.every = spec.train.validate_every or max(1, steps // 20)
+        self.progress = Progress(steps, log, spec.name)
+        self.rows: list[tuple[float, float, float]] = []
+        self.terms: dict[str, list[float]] = {}
+        self.errors: list[float] = []
+        self.last: dict[str, np.ndarray] = {}
+
+    def error(self, params: Mapping[str, np.ndarray]) -> float:
+        if self.test is None:
+            return math.nan
+        points, values = self.test
+        predicted = self.model.forward(params, points).astype(np.float64)
+        return float(np.linalg.norm(predicted - values) / np.linalg.norm(values))
+
+    def record(self, step: int, loss: float, terms: Mapping[str, float],
+               params: Mapping[str, np.ndarray]) -> None:
+        measured = step % self.every == 0 or step == self.spec.train.steps
+        error = self.error(params) if measured else math.nan
+        self.rows.append((step, loss, math.nan))
+        for name, value in terms.items():
+            self.terms.setdefault(name, []).append(value)
+        self.errors.append(error)
+        if math.isfinite(loss):
+            self.last = {k: v.copy() for k, v in params.items()}
+        metric = ("rel_l2", error) if measured and not math.isnan(error) else None
+        self.progress.update(max(step, 1), loss, metric=metric)
+
+    def physics(self) -> dict[str, np.ndarray]:
+        return {**{k: np.array(v) for k, v in self.terms.items()},
+                "rel_l2": np.array(self.errors)}
+
+
+def train_physics(spec: Spec, target: str, params: Mapping[str, np.ndarray] | None,
+                  checkpoint: str | os.PathLike[str] | None, log: TextIO | None
+                  ) -> TrainResult:
+    """Train the model of ``spec`` (with a [pde] table) on its physics loss."""
+    program = compile(spec, target, training=True)
+    model = compile(spec, target)
+    inputs = collocation_inputs(spec, spec.train.seed)
+    start = program.init_params(spec.train.seed) if params is None else \
+        {k: np.asarray(v) for k, v in params.items()}
+    record = _Record(spec, model, log)
+
+    def evaluate(current: dict[str, np.ndarray]) -> tuple[float, dict[str, np.ndarray],
+                                                         dict[str, float]]:
+        return program.physics_loss(current, inputs)
+
+    run = _lbfgs if spec.train.optimizer == "lbfgs" else _adam
+    final, done = run(spec, start, evaluate, record)
+    record.progress.end()
+    loss = record.rows[-1][1] if record.rows else math.nan
+    status = "done" if math.isfinite(loss) else "diverged"
+    params_out = final if status == "done" else record.last or start
+    if checkpoint is not None:
+        save_checkpoint(checkpoint, spec, params_out, np.array(record.rows))
+    error = next((e for e in reversed(record.errors) if not math.isnan(e)), math.nan)
+    message = (f"trained {done} {spec.train.optimizer} steps on the physics loss: loss "
+               f"{loss:.4g}" + ("" if math.isnan(error) else f", relative L2 error {error:.3g}")
+               if status == "done" else f"diverged at step {done} (loss {loss})")
+    return TrainResult(params_out, np.array(record.rows), status, message, model,
+                       physics=record.physics())
+
+
+def _adam(spec: Spec, params: dict[str, np.ndarray], evaluate: Evaluate,
+          record: _Record) -> tuple[dict[str, np.ndarray], int]:
+    train = spec.train
+    optimizer = Adam(params)
+    base = train.learning_rate
+    for step in range(train.steps):
+        loss, grads, terms = evaluate(params)
+        record.record(step, loss, terms, params)
+        if not math.isfinite(loss):
+            return params, step
+        optimizer.step(params, grads, learning_rate(step, base, train.warmup, train.steps,
+                                                    train.schedule))
+    loss, _, terms = evaluate(params)
+    record.record(train.steps, loss, terms, params)
+    return params, train.steps
+
+
+def _lbfgs(spec: Spec, params: dict[str, np.ndarray], evaluate: Evaluate,
+           record: _Record) -> tuple[dict[str, np.ndarray], int]:
+    """scipy's L-BFGS-B on the flattened parameters (float64), one record per iteration."""
+    from scipy.optimize import minimize
+
+    names = list(params)
+    shapes = [params[k].shape for k in names]
+    dtype = params[names[0]].dtype
+    splits = np.cumsum([int(np.prod(s)) for s in shapes])[:-1]
+
+    def unflatten(flat: np.ndarray) -> dict[str, np.ndarray]:
+        return {k: part.reshape(s).astype(dtype)
+                for k, part, s in zip(names, np.split(flat, splits), shapes)}
+
+    latest = _Latest()
+
+    def objective(flat: np.ndarray) -> tuple[float, np.ndarray]:
+        latest.loss, grads, latest.terms = evaluate(unflatten(flat))
+        if not math.isfinite(latest.loss):
+            raise FloatingPointError(latest.loss)
+        return latest.loss, np.concatenate([grads[k].ravel() for k in names]).astype(np.float64)
+
+    def callback(flat: np.ndarray) -> None:
+        latest.iteration += 1
+        record.record(latest.iteration, latest.loss, latest.terms, unflatten(flat))
+
+    start = np.concatenate([params[k].ravel() for k in names]).astype(np.float64)
+    try:
+        objective(start)
+        record.record(0, latest.loss, latest.terms, params)
+        result = minimize(objective, start, jac=True, method="L-BFGS-B", callback=callback,
+                          options={"maxiter": spec.train.steps, "maxfun": 2 * spec.train.steps,
+                                   "ftol": 1e-20, "gtol": 1e-14, "maxcor": 50})
+    except FloatingPointError:  # a non-finite loss: the record keeps the last finite step
+        record.record(latest.iteration + 1, latest.loss, latest.terms, params)
+        return params, latest.iteration
+    return unflatten(result.x), latest.iteration
+
+
+@dataclass
+class _Latest:
+    """The last evaluation of L-BFGS's objective, for its per-iteration callback."""
+
+    loss: float = math.nan
+    terms: dict[str, float] = field(default_factory=dict)
+    iteration: int = 0

@@ -1,0 +1,258 @@
+"""Physics-informed losses: reverse mode through jets, [pde] specs, collocation, training.
+
+Oracles: central differences of the compiled loss for its parameter gradient; a loss
+computed in this file from Program.jet (the forward jets, themselves checked against scipy
+in test_jets.py); sympy's own derivatives for the derived forcing; hand-written residuals.
+"""
+
+import random
+from fractions import Fraction
+
+import numpy as np
+import pytest
+
+import kancc
+from kancc.errors import SpecError
+from kancc.frontend import spec_init_params
+from kancc.passes import PassManager, parse_pipeline
+from kancc.physics import LossTerm, Monomial, physics_loss_graph
+from kancc.physics.collocation import boundary, initial, interior
+from kancc.physics.problem import collocation_inputs, loss_terms, solution_grid
+from kancc.spec import load_spec, spec_to_dict
+from kancc.spec.pde_equations import pde_equations
+from kancc.storage import load_module
+from kancc.tools.random_specs import random_spec
+
+POISSON = {
+    "model": {"layers": [2, 5, 1], "dtype": "float64"},
+    "basis": {"degree": 3, "grid": 5, "domain": [-1, 1]},
+    "pde": {"variables": ["x", "y"], "box": [[-1, 1], [-1, 1]], "parameters": {"k": 2},
+            "solution": "sin(pi*x)*sin(pi*y)", "residual": "lap(u) + k*u - f", "points": 64,
+            "condition": [{"kind": "dirichlet", "value": "solution", "points": 32}]},
+}
+BURGERS = {
+    "model": {"layers": [2, 4, 1], "dtype": "float64"},
+    "basis": {"degree": 3, "grid": 4, "domain": [-1, 1]},
+    "pde": {"variables": ["t", "x"], "time": "t", "box": [[0, 1], [-1, 1]],
+            "parameters": {"nu": "0.01"}, "residual": "u_t + u*u_x - nu/pi*u_xx",
+            "points": 64,
+            "condition": [{"kind": "dirichlet", "value": "0", "points": 16},
+                          {"kind": "initial", "value": "-sin(pi*x)", "points": 16}]},
+}
+
+
+def random_terms(rng: random.Random, width: int) -> list[LossTerm]:
+    """A residual with products, constants and a varying coefficient on jets of order 2, a
+    first-order term and a value term on other point sets."""
+    second = 1 + width + rng.randrange(width)
+    first = 1 + rng.randrange(width)
+    return [
+        LossTerm("residual", "interior", (Monomial((second,)), Monomial((0, first), Fraction(3, 2)),
+                                          Monomial((0, 0, 0), Fraction(-1), "c0")), width),
+        LossTerm("flux", "side", (Monomial((first,), Fraction(1, 3)),), width, Fraction(2)),
+        LossTerm("dirichlet", "edge", (Monomial((0,)),), width, Fraction(10)),
+    ]
+
+
+def physics_module(spec, terms):
+    graph = physics_loss_graph(spec, terms)
+    result = PassManager(parse_pipeline("training"), check_roundtrip=True).run(graph)
+    return load_module(kancc.backends.TARGETS["numpy"].emit(result.graph), "physics_test")
+
+
+def random_inputs(spec, terms, rows, seed):
+    rng = np.random.default_rng(seed)
+    a, b = (float(v) for v in spec.layers[0].domain)
+    inputs = {}
+    for term in terms:
+        inputs.setdefault(term.points, rng.uniform(a, b, (rows, spec.widths[0])))
+        inputs[f"{term.name}.target"] = rng.standard_normal((rows, 1))
+        for column in term.columns:
+            inputs[f"{term.name}.{column}"] = rng.standard_normal((rows, 1))
+    return inputs
+
+
+def physics_spec(seed: int) -> dict:
+    spec = random_spec(seed, dtype="float64", max_width=4, max_grid=5, max_layers=2)
+    spec["model"]["layers"][-1] = 1
+    rng = random.Random(seed)
+    for layer in spec["layers"]:
+        layer["degree"] = rng.randint(2, 5)
+    if seed % 2:
+        spec["layers"][0]["base"] = "silu"
+    return spec
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_the_parameter_gradient_of_a_physics_loss_equals_central_differences(seed):
+    spec = load_spec(physics_spec(seed))
+    terms = random_terms(random.Random(seed), spec.widths[0])
+    module = physics_module(spec, terms)
+    inputs = random_inputs(spec, terms, 7, seed)
+    rng = np.random.default_rng(seed)
+    params = {k: rng.standard_normal(v.shape) * 0.5
+              for k, v in spec_init_params(spec, 0).items()}
+    loss, grads, _ = module.value_and_grad(params, inputs)
+    step = 1e-6
+    for name, value in params.items():
+        numeric = np.zeros_like(value)
+        for index in np.ndindex(value.shape):
+            shifted = {k: v.copy() for k, v in params.items()}
+            shifted[name][index] += step
+            up = module.value_and_grad(shifted, inputs)[0]
+            shifted[name][index] -= 2 * step
+            numeric[index] = (up - module.value_and_grad(shifted, inputs)[0]) / (2 * step)
+        scale = max(float(np.abs(numeric).max()), 1e-3)
+        np.testing.assert_allclose(grads[name], numeric, rtol=0, atol=1e-6 * scale)
+
+
+def test_the_loss_equals_one_computed_from_program_jet():
+    spec = load_spec(physics_spec(3))
+    terms = random_terms(random.Random(3), spec.widths[0])
+    module = physics_module(spec, terms)
+    inputs = random_inputs(spec, terms, 11, 3)
+    params = spec_init_params(spec, 1)
+    _, _, by_term = module.value_and_grad(params, inputs)
+    program = kancc.compile(spec, "numpy", jet=2)
+    for term in terms:
+        _, dy, d2y = program.jet(params, inputs[term.points])
+        channels = np.concatenate([program.forward(params, inputs[term.points])[:, :, None],
+                                   dy, d2y], axis=2)[:, 0, :]
+        value = sum(float(m.scale) * np.prod(channels[:, list(m.factors)], axis=1)
+                    * (inputs[f"{term.name}.{m.column}"][:, 0] if m.column else 1.0)
+                    for m in term.monomials)
+        expected = float(term.weight) * np.mean((value - inputs[f"{term.name}.target"][:, 0]) ** 2)
+        assert by_term[term.name] == pytest.approx(expected, rel=1e-12)
+
+
+def test_the_forcing_comes_from_the_solution():
+    equations = pde_equations(load_spec(POISSON).pde)
+    x, y = equations.variables
+    import sympy
+
+    solution = sympy.sin(sympy.pi * x) * sympy.sin(sympy.pi * y)
+    forcing = -2 * sympy.pi ** 2 * solution + 2 * solution  # lap(u) + k u with k = 2
+    assert sympy.simplify(equations.residual.known + forcing) == 0
+    assert [(c, int(v)) for c, v in equations.residual.terms] == [((0,), 2), ((3,), 1), ((4,), 1)]
+
+
+def test_burgers_residual_monomials():
+    import sympy
+
+    terms = dict(pde_equations(load_spec(BURGERS).pde).residual.terms)
+    assert terms[(0, 2)] == 1 and terms[(1,)] == 1  # u u_x, u_t (t is variable 0)
+    assert sympy.simplify(terms[(4,)] + sympy.Rational(1, 100) / sympy.pi) == 0
+
+
+@pytest.mark.parametrize("residual, message", [
+    ("u_xy", "unknown name 'u_xy'"),
+    ("u_xxx + u", "unknown name 'u_xxx'"),
+    ("__import__('os')", "unknown function '__import__'"),
+    ("x.real + u", "Attribute is not allowed"),
+    ("(lambda: 1)() + u", "only named functions"),
+    ("[u for u in x]", "ListComp is not allowed"),
+    ("sin(u)", "polynomial in u"),
+    ("1/u", "polynomial in u"),
+    ("u ^ 2", "write powers as **"),
+    ("lap(x)", "lap takes u itself"),
+    ("u + q", "column 5: unknown name 'q'"),
+    ("u +", "not an expression"),
+    ("x + y", "does not involve u"),
+    ("u - f", "f is the forcing derived from pde.solution"),
+])
+def test_bad_residuals_name_the_field_and_column(residual, message):
+    spec = {**POISSON, "pde": {**POISSON["pde"], "residual": residual}}
+    if "f is the forcing" in message:
+        spec["pde"] = {k: v for k, v in spec["pde"].items() if k not in ("solution",
+                                                                         "condition")}
+    with pytest.raises(SpecError, match="pde.residual") as error:
+        load_spec(spec)
+    assert message in str(error.value)
+
+
+@pytest.mark.parametrize("change, field", [
+    ({"variables": ["x"]}, "pde.variables"),
+    ({"box": [[-1, 1]]}, "pde.box"),
+    ({"box": [[1, -1], [-1, 1]]}, "pde.box[0]"),
+    ({"solution": "sin(pi*z)"}, "pde.solution"),
+    ({"time": "s"}, "pde.time"),
+    ({"condition": [{"kind": "initial"}]}, "pde.condition[0].kind"),
+    ({"condition": [{"kind": "periodic"}]}, "pde.condition[0].kind"),
+    ({"condition": [{"kind": "dirichlet", "value": "open('x')"}]}, "pde.condition[0].value"),
+    ({"disk": 1}, "pde.box"),
+    ({"parameters": {"pi": 3}}, "pde.parameters.pi"),
+])
+def test_bad_pde_tables_name_the_field(change, field):
+    with pytest.raises(SpecError) as error:
+        load_spec({**POISSON, "pde": {**POISSON["pde"], **change}})
+    assert error.value.path == field
+
+
+def test_a_bad_pde_spec_exits_2_and_writes_nothing(tmp_path, capsys):
+    from kancc.cli import main
+
+    spec = tmp_path / "bad.toml"
+    spec.write_text('[model]\nlayers = [2, 3, 1]\n[pde]\nvariables = ["x", "y"]\n'
+                    'box = [[0, 1], [0, 1]]\nresidual = "u_xx + __import__(1)"\n')
+    output = tmp_path / "out.ckpt.npz"
+    assert main(["train", str(spec), "-o", str(output)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "pde.residual: column 8: unknown function '__import__'" in err[0]
+    assert not output.exists()
+
+
+def test_pde_specs_round_trip():
+    spec = load_spec(BURGERS)
+    assert load_spec(spec_to_dict(spec)) == spec
+
+
+def test_collocation_points_lie_where_they_should():
+    spec = load_spec(BURGERS)
+    equations = pde_equations(spec.pde)
+    for sampler in ("grid", "random", "sobol"):
+        inside = interior(spec.pde, equations, 100, sampler, 0)
+        assert inside.shape[1] == 2 and len(inside) >= 100
+        assert inside[:, 0].min() >= 0 and inside[:, 0].max() <= 1
+        assert np.abs(inside[:, 1]).max() <= 1
+        edge = boundary(spec.pde, equations, 40, sampler, 0)
+        assert np.all(np.abs(edge[:, 1]) == 1)  # x = -1 or 1: time is not a boundary
+        first = initial(spec.pde, equations, 40, sampler, 0)
+        assert np.all(first[:, 0] == 0)
+    disk = load_spec({**POISSON, "pde": {**POISSON["pde"], "box": None, "disk": 2}} |
+                     {"pde": {k: v for k, v in POISSON["pde"].items() if k != "box"} |
+                      {"disk": 2}})
+    equations = pde_equations(disk.pde)
+    for sampler in ("grid", "random", "sobol"):
+        points = interior(disk.pde, equations, 200, sampler, 1)
+        assert np.all(np.hypot(points[:, 0], points[:, 1]) <= 2 + 1e-12)
+        assert 150 <= len(points) <= 260
+        edge = boundary(disk.pde, equations, 50, sampler, 1)
+        np.testing.assert_allclose(np.hypot(edge[:, 0], edge[:, 1]), 2)
+    a = collocation_inputs(disk, 5)
+    b = collocation_inputs(disk, 5)
+    assert all(np.array_equal(a[k], b[k]) for k in a)
+
+
+def test_collocation_inputs_hold_the_targets():
+    spec = load_spec(POISSON)
+    inputs = collocation_inputs(spec, 0)
+    x, y = inputs["dirichlet"].T
+    np.testing.assert_allclose(inputs["dirichlet.target"][:, 0],
+                               np.sin(np.pi * x) * np.sin(np.pi * y), atol=1e-15)
+    x, y = inputs["interior"].T
+    forcing = (2 - 2 * np.pi ** 2) * np.sin(np.pi * x) * np.sin(np.pi * y)
+    np.testing.assert_allclose(inputs["residual.target"][:, 0], forcing, atol=1e-12)
+    assert [t.name for t in loss_terms(spec)] == ["residual", "dirichlet"]
+    points, values = solution_grid(spec)
+    assert len(points) >= 4096 and values.shape == (len(points), 1)
+
+
+@pytest.mark.parametrize("optimizer", ["adam", "lbfgs"])
+def test_training_reduces_the_physics_loss(optimizer, tmp_path):
+    spec = {**POISSON, "train": {"optimizer": optimizer, "steps": 30, "seed": 1}}
+    result = kancc.train(spec, checkpoint=tmp_path / "p.ckpt.npz", log=None)
+    assert result.status == "done"
+    assert result.history[-1, 1] < 0.5 * result.history[0, 1]
+    assert set(result.physics) == {"residual", "dirichlet", "rel_l2"}
+    assert not np.isnan(result.physics["rel_l2"][-1])
+    assert kancc.load_checkpoint(tmp_path / "p.ckpt.npz").spec.pde == load_spec(spec).pde
