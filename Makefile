@@ -3,7 +3,8 @@
 #               torch, Triton), check it, then train the [2,5,1] example and plot its edge
 #               functions, train and evaluate a diabetes regression, train multilevel,
 #               train Polar's 5-input model by Newton-Kaczmarz, train a Slim (Tucker) KAN,
-#               and fine-tune a pretrained KAN with LoTRA
+#               fine-tune a pretrained KAN with LoTRA, and train a physics-informed KAN on
+#               a 2-D Poisson problem from its [pde] spec
 #   make test   set up .venv, lint (ruff) and type-check (mypy) the code, run the test suite
 #
 # torch is pinned to the CPU build this project's machines carry (pip finds torch 2.13.0+cpu
@@ -56,6 +57,8 @@ demo: $(STAMP)
 	$(BIN)/kancc train examples/transfer_pretrain.toml -o build/transfer_pretrained.ckpt.npz --quiet
 	$(BIN)/kancc train examples/lotra_transfer.toml -o build/lotra.ckpt.npz --quiet
 	$(BIN)/kancc analyze build/lotra.ckpt.npz
+	@echo "== physics-informed: 2-D Poisson from its [pde] spec (jets, the residual compiled as IR), L-BFGS"
+	$(BIN)/kancc train examples/poisson.toml -o build/poisson.ckpt.npz --quiet
 
 test: $(STAMP)
 	$(BIN)/ruff check .

@@ -71,7 +71,7 @@ TARGETS: dict[str, Target] = {t.name: t for t in (
            "a standalone NumPy module: the readable reference", jets=True, physics=True),
     Target("torch", emit_torch, "torch", ("torch",), "pip install torch",
            "plain PyTorch ops on any torch device, differentiated by torch autograd (to any "
-           "order)", jets=True),
+           "order)", jets=True, physics=True),
     Target("triton", emit_triton, "torch", ("torch", "triton"), "pip install 'kancc[triton]'",
            "fused Triton kernels with torch wrappers (CUDA, or Triton's interpreter on CPU)",
            _triton_device_problem, _triton_interpreted),

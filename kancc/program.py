@@ -139,8 +139,15 @@ class Program:
         named inputs (``kancc.physics.problem.collocation_inputs``)."""
         if self.spec.pde is None or not self.training:
             raise KanccError("physics_loss needs a [pde] spec compiled with training=True")
-        loss, grads, terms = self.module.value_and_grad(params, inputs)
-        return float(loss), dict(grads), dict(terms)
+        if TARGETS[self.target].arrays == "numpy":
+            loss, grads, terms = self.module.value_and_grad(params, inputs)
+            return float(loss), dict(grads), dict(terms)
+        torch, device, dtype = self._torch()
+        tensors = {k: torch.as_tensor(np.asarray(v), device=device) for k, v in params.items()}
+        data = {k: torch.as_tensor(np.asarray(v), device=device).to(dtype)
+                for k, v in inputs.items()}
+        loss, grads, terms = self.module.value_and_grad(tensors, data)
+        return float(loss), {k: v.detach().cpu().numpy() for k, v in grads.items()}, terms
 
     def torch_module(self, params: Mapping[str, np.ndarray] | None = None, seed: int = 0
                      ) -> Any:
@@ -189,8 +196,9 @@ def compile(spec: SpecSource, target: str = "numpy", *, training: bool = False,
     graph = build_loss_graph(spec) if training else build_graph(spec)
     if training and spec.pde is not None:
         if not TARGETS[target].physics:
+            able = ", ".join(name for name, t in TARGETS.items() if t.physics)
             raise BackendError(f"the {target} target does not render physics losses yet "
-                               "(the numpy target does)")
+                               f"(targets that do: {able})")
         graph = physics_loss_graph(spec, loss_terms(spec))
     if passes is None:
         passes = "training" if training else "inference"

@@ -256,3 +256,17 @@ def test_training_reduces_the_physics_loss(optimizer, tmp_path):
     assert set(result.physics) == {"residual", "dirichlet", "rel_l2"}
     assert not np.isnan(result.physics["rel_l2"][-1])
     assert kancc.load_checkpoint(tmp_path / "p.ckpt.npz").spec.pde == load_spec(spec).pde
+
+
+def test_the_torch_target_gives_the_same_physics_loss_and_gradient():
+    pytest.importorskip("torch")
+    spec = load_spec(BURGERS)
+    reference = kancc.compile(spec, "numpy", training=True)
+    inputs = collocation_inputs(spec, 3)
+    params = reference.init_params(2)
+    loss, grads, terms = reference.physics_loss(params, inputs)
+    got = kancc.compile(spec, "torch", training=True).physics_loss(params, inputs)
+    assert got[0] == pytest.approx(loss, rel=1e-12)
+    assert got[2] == pytest.approx(terms, rel=1e-12)
+    for name, grad in grads.items():
+        np.testing.assert_allclose(got[1][name], grad, rtol=1e-10, atol=1e-12)

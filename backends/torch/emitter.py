@@ -23,11 +23,19 @@ from kancc.ir import Graph, Op, Trait, has_trait, is_training_graph, n_basis
 
 from ..local_basis import local_basis
 from ..loss_rules import loss_expression
-from ..module_skeleton import check_renderable, module_text, ops_computing, prediction_ops
+from ..module_skeleton import (
+    check_renderable,
+    is_physics_graph,
+    loss_terms,
+    module_text,
+    ops_computing,
+    prediction_ops,
+)
 from ..source_text import (
     affine_call,
     describe_basis,
     float_list,
+    literal,
     op_comment,
     operand_expr,
     results_of,
@@ -111,6 +119,10 @@ RULES: dict[str, Rule] = {
     "kan.jet_base_layer": lambda f, op, args: f"jet_base_layer({args[0]}, {args[1]}, "
                                               f"{op.attr('jet')})",
     "kan.jet_affine": lambda f, op, args: "jet_" + affine_call(op, args[0]),
+    "kan.jet_channel": lambda f, op, args: f"{args[0]}[:, {op.attr('output')}, "
+                                           f"{op.attr('channel')}:{op.attr('channel') + 1}]",
+    "kan.mul": lambda f, op, args: f"{args[0]} * {args[1]}",
+    "kan.scale": lambda f, op, args: f"{args[0]} * {literal(op.attr('factor'))}",
     **dict.fromkeys(("kan.loss", "kan.penalty"), _loss_side),
 }
 
@@ -132,6 +144,8 @@ def emit_torch(graph: Graph) -> str:
     rendered = ops_computing(graph, graph.outputs[0]) if training else graph.ops
     check_renderable(graph.with_ops(rendered), "torch", RULES, HINT)
     functions = _BasisFunctions()
+    if is_physics_graph(graph):
+        return _physics_module(graph, functions, _statements(functions, rendered))
     x = graph.inputs[0]
     run = [
         "", "",
@@ -160,6 +174,34 @@ def emit_torch(graph: Graph) -> str:
         runtime.append(JET_RUNTIME)
     return module_text(graph, LANGUAGE, notes, [], functions.tables,
                        runtime + functions.functions + run, MODEL)
+
+
+def _physics_module(graph: Graph, functions: _BasisFunctions, body: list[str]) -> str:
+    """A physics loss graph: value_and_grad(params, inputs) on named inputs, by autograd."""
+    widths = {v.name: v.type.shape[1] for v in graph.inputs}
+    terms = ", ".join(f'"{name}": float({var(value)}.detach())'
+                      for name, value in loss_terms(graph))
+    entry = [
+        "", "",
+        "def value_and_grad(params, inputs):",
+        '    """(loss, grads, terms) of the physics loss on the named inputs (tensors of',
+        '    INPUTS\' widths), by torch.autograd.grad."""',
+        "    some = next(iter(inputs.values()))",
+        "    check_device(some)",
+        "    wrt = {k: v.detach().to(some.device, DTYPE).requires_grad_(True)",
+        "           for k, v in params.items() if k not in FROZEN}",
+        "    params = {**{k: v.to(some.device, DTYPE) for k, v in params.items()}, **wrt}",
+        *(f'    {var(v)} = inputs["{v.name}"].to(DTYPE)' for v in graph.inputs),
+        "    with torch.enable_grad():",
+        *("    " + line for line in body),
+        f"        grads = torch.autograd.grad({var(graph.outputs[0])}, list(wrt.values()))",
+        f"    return float({var(graph.outputs[0])}.detach()), dict(zip(wrt, grads)), "
+        f"{{{terms}}}",
+    ]
+    notes = ["Plain torch ops: a physics-informed loss, differentiated by torch autograd.",
+             "", "value_and_grad(params, inputs): inputs maps each name in INPUTS to a tensor."]
+    return module_text(graph, LANGUAGE, notes, [f"INPUTS = {widths!r}"], functions.tables,
+                       [JET_RUNTIME] + functions.functions + entry, "")
 
 
 def _value_and_grad(graph: Graph, body: list[str]) -> list[str]:

@@ -105,8 +105,8 @@ def lower_jet_op(op: Op, mode: str, where: str) -> Op:
     """A B-spline jet layer: horner, with the exact pieces of B' and (jet 2) of B''."""
     if is_per_input(op.attr_dict) or mode != "horner":
         what = "one knot vector per input" if is_per_input(op.attr_dict) else f"eval={mode}"
-        raise PassError(f"{where} ({op.name} %{op.results[0].name}): jets are evaluated by "
-                        f"exact horner pieces, which {what} does not have")
+        raise PassError(f"{where} ({op.name} %{op.results[0].name}): {what} does not apply "
+                        "to jet layers, which are evaluated by exact horner pieces")
     if not op.has_attr("stencil"):
         raise PassError(f"{where} ({op.name} %{op.results[0].name}) has no stencil attribute; "
                         "run derive-stencils before lower-basis")

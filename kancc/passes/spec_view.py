@@ -15,6 +15,11 @@ def spec_view_layers(graph: Graph, pass_name: str) -> list[tuple[Op, Param]]:
     """Every full spec-view layer (kan.layer) with its coefficient parameter, in order."""
     expanded = [op.name for op in graph.ops
                 if has_trait(op, Trait.BASIS) and not has_trait(op, Trait.SPEC_VIEW)]
+    jets = [op.name for op in graph.ops if has_trait(op, Trait.JET)]
+    if jets:
+        raise PassError(f"{pass_name} does not apply to jet layers (found {jets[0]}): run it "
+                        "before the jet pass (compile(..., jet=N) does; a [pde] spec's "
+                        "physics loss has jets from the start)")
     if expanded:
         raise PassError(f"{pass_name} works on kan.layer ops (the spec view); run it before "
                         f"expand-layers (found {expanded[0]})")
