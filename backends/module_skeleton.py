@@ -79,16 +79,26 @@ def is_physics_graph(graph: Graph) -> bool:
     return is_training_graph(graph) and any(has_trait(op, Trait.JET) for op in graph.ops)
 
 
-def loss_terms(graph: Graph) -> list[tuple[str, Value]]:
-    """(term name, value) of each kan.loss of a physics graph: the name is its target
-    input's (``residual.target`` -> ``residual``), which canonicalize keeps."""
+def loss_terms(graph: Graph) -> list[tuple[str, Op]]:
+    """(term name, its kan.loss) of a physics graph: the name is its target input's
+    (``residual.target`` -> ``residual``), which canonicalize keeps."""
     terms = []
     for op in graph.ops:
         if op.name == "kan.loss":
             name = op.operands[1].name
-            terms.append((name[:-len(".target")] if name.endswith(".target") else name,
-                          op.result))
+            terms.append((name[:-len(".target")] if name.endswith(".target") else name, op))
     return terms
+
+
+def physics_outputs(graph: Graph, detach: str = "") -> tuple[str, str]:
+    """The expressions of the terms by name and of the residuals by name (prediction -
+    target, per point) that a physics module returns next to the loss and gradients."""
+    terms, residuals = [], []
+    for name, op in loss_terms(graph):
+        pred, target = (var(o) for o in op.operands if isinstance(o, Value))
+        terms.append(f'"{name}": float({var(op.result)}{detach})')
+        residuals.append(f'"{name}": ({pred} - {target}){detach}')
+    return "{" + ", ".join(terms) + "}", "{" + ", ".join(residuals) + "}"
 
 
 def gradient_entries(graph: Graph) -> list[str]:

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from types import ModuleType
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -26,6 +26,17 @@ from .physics import physics_loss_graph
 from .physics.problem import loss_terms
 from .spec import Spec, SpecSource, load_spec
 from .storage import load_module
+
+
+class PhysicsLoss(NamedTuple):
+    """What a physics loss program gives: the loss, the gradient of every trainable
+    parameter, each term's weighted mean square and its per-point residual (prediction -
+    target, [points, 1]) by term name."""
+
+    loss: float
+    grads: dict[str, np.ndarray]
+    terms: dict[str, float]
+    residuals: dict[str, np.ndarray]
 
 
 @dataclass(frozen=True)
@@ -134,20 +145,22 @@ class Program:
         return float(loss), {k: v.detach().cpu().numpy() for k, v in grads.items()}
 
     def physics_loss(self, params: Mapping[str, np.ndarray], inputs: Mapping[str, np.ndarray]
-                     ) -> tuple[float, dict[str, np.ndarray], dict[str, float]]:
-        """(loss, gradients, loss terms by name) of a [pde] spec's training program on its
-        named inputs (``kancc.physics.problem.collocation_inputs``)."""
+                     ) -> PhysicsLoss:
+        """The loss, gradients, loss terms and per-point residuals of a [pde] spec's
+        training program on its named inputs (``kancc.physics.problem.collocation_inputs``);
+        NumPy arrays on every target."""
         if self.spec.pde is None or not self.training:
             raise KanccError("physics_loss needs a [pde] spec compiled with training=True")
         if TARGETS[self.target].arrays == "numpy":
-            loss, grads, terms = self.module.value_and_grad(params, inputs)
-            return float(loss), dict(grads), dict(terms)
+            loss, grads, terms, residuals = self.module.value_and_grad(params, inputs)
+            return PhysicsLoss(float(loss), dict(grads), dict(terms), dict(residuals))
         torch, device, dtype = self._torch()
         tensors = {k: torch.as_tensor(np.asarray(v), device=device) for k, v in params.items()}
         data = {k: torch.as_tensor(np.asarray(v), device=device).to(dtype)
                 for k, v in inputs.items()}
-        loss, grads, terms = self.module.value_and_grad(tensors, data)
-        return float(loss), {k: v.detach().cpu().numpy() for k, v in grads.items()}, terms
+        loss, grads, terms, residuals = self.module.value_and_grad(tensors, data)
+        return PhysicsLoss(float(loss), {k: v.detach().cpu().numpy() for k, v in grads.items()},
+                           dict(terms), {k: v.cpu().numpy() for k, v in residuals.items()})
 
     def torch_module(self, params: Mapping[str, np.ndarray] | None = None, seed: int = 0
                      ) -> Any:

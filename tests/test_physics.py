@@ -92,7 +92,7 @@ def test_the_parameter_gradient_of_a_physics_loss_equals_central_differences(see
     rng = np.random.default_rng(seed)
     params = {k: rng.standard_normal(v.shape) * 0.5
               for k, v in spec_init_params(spec, 0).items()}
-    loss, grads, _ = module.value_and_grad(params, inputs)
+    loss, grads, _, _ = module.value_and_grad(params, inputs)
     step = 1e-6
     for name, value in params.items():
         numeric = np.zeros_like(value)
@@ -112,7 +112,7 @@ def test_the_loss_equals_one_computed_from_program_jet():
     module = physics_module(spec, terms)
     inputs = random_inputs(spec, terms, 11, 3)
     params = spec_init_params(spec, 1)
-    _, _, by_term = module.value_and_grad(params, inputs)
+    _, _, by_term, residuals = module.value_and_grad(params, inputs)
     program = kancc.compile(spec, "numpy", jet=2)
     for term in terms:
         _, dy, d2y = program.jet(params, inputs[term.points])
@@ -123,6 +123,8 @@ def test_the_loss_equals_one_computed_from_program_jet():
                     for m in term.monomials)
         expected = float(term.weight) * np.mean((value - inputs[f"{term.name}.target"][:, 0]) ** 2)
         assert by_term[term.name] == pytest.approx(expected, rel=1e-12)
+        np.testing.assert_allclose(residuals[term.name][:, 0],
+                                   value - inputs[f"{term.name}.target"][:, 0], atol=1e-12)
 
 
 def test_the_forcing_comes_from_the_solution():
@@ -264,9 +266,61 @@ def test_the_torch_target_gives_the_same_physics_loss_and_gradient():
     reference = kancc.compile(spec, "numpy", training=True)
     inputs = collocation_inputs(spec, 3)
     params = reference.init_params(2)
-    loss, grads, terms = reference.physics_loss(params, inputs)
+    loss, grads, terms, residuals = reference.physics_loss(params, inputs)
     got = kancc.compile(spec, "torch", training=True).physics_loss(params, inputs)
-    assert got[0] == pytest.approx(loss, rel=1e-12)
-    assert got[2] == pytest.approx(terms, rel=1e-12)
+    assert got.loss == pytest.approx(loss, rel=1e-12)
+    assert got.terms == pytest.approx(terms, rel=1e-12)
     for name, grad in grads.items():
-        np.testing.assert_allclose(got[1][name], grad, rtol=1e-10, atol=1e-12)
+        np.testing.assert_allclose(got.grads[name], grad, rtol=1e-10, atol=1e-12)
+    for name, residual in residuals.items():
+        np.testing.assert_allclose(got.residuals[name], residual, rtol=1e-10, atol=1e-12)
+
+
+def test_multilevel_physics_training_carries_the_loss_across_levels():
+    spec = {**POISSON, "train": {"optimizer": "lbfgs", "multilevel": {"epochs": [15, 15]}}}
+    result = kancc.train(spec, log=None)
+    first, second = result.levels
+    assert [level.program.spec.layers[0].grid for level in result.levels] == [5, 10]
+    # the prolongation is exact: the finer level starts from the coarser level's loss
+    assert second.history[0, 1] == pytest.approx(first.history[-1, 1], rel=1e-9)
+    assert len(result.history) == len(first.history) + len(second.history)
+    assert result.history[-1, 0] == first.history[-1, 0] + second.history[-1, 0]
+
+
+def test_residual_based_attention_weights_follow_the_update_rule():
+    from kancc.training.physics import _Attention
+
+    spec = load_spec({**POISSON, "pde": {**POISSON["pde"], "rba": "0.1"}})
+    program = kancc.compile(spec, "numpy", training=True)
+    assert "residual.weights" in {v.name for v in program.ir.inputs}
+    inputs = collocation_inputs(spec, 0)
+    raw_target = inputs["residual.target"].copy()
+    params = program.init_params(0)
+    attention = _Attention(0.1, inputs)
+    first = program.physics_loss(params, inputs)
+    attention.update(first.residuals["residual"], inputs)
+    error = np.abs(first.residuals["residual"])  # the weights were 1
+    expected = 0.9 + 0.1 * error / error.max()
+    np.testing.assert_allclose(inputs["residual.weights"], expected, rtol=1e-15)
+    np.testing.assert_allclose(inputs["residual.target"], expected * raw_target, rtol=1e-15)
+    second = program.physics_loss(params, inputs)
+    np.testing.assert_allclose(second.residuals["residual"], expected * first.residuals["residual"],
+                               rtol=1e-12, atol=1e-12)
+    with pytest.raises(SpecError, match="pde.rba"):
+        load_spec({**POISSON, "pde": {**POISSON["pde"], "rba": "0.1"},
+                   "train": {"optimizer": "lbfgs"}})
+    result = kancc.train({**POISSON, "pde": {**POISSON["pde"], "rba": "0.1"},
+                          "train": {"steps": 20}}, log=None)
+    assert result.status == "done" and result.history[-1, 1] < result.history[0, 1]
+
+
+def test_the_exponential_cyclic_schedule():
+    from kancc.training.optim import learning_rate
+
+    rates = [learning_rate(step, 1e-3, 0, 1000, "exp-cyclic", 100, 0.9995) for step in
+             range(300)]
+    assert rates[0] == pytest.approx(1e-4) and rates[100] == pytest.approx(1e-4)
+    assert rates[50] == pytest.approx(1e-4 + 9e-4 * 0.9995 ** 50)
+    assert rates[250] == pytest.approx(1e-4 + 9e-4 * 0.9995 ** 250)
+    assert max(rates[200:300]) < max(rates[:100])
+    assert learning_rate(3, 1e-3, 10, 1000, "exp-cyclic", 100, 0.9995) == pytest.approx(4e-4)

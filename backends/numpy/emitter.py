@@ -29,8 +29,8 @@ from ..module_skeleton import (
     check_renderable,
     gradient_entries,
     is_physics_graph,
-    loss_terms,
     module_text,
+    physics_outputs,
     prediction_ops,
 )
 from ..source_text import (
@@ -298,18 +298,19 @@ def _physics_module(graph: Graph, functions: _BasisFunctions) -> str:
     rows = {v.name: v.type.shape[0] for v in graph.inputs}
     constants = [f"PACKED = {packed_names(graph)}", f"INPUTS = {widths!r}",
                  f"INPUT_ROWS = {rows!r}  # inputs of one symbol have equal rows"]
-    terms = ", ".join(f'"{name}": float({var(value)})' for name, value in loss_terms(graph))
+    terms, residuals = physics_outputs(graph)
     entry = [
         "", "",
         "def value_and_grad(params, inputs):",
-        '    """(loss, grads, terms) of the physics loss on the named inputs."""',
+        '    """(loss, grads, terms, residuals) of the physics loss on the named inputs:',
+        "    terms and per-point residuals (prediction - target) by term name.\"\"\"",
         "    packed = pack_params(params)",
         "    arrays = check_named_inputs(inputs)",
         *(f'    {var(v)} = arrays["{v.name}"]' for v in graph.inputs),
         '    with np.errstate(invalid="ignore", over="ignore"):',
         *("        " + line for line in body),
-        f"    return float({var(graph.outputs[0])}), {{{', '.join(gradient_entries(graph))}}}, "
-        f"{{{terms}}}",
+        f"    return (float({var(graph.outputs[0])}), "
+        f"{{{', '.join(gradient_entries(graph))}}}, {terms}, {residuals})",
     ]
     return module_text(graph, LANGUAGE, notes, constants, functions.tables,
                        [JET_RUNTIME, PHYSICS_RUNTIME] + functions.functions + entry, "\n")

@@ -26,9 +26,9 @@ from ..loss_rules import loss_expression
 from ..module_skeleton import (
     check_renderable,
     is_physics_graph,
-    loss_terms,
     module_text,
     ops_computing,
+    physics_outputs,
     prediction_ops,
 )
 from ..source_text import (
@@ -179,13 +179,12 @@ def emit_torch(graph: Graph) -> str:
 def _physics_module(graph: Graph, functions: _BasisFunctions, body: list[str]) -> str:
     """A physics loss graph: value_and_grad(params, inputs) on named inputs, by autograd."""
     widths = {v.name: v.type.shape[1] for v in graph.inputs}
-    terms = ", ".join(f'"{name}": float({var(value)}.detach())'
-                      for name, value in loss_terms(graph))
+    terms, residuals = physics_outputs(graph, ".detach()")
     entry = [
         "", "",
         "def value_and_grad(params, inputs):",
-        '    """(loss, grads, terms) of the physics loss on the named inputs (tensors of',
-        '    INPUTS\' widths), by torch.autograd.grad."""',
+        '    """(loss, grads, terms, residuals) of the physics loss on the named inputs',
+        '    (tensors of INPUTS\' widths), by torch.autograd.grad."""',
         "    some = next(iter(inputs.values()))",
         "    check_device(some)",
         "    wrt = {k: v.detach().to(some.device, DTYPE).requires_grad_(True)",
@@ -195,8 +194,8 @@ def _physics_module(graph: Graph, functions: _BasisFunctions, body: list[str]) -
         "    with torch.enable_grad():",
         *("    " + line for line in body),
         f"        grads = torch.autograd.grad({var(graph.outputs[0])}, list(wrt.values()))",
-        f"    return float({var(graph.outputs[0])}.detach()), dict(zip(wrt, grads)), "
-        f"{{{terms}}}",
+        f"    return (float({var(graph.outputs[0])}.detach()), dict(zip(wrt, grads)), "
+        f"{terms}, {residuals})",
     ]
     notes = ["Plain torch ops: a physics-informed loss, differentiated by torch autograd.",
              "", "value_and_grad(params, inputs): inputs maps each name in INPUTS to a tensor."]

@@ -120,6 +120,11 @@ class _Builder:
             result = Value(f"{term.name}.sum{index}", total.type)
             self.ops.append(Op.make("kan.add", (total, value), {}, (result,)))
             total = result
+        if term.pointwise:
+            weighted = Value(f"{term.name}.weighted", total.type)
+            self.ops.append(Op.make("kan.mul", (total, self.column(term, "weights")), {},
+                                    (weighted,)))
+            total = weighted
         target = self.column(term, "target")
         loss = Value(f"{term.name}.loss", TensorType(self.dtype, ()))
         self.ops.append(Op.make("kan.loss", (total, target),

@@ -55,7 +55,8 @@ def term_data(spec: Spec) -> tuple[TermData, ...]:
         else:  # irrational or varying: a data column
             monomials.append(Monomial(channels, Fraction(1), f"c{index}"))
             columns.append((f"c{index}", coefficient))
-    term = LossTerm("residual", "interior", tuple(monomials), width, pde.weight)
+    term = LossTerm("residual", "interior", tuple(monomials), width, pde.weight,
+                    pointwise=pde.rba > 0)
     residual = TermData(term, "interior", pde.sampler, pde.points, -equations.residual.known,
                         tuple(columns))
     terms, seen = [residual], dict[str, int]()
@@ -88,6 +89,8 @@ def collocation_inputs(spec: Spec, seed: int) -> dict[str, np.ndarray]:
         inputs[data.term.points] = points.astype(dtype)
         inputs[f"{data.term.name}.target"] = \
             evaluate(data.target, columns, len(points))[:, None].astype(dtype)
+        if data.term.pointwise:  # residual-based attention starts from equal weights
+            inputs[f"{data.term.name}.weights"] = np.ones((len(points), 1), dtype=dtype)
         for name, expr in data.columns:
             inputs[f"{data.term.name}.{name}"] = \
                 evaluate(expr, columns, len(points))[:, None].astype(dtype)

@@ -26,15 +26,18 @@ class Monomial:
 
 @dataclass(frozen=True)
 class LossTerm:
-    """weight * mean_i (sum_m monomial_m(x_i) - target_i)^2 over the point set ``points``
-    (a model of ``width`` inputs); the graph reads the target as the input
-    ``<name>.target`` and each varying coefficient as ``<name>.<column>``."""
+    """weight * mean_i (w_i sum_m monomial_m(x_i) - target_i)^2 over the point set
+    ``points`` (a model of ``width`` inputs); the graph reads the target as the input
+    ``<name>.target``, each varying coefficient as ``<name>.<column>`` and, with
+    ``pointwise``, per-point weights w as ``<name>.weights`` (residual-based attention: the
+    target is then w times the term's data)."""
 
     name: str
     points: str
     monomials: tuple[Monomial, ...]
     width: int
     weight: Fraction = Fraction(1)
+    pointwise: bool = False
 
     @property
     def order(self) -> int:

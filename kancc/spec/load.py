@@ -178,6 +178,9 @@ def _check_pde(check: Checker, pde: PdeSpec, data: DataSpec | None, train: Train
                                  "[data]")
     if train.method != "gradient":
         raise check.fail("train.method", "a [pde] model trains with the gradient method")
+    if pde.rba and train.optimizer == "lbfgs":
+        raise check.fail("pde.rba", "residual-based attention reweights after each step: "
+                                    "it needs train.optimizer = \"adam\"")
     if train.loss != "mse":
         raise check.fail("train.loss", "a [pde] model's loss is the mean square of its "
                                        "residual and conditions")

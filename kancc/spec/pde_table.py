@@ -16,6 +16,7 @@
     points = 1024                   # interior collocation points
     sampler = "sobol"               # "grid" | "random" | "sobol" (scipy.stats.qmc)
     weight = 1                      # of the residual's mean square in the loss
+    rba = 0                         # residual-based attention rate (0: off; Adam only)
     test_points = 4096              # where the relative L2 error is measured (a grid)
     [[pde.condition]]
     kind = "dirichlet"              # u = value on the space boundary; "initial": u = value
@@ -99,6 +100,9 @@ class PdeSpec:
     points: int = key(1024, POINTS, "interior collocation points")
     sampler: str = key("sobol", Choice(SAMPLERS), "how they are placed")
     weight: Fraction = key(Fraction(1), WEIGHT, "of the residual's mean square in the loss")
+    rba: Fraction = key(Fraction(0), Number(Fraction(0), Fraction(1), high_open=True),
+                        "residual-based attention: after each Adam step every interior "
+                        "point's weight becomes (1 - rba) w + rba |r| / max |r| (0: off)")
     test_points: int = key(4096, POINTS, "grid points where the relative L2 error is measured")
     condition: tuple[ConditionSpec, ...] = key((), ArrayOf(Subtable(ConditionSpec),
                                                            "conditions", max_length=16),

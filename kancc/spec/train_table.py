@@ -8,7 +8,9 @@
     lr = 0.01                 # adam only (default 0.01); L-BFGS steps by line search
     batch_size = 256          # adam only; default: the whole training set
     warmup = 0                # steps of linear learning-rate warmup
-    schedule = "constant"     # or "cosine" (decay to 0 over the steps)
+    schedule = "constant"     # or "cosine" (decay to 0 over the steps), or "exp-cyclic"
+    cycle = 100               # exp-cyclic: lr / 10 -> lr -> lr / 10 every cycle steps,
+    gamma = 0.9995            #   the height above lr / 10 times gamma^step
     seed = 0                  # parameter initialization and minibatch order
     deterministic = false     # triton: fixed-order d(coef) sums (run-to-run identical)
     geometry = "spline"       # or "relu": iterate on w = A^T u (the multilevel paper's
@@ -59,11 +61,12 @@ from .keys import (
 
 LOSSES = ("mse", "cross_entropy")
 OPTIMIZERS = ("adam", "lbfgs")
-SCHEDULES = ("constant", "cosine")
+SCHEDULES = ("constant", "cosine", "exp-cyclic")
 GEOMETRIES = ("spline", "relu")
 TRAIN_METHODS = ("gradient", "newton-kaczmarz")
 KEEPS = ("last", "best")
 GRADIENT_ONLY_KEYS = ("l2", "optimizer", "steps", "lr", "batch_size", "warmup", "schedule",
+                      "cycle", "gamma",
                       "deterministic", "geometry", "keep", "patience", "validate_every")
 MAX_CELLS = 4096
 MAX_LEVELS = 12
@@ -121,8 +124,14 @@ class TrainSpec:
     batch_size: int | None = key(None, Integer(1, MAX_ROWS), "adam only; default: the whole "
                                                       "training set")
     warmup: int = key(0, COUNT, "steps of linear learning-rate warmup")
-    schedule: str = key("constant", Choice(SCHEDULES), "constant, or cosine (decay to 0 over "
-                                                        "the steps)")
+    schedule: str = key("constant", Choice(SCHEDULES), "constant, cosine (decay to 0 over "
+                                                        "the steps), or exp-cyclic (a "
+                                                        "triangle between lr / 10 and lr every "
+                                                        "cycle steps, its height times "
+                                                        "gamma^step)")
+    cycle: int = key(100, Integer(2, 10**9), "exp-cyclic: steps of one up-and-down cycle")
+    gamma: Fraction = key(Fraction(1), Number(Fraction(0), Fraction(1), low_open=True),
+                          "exp-cyclic: the decay of the cycles' height per step")
     seed: int = key(0, SEED, "parameter initialization and minibatch order")
     deterministic: bool = key(False, Boolean(), "triton: fixed-order d(coef) sums")
     geometry: str = key("spline", Choice(GEOMETRIES), "spline, or relu: iterate on the "

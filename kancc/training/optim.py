@@ -12,11 +12,19 @@ from collections.abc import Mapping
 import numpy as np
 
 
-def learning_rate(step: int, base: float, warmup: int, steps: int, schedule: str) -> float:
-    """The rate of 0-based ``step``: linear warmup over ``warmup`` steps, then constant or a
-    cosine decay from ``base`` to 0 at ``steps``."""
+def learning_rate(step: int, base: float, warmup: int, steps: int, schedule: str,
+                  cycle: int = 100, gamma: float = 1.0) -> float:
+    """The rate of 0-based ``step``: linear warmup over ``warmup`` steps, then constant, a
+    cosine decay from ``base`` to 0 at ``steps``, or exp-cyclic: a triangle wave between
+    base / 10 and base of period ``cycle``, its height above base / 10 decaying by
+    ``gamma`` per step (torch's CyclicLR in mode exp_range)."""
     if step < warmup:
         return base * (step + 1) / warmup
+    if schedule == "exp-cyclic":
+        t = step - warmup
+        phase = (t % cycle) / cycle
+        low = base / 10
+        return low + (base - low) * (1.0 - abs(2.0 * phase - 1.0)) * gamma ** t
     if schedule == "cosine":
         span = max(1, steps - warmup)
         return base * 0.5 * (1.0 + math.cos(math.pi * min(1.0, (step - warmup) / span)))

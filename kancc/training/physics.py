@@ -19,17 +19,38 @@ from typing import TextIO
 
 import numpy as np
 
+from kancc.frontend import prolong_params
 from kancc.physics.problem import collocation_inputs, solution_grid
-from kancc.program import Program, compile
+from kancc.program import PhysicsLoss, Program, compile
 from kancc.spec import Spec
 from kancc.storage import save_checkpoint
 
+from .multilevel import level_specs
 from .optim import Adam, learning_rate
 from .progress import Progress
 from .request import TrainResult
 
-Evaluate = Callable[[dict[str, np.ndarray]], tuple[float, dict[str, np.ndarray],
-                                                  dict[str, float]]]
+Evaluate = Callable[[dict[str, np.ndarray]], PhysicsLoss]
+
+
+class _Attention:
+    """Residual-based attention on the interior points (the multilevel paper's eq. (42)):
+    weights w start at 1 and, after each step, w <- (1 - rate) w + rate |r| / max |r|; the
+    residual term is then mean (w r)^2, its target w f."""
+
+    def __init__(self, rate: float, inputs: dict[str, np.ndarray]) -> None:
+        self.rate, self.target = rate, inputs["residual.target"].copy()
+        self.weights = inputs["residual.weights"].astype(np.float64)
+
+    def update(self, weighted: np.ndarray, inputs: dict[str, np.ndarray]) -> None:
+        error = np.abs(weighted / self.weights)
+        largest = float(error.max())
+        if not math.isfinite(largest) or largest == 0.0:
+            return
+        self.weights = (1.0 - self.rate) * self.weights + self.rate * error / largest
+        dtype = self.target.dtype
+        inputs["residual.weights"] = self.weights.astype(dtype)
+        inputs["residual.target"] = (self.weights * self.target).astype(dtype)
 
 
 class _Record:
@@ -74,17 +95,71 @@ class _Record:
 def train_physics(spec: Spec, target: str, params: Mapping[str, np.ndarray] | None,
                   checkpoint: str | os.PathLike[str] | None, log: TextIO | None
                   ) -> TrainResult:
-    """Train the model of ``spec`` (with a [pde] table) on its physics loss."""
+    """Train the model of ``spec`` (with a [pde] table) on its physics loss; with
+    [train.multilevel], level by level (the multilevel paper's Algorithm 1): each level's
+    coefficients are prolonged exactly onto the next level's grids, whose optimizer starts
+    afresh (Adam ramps its rate again over ``train.warmup`` steps)."""
+    if spec.train.multilevel is None:
+        return _train_level(spec, target, params, checkpoint, log)
+    epochs = spec.train.multilevel.epochs
+    levels = level_specs(spec, 1)  # full batch: an epoch is one step
+    current = None if params is None else dict(params)
+    previous: Spec | None = None
+    results: list[TrainResult] = []
+    for index, (level, count) in enumerate(zip(levels, epochs)):
+        if count == 0:
+            continue
+        if previous is not None and current is not None:
+            current = prolong_params(previous, level, current)
+        if log is not None:
+            grids = "/".join(str(b.grid) for b in level.layers)
+            log.write(f"level {index + 1}/{len(levels)}: grid {grids}, {count} steps\n")
+        result = _train_level(level, target, current, None, log)
+        results.append(result)
+        if result.status != "done":
+            break
+        current, previous = result.params, level
+    return _joined(results, checkpoint)
+
+
+def _joined(results: list[TrainResult], checkpoint: str | os.PathLike[str] | None
+            ) -> TrainResult:
+    """One result of the levels: histories end to end (steps counted on), the last level's
+    parameters and program."""
+    rows, offset = [], 0
+    for result in results:
+        history = result.history.copy()
+        history[:, 0] += offset
+        offset = history[-1, 0]
+        rows.append(history)
+    last = results[-1]
+    physics = {name: np.concatenate([r.physics[name] for r in results])
+               for name in last.physics}
+    history = np.concatenate(rows)
+    if checkpoint is not None and last.status == "done":
+        save_checkpoint(checkpoint, last.program.spec, last.params, history)
+    message = f"{len(results)} levels; last: {last.message}"
+    return TrainResult(last.params, history, last.status, message, last.program,
+                       levels=tuple(results), physics=physics)
+
+
+def _train_level(spec: Spec, target: str, params: Mapping[str, np.ndarray] | None,
+                 checkpoint: str | os.PathLike[str] | None, log: TextIO | None
+                 ) -> TrainResult:
+    """One optimizer run on the spec's grids."""
     program = compile(spec, target, training=True)
     model = compile(spec, target)
     inputs = collocation_inputs(spec, spec.train.seed)
     start = program.init_params(spec.train.seed) if params is None else \
         {k: np.asarray(v) for k, v in params.items()}
     record = _Record(spec, model, log)
+    attention = _Attention(float(spec.pde.rba), inputs) if spec.pde and spec.pde.rba else None
 
-    def evaluate(current: dict[str, np.ndarray]) -> tuple[float, dict[str, np.ndarray],
-                                                         dict[str, float]]:
-        return program.physics_loss(current, inputs)
+    def evaluate(current: dict[str, np.ndarray]) -> PhysicsLoss:
+        result = program.physics_loss(current, inputs)
+        if attention is not None:  # the next step's weights: out of this step's gradient
+            attention.update(result.residuals["residual"], inputs)
+        return result
 
     run = _lbfgs if spec.train.optimizer == "lbfgs" else _adam
     final, done = run(spec, start, evaluate, record)
@@ -108,13 +183,14 @@ def _adam(spec: Spec, params: dict[str, np.ndarray], evaluate: Evaluate,
     optimizer = Adam(params)
     base = train.learning_rate
     for step in range(train.steps):
-        loss, grads, terms = evaluate(params)
+        loss, grads, terms, _ = evaluate(params)
         record.record(step, loss, terms, params)
         if not math.isfinite(loss):
             return params, step
-        optimizer.step(params, grads, learning_rate(step, base, train.warmup, train.steps,
-                                                    train.schedule))
-    loss, _, terms = evaluate(params)
+        rate = learning_rate(step, base, train.warmup, train.steps, train.schedule,
+                             train.cycle, float(train.gamma))
+        optimizer.step(params, grads, rate)
+    loss, _, terms, _ = evaluate(params)
     record.record(train.steps, loss, terms, params)
     return params, train.steps
 
@@ -136,7 +212,7 @@ def _lbfgs(spec: Spec, params: dict[str, np.ndarray], evaluate: Evaluate,
     latest = _Latest()
 
     def objective(flat: np.ndarray) -> tuple[float, np.ndarray]:
-        latest.loss, grads, latest.terms = evaluate(unflatten(flat))
+        latest.loss, grads, latest.terms, _ = evaluate(unflatten(flat))
         if not math.isfinite(latest.loss):
             raise FloatingPointError(latest.loss)
         return latest.loss, np.concatenate([grads[k].ravel() for k in names]).astype(np.float64)

@@ -133,7 +133,8 @@ class RunLog:
 
     def rate(self, step: int) -> float:
         train = self.spec.train
-        return learning_rate(step, train.learning_rate, train.warmup, self.steps, train.schedule)
+        return learning_rate(step, train.learning_rate, train.warmup, self.steps, train.schedule,
+                             train.cycle, float(train.gamma))
 
 
 def rate_factors(spec: Spec) -> dict[str, float]:
