@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 import kancc
-from kancc.errors import SpecError
+from kancc.errors import KanccWarning, SpecError
 from kancc.frontend import spec_init_params
 from kancc.passes import PassManager, parse_pipeline
 from kancc.physics import LossTerm, Monomial, physics_loss_graph
@@ -324,3 +324,15 @@ def test_the_exponential_cyclic_schedule():
     assert rates[250] == pytest.approx(1e-4 + 9e-4 * 0.9995 ** 250)
     assert max(rates[200:300]) < max(rates[:100])
     assert learning_rate(3, 1e-3, 10, 1000, "exp-cyclic", 100, 0.9995) == pytest.approx(4e-4)
+
+
+def test_auto_domains_come_from_the_collocation_points_and_far_inputs_warn():
+    spec = {**POISSON, "model": {"layers": [2, 5, 5, 1], "dtype": "float64"},
+            "basis": {"degree": 3, "grid": 5, "domain": "auto"}, "train": {"steps": 2}}
+    result = kancc.train(spec, log=None)
+    first, *hidden = result.program.spec.layers
+    assert -Fraction(6, 5) <= first.domain[0] < -1 < 1 < first.domain[1] <= Fraction(6, 5)
+    assert all(layer.domain != (-1, 1) for layer in hidden)
+    narrow = {**spec, "basis": {"degree": 3, "grid": 5, "domain": [-0.5, 0.5]}}
+    with pytest.warns(KanccWarning, match="interior collocation points"):
+        kancc.train(narrow, log=None)

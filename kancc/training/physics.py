@@ -19,12 +19,15 @@ from typing import TextIO
 
 import numpy as np
 
+from kancc.data import Dataset
 from kancc.frontend import prolong_params
 from kancc.physics.problem import collocation_inputs, solution_grid
 from kancc.program import PhysicsLoss, Program, compile
 from kancc.spec import Spec
 from kancc.storage import save_checkpoint
+from kancc.tools.domain_check import warn_outside_domain
 
+from .fitted_spec import fit_domains
 from .multilevel import level_specs
 from .optim import Adam, learning_rate
 from .progress import Progress
@@ -98,7 +101,22 @@ def train_physics(spec: Spec, target: str, params: Mapping[str, np.ndarray] | No
     """Train the model of ``spec`` (with a [pde] table) on its physics loss; with
     [train.multilevel], level by level (the multilevel paper's Algorithm 1): each level's
     coefficients are prolonged exactly onto the next level's grids, whose optimizer starts
-    afresh (Adam ramps its rate again over ``train.warmup`` steps)."""
+    afresh (Adam ramps its rate again over ``train.warmup`` steps). ``domain = "auto"``
+    layers are fitted to the interior collocation points (as to training rows), and a
+    warning names the layers whose inputs there leave their domain."""
+    points = collocation_inputs(spec, spec.train.seed)["interior"].astype(np.float64)
+    spec = fit_domains(spec, Dataset(points, np.zeros((len(points), 1)), "collocation"),
+                       params)
+    result = _train_levels(spec, target, params, checkpoint, log)
+    if result.status == "done":
+        warn_outside_domain(result.program.spec, result.params, points,
+                            "the interior collocation points")
+    return result
+
+
+def _train_levels(spec: Spec, target: str, params: Mapping[str, np.ndarray] | None,
+                  checkpoint: str | os.PathLike[str] | None, log: TextIO | None
+                  ) -> TrainResult:
     if spec.train.multilevel is None:
         return _train_level(spec, target, params, checkpoint, log)
     epochs = spec.train.multilevel.epochs
