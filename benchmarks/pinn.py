@@ -42,7 +42,9 @@ from typing import Any  # noqa: E402
 import numpy as np  # noqa: E402
 
 import kancc  # noqa: E402
+from kancc.data import Dataset  # noqa: E402
 from kancc.physics.problem import collocation_inputs, solution_grid  # noqa: E402
+from kancc.training.fitted_spec import fit_domains  # noqa: E402
 from kancc.training.optim import Adam  # noqa: E402
 
 PROBLEMS = {"poisson": ("sin(pi*x) * sin(pi*y)", 0), "helmholtz": ("sin(pi*x) * sin(4*pi*y)", 1)}
@@ -53,7 +55,7 @@ WEIGHT = 10
 def spec_of(problem: str, widths: list[int], grid: int, points: int) -> dict[str, Any]:
     solution, k2 = PROBLEMS[problem]
     return {"model": {"name": problem, "layers": widths, "dtype": "float64"},
-            "basis": {"degree": 3, "grid": grid, "domain": [-1, 1], "base": "silu"},
+            "basis": {"degree": 3, "grid": grid, "domain": "auto", "base": "silu"},
             "pde": {"variables": ["x", "y"], "box": [[-1, 1], [-1, 1]],
                     "parameters": {"k2": k2}, "solution": solution,
                     "residual": "u_xx + u_yy + k2*u - f", "points": points,
@@ -67,8 +69,17 @@ def relative_error(predicted: np.ndarray, solution: np.ndarray) -> float:
     return float(np.linalg.norm(predicted - solution) / np.linalg.norm(solution))
 
 
+def fitted(spec: dict[str, Any]) -> kancc.Spec:
+    """The spec with its "auto" domains chosen on the interior points, as kancc train does
+    (the peers' grids are [-1, 1]; beyond them their splines are 0, kancc's extend)."""
+    parsed = kancc.load_spec(spec)
+    points = collocation_inputs(parsed, 0)["interior"]
+    return fit_domains(parsed, Dataset(points, np.zeros((len(points), 1)), "points"), None)
+
+
 def kancc_run(target: str) -> Callable[[dict[str, Any], int], dict[str, float]]:
-    def run(spec: dict[str, Any], steps: int) -> dict[str, float]:
+    def run(raw: dict[str, Any], steps: int) -> dict[str, float]:
+        spec = fitted(raw)
         program = kancc.compile(spec, target, training=True)
         inputs = collocation_inputs(program.spec, 0)
         params = program.init_params(0)

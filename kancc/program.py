@@ -206,13 +206,14 @@ def compile(spec: SpecSource, target: str = "numpy", *, training: bool = False,
     if target not in TARGETS:
         raise KanccError(f"unknown target {target!r}; choose one of {', '.join(TARGETS)}")
     spec = load_spec(spec)
-    graph = build_loss_graph(spec) if training else build_graph(spec)
     if training and spec.pde is not None:
         if not TARGETS[target].physics:
             able = ", ".join(name for name, t in TARGETS.items() if t.physics)
             raise BackendError(f"the {target} target does not render physics losses yet "
                                f"(targets that do: {able})")
         graph = physics_loss_graph(spec, loss_terms(spec))
+    else:
+        graph = build_loss_graph(spec) if training else build_graph(spec)
     if passes is None:
         passes = "training" if training else "inference"
     steps = parse_pipeline(passes)

@@ -185,13 +185,14 @@ def jet_combine(jet, value, slope, curve):
     """The jet of h[b, q] = value = sum_p f_qp(x_p) on the jet of x, from the edges'
     derivatives slope[b, p, q] = f'_qp(x_p) and (order 2) curve[b, p, q] = f''_qp(x_p):
     dh_q/dz_k = sum_p slope dx_p/dz_k; d2h_q/dz_k2 = sum_p curve (dx_p/dz_k)^2 + slope
-    d2x_p/dz_k2."""
+    d2x_p/dz_k2 (per row, a product of [out, in] and [in, d] matrices)."""
     d = (jet.shape[2] - 1) // (1 if curve is None else 2)
     dx = jet[:, :, 1:1 + d]
-    channels = [value[:, :, None], np.einsum("bpq,bpk->bqk", slope, dx)]
+    slope_t = slope.transpose(0, 2, 1)
+    channels = [value[:, :, None], np.matmul(slope_t, dx)]
     if curve is not None:
-        channels.append(np.einsum("bpq,bpk->bqk", curve, dx * dx)
-                        + np.einsum("bpq,bpk->bqk", slope, jet[:, :, 1 + d:]))
+        channels.append(np.matmul(curve.transpose(0, 2, 1), dx * dx)
+                        + np.matmul(slope_t, jet[:, :, 1 + d:]))
     return np.concatenate(channels, axis=2).astype(DTYPE, copy=False)
 
 
@@ -201,8 +202,14 @@ def jet_layer(jet, bases, weights):
     B'_i(x_p), and phi'' alike."""
     n_in, n_b = bases[0].shape[1:]
     w = weights.reshape(n_in, n_b, -1)
-    slope, *curve = (np.einsum("bpi,piq->bpq", b, w.astype(b.dtype)) for b in bases[1:])
+    slope, *curve = (edge_sums(b, w) for b in bases[1:])
     return jet_combine(jet, contract(bases[0], weights), slope, curve[0] if curve else None)
+
+
+def edge_sums(basis, w):
+    """f[b, p, q] = sum_i basis[b, p, i] w[p, i, q]: every edge's function (or derivative)
+    at its input, one GEMM per input."""
+    return np.matmul(basis.transpose(1, 0, 2), w.astype(basis.dtype)).transpose(1, 0, 2)
 
 
 def tucker_weights(core, u1, u2, u3):
@@ -237,47 +244,49 @@ def silu_derivatives(x):
 
 def jet_parts(jet, g, order):
     """What multiplies f, f' and f'' of each edge [batch, in, out] in the cotangent of a
-    jet combination (g: the cotangent of its output jet): a0 = g0, a1 = sum_k g1 dx + g2
-    d2x, a2 = sum_k g2 dx^2."""
+    jet combination (g: the cotangent of its output jet): a0 = g0 (broadcast over the
+    inputs), a1 = sum_k dx_k g1_k + d2x_k g2_k, a2 = sum_k dx_k^2 g2_k."""
     d = (jet.shape[2] - 1) // order
     dx = jet[:, :, 1:1 + d]
-    a0 = np.broadcast_to(g[:, None, :, 0], (jet.shape[0], jet.shape[1], g.shape[1]))
-    a1 = np.einsum("bqk,bpk->bpq", g[:, :, 1:1 + d], dx)
-    if order == 1:
-        return [a0, a1]
-    g2 = g[:, :, 1 + d:]
-    a1 = a1 + np.einsum("bqk,bpk->bpq", g2, jet[:, :, 1 + d:])
-    return [a0, a1, np.einsum("bqk,bpk->bpq", g2, dx * dx)]
+    g1 = g[:, :, 1:1 + d].transpose(0, 2, 1)
+    parts = [g[:, None, :, 0], np.matmul(dx, g1)]
+    if order == 2:
+        g2 = g[:, :, 1 + d:].transpose(0, 2, 1)
+        parts[1] = parts[1] + np.matmul(jet[:, :, 1 + d:], g2)
+        parts.append(np.matmul(dx * dx, g2))
+    return parts
 
 
 def jet_input_cotangent(jet, g, edges, order):
     """d(loss)/d(input jet) from the edges' derivatives f', f'' (and f^(3)), each
-    [batch, in, out]: the value channel sums f^(m+1) a_m; d(dx) = sum_q g1 f' + 2 g2 f'' dx;
-    d(d2x) = sum_q g2 f'."""
+    [batch, in, out]: the value channel sums f^(m+1) a_m; d(dx) = sum_q f' g1 + 2 f'' g2
+    dx; d(d2x) = sum_q f' g2."""
     d = (jet.shape[2] - 1) // order
     parts = jet_parts(jet, g, order)
     value = sum(np.sum(edge * part, axis=2) for edge, part in zip(edges, parts))
-    first = np.einsum("bqk,bpq->bpk", g[:, :, 1:1 + d], edges[0])
+    first = np.matmul(edges[0], g[:, :, 1:1 + d])
     channels = [value[:, :, None], first]
     if order == 2:
         g2 = g[:, :, 1 + d:]
-        channels[1] = first + 2.0 * np.einsum("bqk,bpq->bpk", g2, edges[1]) * jet[:, :, 1:1 + d]
-        channels.append(np.einsum("bqk,bpq->bpk", g2, edges[0]))
+        channels[1] = first + 2.0 * np.matmul(edges[1], g2) * jet[:, :, 1:1 + d]
+        channels.append(np.matmul(edges[0], g2))
     return np.concatenate(channels, axis=2).astype(DTYPE, copy=False)
 
 
 def jet_vjp_coef(jet, bases, g):
-    """dcoef[p, q, i] = sum_b sum_m B^(m)_i(x_p) a_m[b, p, q] (bases: B .. B^(order))."""
+    """dcoef[p, q, i] = sum_b sum_m B^(m)_i(x_p) a_m[b, p, q] (bases: B .. B^(order)): per
+    input and level one GEMM over the batch."""
     parts = jet_parts(jet, g, len(bases) - 1)
-    grad = sum(np.einsum("bpi,bpq->pqi", basis, part) for basis, part in zip(bases, parts))
-    return grad.astype(DTYPE, copy=False)
+    grad = sum(np.matmul(basis.transpose(1, 2, 0), part.transpose(1, 0, 2))
+               for basis, part in zip(bases, parts))  # [in, n_b, out]
+    return grad.transpose(0, 2, 1).astype(DTYPE, copy=False)
 
 
 def jet_vjp_input(jet, bases, g, weights):
     """d(loss)/d(input jet) of a jet layer (bases: B' .. B^(order + 1))."""
     n_in, n_b = bases[0].shape[1:]
     w = weights.reshape(n_in, n_b, -1)
-    edges = [np.einsum("bpi,piq->bpq", basis, w.astype(basis.dtype)) for basis in bases]
+    edges = [edge_sums(basis, w) for basis in bases]
     return jet_input_cotangent(jet, g, edges, len(bases) - 1)
 
 
@@ -285,7 +294,8 @@ def jet_base_vjp_weight(jet, g, order):
     """dw[p, q] = sum_b sum_m silu^(m)(x_p) a_m[b, p, q]."""
     parts = jet_parts(jet, g, order)
     fns = silu_derivatives(jet[:, :, 0])
-    return sum(np.einsum("bp,bpq->pq", fn, part) for fn, part in zip(fns, parts))
+    return sum(np.matmul(fn.T[:, None, :], part.transpose(1, 0, 2))[:, 0, :]
+               for fn, part in zip(fns, parts))
 
 
 def jet_base_vjp_input(jet, w, g, order):
