@@ -336,3 +336,21 @@ def test_auto_domains_come_from_the_collocation_points_and_far_inputs_warn():
     narrow = {**spec, "basis": {"degree": 3, "grid": 5, "domain": [-0.5, 0.5]}}
     with pytest.warns(KanccWarning, match="interior collocation points"):
         kancc.train(narrow, log=None)
+
+
+def test_physics_models_start_as_affine_functions():
+    """Each B-spline edge of a [pde] model starts affine: no curvature anywhere."""
+    spec = load_spec({**POISSON, "model": {"layers": [2, 3, 3, 1], "dtype": "float64"},
+                      "layers": [{"degree": 2, "grid": 4, "domain": [-1, 1]},
+                                 {"degree": 3, "grid": 5, "domain": [-2, 2]},
+                                 {"degree": 5, "grid": 3, "knots": [-3, 0, "1/2", 3]}]})
+    program = kancc.compile(spec, "numpy", jet=2)
+    params = program.init_params(4)
+    x = np.random.default_rng(0).uniform(-1, 1, (50, 2))
+    _, dy, d2y = program.jet(params, x)
+    assert np.abs(d2y).max() < 1e-12 and np.abs(dy).max() > 1e-3
+    plain = {k: v for k, v in POISSON.items() if k != "pde"}
+    rng = np.random.default_rng(0)  # other specs keep coef ~ N(0, 1/in)
+    expected = rng.standard_normal((2, 5, 8)) / np.sqrt(2)
+    np.testing.assert_array_equal(spec_init_params(load_spec(plain), 0)["layers.0.coef"],
+                                  expected)

@@ -24,6 +24,12 @@ For eval=horner the pass attaches ``dpieces``: the exact per-cell pieces of B' f
 symbolic layer (difference of lower-order splines). Cotangents reaching one value from
 several uses are summed with kan.add.
 
+A physics loss (kancc.physics) reverses its jets the same way: a kan.jet_layer gives
+kan.vjp_jet_coef and kan.vjp_jet_input, the latter with the pieces of the next derivative
+level (d2pieces, or d3pieces for a jet of order 2); a kan.jet_channel's cotangent is placed
+in its jet by kan.vjp_jet_channel; kan.mul and kan.scale are elementwise; kan.jet_seed
+stops the sweep (the collocation points are data).
+
 The reverse rules are a table keyed by op name (``VJP_RULES`` for the ops of the model,
 ``LOSS_RULES`` for the loss terms); an op with no rule cannot be differentiated.
 """
@@ -50,6 +56,8 @@ from kancc.ir.schedule_attrs import SCHEDULE_KEYS
 from .lower_basis import derivative_pieces
 from .options import Choice, option
 from .pass_types import Pass, PassResult
+
+VjpRule = Callable[["_Sweep", Op, Value], None]
 
 
 class _Sweep:
@@ -159,20 +167,25 @@ def _penalty_vjp(sweep: _Sweep, term: Op) -> None:
                                                   term.attr_dict, param))
 
 
-def _fused_layer_vjp(sweep: _Sweep, op: Op, g: Value) -> None:
-    """kan.vjp_coef for trainable coefficients, kan.vjp_input where d/dx is needed; the
+def _layer_vjp(coef_op: str, input_op: str) -> VjpRule:
+    """The reverse of a fused layer (kan.vjp_coef, kan.vjp_input) or of a jet layer
+    (kan.vjp_jet_coef, kan.vjp_jet_input): the coefficient gradient for trainable
+    coefficients, the input's cotangent where it is needed, which reads the next derivative
+    of the basis (horner: dpieces; for a jet of order j the pieces of level j + 1). The
     layer's basis attributes, not its schedule (each kernel is scheduled on its own)."""
-    x, coef = op.operands
-    assert isinstance(coef, Param)
-    basis = {k: v for k, v in op.attr_dict.items() if k not in SCHEDULE_KEYS}
-    if not coef.frozen:
-        sweep.accumulate("@" + coef.name, sweep.emit("kan.vjp_coef", (x, coef, g), basis,
-                                                     coef))
-    if sweep.needs_dx(x):
-        attrs = dict(basis)
-        if attrs["eval"] == "horner":
-            attrs["dpieces"] = derivative_pieces(op)
-        sweep.accumulate(x.name, sweep.emit("kan.vjp_input", (x, coef, g), attrs, x))
+    def rule(sweep: _Sweep, op: Op, g: Value) -> None:
+        x, coef = op.operands
+        assert isinstance(coef, Param)
+        basis = {k: v for k, v in op.attr_dict.items() if k not in SCHEDULE_KEYS}
+        if not coef.frozen:
+            sweep.accumulate("@" + coef.name, sweep.emit(coef_op, (x, coef, g), basis, coef))
+        if sweep.needs_dx(x):
+            attrs = dict(basis)
+            if attrs["eval"] == "horner":
+                level = op.attr("jet", 0) + 1
+                attrs[PIECES_OF_LEVEL[level]] = derivative_pieces(op, level)
+            sweep.accumulate(x.name, sweep.emit(input_op, (x, coef, g), attrs, x))
+    return rule
 
 
 def _tucker_layer_vjp(sweep: _Sweep, op: Op, g: Value) -> None:
@@ -204,43 +217,17 @@ def _affine_vjp(sweep: _Sweep, op: Op, g: Value) -> None:
         sweep.accumulate(x.name, sweep.emit("kan.affine", (g,), attrs, x))
 
 
-def _base_layer_vjp(sweep: _Sweep, op: Op, g: Value) -> None:
-    """The base branch y = fn(x) @ w: dw = fn(x)^T g (trainable w), dx = fn'(x) (g w^T)."""
-    x, w = op.operands
-    assert isinstance(w, Param)
-    if not w.frozen:
-        sweep.accumulate("@" + w.name, sweep.emit("kan.vjp_base_weight", (x, w, g),
-                                                  op.attr_dict, w))
-    if sweep.needs_dx(x):
-        sweep.accumulate(x.name, sweep.emit("kan.vjp_base_input", (x, w, g), op.attr_dict, x))
-
-
-def _jet_layer_vjp(sweep: _Sweep, op: Op, g: Value) -> None:
-    """kan.vjp_jet_coef and (inside the model) kan.vjp_jet_input, which also needs the next
-    derivative of the basis: d3pieces for a jet of order 2 (horner)."""
-    jet, coef = op.operands
-    assert isinstance(coef, Param)
-    basis = {k: v for k, v in op.attr_dict.items() if k not in SCHEDULE_KEYS}
-    if not coef.frozen:
-        sweep.accumulate("@" + coef.name, sweep.emit("kan.vjp_jet_coef", (jet, coef, g), basis,
-                                                     coef))
-    if sweep.needs_dx(jet):
-        attrs = dict(basis)
-        if attrs["eval"] == "horner":
-            level = op.attr("jet") + 1
-            attrs[PIECES_OF_LEVEL[level]] = derivative_pieces(op, level)
-        sweep.accumulate(jet.name, sweep.emit("kan.vjp_jet_input", (jet, coef, g), attrs, jet))
-
-
-def _jet_base_layer_vjp(sweep: _Sweep, op: Op, g: Value) -> None:
-    jet, w = op.operands
-    assert isinstance(w, Param)
-    if not w.frozen:
-        sweep.accumulate("@" + w.name, sweep.emit("kan.vjp_jet_base_weight", (jet, w, g),
-                                                  op.attr_dict, w))
-    if sweep.needs_dx(jet):
-        sweep.accumulate(jet.name, sweep.emit("kan.vjp_jet_base_input", (jet, w, g),
-                                              op.attr_dict, jet))
+def _base_vjp(weight_op: str, input_op: str) -> VjpRule:
+    """The reverse of the base branch y = fn(x) @ w (or of its jet): dw for a trainable w,
+    the input's cotangent where it is needed."""
+    def rule(sweep: _Sweep, op: Op, g: Value) -> None:
+        x, w = op.operands
+        assert isinstance(w, Param)
+        if not w.frozen:
+            sweep.accumulate("@" + w.name, sweep.emit(weight_op, (x, w, g), op.attr_dict, w))
+        if sweep.needs_dx(x):
+            sweep.accumulate(x.name, sweep.emit(input_op, (x, w, g), op.attr_dict, x))
+    return rule
 
 
 def _jet_affine_vjp(sweep: _Sweep, op: Op, g: Value) -> None:
@@ -278,15 +265,15 @@ LOSS_RULES: dict[str, Callable[[_Sweep, Op], None]] = {
     "kan.loss": _loss_vjp,
     "kan.penalty": _penalty_vjp,
 }
-VJP_RULES: dict[str, Callable[[_Sweep, Op, Value], None]] = {
-    "kan.fused_layer": _fused_layer_vjp,
+VJP_RULES: dict[str, VjpRule] = {
+    "kan.fused_layer": _layer_vjp("kan.vjp_coef", "kan.vjp_input"),
     "kan.tucker_layer": _tucker_layer_vjp,
     "kan.add": _add_vjp,
     "kan.affine": _affine_vjp,
-    "kan.base_layer": _base_layer_vjp,
+    "kan.base_layer": _base_vjp("kan.vjp_base_weight", "kan.vjp_base_input"),
     "kan.jet_seed": _jet_seed_vjp,
-    "kan.jet_layer": _jet_layer_vjp,
-    "kan.jet_base_layer": _jet_base_layer_vjp,
+    "kan.jet_layer": _layer_vjp("kan.vjp_jet_coef", "kan.vjp_jet_input"),
+    "kan.jet_base_layer": _base_vjp("kan.vjp_jet_base_weight", "kan.vjp_jet_base_input"),
     "kan.jet_affine": _jet_affine_vjp,
     "kan.jet_channel": _jet_channel_vjp,
     "kan.mul": _mul_vjp,
