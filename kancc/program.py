@@ -133,6 +133,9 @@ class Program:
         if not self.training:
             raise KanccError("value_and_grad needs a training program: "
                              "kancc.compile(spec, target, training=True)")
+        if self.spec.pde is not None:
+            raise KanccError("a [pde] spec's training program takes named collocation inputs: "
+                             "use physics_loss(params, inputs)")
         if TARGETS[self.target].arrays == "numpy":
             loss, grads = self.module.value_and_grad(params, x, y)
             return float(loss), dict(grads)

@@ -354,3 +354,14 @@ def test_physics_models_start_as_affine_functions():
     expected = rng.standard_normal((2, 5, 8)) / np.sqrt(2)
     np.testing.assert_array_equal(spec_init_params(load_spec(plain), 0)["layers.0.coef"],
                                   expected)
+
+
+def test_the_differential_check_and_value_and_grad_on_pde_specs():
+    from kancc.tools.differential_check import differential_check
+
+    report = differential_check(POISSON, samples=9, targets=("numpy", "torch"))
+    assert report.comparisons and all(c.ok for c in report.comparisons)
+    assert any("[pde] physics loss" in reason for reason in report.skipped)
+    program = kancc.compile(POISSON, "numpy", training=True)
+    with pytest.raises(kancc.KanccError, match="use physics_loss"):
+        program.value_and_grad(program.init_params(0), np.zeros((3, 2)), np.zeros((3, 1)))
