@@ -184,7 +184,8 @@ def _penalty_check(op: Op) -> list[str]:
     return loss_errors(op.attr_dict, PENALTY_KINDS)
 
 
-PLAIN_LOWERING_KEYS = tuple(key for key in LOWERING_KEYS if key != "d2pieces")  # not jets
+PLAIN_LOWERING_KEYS = tuple(key for key in LOWERING_KEYS  # what only jets and their
+                            if key not in ("d2pieces", "d3pieces"))  # reverse carry
 LOWERING = tuple(key for key in PLAIN_LOWERING_KEYS if key != "eval")
 JET_LOWERING = tuple(key for key in LOWERING_KEYS if key != "eval")
 BASE_FUNCTIONS = ("silu",)

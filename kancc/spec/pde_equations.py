@@ -65,8 +65,9 @@ def pde_equations(pde: PdeSpec) -> Equations:
     _check_domain(pde, time)
     known = {name: sympy.Rational(value) for name, value in pde.parameters}
     for name in known:
-        if name in RESERVED or name in pde.variables:
-            raise SpecError(f"pde.parameters.{name}", "is a variable or a reserved name")
+        if name in RESERVED or name in pde.variables or name.startswith("u_"):
+            raise SpecError(f"pde.parameters.{name}", "is a variable or a reserved name (u, "
+                                                      "u_..., f, lap, a function, a constant)")
     base = {**{str(v): v for v in variables}, **known}
     solution = None
     if pde.solution is not None:
@@ -156,7 +157,7 @@ def _forcing(residual: sympy.Expr, f: sympy.Symbol, solution: sympy.Expr | None,
     slope = sympy.diff(at_solution, f)
     if f in slope.free_symbols or slope == 0:
         raise SpecError("pde.residual", "must be linear in f (the forcing)")
-    return sympy.simplify(-at_solution.subs(f, 0) / slope)
+    return -at_solution.subs(f, 0) / slope
 
 
 def _derivatives(solution: sympy.Expr, channels: dict[str, tuple[sympy.Symbol, int]],
