@@ -179,7 +179,7 @@ def test_bad_residuals_name_the_field_and_column(residual, message):
     ({"solution": "sin(pi*z)"}, "pde.solution"),
     ({"time": "s"}, "pde.time"),
     ({"condition": [{"kind": "initial"}]}, "pde.condition[0].kind"),
-    ({"condition": [{"kind": "periodic"}]}, "pde.condition[0].kind"),
+    ({"condition": [{"kind": "neumann"}]}, "pde.condition[0].kind"),
     ({"condition": [{"kind": "dirichlet", "value": "open('x')"}]}, "pde.condition[0].value"),
     ({"disk": 1}, "pde.box"),
     ({"parameters": {"pi": 3}}, "pde.parameters.pi"),
@@ -365,3 +365,54 @@ def test_the_differential_check_and_value_and_grad_on_pde_specs():
     program = kancc.compile(POISSON, "numpy", training=True)
     with pytest.raises(kancc.KanccError, match="use physics_loss"):
         program.value_and_grad(program.init_params(0), np.zeros((3, 2)), np.zeros((3, 1)))
+
+
+ALLEN_CAHN = {
+    "model": {"layers": [2, 4, 1], "dtype": "float64"},
+    "basis": {"degree": 3, "grid": 4, "domain": [-1, 1]},
+    "pde": {"variables": ["t", "x"], "time": "t", "box": [[0, 1], [-1, 1]],
+            "residual": "u_t - 0.0001*u_xx + 5*u**3 - 5*u", "points": 64,
+            "condition": [{"kind": "initial", "value": "x**2*cos(pi*x)", "points": 16},
+                          {"kind": "periodic", "variable": "x", "points": 16}]},
+}
+
+
+def test_periodic_conditions_compare_both_ends():
+    spec = load_spec(ALLEN_CAHN)
+    assert [t.name for t in loss_terms(spec)] == ["residual", "initial", "periodic",
+                                                  "periodic.rate"]
+    inputs = collocation_inputs(spec, 0)
+    low, high = inputs["periodic"], inputs["periodic.high"]
+    assert np.all(low[:, 1] == -1) and np.all(high[:, 1] == 1)
+    np.testing.assert_array_equal(low[:, 0], high[:, 0])
+    program = kancc.compile(spec, "numpy", training=True)
+    params = program.init_params(0)
+    params = {k: v + np.random.default_rng(1).standard_normal(v.shape) for k, v in
+              params.items()}
+    result = program.physics_loss(params, inputs)
+    jets = kancc.compile(spec, "numpy", jet=1)
+    (u_low, du_low), (u_high, du_high) = (jets.jet(params, p) for p in (low, high))
+    np.testing.assert_allclose(result.residuals["periodic"], u_low - u_high, atol=1e-12)
+    np.testing.assert_allclose(result.residuals["periodic.rate"],
+                               du_low[:, :, 1] - du_high[:, :, 1], atol=1e-12)
+    # the gradient through both ends, against central differences
+    name = "layers.0.coef"
+    index = (1, 2, 3)
+    shifted = {k: v.copy() for k, v in params.items()}
+    shifted[name][index] += 1e-6
+    up = program.physics_loss(shifted, inputs).loss
+    shifted[name][index] -= 2e-6
+    down = program.physics_loss(shifted, inputs).loss
+    assert result.grads[name][index] == pytest.approx((up - down) / 2e-6, rel=1e-6)
+
+
+@pytest.mark.parametrize("condition, field", [
+    ({"kind": "periodic", "points": 8}, "pde.condition[0].variable"),
+    ({"kind": "periodic", "variable": "t"}, "pde.condition[0].variable"),
+    ({"kind": "periodic", "variable": "x", "value": "1"}, "pde.condition[0].value"),
+    ({"kind": "initial", "variable": "x"}, "pde.condition[0].variable"),
+])
+def test_bad_periodic_conditions(condition, field):
+    with pytest.raises(SpecError) as error:
+        load_spec({**ALLEN_CAHN, "pde": {**ALLEN_CAHN["pde"], "condition": [condition]}})
+    assert error.value.path == field

@@ -100,3 +100,17 @@ def _map(pde: PdeSpec, equations: Equations, unit: np.ndarray, sampler: str) -> 
         points[:, equations.time] = a + (b - a) * unit[:, equations.time]
     inside = np.sum(points[:, space] ** 2, axis=1) <= radius ** 2 * (1 + 1e-12)
     return np.asarray(points[inside])
+
+
+def periodic_ends(pde: PdeSpec, equations: Equations, variable: int, count: int,
+                  sampler: str, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Pairs of points of a box that differ only in ``variable``: at its low end, at its
+    high end."""
+    assert pde.box is not None
+    d = len(equations.variables)
+    part = unit_cube(count, d - 1, sampler, seed) if d > 1 else np.zeros((1, 0))
+    low = np.empty((len(part), d))
+    low[:, [j for j in range(d) if j != variable]], low[:, variable] = part, 0.0
+    high = low.copy()
+    high[:, variable] = 1.0
+    return _map(pde, equations, low, sampler), _map(pde, equations, high, sampler)

@@ -40,8 +40,13 @@ def physics_loss_graph(spec: Spec, terms: Sequence[LossTerm]) -> Graph:
         raise KanccError("a physics loss needs at least one term")
     model = build_graph(spec)
     builder = _Builder(model)
-    for points in dict.fromkeys(term.points for term in terms):
-        builder.instance(points, max(t.order for t in terms if t.points == points))
+    orders: dict[str, int] = {}
+    for term in terms:
+        for points, order in term.orders().items():
+            orders[points] = max(order, orders.get(points, 0))
+            builder.symbols.setdefault(points, f"N_{term.points}")  # rows of the term's set
+    for points, order in orders.items():
+        builder.instance(points, order)
     losses = [builder.term(term) for term in terms]
     total = losses[0]
     for index, loss in enumerate(losses[1:]):
@@ -59,9 +64,10 @@ class _Builder:
         self.ops: list[Op] = []
         self.outputs: dict[str, Value] = {}  # point set -> the model's output (jet) on it
         self.channels: dict[tuple[str, int], Value] = {}
+        self.symbols: dict[str, str] = {}  # point set -> its batch symbol
 
     def rows(self, points: str) -> str:
-        return f"N_{points}"
+        return self.symbols[points]
 
     def instance(self, points: str, order: int) -> None:
         """The model (its jet graph for order 1 or 2) on the point set, values prefixed."""
@@ -99,9 +105,10 @@ class _Builder:
 
     def monomial(self, term: LossTerm, index: int, monomial: Monomial) -> Value:
         """prod of u-channels, times its constant and its varying coefficient."""
-        value = self.channel(term.points, monomial.factors[0])
+        points = monomial.points or term.points
+        value = self.channel(points, monomial.factors[0])
         steps: list[tuple[str, tuple[Value, ...], dict[str, object]]] = [
-            ("kan.mul", (self.channel(term.points, c),), {}) for c in monomial.factors[1:]]
+            ("kan.mul", (self.channel(points, c),), {}) for c in monomial.factors[1:]]
         if monomial.column is not None:
             steps.append(("kan.mul", (self.column(term, monomial.column),), {}))
         if monomial.scale != 1:

@@ -4,7 +4,9 @@ The structure (``loss_terms``) depends on the spec alone, so the loss graph comp
 the data (``collocation_inputs``) is drawn per seed and handed to the compiled program as
 its named inputs. The residual is the term "residual" on the point set "interior"; each
 condition is a term named after its kind (``dirichlet``, ``initial``, ``initial_rate``;
-numbered when a kind repeats) on its own point set of the same name.
+numbered when a kind repeats) on its own point set of the same name. A periodic condition is
+two terms, ``periodic`` (u) and ``periodic.rate`` (du/dv), each u(low end) - u(high end) on
+the point sets ``periodic`` and ``periodic.high`` (the same points but for v).
 """
 
 from __future__ import annotations
@@ -31,11 +33,12 @@ class TermData:
     """How to fill one term's inputs: its points and what to evaluate there."""
 
     term: LossTerm
-    points: str  # where its points lie: interior, dirichlet (the boundary) or initial
+    points: str  # where its points lie: interior, dirichlet (the boundary), initial, periodic
     sampler: str
     count: int
     target: sympy.Expr
     columns: tuple[tuple[str, sympy.Expr], ...]
+    periodic: int | None = None  # the variable whose ends a periodic term compares
 
 
 def _pde(spec: Spec) -> tuple[PdeSpec, Equations]:
@@ -64,11 +67,19 @@ def term_data(spec: Spec) -> tuple[TermData, ...]:
         kind = condition.spec.kind
         seen[kind] = seen.get(kind, 0) + 1
         name = kind if seen[kind] == 1 else f"{kind}{seen[kind]}"
-        term = LossTerm(name, name, (Monomial((condition.channel,)),), width,
-                        condition.spec.weight)
+        spec_of = condition.spec
+        if condition.variable is not None:  # periodic: u and u_v at both ends agree
+            for suffix, channel in (("", 0), (".rate", 1 + condition.variable)):
+                ends = (Monomial((channel,)),
+                        Monomial((channel,), Fraction(-1), points=f"{name}.high"))
+                term = LossTerm(name + suffix, name, ends, width, spec_of.weight)
+                terms.append(TermData(term, "periodic", spec_of.sampler, spec_of.points,
+                                      condition.value, (), condition.variable))
+            continue
+        term = LossTerm(name, name, (Monomial((condition.channel,)),), width, spec_of.weight)
         where = "initial" if kind.startswith("initial") else kind
-        terms.append(TermData(term, where, condition.spec.sampler, condition.spec.points,
-                              condition.value, ()))
+        terms.append(TermData(term, where, spec_of.sampler, spec_of.points, condition.value,
+                              ()))
     return tuple(terms)
 
 
@@ -82,11 +93,19 @@ def collocation_inputs(spec: Spec, seed: int) -> dict[str, np.ndarray]:
     dtype = NP_DTYPES[spec.dtype]
     inputs: dict[str, np.ndarray] = {}
     for index, data in enumerate(term_data(spec)):
-        sample = {"interior": collocation.interior, "dirichlet": collocation.boundary,
-                  "initial": collocation.initial}[data.points]
-        points = sample(pde, equations, data.count, data.sampler, seed + 7919 * index)
+        if data.periodic is not None:
+            if data.term.points not in inputs:
+                low, high = collocation.periodic_ends(pde, equations, data.periodic, data.count,
+                                                      data.sampler, seed + 7919 * index)
+                inputs[data.term.points] = low.astype(dtype)
+                inputs[f"{data.term.points}.high"] = high.astype(dtype)
+            points = inputs[data.term.points]
+        else:
+            sample = {"interior": collocation.interior, "dirichlet": collocation.boundary,
+                      "initial": collocation.initial}[data.points]
+            points = sample(pde, equations, data.count, data.sampler, seed + 7919 * index)
+            inputs[data.term.points] = points.astype(dtype)
         columns = dict(zip(equations.variables, points.T))
-        inputs[data.term.points] = points.astype(dtype)
         inputs[f"{data.term.name}.target"] = \
             evaluate(data.target, columns, len(points))[:, None].astype(dtype)
         if data.term.pointwise:  # residual-based attention starts from equal weights

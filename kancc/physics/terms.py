@@ -17,11 +17,14 @@ from fractions import Fraction
 
 @dataclass(frozen=True)
 class Monomial:
-    """scale * column(x) * prod_j u-channel[factors[j]] (column None: no varying factor)."""
+    """scale * column(x) * prod_j u-channel[factors[j]] (column None: no varying factor),
+    u on the term's points or, with ``points``, on another point set of the same rows (a
+    periodic condition compares u at the two ends)."""
 
     factors: tuple[int, ...]
     scale: Fraction = Fraction(1)
     column: str | None = None
+    points: str | None = None
 
 
 @dataclass(frozen=True)
@@ -39,11 +42,14 @@ class LossTerm:
     weight: Fraction = Fraction(1)
     pointwise: bool = False
 
-    @property
-    def order(self) -> int:
-        """The jet order the term needs of its points: 0 (values), 1 or 2."""
-        return max((channel_order(c, self.width) for m in self.monomials
-                    for c in m.factors), default=0)
+    def orders(self) -> dict[str, int]:
+        """The jet order the term needs of each point set it reads: 0 (values), 1 or 2."""
+        needed = {self.points: 0}
+        for m in self.monomials:
+            where = m.points or self.points
+            needed[where] = max([needed.get(where, 0)] +
+                                [channel_order(c, self.width) for c in m.factors])
+        return needed
 
     @property
     def columns(self) -> tuple[str, ...]:

@@ -42,6 +42,7 @@ class Condition:
     field: str
     channel: int  # the jet channel the condition prescribes: u (0) or u_t
     value: sympy.Expr  # of the variables
+    variable: int | None = None  # periodic: the variable whose two ends are identified
 
 
 @dataclass(frozen=True)
@@ -208,6 +209,10 @@ def _condition(pde: PdeSpec, index: int, spec: ConditionSpec, base: dict[str, sy
         raise SpecError(f"{field}.kind", f"{spec.kind} needs a time variable (pde.time)")
     if spec.kind == "dirichlet" and len(variables) - (time is not None) == 0:
         raise SpecError(f"{field}.kind", "dirichlet needs a space variable")
+    if spec.kind == "periodic":
+        return _periodic(pde, field, spec, time)
+    if spec.variable is not None:
+        raise SpecError(f"{field}.variable", f"applies to periodic conditions, not {spec.kind}")
     channel = 1 + time if spec.kind == "initial_rate" and time is not None else 0
     if spec.value == "solution":
         if solution is None:
@@ -216,3 +221,17 @@ def _condition(pde: PdeSpec, index: int, spec: ConditionSpec, base: dict[str, sy
     else:
         value = parse_expression(spec.value, f"{field}.value", base)
     return Condition(spec, field, channel, value)
+
+
+def _periodic(pde: PdeSpec, field: str, spec: ConditionSpec, time: int | None) -> Condition:
+    """u and its derivative along ``variable`` equal at the variable's two ends (a box)."""
+    if spec.variable is None or spec.variable not in pde.variables:
+        raise SpecError(f"{field}.variable", f"name the periodic variable, one of "
+                                             f"{', '.join(pde.variables)}")
+    index = pde.variables.index(spec.variable)
+    if index == time or pde.box is None:
+        raise SpecError(f"{field}.variable", "periodic conditions join the ends of a space "
+                                             "variable of a box")
+    if spec.value != "solution":
+        raise SpecError(f"{field}.value", "a periodic condition has no value")
+    return Condition(spec, field, 0, sympy.Integer(0), index)

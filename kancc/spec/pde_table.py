@@ -20,7 +20,9 @@
     test_points = 4096              # where the relative L2 error is measured (a grid)
     [[pde.condition]]
     kind = "dirichlet"              # u = value on the space boundary; "initial": u = value
-                                    # at the first time; "initial_rate": u_t = value there
+                                    # at the first time; "initial_rate": u_t = value there;
+                                    # "periodic" (with variable = "x"): u and u_x equal at
+                                    # the two ends of x
     value = "solution"              # or an expression of the variables and parameters
     points = 256
     sampler = "random"
@@ -28,7 +30,7 @@
 
 Expressions are parsed safely (``expressions.py``) when the spec is loaded; their meaning
 (``pde_equations.py``) is checked then too, so every mistake is a SpecError naming its
-field. Periodic conditions and interface jumps are not supported yet.
+field. Interface jumps are not supported yet.
 """
 
 from __future__ import annotations
@@ -41,7 +43,7 @@ from .checker import Checker
 from .keys import ArrayOf, Choice, Integer, Number, Subtable, Text, key, read_table, table_to_dict
 
 SAMPLERS = ("grid", "random", "sobol")
-CONDITION_KINDS = ("dirichlet", "initial", "initial_rate")
+CONDITION_KINDS = ("dirichlet", "initial", "initial_rate", "periodic")
 MAX_POINTS = 10**7
 POINTS = Integer(1, MAX_POINTS)
 WEIGHT = Number(Fraction(0), low_open=True)
@@ -51,10 +53,12 @@ INTERVAL = ArrayOf(Number(), "ends", length=2)
 @dataclass(frozen=True)
 class ConditionSpec:
     kind: str = key("dirichlet", Choice(CONDITION_KINDS),
-                    "dirichlet (u on the space boundary), initial (u at the first time) or "
-                    "initial_rate (u_t at the first time)", required="missing: the kind")
+                    "dirichlet (u on the space boundary), initial (u at the first time), "
+                    "initial_rate (u_t at the first time) or periodic (u and u_v equal at "
+                    "the two ends of a box's variable v)", required="missing: the kind")
     value: str = key("solution", Text(), "an expression of the variables and parameters, or "
-                                         "\"solution\"")
+                                         "\"solution\" (not for periodic)")
+    variable: str | None = key(None, Text(), "periodic: the variable v whose ends meet")
     points: int = key(256, POINTS, "collocation points of the condition")
     sampler: str = key("random", Choice(SAMPLERS), "how they are placed")
     weight: Fraction = key(Fraction(1), WEIGHT, "of the condition's mean square in the loss")
