@@ -416,3 +416,23 @@ def test_bad_periodic_conditions(condition, field):
     with pytest.raises(SpecError) as error:
         load_spec({**ALLEN_CAHN, "pde": {**ALLEN_CAHN["pde"], "condition": [condition]}})
     assert error.value.path == field
+
+
+def test_resampling_draws_new_points_every_n_steps(monkeypatch):
+    import kancc.training.physics as physics
+
+    draws = []
+    original = physics.collocation_inputs
+
+    def counting(spec, seed):
+        draws.append(seed)
+        return original(spec, seed)
+
+    monkeypatch.setattr(physics, "collocation_inputs", counting)
+    spec = {**POISSON, "pde": {**POISSON["pde"], "resample_every": 4},
+            "train": {"steps": 10, "seed": 3}}
+    result = kancc.train(spec, log=None)
+    assert result.status == "done"
+    assert draws[-3:] == [3, 4, 5]  # the first draw, then after steps 4 and 8
+    with pytest.raises(SpecError, match="pde.resample_every"):
+        load_spec({**spec, "train": {"optimizer": "lbfgs"}})

@@ -178,6 +178,9 @@ def _check_pde(check: Checker, pde: PdeSpec, data: DataSpec | None, train: Train
                                  "[data]")
     if train.method != "gradient":
         raise check.fail("train.method", "a [pde] model trains with the gradient method")
+    if pde.resample_every is not None and train.optimizer == "lbfgs":
+        raise check.fail("pde.resample_every", "L-BFGS needs one fixed loss: resampling "
+                                               "needs train.optimizer = \"adam\"")
     if pde.rba and train.optimizer == "lbfgs":
         raise check.fail("pde.rba", "residual-based attention reweights after each step: "
                                     "it needs train.optimizer = \"adam\"")

@@ -17,6 +17,8 @@
     sampler = "sobol"               # "grid" | "random" | "sobol" (scipy.stats.qmc)
     weight = 1                      # of the residual's mean square in the loss
     rba = 0                         # residual-based attention rate (0: off; Adam only)
+    resample_every = 100            # draw new points every this many steps (Adam only;
+                                    # default: never)
     test_points = 4096              # where the relative L2 error is measured (a grid)
     [[pde.condition]]
     kind = "dirichlet"              # u = value on the space boundary; "initial": u = value
@@ -107,6 +109,9 @@ class PdeSpec:
     rba: Fraction = key(Fraction(0), Number(Fraction(0), Fraction(1), high_open=True),
                         "residual-based attention: after each Adam step every interior "
                         "point's weight becomes (1 - rba) w + rba |r| / max |r| (0: off)")
+    resample_every: int | None = key(None, Integer(1, 10**9),
+                                     "draw new collocation points (every set, from seed + "
+                                     "draws) every this many Adam steps (default: never)")
     test_points: int = key(4096, POINTS, "grid points where the relative L2 error is measured")
     condition: tuple[ConditionSpec, ...] = key((), ArrayOf(Subtable(ConditionSpec),
                                                            "conditions", max_length=16),

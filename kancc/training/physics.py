@@ -171,9 +171,18 @@ def _train_level(spec: Spec, target: str, params: Mapping[str, np.ndarray] | Non
     start = program.init_params(spec.train.seed) if params is None else \
         {k: np.asarray(v) for k, v in params.items()}
     record = _Record(spec, model, log)
-    attention = _Attention(float(spec.pde.rba), inputs) if spec.pde and spec.pde.rba else None
+    pde = spec.pde
+    assert pde is not None
+    attention = _Attention(float(pde.rba), inputs) if pde.rba else None
+    evaluations = 0
 
     def evaluate(current: dict[str, np.ndarray]) -> PhysicsLoss:
+        nonlocal attention, evaluations
+        if pde.resample_every and evaluations and evaluations % pde.resample_every == 0:
+            draw = evaluations // pde.resample_every
+            inputs.update(collocation_inputs(spec, spec.train.seed + draw))
+            attention = _Attention(float(pde.rba), inputs) if pde.rba else None
+        evaluations += 1
         result = program.physics_loss(current, inputs)
         if attention is not None:  # the next step's weights: out of this step's gradient
             attention.update(result.residuals["residual"], inputs)
