@@ -192,14 +192,25 @@ def _jet_layer(body: _Body, op: Op, args: list[str]) -> str:
     return f"jet_layer({args[0]}, {bases}, {args[1]})"
 
 
+def _jet_parts(body: _Body, op: Op, jet: str, g: str) -> str:
+    """The variable holding jet_parts(jet, g): computed once for every reverse op of the
+    same input jet and cotangent (a layer's coefficients and input, its base branch)."""
+    key = ("parts", f"{jet},{g}")
+    if key not in body.computed:
+        body.computed[key] = f"parts_{jet}_{g}"
+        body.lines.append(f"{body.computed[key]} = jet_parts({jet}, {g}, {op.attr('jet')})")
+    return body.computed[key]
+
+
 def _vjp_jet_coef(body: _Body, op: Op, args: list[str]) -> str:
     bases = _jet_bases(body, op, args[0], range(op.attr("jet") + 1))
-    return f"jet_vjp_coef({args[0]}, {bases}, {args[2]})"
+    return f"jet_vjp_coef({_jet_parts(body, op, args[0], args[2])}, {bases})"
 
 
 def _vjp_jet_input(body: _Body, op: Op, args: list[str]) -> str:
     bases = _jet_bases(body, op, args[0], range(1, op.attr("jet") + 2))
-    return f"jet_vjp_input({args[0]}, {bases}, {args[2]}, {args[1]})"
+    parts = _jet_parts(body, op, args[0], args[2])
+    return f"jet_vjp_input({args[0]}, {parts}, {bases}, {args[2]}, {args[1]})"
 
 
 def _jet_tucker_layer(body: _Body, op: Op, args: list[str]) -> str:
@@ -228,10 +239,11 @@ RULES: dict[str, Rule] = {
     "kan.jet_affine": lambda body, op, args: "jet_" + affine_call(op, args[0]),
     "kan.vjp_jet_coef": _vjp_jet_coef,
     "kan.vjp_jet_input": _vjp_jet_input,
-    "kan.vjp_jet_base_weight": lambda body, op, args: f"jet_base_vjp_weight({args[0]}, "
-                                                      f"{args[2]}, {op.attr('jet')})",
-    "kan.vjp_jet_base_input": lambda body, op, args: f"jet_base_vjp_input({args[0]}, {args[1]}, "
-                                                     f"{args[2]}, {op.attr('jet')})",
+    "kan.vjp_jet_base_weight": lambda body, op, args: (
+        f"jet_base_vjp_weight({args[0]}, {_jet_parts(body, op, args[0], args[2])})"),
+    "kan.vjp_jet_base_input": lambda body, op, args: (
+        f"jet_base_vjp_input({args[0]}, {args[1]}, {_jet_parts(body, op, args[0], args[2])}, "
+        f"{args[2]})"),
     "kan.jet_channel": lambda body, op, args: f"{args[0]}[:, {op.attr('output')}, "
                                               f"{op.attr('channel')}:{op.attr('channel') + 1}]",
     "kan.vjp_jet_channel": lambda body, op, args: f"vjp_jet_channel({args[0]}, {args[1]}, "

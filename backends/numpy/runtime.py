@@ -257,12 +257,12 @@ def jet_parts(jet, g, order):
     return parts
 
 
-def jet_input_cotangent(jet, g, edges, order):
+def jet_input_cotangent(jet, g, parts, edges):
     """d(loss)/d(input jet) from the edges' derivatives f', f'' (and f^(3)), each
-    [batch, in, out]: the value channel sums f^(m+1) a_m; d(dx) = sum_q f' g1 + 2 f'' g2
-    dx; d(d2x) = sum_q f' g2."""
+    [batch, in, out], and ``jet_parts``: the value channel sums f^(m+1) a_m; d(dx) =
+    sum_q f' g1 + 2 f'' g2 dx; d(d2x) = sum_q f' g2."""
+    order = len(parts) - 1
     d = (jet.shape[2] - 1) // order
-    parts = jet_parts(jet, g, order)
     value = sum(np.sum(edge * part, axis=2) for edge, part in zip(edges, parts))
     first = np.matmul(edges[0], g[:, :, 1:1 + d])
     channels = [value[:, :, None], first]
@@ -273,34 +273,31 @@ def jet_input_cotangent(jet, g, edges, order):
     return np.concatenate(channels, axis=2).astype(DTYPE, copy=False)
 
 
-def jet_vjp_coef(jet, bases, g):
-    """dcoef[p, q, i] = sum_b sum_m B^(m)_i(x_p) a_m[b, p, q] (bases: B .. B^(order)): per
-    input and level one GEMM over the batch."""
-    parts = jet_parts(jet, g, len(bases) - 1)
+def jet_vjp_coef(parts, bases):
+    """dcoef[p, q, i] = sum_b sum_m B^(m)_i(x_p) a_m[b, p, q] (bases: B .. B^(order), parts:
+    ``jet_parts``): per input and level one GEMM over the batch."""
     grad = sum(np.matmul(basis.transpose(1, 2, 0), part.transpose(1, 0, 2))
                for basis, part in zip(bases, parts))  # [in, n_b, out]
     return grad.transpose(0, 2, 1).astype(DTYPE, copy=False)
 
 
-def jet_vjp_input(jet, bases, g, weights):
+def jet_vjp_input(jet, parts, bases, g, weights):
     """d(loss)/d(input jet) of a jet layer (bases: B' .. B^(order + 1))."""
     n_in, n_b = bases[0].shape[1:]
     w = weights.reshape(n_in, n_b, -1)
-    edges = [edge_sums(basis, w) for basis in bases]
-    return jet_input_cotangent(jet, g, edges, len(bases) - 1)
+    return jet_input_cotangent(jet, g, parts, [edge_sums(basis, w) for basis in bases])
 
 
-def jet_base_vjp_weight(jet, g, order):
+def jet_base_vjp_weight(jet, parts):
     """dw[p, q] = sum_b sum_m silu^(m)(x_p) a_m[b, p, q]."""
-    parts = jet_parts(jet, g, order)
     fns = silu_derivatives(jet[:, :, 0])
     return sum(np.matmul(fn.T[:, None, :], part.transpose(1, 0, 2))[:, 0, :]
                for fn, part in zip(fns, parts))
 
 
-def jet_base_vjp_input(jet, w, g, order):
-    fns = silu_derivatives(jet[:, :, 0])[1:order + 2]
-    return jet_input_cotangent(jet, g, [fn[:, :, None] * w for fn in fns], order)
+def jet_base_vjp_input(jet, w, parts, g):
+    fns = silu_derivatives(jet[:, :, 0])[1:len(parts) + 1]
+    return jet_input_cotangent(jet, g, parts, [fn[:, :, None] * w for fn in fns])
 
 
 def vjp_jet_channel(jet, g, output, channel):
