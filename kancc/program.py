@@ -101,6 +101,9 @@ class Program:
     def forward(self, params: Mapping[str, np.ndarray], x: np.ndarray) -> np.ndarray:
         """Run the compiled model on a batch; NumPy arrays in and out for every target (a
         jet program gives the value y of its jet)."""
+        if self.spec.pde is not None and self.training:
+            raise KanccError("a [pde] spec's training program computes its physics loss: "
+                             "compile it without training=True to evaluate the model")
         out = self._run_forward(params, x)
         return out[:, :, 0] if self.jet_order else out
 
@@ -159,8 +162,9 @@ class Program:
             return PhysicsLoss(float(loss), dict(grads), dict(terms), dict(residuals))
         torch, device, dtype = self._torch()
         tensors = {k: torch.as_tensor(np.asarray(v), device=device) for k, v in params.items()}
-        data = {k: torch.as_tensor(np.asarray(v), device=device).to(dtype)
-                for k, v in inputs.items()}
+        _check_named_inputs(inputs, self.module.INPUTS, self.module.INPUT_ROWS)
+        data = {k: torch.as_tensor(np.asarray(inputs[k]), device=device).to(dtype)
+                for k in self.module.INPUTS}
         loss, grads, terms, residuals = self.module.value_and_grad(tensors, data)
         return PhysicsLoss(float(loss), {k: v.detach().cpu().numpy() for k, v in grads.items()},
                            dict(terms), {k: v.cpu().numpy() for k, v in residuals.items()})
@@ -187,6 +191,23 @@ class Program:
 
         device = "cuda" if torch.cuda.is_available() else "cpu"
         return torch, device, getattr(torch, self.spec.dtype)
+
+
+def _check_named_inputs(inputs: Mapping[str, np.ndarray], widths: Mapping[str, int],
+                        rows: Mapping[str, str]) -> None:
+    """Every input a physics module reads is there, 2-D, of its width, with as many rows as
+    the other inputs of its point set (the NumPy module checks the same itself)."""
+    seen: dict[str, int] = {}
+    for name, width in widths.items():
+        if name not in inputs:
+            raise KanccError(f"inputs has no {name!r} (expected: {list(widths)})")
+        shape = np.shape(inputs[name])
+        if len(shape) != 2 or shape[1] != width or shape[0] == 0:
+            raise KanccError(f"inputs[{name!r}] must have shape (rows > 0, {width}), got "
+                             f"{shape}")
+        if seen.setdefault(rows[name], shape[0]) != shape[0]:
+            raise KanccError(f"inputs[{name!r}] has {shape[0]} rows, but other inputs of its "
+                             f"point set have {seen[rows[name]]}")
 
 
 def compile(spec: SpecSource, target: str = "numpy", *, training: bool = False,

@@ -436,3 +436,81 @@ def test_resampling_draws_new_points_every_n_steps(monkeypatch):
     assert draws[-3:] == [3, 4, 5]  # the first draw, then after steps 4 and 8
     with pytest.raises(SpecError, match="pde.resample_every"):
         load_spec({**spec, "train": {"optimizer": "lbfgs"}})
+
+
+@pytest.mark.parametrize("change, field, message", [
+    ({"residual": "lap(u) - f + ((((x+y+1)**8)**8)**8)"}, "pde.residual", "nested powers"),
+    ({"residual": "lap(u) - f + abs(x)"}, "pde.residual", "unknown function 'abs'"),
+    ({"solution": "log(0) * x"}, "pde.solution", "not a finite real expression"),
+    ({"solution": "sqrt(-1) * x"}, "pde.solution", "not a finite real expression"),
+    ({"parameters": {"u_x": 5}}, "pde.parameters.u_x", "reserved"),
+    ({"parameters": {"lambda": 5}}, "pde.parameters.lambda", "reserved"),
+    ({"variables": ["x", "None"]}, "pde.variables[1]", "not a usable variable"),
+    ({"box": [[-1, 1], [0, "1e300"]]}, "pde.box", "beyond 1e15"),
+])
+def test_review_findings_are_spec_errors(change, field, message):
+    import time
+
+    start = time.perf_counter()
+    with pytest.raises(SpecError) as error:
+        load_spec({**POISSON, "pde": {**POISSON["pde"], **change}})
+    assert error.value.path == field and message in str(error.value)
+    assert time.perf_counter() - start < 10
+
+
+@pytest.mark.parametrize("change, field", [
+    ({"layers": [{"tucker": [2, 2, 3]}, {}]}, "layers[0].tucker"),
+    ({"train": {"l2": "0.5"}}, "train.l2"),
+    ({"train": {"batch_size": 8}}, "train.batch_size"),
+    ({"train": {"keep": "best"}}, "train.keep"),
+    ({"train": {"geometry": "relu"}}, "train.geometry"),
+])
+def test_what_physics_losses_do_not_do_is_refused_at_load(change, field):
+    with pytest.raises(SpecError) as error:
+        load_spec({**POISSON, **change})
+    assert error.value.path == field
+
+
+def test_data_that_is_not_finite_on_the_domain_names_its_field(tmp_path, capsys):
+    from kancc.cli import main
+
+    spec = {**POISSON, "pde": {**POISSON["pde"], "residual": "lap(u) - sqrt(x)",
+                               "sampler": "grid"}}
+    spec["pde"].pop("solution")
+    spec["pde"]["condition"] = [{"kind": "dirichlet", "value": "0"}]
+    with pytest.raises(SpecError, match=r"pde.residual: is not finite at \d+ of its"):
+        kancc.train(spec, log=None)
+    path = tmp_path / "bad.toml"
+    path.write_text('[model]\nlayers = [1, 3, 1]\n[pde]\nvariables = ["t"]\ntime = "t"\n'
+                    'box = [[0, 1]]\nresidual = "u_t + u"\n[[pde.condition]]\nkind = "initial"\n'
+                    'value = "log(t)"\nsampler = "grid"\n')
+    assert main(["train", str(path), "-o", str(tmp_path / "c.npz")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "pde.condition[0].value: is not finite" in err[0]
+    assert not (tmp_path / "c.npz").exists()
+
+
+def test_an_ode_with_a_grid_sampler_trains():
+    spec = {"model": {"layers": [1, 3, 1], "dtype": "float64"},
+            "basis": {"degree": 3, "grid": 4, "domain": [0, 1]},
+            "pde": {"variables": ["t"], "time": "t", "box": [[0, 1]], "residual": "u_t + u",
+                    "solution": "exp(-t)", "points": 32, "sampler": "grid",
+                    "condition": [{"kind": "initial", "sampler": "grid"}]},
+            "train": {"optimizer": "lbfgs", "steps": 30}}
+    result = kancc.train(spec, log=None)
+    assert result.status == "done" and result.history[-1, 1] < 0.05 * result.history[0, 1]
+    assert np.isfinite(result.physics["rel_l2"][-1])
+
+
+def test_the_torch_physics_program_checks_its_inputs():
+    pytest.importorskip("torch")
+    program = kancc.compile(POISSON, "torch", training=True)
+    params = program.init_params(0)
+    with pytest.raises(kancc.KanccError, match="inputs has no 'interior'"):
+        program.physics_loss(params, {})
+    inputs = collocation_inputs(program.spec, 0)
+    inputs["residual.target"] = inputs["residual.target"][:-1]
+    with pytest.raises(kancc.KanccError, match="rows"):
+        program.physics_loss(params, inputs)
+    with pytest.raises(kancc.KanccError, match="without training=True"):
+        program.forward(params, np.zeros((2, 2)))

@@ -199,7 +199,9 @@ def _physics_module(graph: Graph, functions: _BasisFunctions, body: list[str]) -
     ]
     notes = ["Plain torch ops: a physics-informed loss, differentiated by torch autograd.",
              "", "value_and_grad(params, inputs): inputs maps each name in INPUTS to a tensor."]
-    return module_text(graph, LANGUAGE, notes, [f"INPUTS = {widths!r}"], functions.tables,
+    rows = {v.name: v.type.shape[0] for v in graph.inputs}
+    constants = [f"INPUTS = {widths!r}", f"INPUT_ROWS = {rows!r}"]
+    return module_text(graph, LANGUAGE, notes, constants, functions.tables,
                        [JET_RUNTIME] + functions.functions + entry, "")
 
 

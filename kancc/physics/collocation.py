@@ -19,7 +19,10 @@ from kancc.spec.pde_table import PdeSpec
 
 
 def unit_cube(count: int, dims: int, sampler: str, seed: int) -> np.ndarray:
-    """About ``count`` points of [0, 1]^dims (exactly count but for "grid")."""
+    """About ``count`` points of [0, 1]^dims (exactly count but for "grid"); one point of
+    no coordinates when dims is 0 (the initial point of an ODE)."""
+    if dims == 0:
+        return np.zeros((1, 0))
     if sampler == "grid":
         side = max(2, math.ceil(count ** (1 / dims) - 1e-9))
         axes = np.meshgrid(*[np.linspace(0.0, 1.0, side)] * dims, indexing="ij")
@@ -98,7 +101,7 @@ def _map(pde: PdeSpec, equations: Equations, unit: np.ndarray, sampler: str) -> 
     if equations.time is not None:
         a, b = (float(v) for v in pde.interval or (0, 1))
         points[:, equations.time] = a + (b - a) * unit[:, equations.time]
-    inside = np.sum(points[:, space] ** 2, axis=1) <= radius ** 2 * (1 + 1e-12)
+    inside = np.sum((points[:, space] / radius) ** 2, axis=1) <= 1 + 1e-12
     return np.asarray(points[inside])
 
 

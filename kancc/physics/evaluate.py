@@ -22,7 +22,8 @@ FUNCTIONS = {
 def evaluate(expr: sympy.Expr, columns: Mapping[sympy.Symbol, np.ndarray],
              rows: int) -> np.ndarray:
     """``expr`` at ``rows`` points whose variables are ``columns`` ([rows] arrays)."""
-    value = _walk(expr, columns)
+    with np.errstate(all="ignore"):  # the caller checks the values are finite
+        value = _walk(expr, columns)
     return np.broadcast_to(np.asarray(value, dtype=np.float64), (rows,)).copy()
 
 

@@ -17,6 +17,7 @@ from fractions import Fraction
 import numpy as np
 import sympy
 
+from kancc.errors import SpecError
 from kancc.spec import Spec
 from kancc.spec.pde_equations import Equations, pde_equations
 from kancc.spec.pde_table import PdeSpec
@@ -25,7 +26,7 @@ from . import collocation
 from .evaluate import evaluate
 from .terms import LossTerm, Monomial
 
-NP_DTYPES = {"float32": np.float32, "float64": np.float64}
+NP_DTYPES: dict[str, type[np.floating]] = {"float32": np.float32, "float64": np.float64}
 
 
 @dataclass(frozen=True)
@@ -38,6 +39,7 @@ class TermData:
     count: int
     target: sympy.Expr
     columns: tuple[tuple[str, sympy.Expr], ...]
+    field: str  # the spec field its data comes from, for messages
     periodic: int | None = None  # the variable whose ends a periodic term compares
 
 
@@ -61,7 +63,7 @@ def term_data(spec: Spec) -> tuple[TermData, ...]:
     term = LossTerm("residual", "interior", tuple(monomials), width, pde.weight,
                     pointwise=pde.rba > 0)
     residual = TermData(term, "interior", pde.sampler, pde.points, -equations.residual.known,
-                        tuple(columns))
+                        tuple(columns), "pde.residual")
     terms, seen = [residual], dict[str, int]()
     for condition in equations.conditions:
         kind = condition.spec.kind
@@ -74,12 +76,13 @@ def term_data(spec: Spec) -> tuple[TermData, ...]:
                         Monomial((channel,), Fraction(-1), points=f"{name}.high"))
                 term = LossTerm(name + suffix, name, ends, width, spec_of.weight)
                 terms.append(TermData(term, "periodic", spec_of.sampler, spec_of.points,
-                                      condition.value, (), condition.variable))
+                                      condition.value, (), condition.field,
+                                      condition.variable))
             continue
         term = LossTerm(name, name, (Monomial((condition.channel,)),), width, spec_of.weight)
         where = "initial" if kind.startswith("initial") else kind
         terms.append(TermData(term, where, spec_of.sampler, spec_of.points, condition.value,
-                              ()))
+                              (), f"{condition.field}.value"))
     return tuple(terms)
 
 
@@ -106,14 +109,29 @@ def collocation_inputs(spec: Spec, seed: int) -> dict[str, np.ndarray]:
             points = sample(pde, equations, data.count, data.sampler, seed + 7919 * index)
             inputs[data.term.points] = points.astype(dtype)
         columns = dict(zip(equations.variables, points.T))
-        inputs[f"{data.term.name}.target"] = \
-            evaluate(data.target, columns, len(points))[:, None].astype(dtype)
+        inputs[f"{data.term.name}.target"] = _finite(data, evaluate(data.target, columns,
+                                                                    len(points)), points, dtype)
         if data.term.pointwise:  # residual-based attention starts from equal weights
             inputs[f"{data.term.name}.weights"] = np.ones((len(points), 1), dtype=dtype)
         for name, expr in data.columns:
-            inputs[f"{data.term.name}.{name}"] = \
-                evaluate(expr, columns, len(points))[:, None].astype(dtype)
+            inputs[f"{data.term.name}.{name}"] = _finite(data, evaluate(expr, columns,
+                                                                        len(points)), points,
+                                                         dtype)
     return inputs
+
+
+def _finite(data: TermData, values: np.ndarray, points: np.ndarray,
+            dtype: type[np.floating]) -> np.ndarray:
+    """values as a [rows, 1] column of ``dtype``; a SpecError naming the field when some
+    are not finite there (a singularity in the domain, or beyond the dtype's range)."""
+    column = values[:, None].astype(dtype)
+    bad = ~np.isfinite(column[:, 0])
+    if bad.any():
+        where = ", ".join(f"{v:.4g}" for v in points[np.argmax(bad)])
+        raise SpecError(data.field, f"is not finite at {int(bad.sum())} of its "
+                                    f"{len(points)} collocation points in {np.dtype(dtype).name} "
+                                    f"(for one, at ({where}))")
+    return column
 
 
 def solution_grid(spec: Spec) -> tuple[np.ndarray, np.ndarray] | None:

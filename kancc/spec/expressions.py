@@ -12,6 +12,7 @@ Anything else (attribute access, subscripts, lambda, comprehensions, keywords, c
 from __future__ import annotations
 
 import ast
+import keyword
 from collections.abc import Callable, Mapping
 from fractions import Fraction
 
@@ -22,11 +23,13 @@ from kancc.errors import SpecError
 FUNCTIONS: dict[str, Callable[..., sympy.Expr]] = {
     "sin": sympy.sin, "cos": sympy.cos, "tan": sympy.tan, "exp": sympy.exp,
     "log": sympy.log, "sqrt": sympy.sqrt, "tanh": sympy.tanh, "sinh": sympy.sinh,
-    "cosh": sympy.cosh, "abs": sympy.Abs,
+    "cosh": sympy.cosh,
 }
 CONSTANTS: dict[str, sympy.Expr] = {"pi": sympy.pi, "e": sympy.E}
 MAX_LENGTH = 2000
-MAX_POWER = 8  # integer exponents; larger ones are refused (they only blow up the algebra)
+MAX_POWER = 8  # a written exponent; larger ones are refused (they only blow up the algebra)
+MAX_MERGED_POWER = 64  # an exponent after sympy merges nested powers, (a**8)**8 = a**64
+NOT_FINITE = (sympy.zoo, sympy.oo, -sympy.oo, sympy.nan, sympy.I)
 
 Names = Mapping[str, sympy.Expr]
 Special = Callable[[str, list[sympy.Expr], int], sympy.Expr]  # name, args, column -> expr
@@ -42,12 +45,24 @@ def parse_expression(text: object, field: str, names: Names,
         raise SpecError(field, f"expression longer than {MAX_LENGTH} characters")
     try:
         tree = ast.parse(text.strip(), mode="eval")
-        return _Reader(text.strip(), field, names, special or {}).read(tree.body)
+        expr = _Reader(text.strip(), field, names, special or {}).read(tree.body)
     except SyntaxError as error:
         raise SpecError(field, f"column {error.offset or 1}: not an expression: "
                                f"{error.msg}") from None
     except (RecursionError, MemoryError):
         raise SpecError(field, "expression nested too deeply") from None
+    if any(expr.has(value) for value in NOT_FINITE):
+        raise SpecError(field, "is not a finite real expression (it holds an infinity, an "
+                               "undefined value or sqrt(-1))")
+    powers = [p.exp for p in expr.atoms(sympy.Pow) if p.exp.is_number]
+    if any(abs(e) > MAX_MERGED_POWER for e in powers):
+        raise SpecError(field, f"nested powers reach an exponent above {MAX_MERGED_POWER}")
+    return expr
+
+
+def usable_name(name: str) -> bool:
+    """An identifier that can appear in an expression (not a Python keyword)."""
+    return name.isidentifier() and name.isascii() and not keyword.iskeyword(name)
 
 
 class _Reader:

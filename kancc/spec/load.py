@@ -162,13 +162,30 @@ def _build(raw: Mapping[str, Any], origin: str | None, default_name: str) -> Spe
         _check_standardize(check, train, finetune, data.standardize)
     pde = parse_pde(check, raw["pde"], widths) if "pde" in raw else None
     if pde is not None:
-        _check_pde(check, pde, data, train)
+        _check_pde(check, pde, data, train, layers, finetune)
     return Spec(name, widths, dtype, layers, train, origin, data, finetune, scaling, pde)
 
 
-def _check_pde(check: Checker, pde: PdeSpec, data: DataSpec | None, train: TrainSpec) -> None:
-    """A [pde] model trains on its collocation points with a gradient method; every
-    expression of the table parses and means something."""
+def _check_pde(check: Checker, pde: PdeSpec, data: DataSpec | None, train: TrainSpec,
+               layers: tuple[BasisSpec, ...], finetune: FinetuneSpec | None) -> None:
+    """A [pde] model trains on its collocation points with a gradient method, full batch,
+    on B-spline or global layers with one knot vector per layer; every expression of the
+    table parses and means something."""
+    for index, basis in enumerate(layers):
+        if basis.tucker is not None or basis.per_input:
+            what = "tucker" if basis.tucker is not None else "knots"
+            raise check.fail(f"layers[{index}].{what}", "physics losses are not built for "
+                                                        "Tucker layers or per-input knots")
+    if finetune is not None:
+        raise check.fail("finetune", "physics losses are not built for fine-tuning")
+    ignored = {"l2": train.l2 != 0, "batch_size": train.batch_size is not None,
+               "keep": train.keep != "last", "patience": train.patience is not None,
+               "geometry": train.geometry != "spline"}
+    for name, given in ignored.items():
+        if given:
+            raise check.fail(f"train.{name}", "does not apply to a [pde] model (full batch, "
+                                              "no penalty, no validation split, spline "
+                                              "geometry)")
     try:
         pde_equations(pde)
     except SpecError as error:

@@ -15,13 +15,14 @@ f = -R0 / R1 with R(solution) = R1 f + R0.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from fractions import Fraction
 from functools import lru_cache
 
 import sympy
 
 from kancc.errors import SpecError
 
-from .expressions import CONSTANTS, FUNCTIONS, Special, parse_expression
+from .expressions import CONSTANTS, FUNCTIONS, Special, parse_expression, usable_name
 from .pde_table import ConditionSpec, PdeSpec
 
 MAX_DEGREE = 4  # of a residual monomial in u and its derivatives
@@ -66,7 +67,8 @@ def pde_equations(pde: PdeSpec) -> Equations:
     _check_domain(pde, time)
     known = {name: sympy.Rational(value) for name, value in pde.parameters}
     for name in known:
-        if name in RESERVED or name in pde.variables or name.startswith("u_"):
+        if name in RESERVED or name in pde.variables or name.startswith("u_") or \
+                not usable_name(name):
             raise SpecError(f"pde.parameters.{name}", "is a variable or a reserved name (u, "
                                                       "u_..., f, lap, a function, a constant)")
     base = {**{str(v): v for v in variables}, **known}
@@ -91,8 +93,7 @@ def pde_equations(pde: PdeSpec) -> Equations:
 
 def _variables(pde: PdeSpec) -> tuple[sympy.Symbol, ...]:
     for index, name in enumerate(pde.variables):
-        if not (name.isidentifier() and name.isascii()) or name in RESERVED or \
-                name.startswith("u_"):
+        if not usable_name(name) or name in RESERVED or name.startswith("u_"):
             raise SpecError(f"pde.variables[{index}]", f"{name!r} is not a usable variable "
                                                       "name (an identifier, not u, f, lap, a "
                                                       "function or a constant)")
@@ -103,8 +104,16 @@ def _variables(pde: PdeSpec) -> tuple[sympy.Symbol, ...]:
     return tuple(sympy.Symbol(name, real=True) for name in pde.variables)
 
 
+MAX_EXTENT = Fraction(10) ** 15  # domain bounds: points and their spans stay finite
+
+
 def _check_domain(pde: PdeSpec, time: int | None) -> None:
     space = len(pde.variables) - (time is not None)
+    bounds = [v for pair in (pde.box or ()) for v in pair] + list(pde.interval or ()) + \
+        ([pde.disk] if pde.disk is not None else [])
+    if any(abs(v) > MAX_EXTENT for v in bounds):
+        raise SpecError("pde.box" if pde.box is not None else "pde.disk",
+                        "domain bounds beyond 1e15 are not supported")
     if pde.box is not None:
         if len(pde.box) != len(pde.variables):
             raise SpecError("pde.box", f"give {len(pde.variables)} intervals (one per "
@@ -181,14 +190,15 @@ def _monomials(residual: sympy.Expr, channels: dict[str, tuple[sympy.Symbol, int
     used = [s for s in symbols if s in residual.free_symbols]
     if not used:
         raise SpecError("pde.residual", "does not involve u")
-    try:
-        poly = sympy.Poly(residual, *used)
+    known, with_u = residual.as_independent(*used, as_Add=True)  # the u-free part stays
+    try:                                                           # unexpanded
+        poly = sympy.Poly(with_u, *used)
     except sympy.PolynomialError:
         raise SpecError("pde.residual", "must be a polynomial in u and its derivatives (u "
                                         "inside a function or a denominator is not "
                                         "supported)") from None
     channel_of = dict(channels.values())
-    terms, known = [], sympy.Integer(0)
+    terms = []
     for exponents, coefficient in poly.terms():
         if sum(exponents) > MAX_DEGREE:
             raise SpecError("pde.residual", f"degree {sum(exponents)} in u and its derivatives; "
@@ -197,7 +207,7 @@ def _monomials(residual: sympy.Expr, channels: dict[str, tuple[sympy.Symbol, int
         if factors:
             terms.append((tuple(sorted(factors)), coefficient))
         else:
-            known = coefficient
+            known = known + coefficient
     return Monomials(tuple(terms), known)
 
 

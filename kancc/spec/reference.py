@@ -73,7 +73,7 @@ DECLARED: tuple[tuple[str, type, str], ...] = (
                      "the mean square of its residual on collocation points plus its "
                      "conditions. Expressions are text in quotes: numbers, the variables, "
                      "the parameters, pi, e, + - * / **, sin cos tan exp log sqrt tanh sinh "
-                     "cosh abs; in the residual u, u_v, u_vv (v a variable: du/dv, "
+                     "cosh; in the residual u, u_v, u_vv (v a variable: du/dv, "
                      "d2u/dv2; mixed and third derivatives are not supported), lap(u) (over "
                      "the space variables) and f (the forcing derived from the solution). "
                      "The residual must be a polynomial in u and its derivatives"),
