@@ -1,11 +1,11 @@
 """The physics loss graph: the model applied to every point set, and its loss terms.
 
-    kan.graph @poisson(%interior: f64[N_interior,2], %boundary: f64[N_boundary,2],
+    kan.graph @poisson(%interior: f64[N_interior,2], %dirichlet: f64[N_dirichlet,2],
                        %residual.target: f64[N_interior,1], %dirichlet.target: ...) {
       %interior.x_jet = kan.jet_seed %interior {jet=2}      (the model's jet graph, its
       %interior.0 = kan.jet_layer %interior.x_jet, @layers.0.coef {...}   values prefixed
       ...                                                    by the point set)
-      %boundary.0 = kan.layer %boundary, @layers.0.coef     (values only: the plain model)
+      %dirichlet.0 = kan.layer %dirichlet, @layers.0.coef   (values only: the plain model)
       %residual.m0.f0 = kan.jet_channel %interior.1 {output=0, channel=3}   u_xx
       ...
       %residual.loss = kan.loss %residual.sum, %residual.target {kind=mse, weight=1}
