@@ -131,7 +131,8 @@ def _train_levels(spec: Spec, target: str, params: Mapping[str, np.ndarray] | No
             current = prolong_params(previous, level, current)
         if log is not None:
             grids = "/".join(str(b.grid) for b in level.layers)
-            log.write(f"level {index + 1}/{len(levels)}: grid {grids}, {count} steps\n")
+            log.write(f"level {index + 1}/{len(levels)}: grid {grids}, {count} epochs "
+                      f"({level.train.steps} steps)\n")
         result = _train_level(level, target, current, None, log)
         results.append(result)
         if result.status != "done":
