@@ -178,13 +178,24 @@ def _vjp_tucker(body: _Body, op: Op, args: list[str]) -> str:
     return f"tucker_vjp({body.basis(op)}, {dbasis}, {args[5]}, {', '.join(args[1:5])})"
 
 
+def _once(body: _Body, kind: str, jet: str, expression: str) -> str:
+    """A variable holding ``expression`` of a jet, computed once per function body."""
+    if (kind, jet) not in body.computed:
+        body.computed[(kind, jet)] = f"{jet}_{kind}"
+        body.lines.append(f"{jet}_{kind} = {expression}")
+    return body.computed[(kind, jet)]
+
+
 def _jet_bases(body: _Body, op: Op, jet: str, levels: range) -> str:
     """[B^(m) for m in levels] of a jet layer's value, channel 0 of its jet."""
-    value = f"{jet}_value"
-    if ("value", jet) not in body.computed:
-        body.computed[("value", jet)] = value
-        body.lines.append(f"{value} = {jet}[:, :, 0]")
+    value = _once(body, "value", jet, f"{jet}[:, :, 0]")
     return f"[{', '.join(body.basis(op, level, value) for level in levels)}]"
+
+
+def _silu(body: _Body, jet: str) -> str:
+    """silu and its derivatives at a jet's value, shared by the base branch's ops."""
+    value = _once(body, "value", jet, f"{jet}[:, :, 0]")
+    return _once(body, "silu", jet, f"silu_derivatives({value})")
 
 
 def _jet_layer(body: _Body, op: Op, args: list[str]) -> str:
@@ -195,11 +206,7 @@ def _jet_layer(body: _Body, op: Op, args: list[str]) -> str:
 def _jet_parts(body: _Body, op: Op, jet: str, g: str) -> str:
     """The variable holding jet_parts(jet, g): computed once for every reverse op of the
     same input jet and cotangent (a layer's coefficients and input, its base branch)."""
-    key = ("parts", f"{jet},{g}")
-    if key not in body.computed:
-        body.computed[key] = f"parts_{jet}_{g}"
-        body.lines.append(f"{body.computed[key]} = jet_parts({jet}, {g}, {op.attr('jet')})")
-    return body.computed[key]
+    return _once(body, f"parts_{g}", jet, f"jet_parts({jet}, {g}, {op.attr('jet')})")
 
 
 def _vjp_jet_coef(body: _Body, op: Op, args: list[str]) -> str:
@@ -234,16 +241,17 @@ RULES: dict[str, Rule] = {
     "kan.jet_seed": lambda body, op, args: f"jet_seed({args[0]}, {op.attr('jet')})",
     "kan.jet_layer": _jet_layer,
     "kan.jet_tucker_layer": _jet_tucker_layer,
-    "kan.jet_base_layer": lambda body, op, args: f"jet_base_layer({args[0]}, {args[1]}, "
-                                                 f"{op.attr('jet')})",
+    "kan.jet_base_layer": lambda body, op, args: (
+        f"jet_base_layer({args[0]}, {_silu(body, args[0])}, {args[1]}, {op.attr('jet')})"),
     "kan.jet_affine": lambda body, op, args: "jet_" + affine_call(op, args[0]),
     "kan.vjp_jet_coef": _vjp_jet_coef,
     "kan.vjp_jet_input": _vjp_jet_input,
     "kan.vjp_jet_base_weight": lambda body, op, args: (
-        f"jet_base_vjp_weight({args[0]}, {_jet_parts(body, op, args[0], args[2])})"),
+        f"jet_base_vjp_weight({_silu(body, args[0])}, "
+        f"{_jet_parts(body, op, args[0], args[2])})"),
     "kan.vjp_jet_base_input": lambda body, op, args: (
-        f"jet_base_vjp_input({args[0]}, {args[1]}, {_jet_parts(body, op, args[0], args[2])}, "
-        f"{args[2]})"),
+        f"jet_base_vjp_input({args[0]}, {_silu(body, args[0])}, {args[1]}, "
+        f"{_jet_parts(body, op, args[0], args[2])}, {args[2]})"),
     "kan.jet_channel": lambda body, op, args: f"{args[0]}[:, {op.attr('output')}, "
                                               f"{op.attr('channel')}:{op.attr('channel') + 1}]",
     "kan.vjp_jet_channel": lambda body, op, args: f"vjp_jet_channel({args[0]}, {args[1]}, "

@@ -218,9 +218,9 @@ def tucker_weights(core, u1, u2, u3):
     return np.einsum("abc,pa,qb,ic->piq", core, u1, u2, u3).reshape(-1, u2.shape[0])
 
 
-def jet_base_layer(jet, w, order):
-    """The base branch silu(x) @ w on a jet."""
-    value, slope, curve, _ = silu_derivatives(jet[:, :, 0])
+def jet_base_layer(jet, fns, w, order):
+    """The base branch silu(x) @ w on a jet (fns: ``silu_derivatives`` of its value)."""
+    value, slope, curve, _ = fns
     return jet_combine(jet, value @ w, slope[:, :, None] * w,
                        curve[:, :, None] * w if order == 2 else None)
 
@@ -288,16 +288,15 @@ def jet_vjp_input(jet, parts, bases, g, weights):
     return jet_input_cotangent(jet, g, parts, [edge_sums(basis, w) for basis in bases])
 
 
-def jet_base_vjp_weight(jet, parts):
+def jet_base_vjp_weight(fns, parts):
     """dw[p, q] = sum_b sum_m silu^(m)(x_p) a_m[b, p, q]."""
-    fns = silu_derivatives(jet[:, :, 0])
     return sum(np.matmul(fn.T[:, None, :], part.transpose(1, 0, 2))[:, 0, :]
                for fn, part in zip(fns, parts))
 
 
-def jet_base_vjp_input(jet, w, parts, g):
-    fns = silu_derivatives(jet[:, :, 0])[1:len(parts) + 1]
-    return jet_input_cotangent(jet, g, parts, [fn[:, :, None] * w for fn in fns])
+def jet_base_vjp_input(jet, fns, w, parts, g):
+    edges = [fn[:, :, None] * w for fn in fns[1:len(parts) + 1]]
+    return jet_input_cotangent(jet, g, parts, edges)
 
 
 def vjp_jet_channel(jet, g, output, channel):
