@@ -74,7 +74,7 @@ TARGETS: dict[str, Target] = {t.name: t for t in (
            "order)", jets=True, physics=True),
     Target("triton", emit_triton, "torch", ("torch", "triton"), "pip install 'kancc[triton]'",
            "fused Triton kernels with torch wrappers (CUDA, or Triton's interpreter on CPU)",
-           _triton_device_problem, _triton_interpreted),
+           _triton_device_problem, _triton_interpreted, jets=True, physics=True),
 )}
 
 

@@ -97,7 +97,7 @@ def _compile_arguments(parser: argparse.ArgumentParser) -> None:
                              "gradients (value_and_grad)")
     parser.add_argument("--jet", type=int, choices=(1, 2), default=0,
                         help="compile the model's jet: its input derivatives of order 1 or 2 "
-                             "(the jet pass; numpy and torch targets)")
+                             "(the jet pass)")
     parser.add_argument("--print-ir-after-all", action="store_true",
                         help="print the IR after every pass (to stderr)")
     parser.add_argument("--print-ir-after", action="append", default=[], metavar="PASS")

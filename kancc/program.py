@@ -220,8 +220,7 @@ def compile(spec: SpecSource, target: str = "numpy", *, training: bool = False,
     it (pipeline "training"): the Program gains ``value_and_grad``; of a spec with a [pde]
     table, the physics loss (kancc.physics) instead: the Program gains ``physics_loss``.
     ``jet=1`` or ``jet=2`` runs the jet pass (before expand-layers): the Program gains
-    ``jet(params, x)``, the model's input derivatives (numpy and torch targets). ``passes``
-    is a pipeline
+    ``jet(params, x)``, the model's input derivatives. ``passes`` is a pipeline
     name ("inference", "reference", "training", "training-reference") or a pass list such as
     ``"expand-layers,lower-basis{eval=cox-de-boor}"``; default "inference". ``dump`` prints
     or writes IR between passes. ``check_roundtrip`` checks parse(print(ir)) == ir after
@@ -259,8 +258,9 @@ def _with_jet(steps: tuple[Step, ...], target: str, jet: int, training: bool
     if jet not in (1, 2):
         raise KanccError(f"jet must be 0, 1 or 2, got {jet!r}")
     if training:
-        raise KanccError("jet and training cannot be combined yet: a jet program evaluates "
-                         "input derivatives; differentiating a loss of them is not built")
+        raise KanccError("jet and training cannot be combined: a jet program evaluates input "
+                         "derivatives; a loss of them is a [pde] table's physics loss, which "
+                         "training=True compiles with its jets")
     if not TARGETS[target].jets:
         jet_targets = ", ".join(name for name, t in TARGETS.items() if t.jets)
         raise BackendError(f"the {target} target does not compute jets yet (targets that "

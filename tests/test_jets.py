@@ -17,7 +17,8 @@ from scipy.interpolate import BSpline
 
 import kancc
 from kancc import symbolic
-from kancc.errors import BackendError, KanccError, PassError
+from kancc.backends import triton_installed
+from kancc.errors import KanccError, PassError
 from kancc.ir import extended_knots, grid_points
 from kancc.spec import load_spec
 from kancc.tools.random_specs import random_spec, random_tucker_spec
@@ -265,8 +266,6 @@ def test_torch_jets_equal_numpys(seed):
 
 def test_what_jets_cannot_do_is_refused():
     spec = {"model": {"layers": [2, 1]}, "basis": {"degree": 3, "grid": 4, "domain": [-1, 1]}}
-    with pytest.raises(BackendError, match="triton target does not compute jets"):
-        kancc.compile(spec, "triton", jet=2)
     with pytest.raises(KanccError, match="jet and training"):
         kancc.compile({**spec, "train": {"loss": "mse"}}, "numpy", jet=2, training=True)
     with pytest.raises(KanccError, match="jet must be"):
@@ -286,7 +285,57 @@ def test_the_cli_compiles_jets(capsys, tmp_path):
     assert "kan.jet_layer" in captured.out and "d2pieces" in captured.out
     assert "kan.jet_seed" in captured.err  # the dump after the jet pass
     output = tmp_path / "m.py"
-    assert main(["compile", spec, "--jet", "1", "--target", "triton", "-o", str(output)]) == 2
+    assert main(["compile", spec, "--jet", "1", "--target", "triton", "-o", str(output)]) == 0
+    assert "def jet_layer_1_kernel(" in output.read_text()
+    output.unlink()
+    capsys.readouterr()
+    assert main(["compile", spec, "--jet", "1", "--training", "-o", str(output)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and "triton target does not compute jets" in err[0]
+    assert len(err) == 1 and "jet and training cannot be combined" in err[0]
     assert not output.exists()
+
+
+needs_triton = pytest.mark.skipif(not triton_installed(), reason="torch and triton not installed")
+
+
+@needs_triton
+@pytest.mark.parametrize("seed", range(5))
+def test_triton_jets_equal_numpys(seed):
+    spec = spline_spec(seed)
+    spec["layers"][0]["base"] = "silu"
+    order = 1 + seed % 2
+    for dtype, rtol in (("float64", 1e-12), ("float32", 1e-4)):
+        spec["model"]["dtype"] = dtype
+        reference = kancc.compile(spec, "numpy", jet=order)
+        params = reference.init_params(seed)
+        x = inputs_of(load_spec(spec), seed)
+        got = kancc.compile(spec, "triton", jet=order).jet(params, x)
+        expected = reference.jet(params, x)
+        assert len(got) == order + 1
+        for a, b in zip(got, expected):
+            assert a.dtype == np.dtype(dtype)
+            close(a, b, rtol)
+
+
+@needs_triton
+@pytest.mark.parametrize("kind", ["chebyshev", "fourier"])
+def test_triton_jets_of_global_bases(kind):
+    spec = {"model": {"layers": [3, 5, 2], "dtype": "float64"},
+            "basis": {"kind": kind, "degree": 4}}
+    reference = kancc.compile(spec, "numpy", jet=2)
+    params = reference.init_params(1)
+    x = np.random.default_rng(1).uniform(-1, 1, (17, 3))
+    for a, b in zip(kancc.compile(spec, "triton", jet=2).jet(params, x),
+                    reference.jet(params, x)):
+        close(a, b, 1e-12)
+
+
+@needs_triton
+def test_triton_jets_of_tucker_layers():
+    spec = random_tucker_spec(2, dtype="float64")
+    reference = kancc.compile(spec, "numpy", jet=2)
+    params = reference.init_params(2)
+    x = inputs_of(load_spec(spec), 2)
+    for a, b in zip(kancc.compile(spec, "triton", jet=2).jet(params, x),
+                    reference.jet(params, x)):
+        close(a, b, 1e-12)

@@ -15,13 +15,13 @@ import kancc
 from kancc.errors import KanccWarning, SpecError
 from kancc.frontend import spec_init_params
 from kancc.passes import PassManager, parse_pipeline
-from kancc.physics import LossTerm, Monomial, physics_loss_graph
+from kancc.physics import physics_loss_graph
 from kancc.physics.collocation import boundary, initial, interior
 from kancc.physics.problem import collocation_inputs, loss_terms, solution_grid
 from kancc.spec import load_spec, spec_to_dict
 from kancc.spec.pde_equations import pde_equations
 from kancc.storage import load_module
-from kancc.tools.random_specs import random_spec
+from kancc.tools.random_physics import physics_spec, random_inputs, random_terms
 
 POISSON = {
     "model": {"layers": [2, 5, 1], "dtype": "float64"},
@@ -41,46 +41,10 @@ BURGERS = {
 }
 
 
-def random_terms(rng: random.Random, width: int) -> list[LossTerm]:
-    """A residual with products, constants and a varying coefficient on jets of order 2, a
-    first-order term and a value term on other point sets."""
-    second = 1 + width + rng.randrange(width)
-    first = 1 + rng.randrange(width)
-    return [
-        LossTerm("residual", "interior", (Monomial((second,)), Monomial((0, first), Fraction(3, 2)),
-                                          Monomial((0, 0, 0), Fraction(-1), "c0")), width),
-        LossTerm("flux", "side", (Monomial((first,), Fraction(1, 3)),), width, Fraction(2)),
-        LossTerm("dirichlet", "edge", (Monomial((0,)),), width, Fraction(10)),
-    ]
-
-
 def physics_module(spec, terms):
     graph = physics_loss_graph(spec, terms)
     result = PassManager(parse_pipeline("training"), check_roundtrip=True).run(graph)
     return load_module(kancc.backends.TARGETS["numpy"].emit(result.graph), "physics_test")
-
-
-def random_inputs(spec, terms, rows, seed):
-    rng = np.random.default_rng(seed)
-    a, b = (float(v) for v in spec.layers[0].domain)
-    inputs = {}
-    for term in terms:
-        inputs.setdefault(term.points, rng.uniform(a, b, (rows, spec.widths[0])))
-        inputs[f"{term.name}.target"] = rng.standard_normal((rows, 1))
-        for column in term.columns:
-            inputs[f"{term.name}.{column}"] = rng.standard_normal((rows, 1))
-    return inputs
-
-
-def physics_spec(seed: int) -> dict:
-    spec = random_spec(seed, dtype="float64", max_width=4, max_grid=5, max_layers=2)
-    spec["model"]["layers"][-1] = 1
-    rng = random.Random(seed)
-    for layer in spec["layers"]:
-        layer["degree"] = rng.randint(2, 5)
-    if seed % 2:
-        spec["layers"][0]["base"] = "silu"
-    return spec
 
 
 @pytest.mark.parametrize("seed", range(6))

@@ -28,7 +28,6 @@ from ..module_skeleton import (
     is_physics_graph,
     module_text,
     ops_computing,
-    physics_outputs,
     prediction_ops,
 )
 from ..source_text import (
@@ -41,7 +40,7 @@ from ..source_text import (
     results_of,
     var,
 )
-from ..torch_runtime import MODEL
+from ..torch_runtime import MODEL, physics_value_and_grad
 from .runtime import JET_RUNTIME, LANGUAGE
 
 HINT = "run expand-layers and lower-basis first (e.g. --passes inference)"
@@ -179,30 +178,13 @@ def emit_torch(graph: Graph) -> str:
 def _physics_module(graph: Graph, functions: _BasisFunctions, body: list[str]) -> str:
     """A physics loss graph: value_and_grad(params, inputs) on named inputs, by autograd."""
     widths = {v.name: v.type.shape[1] for v in graph.inputs}
-    terms, residuals = physics_outputs(graph, ".detach()")
-    entry = [
-        "", "",
-        "def value_and_grad(params, inputs):",
-        '    """(loss, grads, terms, residuals) of the physics loss on the named inputs',
-        '    (tensors of INPUTS\' widths), by torch.autograd.grad."""',
-        "    some = next(iter(inputs.values()))",
-        "    check_device(some)",
-        "    wrt = {k: v.detach().to(some.device, DTYPE).requires_grad_(True)",
-        "           for k, v in params.items() if k not in FROZEN}",
-        "    params = {**{k: v.to(some.device, DTYPE) for k, v in params.items()}, **wrt}",
-        *(f'    {var(v)} = inputs["{v.name}"].to(DTYPE)' for v in graph.inputs),
-        "    with torch.enable_grad():",
-        *("    " + line for line in body),
-        f"        grads = torch.autograd.grad({var(graph.outputs[0])}, list(wrt.values()))",
-        f"    return (float({var(graph.outputs[0])}.detach()), dict(zip(wrt, grads)), "
-        f"{terms}, {residuals})",
-    ]
     notes = ["Plain torch ops: a physics-informed loss, differentiated by torch autograd.",
              "", "value_and_grad(params, inputs): inputs maps each name in INPUTS to a tensor."]
     rows = {v.name: v.type.shape[0] for v in graph.inputs}
     constants = [f"INPUTS = {widths!r}", f"INPUT_ROWS = {rows!r}"]
     return module_text(graph, LANGUAGE, notes, constants, functions.tables,
-                       [JET_RUNTIME] + functions.functions + entry, "")
+                       [JET_RUNTIME] + functions.functions
+                       + physics_value_and_grad(graph, body, deterministic=False), "")
 
 
 def _value_and_grad(graph: Graph, body: list[str]) -> list[str]:

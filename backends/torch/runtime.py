@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from ..local_basis import Syntax
 from ..module_skeleton import Language
-from ..torch_runtime import TABLES_AND_CHECKS, TARGETS_AND_LOSSES
+from ..torch_runtime import JETS, TABLES_AND_CHECKS, TARGETS_AND_LOSSES
 
 SYNTAX = Syntax.of_module(
     "torch", ".long()", gather="{table}[{index}]",
@@ -47,27 +47,7 @@ def tucker_layer(basis, core, u1, u2, u3):
     return h @ u2.T
 '''
 
-JET_RUNTIME = '''
-
-
-def jet_seed(x, order):
-    """The jet [batch, d, 1 + order * d] of the model input: the value x, the first
-    derivatives d x_p / d x_k = [p = k], the second derivatives 0."""
-    n, d = x.shape
-    eye = torch.eye(d, dtype=x.dtype, device=x.device).expand(n, d, d)
-    return torch.cat([x[:, :, None], eye, x.new_zeros((n, d, (order - 1) * d))], dim=2)
-
-
-def jet_combine(jet, value, slope, curve):
-    """The jet of h[b, q] = value = sum_p f_qp(x_p) on the jet of x, from the edges'
-    derivatives slope[b, p, q] = f'_qp(x_p) and (order 2) curve[b, p, q] = f''_qp(x_p)."""
-    d = (jet.shape[2] - 1) // (1 if curve is None else 2)
-    dx = jet[:, :, 1:1 + d]
-    channels = [value[:, :, None], torch.einsum("bpq,bpk->bqk", slope, dx)]
-    if curve is not None:
-        channels.append(torch.einsum("bpq,bpk->bqk", curve, dx * dx)
-                        + torch.einsum("bpq,bpk->bqk", slope, jet[:, :, 1 + d:]))
-    return torch.cat(channels, dim=2)
+JET_RUNTIME = JETS + '''
 
 
 def jet_layer(jet, bases, coef):
@@ -75,28 +55,6 @@ def jet_layer(jet, bases, coef):
     [batch, in, n_b]; phi'_qp(x_p) = sum_i coef[p, q, i] B'_i(x_p), and phi'' alike."""
     slope, *curve = (torch.einsum("bpi,pqi->bpq", b, coef) for b in bases[1:])
     return jet_combine(jet, contract(bases[0], coef), slope, curve[0] if curve else None)
-
-
-def tucker_coef(core, u1, u2, u3):
-    """W = core x1 u1 x2 u2 x3 u3 formed (in, out, n_b): jets of Tucker layers."""
-    return torch.einsum("abc,pa,qb,ic->pqi", core, u1, u2, u3)
-
-
-def jet_base_layer(jet, w, order):
-    """The base branch silu(x) @ w on a jet."""
-    x = jet[:, :, 0]
-    sigmoid = torch.sigmoid(x)
-    slope = sigmoid * (1.0 + x * (1.0 - sigmoid))
-    curve = sigmoid * (1.0 - sigmoid) * (2.0 + x * (1.0 - 2.0 * sigmoid))
-    return jet_combine(jet, torch.nn.functional.silu(x) @ w, slope[:, :, None] * w,
-                       curve[:, :, None] * w if order == 2 else None)
-
-
-def jet_affine(jet, scale, shift):
-    """kan.affine on a jet: every channel scaled, the value shifted."""
-    scaled = jet * jet.new_tensor(scale)[:, None]
-    return torch.cat([scaled[:, :, :1] + jet.new_tensor(shift)[:, None], scaled[:, :, 1:]],
-                     dim=2)
 '''
 
 TRAINING_RUNTIME = TARGETS_AND_LOSSES

@@ -7,31 +7,35 @@ autograd) raises instead of returning a wrong number."""
 from __future__ import annotations
 
 
-def layer_function(layer: int, vjp_input: int | None, vjp_coef: int | None) -> list[str]:
+def layer_function(layer: int, vjp_input: int | None, vjp_coef: int | None,
+                   jet: bool = False) -> list[str]:
     """A torch.autograd.Function running layer ``layer`` and its compiled vjp kernels
-    (no vjp_coef: the coefficients are frozen)."""
+    (no vjp_coef: the coefficients are frozen); ``jet``: a jet layer (kan.jet_layer), whose
+    kernels are jet_layer_, vjp_jet_input_ and vjp_jet_coef_."""
+    kind = "jet_" if jet else ""
     if vjp_coef is None:
         dcoef = ['            raise RuntimeError("the coefficients of this layer are frozen")']
     else:
-        dcoef = [f"            dcoef = vjp_coef_{vjp_coef}(x, g, ctx.deterministic)"]
+        dcoef = [f"            dcoef = vjp_{kind}coef_{vjp_coef}(x, g, ctx.deterministic)"]
     if vjp_input is None:
         dx = ['            raise RuntimeError("compiled without d/dx of the model input: "',
               '                               "use autodiff{wrt=params+input}")']
     else:
-        dx = [f"            dx = vjp_input_{vjp_input}(x, coef, g)"]
+        dx = [f"            dx = vjp_{kind}input_{vjp_input}(x, coef, g)"]
     return [
         "", "",
-        f"class Layer{layer}(torch.autograd.Function):",
-        f'    """layer_{layer} forward; backward by '
-        + " and ".join(f"{kind}_{index}" for kind, index in
-                       (("vjp_coef", vjp_coef), ("vjp_input", vjp_input)) if index is not None)
+        f"class {'Jet' if jet else ''}Layer{layer}(torch.autograd.Function):",
+        f'    """{kind}layer_{layer} forward; backward by '
+        + " and ".join(f"{name}_{index}" for name, index in
+                       ((f"vjp_{kind}coef", vjp_coef), (f"vjp_{kind}input", vjp_input))
+                       if index is not None)
         + '."""',
         "",
         "    @staticmethod",
         "    def forward(ctx, x, coef, deterministic):",
         "        ctx.save_for_backward(x, coef)",
         "        ctx.deterministic = deterministic",
-        f"        return layer_{layer}(x, coef)",
+        f"        return {kind}layer_{layer}(x, coef)",
         "",
         "    @staticmethod",
         "    def backward(ctx, g):",

@@ -33,11 +33,19 @@ from kancc.ir import Graph, Op, Param, Trait, has_trait, is_training_graph
 from kancc.ir.schedule_attrs import TARGET_PROGRAMS, strategy_of
 
 from ..loss_rules import LOSS_TEMPLATES, loss_expression
-from ..module_skeleton import check_renderable, gradient_entries, module_text, prediction_ops
-from ..source_text import affine_call, op_comment, operand_expr, results_of, var
-from ..torch_runtime import MODEL
+from ..module_skeleton import (
+    check_renderable,
+    gradient_entries,
+    is_physics_graph,
+    module_text,
+    ops_computing,
+    prediction_ops,
+)
+from ..source_text import affine_call, literal, op_comment, operand_expr, results_of, var
+from ..torch_runtime import JETS, MODEL, physics_value_and_grad
 from .autograd_functions import layer_function, tucker_function
 from .dot_kernels import dot_layer_kernel, dot_vjp_coef_kernel, dot_vjp_input_kernel
+from .jet_kernels import jet_layer_kernel, vjp_jet_coef_kernel, vjp_jet_input_kernel
 from .kernels import Kernel, layer_kernel, vjp_coef_kernel, vjp_input_kernel
 from .runtime import LANGUAGE, TRAINING_MODEL
 from .tucker_kernels import tucker_kernel, tucker_vjp_kernel
@@ -62,6 +70,10 @@ KERNELS: dict[str, KernelRule] = {
     "kan.vjp_coef": by_strategy(vjp_coef_kernel, dot_vjp_coef_kernel),
     "kan.tucker_layer": tucker_kernel,
     "kan.vjp_tucker": tucker_vjp_kernel,
+    "kan.jet_layer": jet_layer_kernel,
+    "kan.jet_tucker_layer": jet_layer_kernel,
+    "kan.vjp_jet_input": vjp_jet_input_kernel,
+    "kan.vjp_jet_coef": vjp_jet_coef_kernel,
 }
 
 
@@ -91,6 +103,18 @@ def _layer_call(op: Op, index: int, args: str, training: bool) -> str:
     return f"{'tucker' if op.name == 'kan.tucker_layer' else 'layer'}_{index}({args})"
 
 
+def _jet_layer_call(op: Op, index: int, args: str, training: bool) -> str:
+    """A jet layer: its kernel, through its autograd.Function when the module trains."""
+    return f"JetLayer{index}.apply({args}, deterministic)" if training else \
+        f"jet_layer_{index}({args})"
+
+
+def _jet_tucker_call(op: Op, index: int, args: str, training: bool) -> str:
+    """A Tucker layer's jet: the jet kernel on its formed coefficients (inference only)."""
+    jet, *factors = (operand_expr(o) for o in op.operands)
+    return f"jet_layer_{index}({jet}, tucker_coef({', '.join(factors)}))"
+
+
 FORWARD_CALLS: dict[str, Callable[[Op, int, str, bool], str]] = {
     "kan.fused_layer": _layer_call,
     "kan.tucker_layer": _layer_call,
@@ -99,6 +123,30 @@ FORWARD_CALLS: dict[str, Callable[[Op, int, str, bool], str]] = {
     # standardization and the base branch: torch ops, differentiated by torch autograd
     "kan.affine": lambda op, i, args, training: affine_call(op, args),
     "kan.base_layer": lambda op, i, args, training: f"base_layer({args})",
+    # jets (compile(..., jet=N) and physics losses): the layers are kernels, the rest torch ops
+    "kan.jet_seed": lambda op, i, args, training: f"jet_seed({args}, {op.attr('jet')})",
+    "kan.jet_layer": _jet_layer_call,
+    "kan.jet_tucker_layer": _jet_tucker_call,
+    "kan.jet_base_layer": lambda op, i, args, training: f"jet_base_layer({args}, "
+                                                        f"{op.attr('jet')})",
+    "kan.jet_affine": lambda op, i, args, training: "jet_" + affine_call(op, args),
+}
+
+
+def _physics_loss_side(op: Op, index: int, args: str, training: bool) -> str:
+    return loss_expression(op, [operand_expr(o) for o in op.operands], "torch", "")
+
+
+# the ops of a physics loss past the model: torch ops, differentiated by torch autograd
+PHYSICS_CALLS: dict[str, Callable[[Op, int, str, bool], str]] = {
+    **FORWARD_CALLS,
+    "kan.jet_channel": lambda op, i, args, training: f"{args}[:, {op.attr('output')}, "
+                                                     f"{op.attr('channel')}:"
+                                                     f"{op.attr('channel') + 1}]",
+    "kan.mul": lambda op, i, args, training: " * ".join(operand_expr(o) for o in op.operands),
+    "kan.scale": lambda op, i, args, training: f"{args} * {literal(op.attr('factor'))}",
+    "kan.loss": _physics_loss_side,
+    "kan.add": _physics_loss_side,
 }
 
 
@@ -126,32 +174,31 @@ def _tucker_autograd(graph: Graph, op: Op, index: int) -> list[str]:
     return tucker_function(index, vjp, len(graph.ops[vjp].results) == 5)
 
 
+def _jet_layer_autograd(graph: Graph, op: Op, index: int) -> list[str]:
+    vjps = _vjps_of(graph, op)
+    return layer_function(index, vjps.get("kan.vjp_jet_input"), vjps.get("kan.vjp_jet_coef"),
+                          jet=True)
+
+
 AUTOGRAD: dict[str, Callable[[Graph, Op, int], list[str]]] = {
     "kan.fused_layer": _layer_autograd,
+    "kan.jet_layer": _jet_layer_autograd,
     "kan.tucker_layer": _tucker_autograd,
 }
 
 
 def emit_triton(graph: Graph) -> str:
-    """Python source of the Triton module for ``graph`` (inference or training)."""
-    check_renderable(graph, "triton", STATEMENTS, HINT)
+    """Python source of the Triton module for ``graph`` (inference, training, jet or
+    physics loss)."""
+    training = is_training_graph(graph)
+    if is_physics_graph(graph):
+        return _physics_module(graph)
+    check_renderable(graph, "triton", STATEMENTS if training else FORWARD_CALLS, HINT)
     forward_ops, prediction = prediction_ops(graph)
     check_renderable(graph.with_ops(forward_ops), "triton", FORWARD_CALLS,
                      "it cannot be on the model's forward path (only layers, their sums, "
                      "base branches and affine maps)")
-    for index, op in enumerate(graph.ops):
-        if op.attr("kind", "") == "relu":
-            raise BackendError(f"the triton backend cannot render op {index} ({op.name} "
-                               f"%{op.results[0].name}): kind=relu layers (to-relu-basis) are "
-                               "dense and rendered by the numpy backend only")
-    training = is_training_graph(graph)
-    tables: list[str] = []
-    functions: list[str] = []
-    for index, op in enumerate(graph.ops):
-        if op.name in KERNELS:
-            kernel = KERNELS[op.name](op, index, graph.dtype)
-            tables += kernel.tables
-            functions += ["", ""] + kernel.lines
+    tables, functions = _kernels(graph)
     notes = [
         "One fused kernel per KAN layer: the local B-spline basis is evaluated in registers and",
         "contracted with the coefficients; the [batch, in, n_b] basis tensor is never stored.",
@@ -166,8 +213,60 @@ def emit_triton(graph: Graph) -> str:
     run = _run(graph, forward_ops, var(prediction), training)
     if training:
         run = _autograd_functions(graph, forward_ops) + run + _value_and_grad(graph)
+    if any(has_trait(op, Trait.JET) for op in graph.ops):
+        notes[6:6] = ["A jet graph: forward returns the jet [batch, out, 1 + jet * in]: the "
+                      "value, then", "d/dx_k and (jet 2) d2/dx_k2 of every output.", ""]
+        run = [JETS] + run
     return module_text(graph, LANGUAGE, notes, [f"TARGET_PROGRAMS = {TARGET_PROGRAMS}"],
                        tables, functions + run, TRAINING_MODEL if training else MODEL)
+
+
+def _kernels(graph: Graph) -> tuple[list[str], list[str]]:
+    """The constant tables and the kernels (with their wrappers) of every op that has one."""
+    for index, op in enumerate(graph.ops):
+        if op.attr("kind", "") == "relu":
+            raise BackendError(f"the triton backend cannot render op {index} ({op.name} "
+                               f"%{op.results[0].name}): kind=relu layers (to-relu-basis) are "
+                               "dense and rendered by the numpy backend only")
+    tables: list[str] = []
+    functions: list[str] = []
+    for index, op in enumerate(graph.ops):
+        if op.name in KERNELS:
+            kernel = KERNELS[op.name](op, index, graph.dtype)
+            tables += kernel.tables
+            functions += ["", ""] + kernel.lines
+    return tables, functions
+
+
+def _physics_module(graph: Graph) -> str:
+    """A physics loss graph: its layers (jet or plain) run their kernels through their
+    autograd.Functions, whose backward is the graph's compiled vjp kernels; the residual
+    and the losses are torch ops; value_and_grad differentiates by torch.autograd.grad."""
+    loss_ops = ops_computing(graph, graph.outputs[0])
+    check_renderable(graph.with_ops(loss_ops), "triton", PHYSICS_CALLS, HINT)
+    tables, functions = _kernels(graph)
+    index_of = {id(op): i for i, op in enumerate(graph.ops)}
+    body = []
+    for op in loss_ops:
+        args = ", ".join(operand_expr(o) for o in op.operands)
+        call = PHYSICS_CALLS[op.name](op, index_of[id(op)], args, True)
+        body += [op_comment(op, "    "), f"    {results_of(op)} = {call}"]
+    notes = [
+        "A physics-informed loss: one kernel per jet layer computes the value and every input",
+        "derivative channel; its backward kernels (the graph's vjp ops) give the gradients",
+        "through torch.autograd.Functions; the residual and losses are torch ops.",
+        "Regenerate rather than edit: kancc compile SPEC --target triton --training",
+        "",
+        "value_and_grad(params, inputs): inputs maps each name in INPUTS to a tensor on a CUDA",
+        "device (or on the CPU under TRITON_INTERPRET=1).",
+    ]
+    widths = {v.name: v.type.shape[1] for v in graph.inputs}
+    rows = {v.name: v.type.shape[0] for v in graph.inputs}
+    constants = [f"TARGET_PROGRAMS = {TARGET_PROGRAMS}", f"INPUTS = {widths!r}",
+                 f"INPUT_ROWS = {rows!r}"]
+    return module_text(graph, LANGUAGE, notes, constants, tables,
+                       functions + [JETS] + _autograd_functions(graph, loss_ops)
+                       + physics_value_and_grad(graph, body, deterministic=True), "")
 
 
 def _autograd_functions(graph: Graph, forward_ops: tuple[Op, ...]) -> list[str]:

@@ -38,7 +38,7 @@ class Kernel:
     lines: list[str]  # kernel + wrapper
 
 
-def basis_code(op: Op, index: int, derivative: bool, inputs: str | None = None
+def basis_code(op: Op, index: int, derivative: int, inputs: str | None = None
                ) -> tuple[list[str], str, list[str], LocalBasis]:
     """(table constant lines, table pointer args, wrapper table tensors, LocalBasis);
     ``inputs``: the kernel's input index, shaped like its x (per-input knot tables)."""
@@ -221,15 +221,18 @@ def _vjp_coef_wrapper(op: Op, name: str, tensors: list[str]) -> list[str]:
 
 
 def row_split_wrapper(name: str, shape: tuple[int, int, int], block_b: int, programs: int,
-                      grid: str, constexprs: str, tensors: list[str]) -> list[str]:
+                      grid: str, constexprs: str, tensors: list[str],
+                      what: str = "dcoef[p, q, i] = sum_b g[b, q] B_i(x[b, p])") -> list[str]:
     """The torch side of a vjp_coef kernel (``programs`` programs a row slice): how many
     row slices, then the launch over ``grid`` and their sum, by atomic adds or, with
-    deterministic=True, in a fixed order over a [splits, in, out, n_b] buffer."""
+    deterministic=True, in a fixed order over a [splits, in, out, n_b] buffer. ``what``:
+    the docstring's formula."""
     n_in, n_out, nb = shape
     return [
         f"def {name}(x, g, deterministic=False):",
-        '    """dcoef[p, q, i] = sum_b g[b, q] B_i(x[b, p]); deterministic=True sums the row',
-        '    slices in a fixed order instead of with atomic adds."""',
+        f'    """{what};',
+        '    deterministic=True sums the row slices in a fixed order instead of with atomic',
+        '    adds."""',
         "    n_rows = x.shape[0]",
         f"    splits = max(1, min(triton.cdiv(n_rows, {block_b}), "
         f"triton.cdiv(TARGET_PROGRAMS, {programs})))",
