@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from fractions import Fraction
+from pathlib import Path
 
 import numpy as np
 import sympy
@@ -135,10 +136,45 @@ def _finite(data: TermData, values: np.ndarray, points: np.ndarray,
 
 
 def solution_grid(spec: Spec) -> tuple[np.ndarray, np.ndarray] | None:
-    """Grid points of the domain and the solution there (None without a solution)."""
+    """Where the relative L2 error is measured and the solution there: a grid of the domain
+    and the exact solution, or the points and values of ``pde.reference``; None without
+    either."""
     pde, equations = _pde(spec)
+    if pde.reference is not None:
+        points, values = reference_solution(spec, pde.reference)
+        return points.astype(NP_DTYPES[spec.dtype]), values[:, None]
     if equations.solution is None:
         return None
     points = collocation.interior(pde, equations, pde.test_points, "grid", 0)
     values = evaluate(equations.solution, dict(zip(equations.variables, points.T)), len(points))
     return points.astype(NP_DTYPES[spec.dtype]), values[:, None]
+
+
+def reference_solution(spec: Spec, name: str) -> tuple[np.ndarray, np.ndarray]:
+    """The arrays ``points`` (N, variables) and ``u`` (N,) of the .npz ``name`` (relative to
+    the spec's folder), finite and of matching shapes; a SpecError naming pde.reference
+    otherwise. Nothing is unpickled."""
+    path = Path(name) if spec.origin is None else Path(spec.origin).parent / name
+
+    def fail(message: str) -> SpecError:
+        return SpecError("pde.reference", f"{path}: {message}", spec.origin)
+
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            points, values = np.asarray(archive["points"]), np.asarray(archive["u"])
+    except FileNotFoundError:
+        raise fail("no such file") from None
+    except KeyError:
+        raise fail("must hold the arrays points and u") from None
+    except (OSError, ValueError) as error:
+        raise fail(f"cannot be read as an .npz without pickles ({error})") from None
+    width = len(spec.pde.variables) if spec.pde is not None else 0
+    if points.ndim != 2 or points.shape[1] != width or len(points) == 0:
+        raise fail(f"points must have shape (N > 0, {width}), got {points.shape}")
+    values = values.reshape(-1) if values.ndim == 2 and values.shape[1] == 1 else values
+    if values.shape != (len(points),):
+        raise fail(f"u must have shape ({len(points)},), got {values.shape}")
+    for what, array in (("points", points), ("u", values)):
+        if array.dtype.kind not in "fiu" or not np.all(np.isfinite(array)):
+            raise fail(f"{what} must be finite numbers")
+    return points.astype(np.float64), values.astype(np.float64)

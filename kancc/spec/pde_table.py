@@ -11,6 +11,8 @@
     solution = "sin(pi*x)*sin(pi*y)" # optional exact solution: the forcing f and "solution"
                                     # values derive from it, and the relative L2 error is
                                     # reported against it
+    # reference = "ref.npz"         # or, without a closed form, a reference solution: an .npz
+                                    # (next to the spec) of points (N, variables) and u (N,)
     residual = "lap(u) + k**2*u - f" # = 0 inside; u, u_x, u_xx, u_t, ..., lap(u); f is the
                                     # forcing that makes the solution exact
     points = 1024                   # interior collocation points
@@ -101,6 +103,11 @@ class PdeSpec:
     parameters: tuple[tuple[str, Fraction], ...] = key((), Parameters(),
                                                        "named numbers for the expressions")
     solution: str | None = key(None, Text(), "the exact solution, if known")
+    reference: str | None = key(None, Text(), "without a solution: an .npz file (relative to "
+                                              "the spec's folder) holding points (N, one "
+                                              "column per variable) and u (N,) of a reference "
+                                              "solution, where the relative L2 error is "
+                                              "measured")
     residual: str = key("", Text(), "the residual, = 0 in the domain",
                         required="missing: the residual")
     points: int = key(1024, POINTS, "interior collocation points")
@@ -129,6 +136,10 @@ def parse_pde(check: Checker, raw: object, widths: tuple[int, ...]) -> PdeSpec:
                                           f"{len(pde.variables)}")
     if (pde.box is None) == (pde.disk is None):
         raise check.fail("pde.box", "give the domain as box or as disk (one of them)")
+    if pde.reference is not None and pde.solution is not None:
+        raise check.fail("pde.reference", "give a solution or a reference, not both")
+    if pde.reference is not None and not pde.reference.endswith(".npz"):
+        raise check.fail("pde.reference", "must name an .npz file (arrays points and u)")
     return pde
 
 
