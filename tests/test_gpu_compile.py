@@ -48,7 +48,7 @@ def table():
     rows = [(path.stem, str(path), "training", True)
             for path in sorted((ROOT / "examples").glob("*.toml"))
             if path.stem not in ("kaczmarz_polar5", "lotra_transfer")
-            and "[pde]" not in path.read_text()]  # physics losses: no Triton kernels yet
+            and "[pde]" not in path.read_text()]  # physics losses: physics_table()
     for degree in range(6):
         rows.append((f"degree{degree}", spec(f"d{degree}", [3, 9, 2], degree=degree, grid=7),
                      "training", True))
@@ -75,6 +75,43 @@ def table():
     rows += [("per-input-knots", per_input, WITH_INPUT_GRAD, True),
              ("per-input-knots-gather", per_input, gather, True)]
     return rows
+
+
+def physics_table():
+    """(label, spec) of the physics rows: each [pde] example with few collocation points,
+    and Poisson in float32, with a base branch and with jets of order 1."""
+    import tomllib
+
+    rows = []
+    for path in sorted((ROOT / "examples").glob("*.toml")):
+        if "[pde]" in path.read_text():
+            with open(path, "rb") as f:
+                source = tomllib.load(f)
+            source["pde"]["points"] = 24
+            source["pde"].pop("reference", None)
+            for condition in source["pde"].get("condition", []):
+                condition["points"] = 8
+            rows.append((path.stem, source))
+    poisson = dict(rows)["poisson"]
+    rows.append(("poisson-float32", {**poisson, "model": {**poisson["model"],
+                                                           "dtype": "float32"}}))
+    rows.append(("poisson-silu", {**poisson, "layers": [{**layer, "base": "silu"}
+                                                        for layer in poisson["layers"]]}))
+    first_order = {**poisson, "pde": {**poisson["pde"], "residual": "u_x + u_y - f"}}
+    rows.append(("poisson-first-order", first_order))
+    return rows
+
+
+def record_physics(label, source):
+    """The launches of one physics loss evaluation (its jet kernels and their backward)."""
+    from kancc.physics.problem import collocation_inputs
+    from kancc.tools.gpu_compile import record_launches
+
+    program = kancc.compile(source, "triton", training=True)
+    inputs = collocation_inputs(program.spec, 0)
+    with record_launches(program.module) as launches:
+        program.physics_loss(program.init_params(0), inputs)
+    return [(label, launch) for launch in launches]
 
 
 def record(label, source, pipeline, execute):
@@ -117,6 +154,8 @@ def compiled():
     labelled = record_kaczmarz()
     for label, source, pipeline, execute in table():
         labelled += record(label, source, pipeline, execute)
+    for label, source in physics_table():
+        labelled += record_physics(label, source)
     labels = {}
     for label, launch in labelled:
         labels.setdefault(launch, label)
