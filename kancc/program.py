@@ -193,18 +193,18 @@ class Program:
         return torch, device, getattr(torch, self.spec.dtype)
 
 
-def _check_named_inputs(inputs: Mapping[str, np.ndarray], widths: Mapping[str, int],
-                        rows: Mapping[str, str]) -> None:
-    """Every input a physics module reads is there, 2-D, of its width, with as many rows as
-    the other inputs of its point set (the NumPy module checks the same itself)."""
+def _check_named_inputs(inputs: Mapping[str, np.ndarray],
+                        shapes: Mapping[str, tuple[int, ...]], rows: Mapping[str, str]) -> None:
+    """Every input a physics module reads is there, of (rows, *its shape), with as many rows
+    as the other inputs of its point set (the NumPy module checks the same itself)."""
     seen: dict[str, int] = {}
-    for name, width in widths.items():
+    for name, expected in shapes.items():
         if name not in inputs:
-            raise KanccError(f"inputs has no {name!r} (expected: {list(widths)})")
+            raise KanccError(f"inputs has no {name!r} (expected: {list(shapes)})")
         shape = np.shape(inputs[name])
-        if len(shape) != 2 or shape[1] != width or shape[0] == 0:
-            raise KanccError(f"inputs[{name!r}] must have shape (rows > 0, {width}), got "
-                             f"{shape}")
+        if tuple(shape[1:]) != tuple(expected) or len(shape) == 0 or shape[0] == 0:
+            raise KanccError(f"inputs[{name!r}] must have shape (rows > 0, "
+                             f"{', '.join(map(str, expected))}), got {shape}")
         if seen.setdefault(rows[name], shape[0]) != shape[0]:
             raise KanccError(f"inputs[{name!r}] has {shape[0]} rows, but other inputs of its "
                              f"point set have {seen[rows[name]]}")

@@ -314,9 +314,9 @@ def _physics_module(graph: Graph, functions: _BasisFunctions) -> str:
         "data columns) to its array; returns the loss, the gradient of every parameter and",
         "the loss terms by name.",
     ]
-    widths = {v.name: v.type.shape[1] for v in graph.inputs}
+    shapes = {v.name: tuple(v.type.shape[1:]) for v in graph.inputs}
     rows = {v.name: v.type.shape[0] for v in graph.inputs}
-    constants = [f"PACKED = {packed_names(graph)}", f"INPUTS = {widths!r}",
+    constants = [f"PACKED = {packed_names(graph)}", f"INPUTS = {shapes!r}",
                  f"INPUT_ROWS = {rows!r}  # inputs of one symbol have equal rows"]
     terms, residuals = physics_outputs(graph)
     entry = [

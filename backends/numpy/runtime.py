@@ -319,16 +319,16 @@ PHYSICS_RUNTIME = '''
 
 
 def check_named_inputs(inputs):
-    """Each input of INPUTS as a 2-D DTYPE array of its width; inputs that share a row
-    symbol have equal rows."""
+    """Each input of INPUTS as a DTYPE array of (rows, *its shape) (a point set's columns,
+    or a precomputed input jet); inputs that share a row symbol have equal rows."""
     arrays, rows = {}, {}
-    for name, width in INPUTS.items():
+    for name, shape in INPUTS.items():
         if name not in inputs:
             raise KeyError(f"inputs has no {name!r} (expected: {list(INPUTS)})")
         value = np.asarray(inputs[name], dtype=DTYPE)
-        if value.ndim != 2 or value.shape[1] != width or value.shape[0] == 0:
-            raise ValueError(f"inputs[{name!r}] must have shape (rows > 0, {width}), "
-                             f"got {value.shape}")
+        if value.shape[1:] != shape or value.ndim == 0 or value.shape[0] == 0:
+            raise ValueError(f"inputs[{name!r}] must have shape (rows > 0, "
+                             f"{', '.join(map(str, shape))}), got {value.shape}")
         symbol = INPUT_ROWS[name]
         if rows.setdefault(symbol, value.shape[0]) != value.shape[0]:
             raise ValueError(f"inputs[{name!r}] has {value.shape[0]} rows, but other inputs "

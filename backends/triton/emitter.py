@@ -260,9 +260,9 @@ def _physics_module(graph: Graph) -> str:
         "value_and_grad(params, inputs): inputs maps each name in INPUTS to a tensor on a CUDA",
         "device (or on the CPU under TRITON_INTERPRET=1).",
     ]
-    widths = {v.name: v.type.shape[1] for v in graph.inputs}
+    shapes = {v.name: tuple(v.type.shape[1:]) for v in graph.inputs}
     rows = {v.name: v.type.shape[0] for v in graph.inputs}
-    constants = [f"TARGET_PROGRAMS = {TARGET_PROGRAMS}", f"INPUTS = {widths!r}",
+    constants = [f"TARGET_PROGRAMS = {TARGET_PROGRAMS}", f"INPUTS = {shapes!r}",
                  f"INPUT_ROWS = {rows!r}"]
     return module_text(graph, LANGUAGE, notes, constants, tables,
                        functions + [JETS] + _autograd_functions(graph, loss_ops)

@@ -2,7 +2,9 @@
 
 A small tree walk over the node types the spec's expressions can make (numbers, pi, E,
 symbols, +, *, powers, the functions of ``kancc.spec.expressions``), so no generated code
-runs: sympy's lambdify would ``exec`` text it writes.
+runs: sympy's lambdify would ``exec`` text it writes. The derivatives of a heaviside (a
+forcing derived from a piecewise solution) are DiracDelta terms: 0 off their zero set and
+infinite on it, which the callers' finiteness checks then report.
 """
 
 from __future__ import annotations
@@ -44,6 +46,10 @@ def _walk(expr: sympy.Basic, columns: Mapping[sympy.Symbol, np.ndarray]) -> np.n
         return product
     if isinstance(expr, sympy.Pow):
         return np.power(args[0], args[1])
+    if isinstance(expr, sympy.Heaviside):
+        return np.heaviside(args[0], args[1])
+    if isinstance(expr, sympy.DiracDelta):
+        return np.where(np.asarray(args[0]) == 0, np.inf, 0.0)
     for kind, function in FUNCTIONS.items():
         if isinstance(expr, kind):
             return function(args[0])

@@ -39,7 +39,7 @@ def physics_loss_graph(spec: Spec, terms: Sequence[LossTerm]) -> Graph:
     if not terms:
         raise KanccError("a physics loss needs at least one term")
     model = build_graph(spec)
-    builder = _Builder(model)
+    builder = _Builder(model, seeded=spec.pde is None or spec.pde.level_set is None)
     orders: dict[str, int] = {}
     for term in terms:
         for points, order in term.orders().items():
@@ -57,8 +57,9 @@ def physics_loss_graph(spec: Spec, terms: Sequence[LossTerm]) -> Graph:
 
 
 class _Builder:
-    def __init__(self, model: Graph) -> None:
+    def __init__(self, model: Graph, seeded: bool) -> None:
         self.model = model
+        self.seeded = seeded  # jets start from kan.jet_seed, else from input jets (level sets)
         self.dtype = model.dtype
         self.inputs: list[Value] = []
         self.ops: list[Op] = []
@@ -73,10 +74,18 @@ class _Builder:
         """The model (its jet graph for order 1 or 2) on the point set, values prefixed."""
         x = self.model.inputs[0]
         source = self.model if order == 0 else jet(self.model, JetOptions(order)).graph
-        values = {x.name: Value(points, TensorType(self.dtype, (self.rows(points),
-                                                                *x.type.shape[1:])))}
-        self.inputs.append(values[x.name])
-        for op in source.ops:
+        ops = source.ops
+        if order and not self.seeded:  # the input's jet is data: it replaces kan.jet_seed
+            seed, ops = ops[0], ops[1:]
+            assert seed.name == "kan.jet_seed"
+            given = Value(points, TensorType(self.dtype, (self.rows(points),
+                                                          *seed.result.type.shape[1:])))
+            values = {seed.result.name: given}
+        else:
+            given = Value(points, TensorType(self.dtype, (self.rows(points), *x.type.shape[1:])))
+            values = {x.name: given}
+        self.inputs.append(given)
+        for op in ops:
             results = tuple(Value(f"{points}.{r.name}",
                                   TensorType(r.type.dtype, (self.rows(points), *r.type.shape[1:])))
                             for r in op.results)

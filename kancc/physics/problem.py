@@ -20,10 +20,10 @@ import sympy
 
 from kancc.errors import SpecError
 from kancc.spec import Spec
-from kancc.spec.pde_equations import Equations, pde_equations
+from kancc.spec.pde_equations import Equations, Monomials, pde_equations
 from kancc.spec.pde_table import PdeSpec
 
-from . import collocation
+from . import collocation, level_set
 from .evaluate import evaluate
 from .terms import LossTerm, Monomial
 
@@ -53,14 +53,8 @@ def _pde(spec: Spec) -> tuple[PdeSpec, Equations]:
 def term_data(spec: Spec) -> tuple[TermData, ...]:
     """Every term of the spec's physics loss with the data it reads."""
     pde, equations = _pde(spec)
-    width = len(equations.variables)
-    monomials, columns = [], []
-    for index, (channels, coefficient) in enumerate(equations.residual.terms):
-        if coefficient.is_Rational:
-            monomials.append(Monomial(channels, Fraction(str(coefficient))))
-        else:  # irrational or varying: a data column
-            monomials.append(Monomial(channels, Fraction(1), f"c{index}"))
-            columns.append((f"c{index}", coefficient))
+    width = equations.directions
+    monomials, columns = _monomials(equations.residual, "c")
     term = LossTerm("residual", "interior", tuple(monomials), width, pde.weight,
                     pointwise=pde.rba > 0)
     residual = TermData(term, "interior", pde.sampler, pde.points, -equations.residual.known,
@@ -80,6 +74,15 @@ def term_data(spec: Spec) -> tuple[TermData, ...]:
                                       condition.value, (), condition.field,
                                       condition.variable))
             continue
+        if condition.sides is not None:  # interface: right (positive side) - left
+            left, right = condition.sides
+            on_right, right_columns = _monomials(right, "r", points=f"{name}.right")
+            on_left, left_columns = _monomials(left, "l", Fraction(-1))
+            term = LossTerm(name, name, tuple(on_right + on_left), width, spec_of.weight)
+            terms.append(TermData(term, "interface", spec_of.sampler, spec_of.points,
+                                  condition.value - right.known + left.known,
+                                  tuple(right_columns + left_columns), condition.field))
+            continue
         term = LossTerm(name, name, (Monomial((condition.channel,)),), width, spec_of.weight)
         where = "initial" if kind.startswith("initial") else kind
         terms.append(TermData(term, where, spec_of.sampler, spec_of.points, condition.value,
@@ -87,28 +90,50 @@ def term_data(spec: Spec) -> tuple[TermData, ...]:
     return tuple(terms)
 
 
+def _monomials(split: Monomials, prefix: str, sign: Fraction = Fraction(1),
+               points: str | None = None
+               ) -> tuple[list[Monomial], list[tuple[str, sympy.Expr]]]:
+    """The compiler's monomials of ``split`` (times ``sign``, on ``points``), and the data
+    columns of their coefficients that are not exact constants (named prefix + index)."""
+    monomials, columns = [], []
+    for index, (channels, coefficient) in enumerate(split.terms):
+        if coefficient.is_Rational:
+            monomials.append(Monomial(channels, sign * Fraction(str(coefficient)),
+                                      points=points))
+        else:  # irrational or varying: a data column
+            monomials.append(Monomial(channels, sign, f"{prefix}{index}", points))
+            columns.append((f"{prefix}{index}", coefficient))
+    return monomials, columns
+
+
 def loss_terms(spec: Spec) -> tuple[LossTerm, ...]:
     return tuple(data.term for data in term_data(spec))
 
 
 def collocation_inputs(spec: Spec, seed: int) -> dict[str, np.ndarray]:
-    """The named inputs of the physics loss program: point sets, targets, coefficients."""
+    """The named inputs of the physics loss program: point sets, targets, coefficients.
+    With a level set, a point set is the model's inputs (|phi| appended) or, where the loss
+    reads derivatives, their jet (``level_set.input_jet``)."""
     pde, equations = _pde(spec)
     dtype = NP_DTYPES[spec.dtype]
     inputs: dict[str, np.ndarray] = {}
+    points_of: dict[str, np.ndarray] = {}  # point set -> its points (N, variables)
     for index, data in enumerate(term_data(spec)):
         if data.periodic is not None:
-            if data.term.points not in inputs:
+            if data.term.points not in points_of:
                 low, high = collocation.periodic_ends(pde, equations, data.periodic, data.count,
                                                       data.sampler, seed + 7919 * index)
-                inputs[data.term.points] = low.astype(dtype)
-                inputs[f"{data.term.points}.high"] = high.astype(dtype)
-            points = inputs[data.term.points]
+                points_of[data.term.points] = low
+                points_of[f"{data.term.points}.high"] = high
+            points = points_of[data.term.points]
         else:
             sample = {"interior": collocation.interior, "dirichlet": collocation.boundary,
-                      "initial": collocation.initial}[data.points]
+                      "initial": collocation.initial, "interface": level_set.interface
+                      }[data.points]
             points = sample(pde, equations, data.count, data.sampler, seed + 7919 * index)
-            inputs[data.term.points] = points.astype(dtype)
+            points_of[data.term.points] = points
+            if data.points == "interface":
+                points_of[f"{data.term.points}.right"] = points
         columns = dict(zip(equations.variables, points.T))
         inputs[f"{data.term.name}.target"] = _finite(data, evaluate(data.target, columns,
                                                                     len(points)), points, dtype)
@@ -118,6 +143,29 @@ def collocation_inputs(spec: Spec, seed: int) -> dict[str, np.ndarray]:
             inputs[f"{data.term.name}.{name}"] = _finite(data, evaluate(expr, columns,
                                                                         len(points)), points,
                                                          dtype)
+    inputs.update(_model_inputs(spec, equations, points_of))
+    return inputs
+
+
+def _model_inputs(spec: Spec, equations: Equations, points_of: dict[str, np.ndarray]
+                  ) -> dict[str, np.ndarray]:
+    """Each point set as the loss graph takes it (``physics_loss_graph``)."""
+    dtype = NP_DTYPES[spec.dtype]
+    if equations.level_set is None:
+        return {name: points.astype(dtype) for name, points in points_of.items()}
+    orders: dict[str, int] = {}
+    for term in loss_terms(spec):
+        for name, order in term.orders().items():
+            orders[name] = max(order, orders.get(name, 0))
+    sides = {data.term.points: -1.0 for data in term_data(spec) if data.points == "interface"}
+    sides.update({f"{name}.right": 1.0 for name in sides})
+    inputs = {}
+    for name, points in points_of.items():
+        if orders.get(name, 0) == 0:
+            inputs[name] = level_set.model_inputs(equations, points).astype(dtype)
+        else:
+            inputs[name] = level_set.input_jet(equations, points, orders[name],
+                                               sides.get(name)).astype(dtype)
     return inputs
 
 
@@ -136,18 +184,20 @@ def _finite(data: TermData, values: np.ndarray, points: np.ndarray,
 
 
 def solution_grid(spec: Spec) -> tuple[np.ndarray, np.ndarray] | None:
-    """Where the relative L2 error is measured and the solution there: a grid of the domain
-    and the exact solution, or the points and values of ``pde.reference``; None without
-    either."""
+    """Where the relative L2 error is measured, as the model's inputs, and the solution
+    there: a grid of the domain and the exact solution, or the points and values of
+    ``pde.reference``; None without either."""
     pde, equations = _pde(spec)
     if pde.reference is not None:
         points, values = reference_solution(spec, pde.reference)
-        return points.astype(NP_DTYPES[spec.dtype]), values[:, None]
-    if equations.solution is None:
+    elif equations.solution is not None:
+        points = collocation.interior(pde, equations, pde.test_points, "grid", 0)
+        values = evaluate(equations.solution, dict(zip(equations.variables, points.T)),
+                          len(points))
+    else:
         return None
-    points = collocation.interior(pde, equations, pde.test_points, "grid", 0)
-    values = evaluate(equations.solution, dict(zip(equations.variables, points.T)), len(points))
-    return points.astype(NP_DTYPES[spec.dtype]), values[:, None]
+    inputs = level_set.model_inputs(equations, points)
+    return inputs.astype(NP_DTYPES[spec.dtype]), values[:, None]
 
 
 def reference_solution(spec: Spec, name: str) -> tuple[np.ndarray, np.ndarray]:

@@ -24,6 +24,8 @@ FUNCTIONS: dict[str, Callable[..., sympy.Expr]] = {
     "sin": sympy.sin, "cos": sympy.cos, "tan": sympy.tan, "exp": sympy.exp,
     "log": sympy.log, "sqrt": sympy.sqrt, "tanh": sympy.tanh, "sinh": sympy.sinh,
     "cosh": sympy.cosh,
+    # 0 below 0, 1 from 0 on (right-continuous: the positive side of an interface)
+    "heaviside": lambda t: sympy.Heaviside(t, 1),
 }
 CONSTANTS: dict[str, sympy.Expr] = {"pi": sympy.pi, "e": sympy.E}
 MAX_LENGTH = 2000

@@ -23,6 +23,7 @@ import sympy
 from kancc.errors import SpecError
 
 from .expressions import CONSTANTS, FUNCTIONS, Special, parse_expression, usable_name
+from .pde_interface import interface_sides, parse_level_set
 from .pde_table import ConditionSpec, PdeSpec
 
 MAX_DEGREE = 4  # of a residual monomial in u and its derivatives
@@ -44,6 +45,7 @@ class Condition:
     channel: int  # the jet channel the condition prescribes: u (0) or u_t
     value: sympy.Expr  # of the variables
     variable: int | None = None  # periodic: the variable whose two ends are identified
+    sides: tuple[Monomials, Monomials] | None = None  # interface: left and right
 
 
 @dataclass(frozen=True)
@@ -53,10 +55,16 @@ class Equations:
     residual: Monomials
     solution: sympy.Expr | None
     conditions: tuple[Condition, ...]
+    level_set: sympy.Expr | None = None  # an interface: the model also takes |level_set|
 
     @property
     def space(self) -> tuple[int, ...]:
         return tuple(k for k in range(len(self.variables)) if k != self.time)
+
+    @property
+    def directions(self) -> int:
+        """The model's inputs, the directions of its jet: the variables (and |level_set|)."""
+        return len(self.variables) + (self.level_set is not None)
 
 
 @lru_cache(maxsize=64)
@@ -75,20 +83,30 @@ def pde_equations(pde: PdeSpec) -> Equations:
     solution = None
     if pde.solution is not None:
         solution = parse_expression(pde.solution, "pde.solution", base)
-    channels = _u_symbols(pde, variables)
+    level_set = parse_level_set(pde, base, variables)
+    channels = _u_symbols(pde, variables, len(variables) + (level_set is not None))
     space = [k for k in range(len(variables)) if k != time]
-    d = len(variables)
     lap = {"lap": _laplacian(channels, [f"u_{v}{v}" for v in
                                         (pde.variables[k] for k in space)])}
     f = sympy.Symbol("f")
-    names = {**base, **{name: symbol for name, (symbol, _) in channels.items()}, "f": f}
+    u_names = {name: symbol for name, (symbol, _) in channels.items()}
+    names = {**base, **u_names, "f": f}
     residual = parse_expression(pde.residual, "pde.residual", names, lap)
     if f in residual.free_symbols:
         residual = residual.subs(f, _forcing(residual, f, solution, channels, variables))
     split = _monomials(residual, channels)
-    conditions = tuple(_condition(pde, index, c, base, solution, variables, time, d)
-                       for index, c in enumerate(pde.condition))
-    return Equations(variables, time, split, solution, conditions)
+    conditions = []
+    for index, spec in enumerate(pde.condition):
+        if spec.kind == "interface":
+            field = f"pde.condition[{index}]"
+            left, right, value = interface_sides(field, spec, {**base, **u_names}, lap,
+                                                 level_set)
+            sides = (_monomials(left, channels, f"{field}.left"),
+                     _monomials(right, channels, f"{field}.right"))
+            conditions.append(Condition(spec, field, 0, value, sides=sides))
+        else:
+            conditions.append(_condition(pde, index, spec, base, solution, variables, time))
+    return Equations(variables, time, split, solution, tuple(conditions), level_set)
 
 
 def _variables(pde: PdeSpec) -> tuple[sympy.Symbol, ...]:
@@ -133,10 +151,10 @@ def _check_domain(pde: PdeSpec, time: int | None) -> None:
         raise SpecError("pde.interval", "needs a < b")
 
 
-def _u_symbols(pde: PdeSpec, variables: tuple[sympy.Symbol, ...]
+def _u_symbols(pde: PdeSpec, variables: tuple[sympy.Symbol, ...], directions: int
                ) -> dict[str, tuple[sympy.Symbol, int]]:
-    """name -> (symbol, jet channel) for u, u_v and u_vv."""
-    d = len(variables)
+    """name -> (symbol, jet channel) for u, u_v and u_vv, in a jet of ``directions``."""
+    d = directions
     found = {"u": (sympy.Symbol("u"), 0)}
     for k, name in enumerate(pde.variables):
         for order, text in ((1, f"u_{name}"), (2, f"u_{name}{name}")):
@@ -172,37 +190,33 @@ def _forcing(residual: sympy.Expr, f: sympy.Symbol, solution: sympy.Expr | None,
 
 def _derivatives(solution: sympy.Expr, channels: dict[str, tuple[sympy.Symbol, int]],
                  variables: tuple[sympy.Symbol, ...]) -> dict[sympy.Symbol, sympy.Expr]:
-    """u, u_v, u_vv of the solution, by symbol."""
-    d = len(variables)
-    result = {}
-    for symbol, channel in channels.values():
-        if channel == 0:
-            result[symbol] = solution
-        else:
-            order, k = (1, channel - 1) if channel <= d else (2, channel - 1 - d)
-            result[symbol] = sympy.diff(solution, variables[k], order)
+    """u, u_v, u_vv of the solution, by symbol (named u, u_<v>, u_<v><v>)."""
+    result = {channels["u"][0]: solution}
+    for v in variables:
+        result[channels[f"u_{v}"][0]] = sympy.diff(solution, v)
+        result[channels[f"u_{v}{v}"][0]] = sympy.diff(solution, v, 2)
     return result
 
 
-def _monomials(residual: sympy.Expr, channels: dict[str, tuple[sympy.Symbol, int]]
-               ) -> Monomials:
+def _monomials(residual: sympy.Expr, channels: dict[str, tuple[sympy.Symbol, int]],
+               field: str = "pde.residual") -> Monomials:
     symbols = [symbol for symbol, _ in channels.values()]
     used = [s for s in symbols if s in residual.free_symbols]
     if not used:
-        raise SpecError("pde.residual", "does not involve u")
+        raise SpecError(field, "does not involve u")
     known, with_u = residual.as_independent(*used, as_Add=True)  # the u-free part stays
     try:                                                           # unexpanded
         poly = sympy.Poly(with_u, *used)
     except sympy.PolynomialError:
-        raise SpecError("pde.residual", "must be a polynomial in u and its derivatives (u "
+        raise SpecError(field, "must be a polynomial in u and its derivatives (u "
                                         "inside a function or a denominator is not "
                                         "supported)") from None
     channel_of = dict(channels.values())
     terms = []
     for exponents, coefficient in poly.terms():
         if sum(exponents) > MAX_DEGREE:
-            raise SpecError("pde.residual", f"degree {sum(exponents)} in u and its derivatives; "
-                                            f"at most {MAX_DEGREE}")
+            raise SpecError(field, f"degree {sum(exponents)} in u and its derivatives; at most "
+                                   f"{MAX_DEGREE}")
         factors = tuple(channel_of[s] for s, e in zip(used, exponents) for _ in range(e))
         if factors:
             terms.append((tuple(sorted(factors)), coefficient))
@@ -213,8 +227,12 @@ def _monomials(residual: sympy.Expr, channels: dict[str, tuple[sympy.Symbol, int
 
 def _condition(pde: PdeSpec, index: int, spec: ConditionSpec, base: dict[str, sympy.Expr],
                solution: sympy.Expr | None, variables: tuple[sympy.Symbol, ...],
-               time: int | None, d: int) -> Condition:
+               time: int | None) -> Condition:
     field = f"pde.condition[{index}]"
+    for side in ("left", "right"):
+        if getattr(spec, side) is not None:
+            raise SpecError(f"{field}.{side}", f"applies to interface conditions, not "
+                                               f"{spec.kind}")
     if spec.kind in ("initial", "initial_rate") and time is None:
         raise SpecError(f"{field}.kind", f"{spec.kind} needs a time variable (pde.time)")
     if spec.kind == "dirichlet" and len(variables) - (time is not None) == 0:

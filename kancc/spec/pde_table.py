@@ -32,9 +32,16 @@
     sampler = "random"
     weight = 1
 
+An interface (the multilevel paper's Poisson problem): ``level_set = "x"`` names a function
+whose zero set splits the domain; the model takes |level_set| as one more input (the
+level-set augmentation: model.layers[0] = variables + 1), so its derivatives may jump
+there, and a condition of kind "interface" asks right - left = value on the zero set, with
+``left`` and ``right`` expressions of u's derivatives on the negative and the positive
+side (a flux: left = "u_x", right = "2*u_x"; value defaults to 0 there).
+
 Expressions are parsed safely (``expressions.py``) when the spec is loaded; their meaning
 (``pde_equations.py``) is checked then too, so every mistake is a SpecError naming its
-field. Interface jumps are not supported yet.
+field.
 """
 
 from __future__ import annotations
@@ -47,7 +54,7 @@ from .checker import Checker
 from .keys import ArrayOf, Choice, Integer, Number, Subtable, Text, key, read_table, table_to_dict
 
 SAMPLERS = ("grid", "random", "sobol")
-CONDITION_KINDS = ("dirichlet", "initial", "initial_rate", "periodic")
+CONDITION_KINDS = ("dirichlet", "initial", "initial_rate", "periodic", "interface")
 MAX_POINTS = 10**7
 POINTS = Integer(1, MAX_POINTS)
 WEIGHT = Number(Fraction(0), low_open=True)
@@ -58,11 +65,15 @@ INTERVAL = ArrayOf(Number(), "ends", length=2)
 class ConditionSpec:
     kind: str = key("dirichlet", Choice(CONDITION_KINDS),
                     "dirichlet (u on the space boundary), initial (u at the first time), "
-                    "initial_rate (u_t at the first time) or periodic (u and u_v equal at "
-                    "the two ends of a box's variable v)", required="missing: the kind")
+                    "initial_rate (u_t at the first time), periodic (u and u_v equal at "
+                    "the two ends of a box's variable v) or interface (right - left = value "
+                    "on pde.level_set's zero set)", required="missing: the kind")
     value: str = key("solution", Text(), "an expression of the variables and parameters, or "
                                          "\"solution\" (not for periodic)")
     variable: str | None = key(None, Text(), "periodic: the variable v whose ends meet")
+    left: str | None = key(None, Text(), "interface: an expression of u's derivatives on the "
+                                         "level set's negative side")
+    right: str | None = key(None, Text(), "interface: the same on its positive side")
     points: int = key(256, POINTS, "collocation points of the condition")
     sampler: str = key("random", Choice(SAMPLERS), "how they are placed")
     weight: Fraction = key(Fraction(1), WEIGHT, "of the condition's mean square in the loss")
@@ -100,6 +111,9 @@ class PdeSpec:
                                 "variables)")
     interval: tuple[Fraction, Fraction] | None = key(None, INTERVAL,
                                                      "with disk: the time interval")
+    level_set: str | None = key(None, Text(), "an expression of the variables whose zero "
+                                              "set is an interface: the model takes its "
+                                              "absolute value as one more input")
     parameters: tuple[tuple[str, Fraction], ...] = key((), Parameters(),
                                                        "named numbers for the expressions")
     solution: str | None = key(None, Text(), "the exact solution, if known")
@@ -131,9 +145,11 @@ def parse_pde(check: Checker, raw: object, widths: tuple[int, ...]) -> PdeSpec:
     pde = PdeSpec(**read_table(check, raw, "pde", PdeSpec))
     if widths[-1] != 1:
         raise check.fail("model.layers", f"a [pde] model has one output (u), not {widths[-1]}")
-    if len(pde.variables) != widths[0]:
-        raise check.fail("pde.variables", f"give {widths[0]} (the model's input width), got "
-                                          f"{len(pde.variables)}")
+    augmented = pde.level_set is not None
+    if len(pde.variables) + augmented != widths[0]:
+        raise check.fail("pde.variables", f"give {widths[0] - augmented} (the model's input "
+                                          f"width{', less |level_set|' if augmented else ''}),"
+                                          f" got {len(pde.variables)}")
     if (pde.box is None) == (pde.disk is None):
         raise check.fail("pde.box", "give the domain as box or as disk (one of them)")
     if pde.reference is not None and pde.solution is not None:

@@ -105,6 +105,8 @@ def train_physics(spec: Spec, target: str, params: Mapping[str, np.ndarray] | No
     layers are fitted to the interior collocation points (as to training rows), and a
     warning names the layers whose inputs there leave their domain."""
     points = collocation_inputs(spec, spec.train.seed)["interior"].astype(np.float64)
+    if points.ndim == 3:  # a level set's precomputed input jet: its value channel
+        points = points[:, :, 0]
     spec = fit_domains(spec, Dataset(points, np.zeros((len(points), 1)), "collocation"),
                        params)
     result = _train_levels(spec, target, params, checkpoint, log)
