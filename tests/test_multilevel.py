@@ -169,8 +169,11 @@ def test_relu_basis_computes_the_same_model(order):
     np.testing.assert_allclose(relu.forward(weights, x), program.forward(params, x),
                                rtol=0, atol=1e-10)
     back = relu.pipeline.unmap_params(weights)
+    # the round trip loses digits in proportion to the ReLU weights' size (the truncated
+    # power basis grows ill-conditioned with the order: |w| ~ 2e4 at order 6)
+    size = max(float(np.abs(w).max()) for w in weights.values())
     for name in params:
-        np.testing.assert_allclose(back[name], params[name], rtol=0, atol=1e-10)
+        np.testing.assert_allclose(back[name], params[name], rtol=0, atol=1e-13 * (1 + size))
 
 
 def test_relu_gradient_is_the_preconditioned_spline_gradient():
