@@ -86,10 +86,18 @@ def layer_shape(op: Op) -> tuple[int, int, int]:
 
 
 def default_tile(op: Op, kernel: str, strategy: str) -> tuple[int, ...]:
+    """The tile of ``op`` run as ``kernel``; float64 halves the row block (every register
+    tile holds values of twice the size: the float64 compile check spilled at the float32
+    blocks)."""
     n_in, n_out, nb = layer_shape(op)
     if strategy == "dot":
-        return dot_tile(kernel, n_in, n_out, nb)
-    return gather_tile(kernel, n_in, n_out, nb, op.attr("order"))
+        tile = dot_tile(kernel, n_in, n_out, nb)
+    else:
+        tile = gather_tile(kernel, n_in, n_out, nb, op.attr("order"))
+    if op.results[0].type.dtype == "f64":
+        floor = MIN_DOT if strategy == "dot" else 1
+        tile = (max(floor, tile[0] // 2), *tile[1:])
+    return tile
 
 
 def strategy_of(op: Op) -> str:

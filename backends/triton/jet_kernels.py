@@ -308,9 +308,9 @@ def vjp_jet_coef_kernel(op: Op, index: int, dtype: str) -> Kernel:
         "",
         "",
     ]
-    nb_block = min(pow2_at_least(nb), COEF_CHUNK)
+    nb_block = min(pow2_at_least(nb), COEF_CHUNK // 2)
     chunks = -(-nb // nb_block)
-    block_b = 16
+    block_b = 8  # the [rows, outputs, basis] products stay in registers (16 KiB in float64)
     wrapper = row_split_wrapper(
         name, (n_in, n_out, nb), block_b, n_in * -(-n_out // BLOCK_Q) * chunks,
         f"({n_in}, triton.cdiv({n_out}, {BLOCK_Q}) * {chunks}, splits)",
