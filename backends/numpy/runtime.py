@@ -263,7 +263,9 @@ def jet_input_cotangent(jet, g, parts, edges):
     sum_q f' g1 + 2 f'' g2 dx; d(d2x) = sum_q f' g2."""
     order = len(parts) - 1
     d = (jet.shape[2] - 1) // order
-    value = sum(np.sum(edge * part, axis=2) for edge, part in zip(edges, parts))
+    value = np.einsum("bpq,bq->bp", edges[0], g[:, :, 0])  # parts[0] is g0 on every input
+    for edge, part in zip(edges[1:], parts[1:]):
+        value += np.einsum("bpq,bpq->bp", edge, part)
     first = np.matmul(edges[0], g[:, :, 1:1 + d])
     channels = [value[:, :, None], first]
     if order == 2:
