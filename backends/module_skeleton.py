@@ -101,6 +101,14 @@ def physics_outputs(graph: Graph, detach: str = "") -> tuple[str, str]:
     return "{" + ", ".join(terms) + "}", "{" + ", ".join(residuals) + "}"
 
 
+def physics_input_constants(graph: Graph) -> list[str]:
+    """INPUTS (each named input's shape after its rows) and INPUT_ROWS (its row symbol:
+    inputs of one symbol have equal rows) of a physics module."""
+    shapes = {v.name: tuple(v.type.shape[1:]) for v in graph.inputs}
+    rows = {v.name: v.type.shape[0] for v in graph.inputs}
+    return [f"INPUTS = {shapes!r}", f"INPUT_ROWS = {rows!r}"]
+
+
 def gradient_entries(graph: Graph) -> list[str]:
     """The ``"name": value`` items of the gradient dict a training graph returns: one per
     trainable parameter, then d/dx under the input's name when the graph returns it."""

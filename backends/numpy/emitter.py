@@ -30,6 +30,7 @@ from ..module_skeleton import (
     gradient_entries,
     is_physics_graph,
     module_text,
+    physics_input_constants,
     physics_outputs,
     prediction_ops,
 )
@@ -314,10 +315,7 @@ def _physics_module(graph: Graph, functions: _BasisFunctions) -> str:
         "data columns) to its array; returns the loss, the gradient of every parameter and",
         "the loss terms by name.",
     ]
-    shapes = {v.name: tuple(v.type.shape[1:]) for v in graph.inputs}
-    rows = {v.name: v.type.shape[0] for v in graph.inputs}
-    constants = [f"PACKED = {packed_names(graph)}", f"INPUTS = {shapes!r}",
-                 f"INPUT_ROWS = {rows!r}  # inputs of one symbol have equal rows"]
+    constants = [f"PACKED = {packed_names(graph)}", *physics_input_constants(graph)]
     terms, residuals = physics_outputs(graph)
     entry = [
         "", "",

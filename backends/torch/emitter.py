@@ -28,6 +28,7 @@ from ..module_skeleton import (
     is_physics_graph,
     module_text,
     ops_computing,
+    physics_input_constants,
     prediction_ops,
 )
 from ..source_text import (
@@ -177,12 +178,9 @@ def emit_torch(graph: Graph) -> str:
 
 def _physics_module(graph: Graph, functions: _BasisFunctions, body: list[str]) -> str:
     """A physics loss graph: value_and_grad(params, inputs) on named inputs, by autograd."""
-    shapes = {v.name: tuple(v.type.shape[1:]) for v in graph.inputs}
     notes = ["Plain torch ops: a physics-informed loss, differentiated by torch autograd.",
              "", "value_and_grad(params, inputs): inputs maps each name in INPUTS to a tensor."]
-    rows = {v.name: v.type.shape[0] for v in graph.inputs}
-    constants = [f"INPUTS = {shapes!r}", f"INPUT_ROWS = {rows!r}"]
-    return module_text(graph, LANGUAGE, notes, constants, functions.tables,
+    return module_text(graph, LANGUAGE, notes, physics_input_constants(graph), functions.tables,
                        [JET_RUNTIME] + functions.functions
                        + physics_value_and_grad(graph, body, deterministic=False), "")
 

@@ -39,6 +39,7 @@ from ..module_skeleton import (
     is_physics_graph,
     module_text,
     ops_computing,
+    physics_input_constants,
     prediction_ops,
 )
 from ..source_text import affine_call, literal, op_comment, operand_expr, results_of, var
@@ -260,10 +261,7 @@ def _physics_module(graph: Graph) -> str:
         "value_and_grad(params, inputs): inputs maps each name in INPUTS to a tensor on a CUDA",
         "device (or on the CPU under TRITON_INTERPRET=1).",
     ]
-    shapes = {v.name: tuple(v.type.shape[1:]) for v in graph.inputs}
-    rows = {v.name: v.type.shape[0] for v in graph.inputs}
-    constants = [f"TARGET_PROGRAMS = {TARGET_PROGRAMS}", f"INPUTS = {shapes!r}",
-                 f"INPUT_ROWS = {rows!r}"]
+    constants = [f"TARGET_PROGRAMS = {TARGET_PROGRAMS}", *physics_input_constants(graph)]
     return module_text(graph, LANGUAGE, notes, constants, tables,
                        functions + [JETS] + _autograd_functions(graph, loss_ops)
                        + physics_value_and_grad(graph, body, deterministic=True), "")

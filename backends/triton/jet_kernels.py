@@ -24,7 +24,15 @@ from kancc.ir import Op, is_per_input, n_basis
 from kancc.ir.schedule_attrs import COEF_CHUNK, pow2_at_least
 
 from ..source_text import describe_basis
-from .kernels import TL_DTYPES, Kernel, basis_code, kernel_head, row_split_wrapper
+from .kernels import (
+    ROW_SLICE_STORE,
+    TL_DTYPES,
+    Kernel,
+    basis_code,
+    kernel_head,
+    row_slice_head,
+    row_split_wrapper,
+)
 
 BLOCK_B = 32
 BLOCK_Q = 16
@@ -277,18 +285,8 @@ def vjp_jet_coef_kernel(op: Op, index: int, dtype: str) -> Kernel:
                      ("BLOCK_B", "BLOCK_Q", "NB_BLOCK", "D_PAD", "ATOMIC"),
                      f"dcoef of the jet of {describe_basis(op)}: one input, BLOCK_Q outputs, "
                      "NB_BLOCK basis functions, one row slice."),
-        "    p = tl.program_id(0)",
-        "    cols = (tl.program_id(1) // CHUNKS) * BLOCK_Q + tl.arange(0, BLOCK_Q)",
-        "    slots = (tl.program_id(1) % CHUNKS) * NB_BLOCK + tl.arange(0, NB_BLOCK)",
-        "    split = tl.program_id(2)",
         "    ks = tl.arange(0, D_PAD)",
-        "    col_ok = cols < OUT",
-        f"    acc = tl.zeros((BLOCK_Q, NB_BLOCK), dtype={TL_DTYPES[dtype]})",
-        "    start = split * rows_per_split",
-        "    stop = tl.minimum(start + rows_per_split, n_rows)",
-        "    for first in range(start, stop, BLOCK_B):",
-        "        rows = first + tl.arange(0, BLOCK_B)",
-        "        row_ok = rows < stop",
+        *row_slice_head(dtype),
         "        in_ok = row_ok[:, None] & (ks < D)[None, :]",
         "        tile_ok = row_ok[:, None] & col_ok[None, :]",
         "        chan_ok = tile_ok[:, :, None] & (ks < D)[None, None, :]",
@@ -299,12 +297,7 @@ def vjp_jet_coef_kernel(op: Op, index: int, dtype: str) -> Kernel:
         "        g_at = (rows.to(tl.int64)[:, None] * OUT + cols[None, :]) * C",
         *_cotangent_parts("        ", order),
         *spread,
-        "    at = (p * OUT + cols[:, None]).to(tl.int64) * NB + slots[None, :]",
-        "    ok = col_ok[:, None] & (slots < NB)[None, :]",
-        "    if ATOMIC:",
-        "        tl.atomic_add(out_ptr + at, acc, mask=ok)",
-        "    else:",
-        "        tl.store(out_ptr + split.to(tl.int64) * (IN * OUT * NB) + at, acc, mask=ok)",
+        *ROW_SLICE_STORE,
         "",
         "",
     ]

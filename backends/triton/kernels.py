@@ -51,7 +51,36 @@ def basis_code(op: Op, index: int, derivative: int, inputs: str | None = None
     return tables, args, tensors, code
 
 
-INPUT_TILE = "tl.minimum(ins, IN - 1)[None, :]"  # a [BLOCK_B, BLOCK_P] tile's inputs, in range
+INPUT_TILE = "tl.minimum(ins, IN - 1)[None, :]"
+
+def row_slice_head(dtype: str) -> list[str]:
+    """The start of a vjp_coef kernel: its program's input p, outputs, basis slots and row
+    slice, a [BLOCK_Q, NB_BLOCK] accumulator, and the loop over the slice's rows."""
+    return [
+        "    p = tl.program_id(0)",
+        "    cols = (tl.program_id(1) // CHUNKS) * BLOCK_Q + tl.arange(0, BLOCK_Q)",
+        "    slots = (tl.program_id(1) % CHUNKS) * NB_BLOCK + tl.arange(0, NB_BLOCK)",
+        "    split = tl.program_id(2)",
+        "    col_ok = cols < OUT",
+        f"    acc = tl.zeros((BLOCK_Q, NB_BLOCK), dtype={TL_DTYPES[dtype]})",
+        "    start = split * rows_per_split",
+        "    stop = tl.minimum(start + rows_per_split, n_rows)",
+        "    for first in range(start, stop, BLOCK_B):",
+        "        rows = first + tl.arange(0, BLOCK_B)",
+        "        row_ok = rows < stop",
+    ]
+
+
+# the end of a vjp_coef kernel: its [BLOCK_Q, NB_BLOCK] accumulator added into dcoef
+# (ATOMIC) or stored as its row slice's part of a [splits, in, out, n_b] buffer
+ROW_SLICE_STORE = [
+    "    at = (p * OUT + cols[:, None]).to(tl.int64) * NB + slots[None, :]",
+    "    ok = col_ok[:, None] & (slots < NB)[None, :]",
+    "    if ATOMIC:",
+    "        tl.atomic_add(out_ptr + at, acc, mask=ok)",
+    "    else:",
+    "        tl.store(out_ptr + split.to(tl.int64) * (IN * OUT * NB) + at, acc, mask=ok)",
+]  # a [BLOCK_B, BLOCK_P] tile's inputs, in range
 
 
 def _scalar_input(op: Op) -> str | None:
@@ -178,17 +207,7 @@ def vjp_coef_kernel(op: Op, index: int, dtype: str) -> Kernel:
                      ("IN", "OUT", "NB", "CHUNKS"), ("BLOCK_B", "BLOCK_Q", "NB_BLOCK", "ATOMIC"),
                      f"dcoef of {describe_basis(op)}: one input, BLOCK_Q outputs, NB_BLOCK "
                      "basis functions, one row slice."),
-        "    p = tl.program_id(0)",
-        "    cols = (tl.program_id(1) // CHUNKS) * BLOCK_Q + tl.arange(0, BLOCK_Q)",
-        "    slots = (tl.program_id(1) % CHUNKS) * NB_BLOCK + tl.arange(0, NB_BLOCK)",
-        "    split = tl.program_id(2)",
-        "    col_ok = cols < OUT",
-        f"    acc = tl.zeros((BLOCK_Q, NB_BLOCK), dtype={TL_DTYPES[dtype]})",
-        "    start = split * rows_per_split",
-        "    stop = tl.minimum(start + rows_per_split, n_rows)",
-        "    for first in range(start, stop, BLOCK_B):",
-        "        rows = first + tl.arange(0, BLOCK_B)",
-        "        row_ok = rows < stop",
+        *row_slice_head(dtype),
         "        x = tl.load(x_ptr + rows.to(tl.int64) * IN + p, mask=row_ok, other=0.0)",
         *(f"        {line}" for line in code.lines),
         f"        tile = tl.zeros((BLOCK_B, NB_BLOCK), dtype={TL_DTYPES[dtype]})",
@@ -196,12 +215,7 @@ def vjp_coef_kernel(op: Op, index: int, dtype: str) -> Kernel:
         "        g = tl.load(g_ptr + rows.to(tl.int64)[:, None] * OUT + cols[None, :],",
         "                    mask=row_ok[:, None] & col_ok[None, :], other=0.0)",
         "        acc += tl.sum(g[:, :, None] * tile[:, None, :], axis=0)",
-        "    at = (p * OUT + cols[:, None]).to(tl.int64) * NB + slots[None, :]",
-        "    ok = col_ok[:, None] & (slots < NB)[None, :]",
-        "    if ATOMIC:",
-        "        tl.atomic_add(out_ptr + at, acc, mask=ok)",
-        "    else:",
-        "        tl.store(out_ptr + split.to(tl.int64) * (IN * OUT * NB) + at, acc, mask=ok)",
+        *ROW_SLICE_STORE,
         "",
         "",
     ]
