@@ -68,6 +68,7 @@ def test_the_relative_error_is_measured_against_the_reference_file(tmp_path):
 
 @pytest.mark.parametrize("arrays, message", [
     (None, "no such file"),
+    ("npy", r"is not an .npz archive"),
     ({"points": np.zeros((3, 2))}, "must hold the arrays points and u"),
     ({"points": np.zeros((3, 3)), "u": np.zeros(3)}, r"points must have shape \(N > 0, 2\)"),
     ({"points": np.zeros((3, 2)), "u": np.zeros(4)}, r"u must have shape \(3,\)"),
@@ -76,7 +77,10 @@ def test_the_relative_error_is_measured_against_the_reference_file(tmp_path):
      "cannot be read as an .npz without pickles"),
 ])
 def test_bad_reference_files_name_the_field(tmp_path, arrays, message):
-    if arrays is not None:
+    if arrays == "npy":
+        with open(tmp_path / "ref.npz", "wb") as f:
+            np.save(f, np.zeros(3))
+    elif arrays is not None:
         np.savez(tmp_path / "ref.npz", **arrays)
     (tmp_path / "p.toml").write_text(SPEC)
     with pytest.raises(SpecError, match=f"pde.reference: .*ref.npz: {message}"):

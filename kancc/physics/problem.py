@@ -6,7 +6,9 @@ its named inputs. The residual is the term "residual" on the point set "interior
 condition is a term named after its kind (``dirichlet``, ``initial``, ``initial_rate``;
 numbered when a kind repeats) on its own point set of the same name. A periodic condition is
 two terms, ``periodic`` (u) and ``periodic.rate`` (du/dv), each u(low end) - u(high end) on
-the point sets ``periodic`` and ``periodic.high`` (the same points but for v).
+the point sets ``periodic`` and ``periodic.high`` (the same points but for v). An interface
+condition is one term, right - left, on the point sets ``interface.right`` and
+``interface``: the same points of the level set's zero set, seen from each side.
 """
 
 from __future__ import annotations
@@ -210,7 +212,10 @@ def reference_solution(spec: Spec, name: str) -> tuple[np.ndarray, np.ndarray]:
         return SpecError("pde.reference", f"{path}: {message}", spec.origin)
 
     try:
-        with np.load(path, allow_pickle=False) as archive:
+        archive = np.load(path, allow_pickle=False)
+        if not isinstance(archive, np.lib.npyio.NpzFile):
+            raise fail("is not an .npz archive (np.savez writes one)")
+        with archive:
             points, values = np.asarray(archive["points"]), np.asarray(archive["u"])
     except FileNotFoundError:
         raise fail("no such file") from None
