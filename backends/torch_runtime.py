@@ -172,7 +172,7 @@ def physics_value_and_grad(graph: Graph, body: list[str], deterministic: bool) -
         "", "",
         f"def value_and_grad({signature}):",
         '    """(loss, grads, terms, residuals) of the physics loss on the named inputs',
-        '    (tensors of INPUTS\' widths), by torch.autograd.grad."""',
+        '    (tensors of the shapes in INPUTS), by torch.autograd.grad."""',
         "    some = next(iter(inputs.values()))",
         "    check_device(some)",
         "    wrt = {k: v.detach().to(some.device, DTYPE).requires_grad_(True)",

@@ -214,7 +214,7 @@ def compile(spec: SpecSource, target: str = "numpy", *, training: bool = False,
             jet: int = 0, passes: str | None = None, dump: DumpOptions | None = None,
             check_roundtrip: bool = False) -> Program:
     """Compile a spec (path, dict or Spec) for ``target`` (a name in kancc.backends.TARGETS:
-    "numpy" or "triton").
+    "numpy", "torch" or "triton").
 
     ``training=True`` compiles the loss graph of the spec's [train] table and differentiates
     it (pipeline "training"): the Program gains ``value_and_grad``; of a spec with a [pde]
