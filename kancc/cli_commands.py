@@ -60,7 +60,10 @@ def compile_command(args: argparse.Namespace) -> int:
 
 def run_command(args: argparse.Namespace) -> int:
     spec, params = _model(args)
-    x = _input_rows(args.input, spec.widths[0])
+    width = spec.widths[0]
+    if spec.pde is not None and spec.pde.level_set is not None:
+        width = len(spec.pde.variables)  # the PDE's variables: forward appends |level_set|
+    x = _input_rows(args.input, width)
     run_anywhere(args.target)  # after the inputs are checked: it may load torch and triton
     program = compile(spec, args.target)
     if params is None:

@@ -23,8 +23,10 @@ from .errors import BackendError, KanccError, SlowTargetWarning
 from .frontend import build_graph, build_loss_graph, spec_init_params
 from .passes import DumpOptions, PassManager, PipelineResult, Step, parse_pipeline
 from .physics import physics_loss_graph
+from .physics.level_set import model_inputs
 from .physics.problem import loss_terms
 from .spec import Spec, SpecSource, load_spec
+from .spec.pde_equations import pde_equations
 from .storage import load_module
 
 
@@ -100,12 +102,22 @@ class Program:
 
     def forward(self, params: Mapping[str, np.ndarray], x: np.ndarray) -> np.ndarray:
         """Run the compiled model on a batch; NumPy arrays in and out for every target (a
-        jet program gives the value y of its jet)."""
+        jet program gives the value y of its jet). A model with a ``pde.level_set`` also
+        takes its points as the PDE's variables: |level_set| is appended."""
         if self.spec.pde is not None and self.training:
             raise KanccError("a [pde] spec's training program computes its physics loss: "
                              "compile it without training=True to evaluate the model")
-        out = self._run_forward(params, x)
+        out = self._run_forward(params, self._with_level_set(x))
         return out[:, :, 0] if self.jet_order else out
+
+    def _with_level_set(self, x: np.ndarray) -> np.ndarray:
+        """Points given as a level-set model's variables, as its inputs; x otherwise."""
+        pde = self.spec.pde
+        x = np.asarray(x)
+        if pde is None or pde.level_set is None or x.ndim != 2 or \
+                x.shape[1] != len(pde.variables):
+            return x
+        return model_inputs(pde_equations(pde), x.astype(np.float64)).astype(x.dtype)
 
     def jet(self, params: Mapping[str, np.ndarray], x: np.ndarray
             ) -> tuple[np.ndarray, ...]:

@@ -155,3 +155,17 @@ def test_a_forcing_undefined_on_the_interface_is_reported_where():
     spec = load_spec(example(points=2401))
     with pytest.raises(SpecError, match=r"pde.residual: is not finite at \d+ of its 2401 "):
         collocation_inputs(spec, 0)
+
+
+def test_a_level_set_model_takes_its_points_as_the_variables(tmp_path, capsys):
+    from kancc.cli import main
+
+    program = kancc.compile(EXAMPLE)
+    params = program.init_params(1)
+    equations = pde_equations(program.spec.pde)
+    z = np.random.default_rng(0).uniform(-1, 1, (9, 2))
+    np.testing.assert_array_equal(program.forward(params, z),
+                                  program.forward(params, level_set.model_inputs(equations, z)))
+    np.save(tmp_path / "z.npy", z)
+    assert main(["run", str(EXAMPLE), "--input", str(tmp_path / "z.npy")]) == 0
+    assert len(capsys.readouterr().out.strip().splitlines()) >= 9
