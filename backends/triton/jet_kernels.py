@@ -20,7 +20,7 @@ narrow, and these kernels are not yet tuned for tensor cores.
 
 from __future__ import annotations
 
-from kancc.ir import Op, is_per_input, n_basis
+from kancc.ir import Op, n_basis
 from kancc.ir.schedule_attrs import COEF_CHUNK, pow2_at_least
 
 from ..source_text import describe_basis
@@ -32,6 +32,7 @@ from .kernels import (
     kernel_head,
     row_slice_head,
     row_split_wrapper,
+    scalar_input,
 )
 
 BLOCK_B = 32
@@ -60,9 +61,9 @@ def _levels(op: Op, index: int, levels: range, inputs: str | None
     lines: list[str] = []
     values = []
     for level in levels:
-        more_tables, more_args, more_tensors, code = basis_code(op, index, level, inputs)
+        more_tables, _, more_tensors, code = basis_code(op, index, level, inputs)
         tables += [t for t in more_tables if t not in tables]
-        args += [a for a in more_args.split(", ") if a and a not in args]
+        args += [t.name for t in code.tables if t.name not in args]
         tensors += [t for t in more_tensors if t not in tensors]
         lines += _after_shared_prefix(lines, list(code.lines))
         values.append(code.values)
@@ -85,22 +86,17 @@ def _after_shared_prefix(emitted: list[str], lines: list[str]) -> list[str]:
     return lines[shared:]
 
 
-def _scalar_input(op: Op) -> str | None:
-    """The loop's input ``p``, or None for a Tucker view without per-input knots' rows."""
-    n_in = int(op.operands[0].type.shape[1])
-    if is_per_input(op.attr_dict) and len(op.attr("knots")) != n_in:
-        return None
-    return "p"
-
-
-def _channel_loads(indent: str, at: str, ok: str, order: int) -> list[str]:
-    """dx (and d2x): [BLOCK_B, D_PAD] tiles of the first (second) derivative channels of the
-    jet values starting at ``at`` ([BLOCK_B] offsets)."""
-    lines = [f"{indent}dx = tl.load(jet_ptr + {at}[:, None] + 1 + ks[None, :], mask={ok}, "
+def _input_loads(indent: str, order: int) -> list[str]:
+    """Input p of the rows' input jets: ``at`` ([BLOCK_B] offsets of its value), the value
+    x [BLOCK_B] and dx (and d2x): [BLOCK_B, D_PAD] tiles of its first (second) derivative
+    channels (masks row_ok and in_ok)."""
+    lines = [f"{indent}at = (rows.to(tl.int64) * IN + p) * C",
+             f"{indent}x = tl.load(jet_ptr + at, mask=row_ok, other=0.0)",
+             f"{indent}dx = tl.load(jet_ptr + at[:, None] + 1 + ks[None, :], mask=in_ok, "
              "other=0.0)"]
     if order == 2:
-        lines.append(f"{indent}d2x = tl.load(jet_ptr + {at}[:, None] + 1 + D + ks[None, :], "
-                     f"mask={ok}, other=0.0)")
+        lines.append(f"{indent}d2x = tl.load(jet_ptr + at[:, None] + 1 + D + ks[None, :], "
+                     "mask=in_ok, other=0.0)")
     return lines
 
 
@@ -120,7 +116,7 @@ def _edge_sums(indent: str, values: list[tuple[str, ...]], names: list[str], mas
 def jet_layer_kernel(op: Op, index: int, dtype: str) -> Kernel:
     n_in, n_out, nb, d, order = jet_shape(op)
     tables, table_args, tensors, basis, values = _levels(op, index, range(order + 1),
-                                                         _scalar_input(op))
+                                                         scalar_input(op))
     zeros = f"tl.zeros((BLOCK_B, BLOCK_Q), dtype={TL_DTYPES[dtype]})"
     zeros3 = f"tl.zeros((BLOCK_B, BLOCK_Q, D_PAD), dtype={TL_DTYPES[dtype]})"
     name = f"jet_layer_{index}"
@@ -145,9 +141,7 @@ def jet_layer_kernel(op: Op, index: int, dtype: str) -> Kernel:
         f"    first = {zeros3}",
         *([f"    second = {zeros3}"] if order == 2 else []),
         "    for p in range(IN):",
-        "        at = (rows.to(tl.int64) * IN + p) * C",
-        "        x = tl.load(jet_ptr + at, mask=row_ok, other=0.0)",
-        *_channel_loads("        ", "at", "in_ok", order),
+        *_input_loads("        ", order),
         *(f"        {line}" for line in basis),
         "        edge = (p * OUT + cols[None, :]).to(tl.int64) * NB + k[:, None]",
         *_edge_sums("        ", values, ["f0", "f1", "f2"][:order + 1], "tile_ok", zeros),
@@ -215,7 +209,7 @@ def _cotangent_parts(indent: str, order: int) -> list[str]:
 def vjp_jet_input_kernel(op: Op, index: int, dtype: str) -> Kernel:
     n_in, n_out, nb, d, order = jet_shape(op)
     tables, table_args, tensors, basis, values = _levels(op, index, range(1, order + 2),
-                                                         _scalar_input(op))
+                                                         scalar_input(op))
     zeros = f"tl.zeros((BLOCK_B, BLOCK_Q), dtype={TL_DTYPES[dtype]})"
     name = f"vjp_jet_input_{index}"
     if order == 1:
@@ -236,9 +230,7 @@ def vjp_jet_input_kernel(op: Op, index: int, dtype: str) -> Kernel:
         "    ks = tl.arange(0, D_PAD)",
         "    row_ok = rows < n_rows",
         "    in_ok = row_ok[:, None] & (ks < D)[None, :]",
-        "    at = (rows.to(tl.int64) * IN + p) * C",
-        "    x = tl.load(jet_ptr + at, mask=row_ok, other=0.0)",
-        *_channel_loads("    ", "at", "in_ok", order),
+        *_input_loads("    ", order),
         *(f"    {line}" for line in basis),
         f"    value = tl.zeros((BLOCK_B,), dtype={TL_DTYPES[dtype]})",
         f"    first = tl.zeros((BLOCK_B, D_PAD), dtype={TL_DTYPES[dtype]})",
@@ -269,7 +261,7 @@ def vjp_jet_input_kernel(op: Op, index: int, dtype: str) -> Kernel:
 def vjp_jet_coef_kernel(op: Op, index: int, dtype: str) -> Kernel:
     n_in, n_out, nb, d, order = jet_shape(op)
     tables, table_args, tensors, basis, values = _levels(op, index, range(order + 1),
-                                                         _scalar_input(op))
+                                                         scalar_input(op))
     name = f"vjp_jet_coef_{index}"
     spread = []
     for level, level_values in enumerate(values):
@@ -290,9 +282,7 @@ def vjp_jet_coef_kernel(op: Op, index: int, dtype: str) -> Kernel:
         "        in_ok = row_ok[:, None] & (ks < D)[None, :]",
         "        tile_ok = row_ok[:, None] & col_ok[None, :]",
         "        chan_ok = tile_ok[:, :, None] & (ks < D)[None, None, :]",
-        "        at = (rows.to(tl.int64) * IN + p) * C",
-        "        x = tl.load(jet_ptr + at, mask=row_ok, other=0.0)",
-        *_channel_loads("        ", "at", "in_ok", order),
+        *_input_loads("        ", order),
         *(f"        {line}" for line in basis),
         "        g_at = (rows.to(tl.int64)[:, None] * OUT + cols[None, :]) * C",
         *_cotangent_parts("        ", order),

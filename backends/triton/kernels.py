@@ -51,39 +51,10 @@ def basis_code(op: Op, index: int, derivative: int, inputs: str | None = None
     return tables, args, tensors, code
 
 
-INPUT_TILE = "tl.minimum(ins, IN - 1)[None, :]"
-
-def row_slice_head(dtype: str) -> list[str]:
-    """The start of a vjp_coef kernel: its program's input p, outputs, basis slots and row
-    slice, a [BLOCK_Q, NB_BLOCK] accumulator, and the loop over the slice's rows."""
-    return [
-        "    p = tl.program_id(0)",
-        "    cols = (tl.program_id(1) // CHUNKS) * BLOCK_Q + tl.arange(0, BLOCK_Q)",
-        "    slots = (tl.program_id(1) % CHUNKS) * NB_BLOCK + tl.arange(0, NB_BLOCK)",
-        "    split = tl.program_id(2)",
-        "    col_ok = cols < OUT",
-        f"    acc = tl.zeros((BLOCK_Q, NB_BLOCK), dtype={TL_DTYPES[dtype]})",
-        "    start = split * rows_per_split",
-        "    stop = tl.minimum(start + rows_per_split, n_rows)",
-        "    for first in range(start, stop, BLOCK_B):",
-        "        rows = first + tl.arange(0, BLOCK_B)",
-        "        row_ok = rows < stop",
-    ]
+INPUT_TILE = "tl.minimum(ins, IN - 1)[None, :]"  # a [BLOCK_B, BLOCK_P] tile's inputs, in range
 
 
-# the end of a vjp_coef kernel: its [BLOCK_Q, NB_BLOCK] accumulator added into dcoef
-# (ATOMIC) or stored as its row slice's part of a [splits, in, out, n_b] buffer
-ROW_SLICE_STORE = [
-    "    at = (p * OUT + cols[:, None]).to(tl.int64) * NB + slots[None, :]",
-    "    ok = col_ok[:, None] & (slots < NB)[None, :]",
-    "    if ATOMIC:",
-    "        tl.atomic_add(out_ptr + at, acc, mask=ok)",
-    "    else:",
-    "        tl.store(out_ptr + split.to(tl.int64) * (IN * OUT * NB) + at, acc, mask=ok)",
-]  # a [BLOCK_B, BLOCK_P] tile's inputs, in range
-
-
-def _scalar_input(op: Op) -> str | None:
+def scalar_input(op: Op) -> str | None:
     """The loop's input ``p``; None when a per-input op's knot rows are not its x's columns
     (the one-input view of a Tucker layer, x as [batch * in, 1], loses which input an
     element belongs to), so local_basis refuses it."""
@@ -105,7 +76,7 @@ def kernel_head(signature: str, sizes: tuple[str, ...], blocks: tuple[str, ...],
 
 def layer_kernel(op: Op, index: int, dtype: str) -> Kernel:
     tables, table_args, tensors, code = basis_code(op, index, derivative=False,
-                                                   inputs=_scalar_input(op))
+                                                   inputs=scalar_input(op))
     n_in, n_out, nb = layer_shape(op)
     block_b, _, block_q, _ = schedule_of(op, "layer")[1]
     name = f"layer_{index}"
@@ -195,9 +166,39 @@ def vjp_input_kernel(op: Op, index: int, dtype: str) -> Kernel:
          f"num_warps={WARPS['vjp_input', 'gather']})"]))
 
 
+def row_slice_head(dtype: str) -> list[str]:
+    """The start of a vjp_coef kernel: its program's input p, outputs, basis slots and row
+    slice, a [BLOCK_Q, NB_BLOCK] accumulator, and the loop over the slice's rows."""
+    return [
+        "    p = tl.program_id(0)",
+        "    cols = (tl.program_id(1) // CHUNKS) * BLOCK_Q + tl.arange(0, BLOCK_Q)",
+        "    slots = (tl.program_id(1) % CHUNKS) * NB_BLOCK + tl.arange(0, NB_BLOCK)",
+        "    split = tl.program_id(2)",
+        "    col_ok = cols < OUT",
+        f"    acc = tl.zeros((BLOCK_Q, NB_BLOCK), dtype={TL_DTYPES[dtype]})",
+        "    start = split * rows_per_split",
+        "    stop = tl.minimum(start + rows_per_split, n_rows)",
+        "    for first in range(start, stop, BLOCK_B):",
+        "        rows = first + tl.arange(0, BLOCK_B)",
+        "        row_ok = rows < stop",
+    ]
+
+
+# the end of a vjp_coef kernel: its [BLOCK_Q, NB_BLOCK] accumulator added into dcoef
+# (ATOMIC) or stored as its row slice's part of a [splits, in, out, n_b] buffer
+ROW_SLICE_STORE = [
+    "    at = (p * OUT + cols[:, None]).to(tl.int64) * NB + slots[None, :]",
+    "    ok = col_ok[:, None] & (slots < NB)[None, :]",
+    "    if ATOMIC:",
+    "        tl.atomic_add(out_ptr + at, acc, mask=ok)",
+    "    else:",
+    "        tl.store(out_ptr + split.to(tl.int64) * (IN * OUT * NB) + at, acc, mask=ok)",
+]
+
+
 def vjp_coef_kernel(op: Op, index: int, dtype: str) -> Kernel:
     tables, table_args, tensors, code = basis_code(op, index, derivative=False,
-                                                   inputs=_scalar_input(op))
+                                                   inputs=scalar_input(op))
     n_in, n_out, nb = layer_shape(op)
     name = f"vjp_coef_{index}"
     spread = [f"        tile += tl.where(k[:, None]{f' + {m}' if m else ''} == slots[None, :], "
