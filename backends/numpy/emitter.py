@@ -23,6 +23,7 @@ from kancc.ir import (
     n_basis,
 )
 
+from ..jet_rules import JET_EXPRESSIONS
 from ..local_basis import local_basis
 from ..loss_rules import LOSS_TEMPLATES, loss_expression
 from ..module_skeleton import (
@@ -38,7 +39,6 @@ from ..source_text import (
     affine_call,
     describe_basis,
     float_list,
-    literal,
     op_comment,
     operand_expr,
     results_of,
@@ -226,6 +226,10 @@ def _jet_tucker_layer(body: _Body, op: Op, args: list[str]) -> str:
     return f"jet_layer({args[0]}, {bases}, tucker_weights({', '.join(args[1:])}))"
 
 
+def _jet_expression(body: _Body, op: Op, args: list[str]) -> str:
+    return JET_EXPRESSIONS[op.name](op, args)
+
+
 RULES: dict[str, Rule] = {
     "kan.affine": lambda body, op, args: affine_call(op, args[0]),
     "kan.base_layer": lambda body, op, args: f"silu({args[0]}) @ {args[1]}",
@@ -239,12 +243,10 @@ RULES: dict[str, Rule] = {
     "kan.vjp_input": _vjp_input,
     "kan.tucker_layer": _tucker_layer,
     "kan.vjp_tucker": _vjp_tucker,
-    "kan.jet_seed": lambda body, op, args: f"jet_seed({args[0]}, {op.attr('jet')})",
     "kan.jet_layer": _jet_layer,
     "kan.jet_tucker_layer": _jet_tucker_layer,
     "kan.jet_base_layer": lambda body, op, args: (
         f"jet_base_layer({args[0]}, {_silu(body, args[0])}, {args[1]}, {op.attr('jet')})"),
-    "kan.jet_affine": lambda body, op, args: "jet_" + affine_call(op, args[0]),
     "kan.vjp_jet_coef": _vjp_jet_coef,
     "kan.vjp_jet_input": _vjp_jet_input,
     "kan.vjp_jet_base_weight": lambda body, op, args: (
@@ -253,13 +255,10 @@ RULES: dict[str, Rule] = {
     "kan.vjp_jet_base_input": lambda body, op, args: (
         f"jet_base_vjp_input({args[0]}, {_silu(body, args[0])}, {args[1]}, "
         f"{_jet_parts(body, op, args[0], args[2])}, {args[2]})"),
-    "kan.jet_channel": lambda body, op, args: f"{args[0]}[:, {op.attr('output')}, "
-                                              f"{op.attr('channel')}:{op.attr('channel') + 1}]",
     "kan.vjp_jet_channel": lambda body, op, args: f"vjp_jet_channel({args[0]}, {args[1]}, "
                                                   f"{op.attr('output')}, {op.attr('channel')})",
-    "kan.mul": lambda body, op, args: f"{args[0]} * {args[1]}",
-    "kan.scale": lambda body, op, args: f"{args[0]} * {literal(op.attr('factor'))}",
     **dict.fromkeys(LOSS_TEMPLATES, _loss_side),
+    **dict.fromkeys(JET_EXPRESSIONS, _jet_expression),
 }
 
 

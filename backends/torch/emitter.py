@@ -21,6 +21,7 @@ from collections.abc import Callable
 from kancc.errors import BackendError
 from kancc.ir import Graph, Op, Trait, has_trait, is_training_graph, n_basis
 
+from ..jet_rules import JET_EXPRESSIONS
 from ..local_basis import local_basis
 from ..loss_rules import loss_expression
 from ..module_skeleton import (
@@ -35,7 +36,6 @@ from ..source_text import (
     affine_call,
     describe_basis,
     float_list,
-    literal,
     op_comment,
     operand_expr,
     results_of,
@@ -101,6 +101,10 @@ def _jet_bases(functions: _BasisFunctions, op: Op, jet: str) -> str:
     return "[" + ", ".join(f"{name}({jet}[:, :, 0])" for name in names) + "]"
 
 
+def _jet_expression(functions: _BasisFunctions, op: Op, args: list[str]) -> str:
+    return JET_EXPRESSIONS[op.name](op, args)
+
+
 RULES: dict[str, Rule] = {
     "kan.basis": lambda f, op, args: f"{f.name_of(op)}({args[0]})",
     "kan.contract": lambda f, op, args: f"contract({args[0]}, {args[1]})",
@@ -110,7 +114,6 @@ RULES: dict[str, Rule] = {
     "kan.affine": lambda f, op, args: affine_call(op, args[0]),
     "kan.base_layer": lambda f, op, args: f"base_layer({args[0]}, {args[1]})",
     "kan.add": lambda f, op, args: f"{args[0]} + {args[1]}",
-    "kan.jet_seed": lambda f, op, args: f"jet_seed({args[0]}, {op.attr('jet')})",
     "kan.jet_layer": lambda f, op, args: f"jet_layer({args[0]}, {_jet_bases(f, op, args[0])}, "
                                          f"{args[1]})",
     "kan.jet_tucker_layer": lambda f, op, args: f"jet_layer({args[0]}, "
@@ -118,12 +121,8 @@ RULES: dict[str, Rule] = {
                                                 f"tucker_coef({', '.join(args[1:])}))",
     "kan.jet_base_layer": lambda f, op, args: f"jet_base_layer({args[0]}, {args[1]}, "
                                               f"{op.attr('jet')})",
-    "kan.jet_affine": lambda f, op, args: "jet_" + affine_call(op, args[0]),
-    "kan.jet_channel": lambda f, op, args: f"{args[0]}[:, {op.attr('output')}, "
-                                           f"{op.attr('channel')}:{op.attr('channel') + 1}]",
-    "kan.mul": lambda f, op, args: f"{args[0]} * {args[1]}",
-    "kan.scale": lambda f, op, args: f"{args[0]} * {literal(op.attr('factor'))}",
     **dict.fromkeys(("kan.loss", "kan.penalty"), _loss_side),
+    **dict.fromkeys(JET_EXPRESSIONS, _jet_expression),
 }
 
 

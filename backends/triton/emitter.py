@@ -32,6 +32,7 @@ from kancc.errors import BackendError
 from kancc.ir import Graph, Op, Param, Trait, has_trait, is_training_graph
 from kancc.ir.schedule_attrs import TARGET_PROGRAMS, strategy_of
 
+from ..jet_rules import JET_EXPRESSIONS
 from ..loss_rules import LOSS_TEMPLATES, loss_expression
 from ..module_skeleton import (
     check_renderable,
@@ -42,7 +43,7 @@ from ..module_skeleton import (
     physics_input_constants,
     prediction_ops,
 )
-from ..source_text import affine_call, literal, op_comment, operand_expr, results_of, var
+from ..source_text import affine_call, op_comment, operand_expr, results_of, var
 from ..torch_runtime import JETS, MODEL, physics_value_and_grad
 from .autograd_functions import layer_function, tucker_function
 from .dot_kernels import dot_layer_kernel, dot_vjp_coef_kernel, dot_vjp_input_kernel
@@ -104,6 +105,11 @@ def _layer_call(op: Op, index: int, args: str, training: bool) -> str:
     return f"{'tucker' if op.name == 'kan.tucker_layer' else 'layer'}_{index}({args})"
 
 
+def _jet_expression(op: Op, index: int, args: str, training: bool) -> str:
+    """An op rendered alike by every backend (jet_rules.py)."""
+    return JET_EXPRESSIONS[op.name](op, [operand_expr(o) for o in op.operands])
+
+
 def _jet_layer_call(op: Op, index: int, args: str, training: bool) -> str:
     """A jet layer: its kernel, through its autograd.Function when the module trains."""
     return f"JetLayer{index}.apply({args}, deterministic)" if training else \
@@ -125,12 +131,12 @@ FORWARD_CALLS: dict[str, Callable[[Op, int, str, bool], str]] = {
     "kan.affine": lambda op, i, args, training: affine_call(op, args),
     "kan.base_layer": lambda op, i, args, training: f"base_layer({args})",
     # jets (compile(..., jet=N) and physics losses): the layers are kernels, the rest torch ops
-    "kan.jet_seed": lambda op, i, args, training: f"jet_seed({args}, {op.attr('jet')})",
+    "kan.jet_seed": _jet_expression,
     "kan.jet_layer": _jet_layer_call,
     "kan.jet_tucker_layer": _jet_tucker_call,
     "kan.jet_base_layer": lambda op, i, args, training: f"jet_base_layer({args}, "
                                                         f"{op.attr('jet')})",
-    "kan.jet_affine": lambda op, i, args, training: "jet_" + affine_call(op, args),
+    "kan.jet_affine": _jet_expression,
 }
 
 
@@ -141,11 +147,7 @@ def _physics_loss_side(op: Op, index: int, args: str, training: bool) -> str:
 # the ops of a physics loss past the model: torch ops, differentiated by torch autograd
 PHYSICS_CALLS: dict[str, Callable[[Op, int, str, bool], str]] = {
     **FORWARD_CALLS,
-    "kan.jet_channel": lambda op, i, args, training: f"{args}[:, {op.attr('output')}, "
-                                                     f"{op.attr('channel')}:"
-                                                     f"{op.attr('channel') + 1}]",
-    "kan.mul": lambda op, i, args, training: " * ".join(operand_expr(o) for o in op.operands),
-    "kan.scale": lambda op, i, args, training: f"{args} * {literal(op.attr('factor'))}",
+    **dict.fromkeys(JET_EXPRESSIONS, _jet_expression),
     "kan.loss": _physics_loss_side,
     "kan.add": _physics_loss_side,
 }
@@ -246,12 +248,7 @@ def _physics_module(graph: Graph) -> str:
     loss_ops = ops_computing(graph, graph.outputs[0])
     check_renderable(graph.with_ops(loss_ops), "triton", PHYSICS_CALLS, HINT)
     tables, functions = _kernels(graph)
-    index_of = {id(op): i for i, op in enumerate(graph.ops)}
-    body = []
-    for op in loss_ops:
-        args = ", ".join(operand_expr(o) for o in op.operands)
-        call = PHYSICS_CALLS[op.name](op, index_of[id(op)], args, True)
-        body += [op_comment(op, "    "), f"    {results_of(op)} = {call}"]
+    body = _calls(graph, loss_ops, PHYSICS_CALLS, True)
     notes = [
         "A physics-informed loss: one kernel per jet layer computes the value and every input",
         "derivative channel; its backward kernels (the graph's vjp ops) give the gradients",
@@ -276,15 +273,22 @@ def _autograd_functions(graph: Graph, forward_ops: tuple[Op, ...]) -> list[str]:
     return lines
 
 
+def _calls(graph: Graph, ops: tuple[Op, ...],
+           table: dict[str, Callable[[Op, int, str, bool], str]], training: bool) -> list[str]:
+    """Each op's statement (at one indent) by ``table``, after its IR as a comment."""
+    index_of = {id(op): i for i, op in enumerate(graph.ops)}
+    lines = []
+    for op in ops:
+        args = ", ".join(operand_expr(o) for o in op.operands)
+        call = table[op.name](op, index_of[id(op)], args, training)
+        lines += [op_comment(op, "    "), f"    {results_of(op)} = {call}"]
+    return lines
+
+
 def _run(graph: Graph, forward_ops: tuple[Op, ...], prediction: str, training: bool
          ) -> list[str]:
     """run(params, x[, deterministic]): the layers in order (an emitted-code template)."""
-    index_of = {id(op): i for i, op in enumerate(graph.ops)}
-    calls = []
-    for op in forward_ops:
-        args = ", ".join(operand_expr(o) for o in op.operands)
-        call = FORWARD_CALLS[op.name](op, index_of[id(op)], args, training)
-        calls += [op_comment(op, "    "), f"    {var(op.result)} = {call}"]
+    calls = _calls(graph, forward_ops, FORWARD_CALLS, training)
     x = var(graph.inputs[0])
     return [
         "",
