@@ -51,22 +51,33 @@ def pow2_at_most(n: int) -> int:
     return 1 << max(0, n.bit_length() - 1)
 
 
-def gather_tile(kernel: str, n_in: int, n_out: int, nb: int, order: int) -> tuple[int, ...]:
-    """[rows, inputs, outputs, basis] of a gather kernel."""
+def gather_tile(kernel: str, n_in: int, n_out: int, nb: int, order: int, dtype: str
+                ) -> tuple[int, ...]:
+    """[rows, inputs, outputs, basis] of a gather kernel (``dtype``: ``halved_rows``)."""
     nb_pad = pow2_at_least(nb)
     if kernel == "layer":
         block_q = min(64, pow2_at_least(n_out))
-        return min(256, max(32, MAX_TILE // block_q)), 1, block_q, nb_pad
-    if kernel == "vjp_input":  # r values live at once over the tile: it shrinks as r grows
+        tile = min(256, max(32, MAX_TILE // block_q)), 1, block_q, nb_pad
+    elif kernel == "vjp_input":  # r values live at once over the tile: it shrinks as r grows
         block_p = min(64, pow2_at_least(n_in))
         budget = MAX_TILE * 4 // max(4, order)
-        return min(256, max(16, pow2_at_most(budget // block_p))), block_p, 1, nb_pad
-    chunk = min(nb_pad, COEF_CHUNK)
-    block_q = min(16, pow2_at_least(n_out))
-    return max(1, min(64, MAX_COEF_TILE // (block_q * chunk))), 1, block_q, chunk
+        tile = min(256, max(16, pow2_at_most(budget // block_p))), block_p, 1, nb_pad
+    else:
+        chunk = min(nb_pad, COEF_CHUNK)
+        block_q = min(16, pow2_at_least(n_out))
+        tile = max(1, min(64, MAX_COEF_TILE // (block_q * chunk))), 1, block_q, chunk
+    return halved_rows(tile, dtype, 1)
 
 
-def dot_tile(kernel: str, n_in: int, n_out: int, nb: int) -> tuple[int, ...]:
+def halved_rows(tile: tuple[int, ...], dtype: str, floor: int) -> tuple[int, ...]:
+    """float64 halves the row block (down to ``floor``): every register tile holds values
+    twice the size, and the float64 compile check spilled at the float32 blocks."""
+    if dtype != "f64":
+        return tile
+    return (max(floor, tile[0] // 2), *tile[1:])
+
+
+def dot_tile(kernel: str, n_in: int, n_out: int, nb: int, dtype: str) -> tuple[int, ...]:
     """[rows, inputs, outputs, basis] of a dot kernel: inputs * NB_PAD about TARGET_K, the
     row block shrinking as that grows (register budget); vjp_coef, whose dot runs over
     rows and keeps a [outputs, inputs * NB_PAD] accumulator, takes half the rows."""
@@ -76,7 +87,8 @@ def dot_tile(kernel: str, n_in: int, n_out: int, nb: int) -> tuple[int, ...]:
     block_b = 64 if k <= 32 else 32 if k <= 64 else MIN_DOT
     if kernel == "vjp_coef":
         block_b = max(MIN_DOT, block_b // 2)
-    return block_b, block_p, max(MIN_DOT, min(64, pow2_at_least(n_out))), nb_pad
+    tile = block_b, block_p, max(MIN_DOT, min(64, pow2_at_least(n_out))), nb_pad
+    return halved_rows(tile, dtype, MIN_DOT)
 
 
 def layer_shape(op: Op) -> tuple[int, int, int]:
@@ -86,18 +98,11 @@ def layer_shape(op: Op) -> tuple[int, int, int]:
 
 
 def default_tile(op: Op, kernel: str, strategy: str) -> tuple[int, ...]:
-    """The tile of ``op`` run as ``kernel``; float64 halves the row block (every register
-    tile holds values of twice the size: the float64 compile check spilled at the float32
-    blocks)."""
     n_in, n_out, nb = layer_shape(op)
+    dtype = op.results[0].type.dtype
     if strategy == "dot":
-        tile = dot_tile(kernel, n_in, n_out, nb)
-    else:
-        tile = gather_tile(kernel, n_in, n_out, nb, op.attr("order"))
-    if op.results[0].type.dtype == "f64":
-        floor = MIN_DOT if strategy == "dot" else 1
-        tile = (max(floor, tile[0] // 2), *tile[1:])
-    return tile
+        return dot_tile(kernel, n_in, n_out, nb, dtype)
+    return gather_tile(kernel, n_in, n_out, nb, op.attr("order"), dtype)
 
 
 def strategy_of(op: Op) -> str:

@@ -130,7 +130,7 @@ def _input_splits(layer: Layer, bb: int, bp: int, bq: int) -> int:
 
 def gather_work(layer: Layer, kernel: str) -> _Work:
     b, p, q, r, s = layer.batch, layer.n_in, layer.n_out, layer.r, layer.size
-    bb, bp, bq, basis = gather_tile(kernel, p, q, layer.nb, r)
+    bb, bp, bq, basis = gather_tile(kernel, p, q, layer.nb, r, layer.dtype)
     coef = p * q * layer.nb * s
     if kernel == "layer":
         per = bb * bq * p * r
@@ -148,7 +148,7 @@ def gather_work(layer: Layer, kernel: str) -> _Work:
 
 def dot_work(layer: Layer, kernel: str) -> _Work:
     b, p, q, r, s = layer.batch, layer.n_in, layer.n_out, layer.r, layer.size
-    bb, bp, bq, nb_pad = dot_tile(kernel, p, q, layer.nb)
+    bb, bp, bq, nb_pad = dot_tile(kernel, p, q, layer.nb, layer.dtype)
     coef = p * q * layer.nb * s
     k_padded = _cdiv(p, bp) * bp * nb_pad
     spread = r * nb_pad  # CUDA-core operations to place one input's r values in its tile
