@@ -101,8 +101,13 @@ def _map(pde: PdeSpec, equations: Equations, unit: np.ndarray, sampler: str) -> 
     if equations.time is not None:
         a, b = (float(v) for v in pde.interval or (0, 1))
         points[:, equations.time] = a + (b - a) * unit[:, equations.time]
-    inside = np.sum((points[:, space] / radius) ** 2, axis=1) <= 1 + 1e-12
-    return np.asarray(points[inside])
+    return np.asarray(points[in_disk(pde, equations, points)])
+
+
+def in_disk(pde: PdeSpec, equations: Equations, points: np.ndarray) -> np.ndarray:
+    """Which points' space coordinates lie in the disk (to rounding)."""
+    space, radius = list(equations.space), float(pde.disk or 1)
+    return np.asarray(np.sum((points[:, space] / radius) ** 2, axis=1) <= 1 + 1e-12)
 
 
 def periodic_ends(pde: PdeSpec, equations: Equations, variable: int, count: int,

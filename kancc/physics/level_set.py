@@ -18,24 +18,18 @@ from kancc.errors import SpecError
 from kancc.spec.pde_equations import Equations
 from kancc.spec.pde_table import PdeSpec
 
-from .collocation import interior
+from .collocation import in_disk, interior
 from .evaluate import evaluate
 
 PROJECTION_STEPS = 30  # Newton steps onto phi = 0 (one suffices for a linear phi)
 MAX_DRAWS = 8
 
 
-def side_of(equations: Equations, points: np.ndarray) -> np.ndarray:
-    """+1 where phi >= 0, -1 where phi < 0."""
-    phi = _phi(equations, points, sympy.Integer(0), 0)
-    return np.where(phi >= 0, 1.0, -1.0)
-
-
 def model_inputs(equations: Equations, points: np.ndarray) -> np.ndarray:
     """Points (N, variables) as the model's inputs: |phi| appended with a level set."""
     if equations.level_set is None:
         return points
-    phi = _phi(equations, points, sympy.Integer(0), 0)
+    phi = _at(equations, equations.level_set, points)
     return np.concatenate([points, np.abs(phi)[:, None]], axis=1)
 
 
@@ -43,20 +37,23 @@ def input_jet(equations: Equations, points: np.ndarray, order: int,
               side: float | None = None) -> np.ndarray:
     """The jet [N, D, 1 + order D] of the model's inputs at ``points`` (D = the model's
     input width): the identity seed of the variables and, for |phi|, s phi_k and s phi_kk
-    with s = ``side`` (default: the side each point lies on)."""
+    with s = ``side`` (default: the side each point lies on, +1 where phi >= 0)."""
     n, d = points.shape
     width = equations.directions
     jet = np.zeros((n, width, 1 + order * width))
     jet[:, :d, 0] = points
     jet[:, np.arange(d), 1 + np.arange(d)] = 1.0
-    if equations.level_set is None:
+    level = equations.level_set
+    if level is None:
         return jet
-    sign = side_of(equations, points) if side is None else np.full(n, side)
-    jet[:, d, 0] = np.abs(_phi(equations, points, sympy.Integer(0), 0))
+    phi = _at(equations, level, points)
+    sign = np.where(phi >= 0, 1.0, -1.0) if side is None else np.full(n, side)
+    jet[:, d, 0] = np.abs(phi)
     for k, variable in enumerate(equations.variables):
-        jet[:, d, 1 + k] = sign * _phi(equations, points, variable, 1)
+        jet[:, d, 1 + k] = sign * _at(equations, sympy.diff(level, variable), points)
         if order == 2:
-            jet[:, d, 1 + width + k] = sign * _phi(equations, points, variable, 2)
+            jet[:, d, 1 + width + k] = sign * _at(equations, sympy.diff(level, variable, 2),
+                                                  points)
     return jet
 
 
@@ -83,26 +80,24 @@ def interface(pde: PdeSpec, equations: Equations, count: int, sampler: str,
     return points
 
 
-def _phi(equations: Equations, points: np.ndarray, variable: sympy.Expr,
-         order: int) -> np.ndarray:
-    """phi (order 0) or its order-th derivative in ``variable`` at the points."""
-    assert equations.level_set is not None
-    expr = equations.level_set if order == 0 else sympy.diff(equations.level_set, variable,
-                                                             order)
+def _at(equations: Equations, expr: sympy.Expr, points: np.ndarray) -> np.ndarray:
+    """``expr`` of the variables at the points."""
     return evaluate(expr, dict(zip(equations.variables, points.T)), len(points))
 
 
 def _project(equations: Equations, points: np.ndarray) -> np.ndarray:
     """Newton steps z <- z - phi grad phi / |grad phi|^2; points that do not reach phi = 0
     (to 1e-12 of their size) are dropped."""
+    assert equations.level_set is not None
+    level = equations.level_set
+    gradient = [sympy.diff(level, v) for v in equations.variables]
     z = points.copy()
     for _ in range(PROJECTION_STEPS):
-        phi = _phi(equations, z, sympy.Integer(0), 0)
-        grad = np.stack([_phi(equations, z, v, 1) for v in equations.variables], axis=1)
+        grad = np.stack([_at(equations, g, z) for g in gradient], axis=1)
         norm = np.sum(grad * grad, axis=1)
         with np.errstate(divide="ignore", invalid="ignore"):
-            z = z - (phi / norm)[:, None] * grad
-    phi = _phi(equations, z, sympy.Integer(0), 0)
+            z = z - (_at(equations, level, z) / norm)[:, None] * grad
+    phi = _at(equations, level, z)
     ok = np.all(np.isfinite(z), axis=1) & (np.abs(phi) <= 1e-12 * (1 + np.abs(z).max(axis=1)))
     return np.asarray(z[ok])
 
@@ -112,9 +107,7 @@ def _inside(pde: PdeSpec, equations: Equations, points: np.ndarray) -> np.ndarra
         low = np.array([float(a) for a, _ in pde.box])
         high = np.array([float(b) for _, b in pde.box])
         return np.asarray(np.all((points >= low) & (points <= high), axis=1))
-    space = list(equations.space)
-    radius = float(pde.disk or 1)
-    inside = np.sum((points[:, space] / radius) ** 2, axis=1) <= 1 + 1e-12
+    inside = in_disk(pde, equations, points)
     if equations.time is not None:
         a, b = (float(v) for v in pde.interval or (0, 1))
         t = points[:, equations.time]

@@ -99,8 +99,7 @@ def pde_equations(pde: PdeSpec) -> Equations:
     for index, spec in enumerate(pde.condition):
         if spec.kind == "interface":
             field = f"pde.condition[{index}]"
-            left, right, value = interface_sides(field, spec, {**base, **u_names}, lap,
-                                                 level_set)
+            left, right, value = interface_sides(field, spec, base, u_names, lap, level_set)
             sides = (_monomials(left, channels, f"{field}.left"),
                      _monomials(right, channels, f"{field}.right"))
             conditions.append(Condition(spec, field, 0, value, sides=sides))

@@ -31,9 +31,11 @@ def parse_level_set(pde: PdeSpec, base: Names,
     return expr
 
 
-def interface_sides(field: str, spec: ConditionSpec, names: Names, special: dict[str, Special],
-                    level_set: sympy.Expr | None) -> tuple[sympy.Expr, sympy.Expr, sympy.Expr]:
-    """(left, right, value) of an interface condition, left and right over u's channels."""
+def interface_sides(field: str, spec: ConditionSpec, base: Names, u_names: Names,
+                    special: dict[str, Special], level_set: sympy.Expr | None
+                    ) -> tuple[sympy.Expr, sympy.Expr, sympy.Expr]:
+    """(left, right, value) of an interface condition: left and right over the variables,
+    parameters (``base``) and u's channels, the value over ``base``."""
     if level_set is None:
         raise SpecError(f"{field}.kind", "an interface needs pde.level_set (its zero set)")
     sides = []
@@ -42,10 +44,9 @@ def interface_sides(field: str, spec: ConditionSpec, names: Names, special: dict
         if text is None:
             raise SpecError(f"{field}.{side}", f"missing: the quantity on the {side} side, "
                                                "e.g. \"u_x\"")
-        sides.append(parse_expression(text, f"{field}.{side}", names, special))
+        sides.append(parse_expression(text, f"{field}.{side}", {**base, **u_names}, special))
     if spec.value == "solution":
         value: sympy.Expr = sympy.Integer(0)  # the default: continuity of the quantity
     else:
-        value = parse_expression(spec.value, f"{field}.value",
-                                 {k: v for k, v in names.items() if not k.startswith("u")})
+        value = parse_expression(spec.value, f"{field}.value", base)
     return sides[0], sides[1], value
