@@ -14,14 +14,16 @@ import pytest
 import kancc
 from kancc.errors import KanccWarning, SpecError
 from kancc.frontend import spec_init_params
-from kancc.passes import PassManager, parse_pipeline
-from kancc.physics import physics_loss_graph
 from kancc.physics.collocation import boundary, initial, interior
 from kancc.physics.problem import collocation_inputs, loss_terms, solution_grid
 from kancc.spec import load_spec, spec_to_dict
 from kancc.spec.pde_equations import pde_equations
-from kancc.storage import load_module
-from kancc.tools.random_physics import physics_spec, random_inputs, random_terms
+from kancc.tools.random_physics import (
+    physics_module,
+    physics_spec,
+    random_inputs,
+    random_terms,
+)
 
 POISSON = {
     "model": {"layers": [2, 5, 1], "dtype": "float64"},
@@ -41,17 +43,11 @@ BURGERS = {
 }
 
 
-def physics_module(spec, terms):
-    graph = physics_loss_graph(spec, terms)
-    result = PassManager(parse_pipeline("training"), check_roundtrip=True).run(graph)
-    return load_module(kancc.backends.TARGETS["numpy"].emit(result.graph), "physics_test")
-
-
 @pytest.mark.parametrize("seed", range(6))
 def test_the_parameter_gradient_of_a_physics_loss_equals_central_differences(seed):
     spec = load_spec(physics_spec(seed))
     terms = random_terms(random.Random(seed), spec.widths[0])
-    module = physics_module(spec, terms)
+    module = physics_module(spec, terms, "numpy")
     inputs = random_inputs(spec, terms, 7, seed)
     rng = np.random.default_rng(seed)
     params = {k: rng.standard_normal(v.shape) * 0.5
@@ -73,7 +69,7 @@ def test_the_parameter_gradient_of_a_physics_loss_equals_central_differences(see
 def test_the_loss_equals_one_computed_from_program_jet():
     spec = load_spec(physics_spec(3))
     terms = random_terms(random.Random(3), spec.widths[0])
-    module = physics_module(spec, terms)
+    module = physics_module(spec, terms, "numpy")
     inputs = random_inputs(spec, terms, 11, 3)
     params = spec_init_params(spec, 1)
     _, _, by_term, residuals = module.value_and_grad(params, inputs)

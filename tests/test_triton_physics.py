@@ -13,12 +13,14 @@ import pytest
 import kancc
 from kancc.backends import triton_installed
 from kancc.frontend import spec_init_params
-from kancc.passes import PassManager, parse_pipeline
-from kancc.physics import physics_loss_graph
 from kancc.physics.problem import collocation_inputs
 from kancc.spec import load_spec
-from kancc.storage import load_module
-from kancc.tools.random_physics import physics_spec, random_inputs, random_terms
+from kancc.tools.random_physics import (
+    physics_module,
+    physics_spec,
+    random_inputs,
+    random_terms,
+)
 
 pytestmark = pytest.mark.skipif(not triton_installed(), reason="torch and triton not installed")
 
@@ -52,19 +54,13 @@ def test_the_triton_physics_loss_and_gradient_equal_numpys(example):
                                    atol=1e-12 * np.abs(grad).max())
 
 
-def triton_physics_module(spec, terms):
-    graph = physics_loss_graph(spec, terms)
-    result = PassManager(parse_pipeline("training")).run(graph)
-    return load_module(kancc.backends.TARGETS["triton"].emit(result.graph), "triton_physics")
-
-
 @pytest.mark.parametrize("seed", range(3))
 def test_the_triton_physics_gradient_equals_central_differences(seed):
     import torch
 
     spec = load_spec(physics_spec(seed))
     terms = random_terms(random.Random(seed), spec.widths[0])
-    module = triton_physics_module(spec, terms)
+    module = physics_module(spec, terms, "triton")
     inputs = {k: torch.tensor(v) for k, v in random_inputs(spec, terms, 7, seed).items()}
     rng = np.random.default_rng(seed)
     params = {k: torch.tensor(rng.standard_normal(v.shape) * 0.5)
@@ -89,7 +85,7 @@ def test_a_second_derivative_through_the_jet_kernels_raises():
 
     spec = small_example("poisson")
     terms = random_terms(random.Random(0), spec.widths[0])
-    module = triton_physics_module(spec, terms)
+    module = physics_module(spec, terms, "triton")
     first_layer = min((name for name in dir(module) if name.startswith("JetLayer")),
                       key=lambda name: int(name[len("JetLayer"):]))
     jet = module.jet_seed(torch.rand(5, 2, dtype=torch.float64), 2)

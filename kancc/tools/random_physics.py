@@ -1,17 +1,22 @@
 """Seeded random physics losses for differential testing: a random model (degrees 2-5, a
-base branch on odd seeds) with one output, loss terms that read every jet channel kind, and
-random inputs for their point sets and data columns."""
+base branch on odd seeds) with one output, loss terms that read every jet channel kind,
+random inputs for their point sets and data columns, and the module of a target that
+computes such a loss."""
 
 from __future__ import annotations
 
 import random
 from fractions import Fraction
+from types import ModuleType
 from typing import Any
 
 import numpy as np
 
-from kancc.physics import LossTerm, Monomial
+from kancc.backends import TARGETS
+from kancc.passes import PassManager, parse_pipeline
+from kancc.physics import LossTerm, Monomial, physics_loss_graph
 from kancc.spec import Spec
+from kancc.storage import load_module
 
 from .random_specs import random_spec
 
@@ -54,3 +59,11 @@ def physics_spec(seed: int) -> dict[str, Any]:
     if seed % 2:
         spec["layers"][0]["base"] = "silu"
     return spec
+
+
+def physics_module(spec: Spec, terms: list[LossTerm], target: str) -> ModuleType:
+    """The ``target`` module of the physics loss of ``terms`` (the training pipeline, the IR
+    checked to parse back after every pass)."""
+    graph = physics_loss_graph(spec, terms)
+    result = PassManager(parse_pipeline("training"), check_roundtrip=True).run(graph)
+    return load_module(TARGETS[target].emit(result.graph), f"physics_{target}")
