@@ -42,7 +42,7 @@ demo: $(STAMP)
 	@echo "== train examples/train_2_5_1.toml (L-BFGS, 200 iterations), plot the result"
 	$(BIN)/kancc train examples/train_2_5_1.toml -o build/train_2_5_1.ckpt.npz
 	$(BIN)/kancc plot build/train_2_5_1.ckpt.npz -o build/plots
-	@echo "== data to predictions: diabetes, standardized inside the model, best validation kept; eval on the test split"
+	@echo "== data to predictions: diabetes, standardized inside the model (spec chosen by cross-validation); eval on the test split"
 	$(BIN)/kancc train examples/diabetes.toml -o build/diabetes.ckpt.npz --quiet
 	$(BIN)/kancc eval build/diabetes.ckpt.npz --data examples/diabetes_test.csv
 	@echo "== multilevel training (grids 2 -> 16, exact prolongation) and the change-of-basis analysis"

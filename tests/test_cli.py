@@ -236,3 +236,11 @@ def test_quickstart_example_runs():
     assert result.returncode == 0, result.stderr
     assert "all checks passed" in result.stdout
     assert "A^[4] row 0 (cubic, h = 1/4): [32/3, -128/3, 64, -128/3, 32/3]" in result.stdout
+
+
+def test_diabetes_search_quick_mode_runs():
+    result = subprocess.run([sys.executable, str(ROOT / "examples" / "diabetes_search.py"),
+                             "--quick"], capture_output=True, text=True, cwd=ROOT)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.count("mean validation mse") == 5  # four configurations, the pick
+    assert "chosen: [10" in result.stdout
