@@ -423,7 +423,6 @@ def test_review_findings_are_spec_errors(change, field, message):
     ({"train": {"l2": "0.5"}}, "train.l2"),
     ({"train": {"batch_size": 8}}, "train.batch_size"),
     ({"train": {"keep": "best"}}, "train.keep"),
-    ({"train": {"geometry": "relu"}}, "train.geometry"),
 ])
 def test_what_physics_losses_do_not_do_is_refused_at_load(change, field):
     with pytest.raises(SpecError) as error:

@@ -70,3 +70,11 @@ def to_spline_coefficients(w: np.ndarray, matrix: np.ndarray) -> np.ndarray:
     flat = np.asarray(w, dtype=np.float64).reshape(-1, w.shape[-1])
     u = solve_triangular(matrix, flat.T, trans="T", lower=False).T
     return np.asarray(u.reshape(w.shape).astype(w.dtype))
+
+
+def relu_weight_gradient(grad_u: np.ndarray, matrix: np.ndarray) -> np.ndarray:
+    """dL/dw = A^-1 dL/du along the last axis, for u = A^-T w (one triangular solve)."""
+    grad_u = np.asarray(grad_u)
+    flat = np.asarray(grad_u, dtype=np.float64).reshape(-1, grad_u.shape[-1])
+    grad_w = solve_triangular(matrix, flat.T, lower=False).T
+    return np.asarray(grad_w.reshape(grad_u.shape).astype(grad_u.dtype))

@@ -77,6 +77,15 @@ def _rewrite(graph: Graph, source: str, target: str, pass_name: str
     return graph.with_ops(ops), matrices
 
 
+def relu_change_of_basis_matrices(graph: Graph) -> dict[str, np.ndarray]:
+    """A of every B-spline layer's coefficient (by param name) of a spec-view graph, with
+    the float32 hazard warning of to-relu-basis: for a trainer that iterates on w = A^T u
+    around a program that keeps the spline basis (the physics-informed trainer)."""
+    rewritten, matrices = _rewrite(graph, "bspline", "relu", "to-relu-basis")
+    _warn_hazard(rewritten, matrices)
+    return matrices
+
+
 def _warn_hazard(graph: Graph, matrices: dict[str, np.ndarray]) -> None:
     eps = EPS[graph.dtype]
     for index, (op, coef) in enumerate(spec_view_layers(graph, "to-relu-basis")):

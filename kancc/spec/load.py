@@ -179,13 +179,11 @@ def _check_pde(check: Checker, pde: PdeSpec, data: DataSpec | None, train: Train
     if finetune is not None:
         raise check.fail("finetune", "physics losses are not built for fine-tuning")
     ignored = {"l2": train.l2 != 0, "batch_size": train.batch_size is not None,
-               "keep": train.keep != "last", "patience": train.patience is not None,
-               "geometry": train.geometry != "spline"}
+               "keep": train.keep != "last", "patience": train.patience is not None}
     for name, given in ignored.items():
         if given:
             raise check.fail(f"train.{name}", "does not apply to a [pde] model (full batch, "
-                                              "no penalty, no validation split, spline "
-                                              "geometry)")
+                                              "no penalty, no validation split)")
     try:
         pde_equations(pde)
     except SpecError as error:

@@ -28,6 +28,7 @@ from kancc.storage import save_checkpoint
 from kancc.tools.domain_check import warn_outside_domain
 
 from .fitted_spec import fit_domains
+from .geometry import Geometry, physics_geometry
 from .multilevel import level_specs
 from .optim import Adam, learning_rate
 from .progress import Progress
@@ -57,10 +58,12 @@ class _Attention:
 
 
 class _Record:
-    """The run's history, progress and error measurements."""
+    """The run's history, progress and error measurements; ``params`` are the optimizer's
+    variables (``geometry`` maps them to coefficients where the model is evaluated)."""
 
-    def __init__(self, spec: Spec, model: Program, log: TextIO | None) -> None:
-        self.spec, self.model = spec, model
+    def __init__(self, spec: Spec, model: Program, log: TextIO | None,
+                 geometry: Geometry) -> None:
+        self.spec, self.model, self.geometry = spec, model, geometry
         self.test = solution_grid(spec)
         steps = spec.train.steps
         self.every = spec.train.validate_every or max(1, steps // 20)
@@ -74,7 +77,8 @@ class _Record:
         if self.test is None:
             return math.nan
         points, values = self.test
-        predicted = self.model.forward(params, points).astype(np.float64)
+        coefficients = self.geometry.coefficients(params)
+        predicted = self.model.forward(coefficients, points).astype(np.float64)
         return float(np.linalg.norm(predicted - values) / np.linalg.norm(values))
 
     def record(self, step: int, loss: float, terms: Mapping[str, float],
@@ -173,7 +177,8 @@ def _train_level(spec: Spec, target: str, params: Mapping[str, np.ndarray] | Non
     inputs = collocation_inputs(spec, spec.train.seed)
     start = program.init_params(spec.train.seed) if params is None else \
         {k: np.asarray(v) for k, v in params.items()}
-    record = _Record(spec, model, log)
+    geometry = physics_geometry(spec.train.geometry, model)
+    record = _Record(spec, model, log, geometry)
     pde = spec.pde
     assert pde is not None
     attention = _Attention(float(pde.rba), inputs) if pde.rba else None
@@ -186,17 +191,18 @@ def _train_level(spec: Spec, target: str, params: Mapping[str, np.ndarray] | Non
             inputs.update(collocation_inputs(spec, spec.train.seed + draw))
             attention = _Attention(float(pde.rba), inputs) if pde.rba else None
         evaluations += 1
-        result = program.physics_loss(current, inputs)
+        result = program.physics_loss(geometry.coefficients(current), inputs)
         if attention is not None:  # the next step's weights: out of this step's gradient
             attention.update(result.residuals["residual"], inputs)
-        return result
+        return result._replace(grads=geometry.gradient(result.grads))
 
     run = _lbfgs if spec.train.optimizer == "lbfgs" else _adam
-    final, done = run(spec, start, evaluate, record)
+    variables = geometry.variables(start)
+    final, done = run(spec, variables, evaluate, record)
     record.progress.end()
     loss = record.rows[-1][1] if record.rows else math.nan
     status = "done" if math.isfinite(loss) else "diverged"
-    params_out = final if status == "done" else record.last or start
+    params_out = geometry.coefficients(final if status == "done" else record.last or variables)
     if checkpoint is not None:
         save_checkpoint(checkpoint, spec, params_out, np.array(record.rows))
     error = next((e for e in reversed(record.errors) if not math.isnan(e)), math.nan)

@@ -1,0 +1,57 @@
+"""The variables a physics-informed run iterates on: the B-spline coefficients u (spline
+geometry) or the truncated-power weights w = A^T u (ReLU geometry, the multilevel paper's
+Table 1), layer by layer.
+
+Data-driven training gets the ReLU geometry from a program compiled through to-relu-basis.
+The physics-informed programs keep the spline basis, whose jets are built, and the
+optimizer moves in w by the chain rule around them: u = A^-T w, so dL/dw = A^-1 dL/du. The
+model's function at each step is the same either way; only the optimizer's path differs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+
+from kancc.numerics.basis_matrices import (
+    relu_weight_gradient,
+    to_relu_weights,
+    to_spline_coefficients,
+)
+from kancc.passes.relu_basis import relu_change_of_basis_matrices
+from kancc.program import Program
+
+Params = dict[str, np.ndarray]
+
+
+@dataclass(frozen=True)
+class Geometry:
+    """Maps between the spec-level coefficients and the optimizer's variables; with no
+    matrices (the spline geometry) every map is the identity."""
+
+    matrices: Mapping[str, np.ndarray]  # A of each coefficient the optimizer sees as w
+
+    def variables(self, coefficients: Mapping[str, np.ndarray]) -> Params:
+        """u -> the optimizer's variables (w = A^T u)."""
+        return {k: to_relu_weights(v, self.matrices[k]) if k in self.matrices else v
+                for k, v in coefficients.items()}
+
+    def coefficients(self, variables: Mapping[str, np.ndarray]) -> Params:
+        """The optimizer's variables -> u (u = A^-T w)."""
+        return {k: to_spline_coefficients(v, self.matrices[k]) if k in self.matrices else v
+                for k, v in variables.items()}
+
+    def gradient(self, grads: Mapping[str, np.ndarray]) -> Params:
+        """dL/du -> the gradient in the optimizer's variables (dL/dw = A^-1 dL/du)."""
+        return {k: relu_weight_gradient(v, self.matrices[k]) if k in self.matrices else v
+                for k, v in grads.items()}
+
+
+def physics_geometry(geometry: str, model: Program) -> Geometry:
+    """The geometry ``train.geometry`` names, for the inference program ``model`` of the
+    spec being trained (its spec view gives each layer's knots)."""
+    if geometry == "spline":
+        return Geometry({})
+    return Geometry(relu_change_of_basis_matrices(model.input_ir))
