@@ -215,7 +215,7 @@ def test_training_reduces_the_physics_loss(optimizer, tmp_path):
     result = kancc.train(spec, checkpoint=tmp_path / "p.ckpt.npz", log=None)
     assert result.status == "done"
     assert result.history[-1, 1] < 0.5 * result.history[0, 1]
-    assert set(result.physics) == {"residual", "dirichlet", "rel_l2"}
+    assert set(result.physics) == {"residual", "dirichlet", "rel_l2", "abs_linf"}
     assert not np.isnan(result.physics["rel_l2"][-1])
     assert kancc.load_checkpoint(tmp_path / "p.ckpt.npz").spec.pde == load_spec(spec).pde
 

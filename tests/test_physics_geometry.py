@@ -67,6 +67,8 @@ def test_relu_geometry_starts_at_the_same_function_and_returns_spline_coefficien
     predicted = relu.program.forward(relu.params, points).reshape(values.shape)
     error = np.linalg.norm(predicted - values) / np.linalg.norm(values)
     assert relu.physics["rel_l2"][-1] == pytest.approx(error, rel=1e-12)
+    largest = np.abs(predicted - values).max()
+    assert relu.physics["abs_linf"][-1] == pytest.approx(largest, rel=1e-12)
 
 
 def test_relu_geometry_multilevel_carries_the_loss_across_levels():

@@ -104,7 +104,7 @@ def test_the_example_trains_and_its_targets_are_finite(tmp_path):
     spec["train"]["steps"] = 20
     result = kancc.train(spec, checkpoint=tmp_path / "p.ckpt.npz", log=None)
     assert result.status == "done"
-    assert set(result.physics) == {"residual", "dirichlet", "interface", "rel_l2"}
+    assert set(result.physics) == {"residual", "dirichlet", "interface", "rel_l2", "abs_linf"}
     assert result.history[-1, 1] < result.history[0, 1]
     assert np.isfinite(result.physics["rel_l2"][-1])
 

@@ -71,24 +71,29 @@ class _Record:
         self.rows: list[tuple[float, float, float]] = []
         self.terms: dict[str, list[float]] = {}
         self.errors: list[float] = []
+        self.max_errors: list[float] = []
         self.last: dict[str, np.ndarray] = {}
 
-    def error(self, params: Mapping[str, np.ndarray]) -> float:
+    def error(self, params: Mapping[str, np.ndarray]) -> tuple[float, float]:
+        """(relative L2, absolute max) error against the solution or reference (NaN:
+        neither is known)."""
         if self.test is None:
-            return math.nan
+            return math.nan, math.nan
         points, values = self.test
         coefficients = self.geometry.coefficients(params)
-        predicted = self.model.forward(coefficients, points).astype(np.float64)
-        return float(np.linalg.norm(predicted - values) / np.linalg.norm(values))
+        difference = self.model.forward(coefficients, points).astype(np.float64) - values
+        return (float(np.linalg.norm(difference) / np.linalg.norm(values)),
+                float(np.abs(difference).max()))
 
     def record(self, step: int, loss: float, terms: Mapping[str, float],
                params: Mapping[str, np.ndarray]) -> None:
         measured = step % self.every == 0 or step == self.spec.train.steps
-        error = self.error(params) if measured else math.nan
+        error, max_error = self.error(params) if measured else (math.nan, math.nan)
         self.rows.append((step, loss, math.nan))
         for name, value in terms.items():
             self.terms.setdefault(name, []).append(value)
         self.errors.append(error)
+        self.max_errors.append(max_error)
         if math.isfinite(loss):
             self.last = {k: v.copy() for k, v in params.items()}
         metric = ("rel_l2", error) if measured and not math.isnan(error) else None
@@ -96,7 +101,7 @@ class _Record:
 
     def physics(self) -> dict[str, np.ndarray]:
         return {**{k: np.array(v) for k, v in self.terms.items()},
-                "rel_l2": np.array(self.errors)}
+                "rel_l2": np.array(self.errors), "abs_linf": np.array(self.max_errors)}
 
 
 def train_physics(spec: Spec, target: str, params: Mapping[str, np.ndarray] | None,

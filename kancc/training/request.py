@@ -43,7 +43,8 @@ class TrainResult:
     levels: tuple[TrainResult, ...] = field(default=(), repr=False)  # multilevel runs
     kept: int = -1  # the history row of the returned parameters (train.keep = "best")
     validation_metrics: dict[str, float] = field(default_factory=dict)  # of those parameters
-    # physics-informed runs: each loss term per history row, and "rel_l2" (NaN: not measured)
+    # physics-informed runs: each loss term per history row, "rel_l2" and "abs_linf" (the
+    # relative L2 and absolute max error; NaN: not measured)
     physics: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
 
     @property
