@@ -1,7 +1,7 @@
 """How examples/diabetes.toml was chosen: a grid of models judged by cross-validation on the
 training file alone (the test file is never read here).
 
-    python examples/diabetes_search.py            # about ten minutes on one core
+    python examples/diabetes_search.py            # about eight minutes on one core
     python examples/diabetes_search.py --quick    # four configurations, seconds
 
 Protocol. Each configuration trains with full-batch Adam for up to 2000 steps on five
