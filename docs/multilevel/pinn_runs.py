@@ -14,11 +14,14 @@ import numpy as np
 
 
 def thinned(history: np.ndarray, every: int = 20) -> list[list[float]]:
-    """Every ``every``-th row of a history (step first) and its last, for the JSON."""
-    rows = np.asarray(history)[::every]
-    if rows[-1, 0] != history[-1, 0]:
-        rows = np.vstack([rows, history[-1:]])
-    return [[int(row[0]), *(float(v) for v in row[1:])] for row in rows]
+    """Every ``every``-th row of a history (step, loss[, measured errors...]), every row
+    where errors were measured, and the last, for the JSON."""
+    history = np.asarray(history)
+    keep = np.arange(len(history)) % every == 0
+    keep[-1] = True
+    if history.shape[1] > 2:
+        keep |= ~np.isnan(history[:, 2])
+    return [[int(row[0]), *(float(v) for v in row[1:])] for row in history[keep]]
 
 
 def spread(values: np.ndarray) -> float:
