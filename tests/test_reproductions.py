@@ -22,7 +22,7 @@ def test_burgers_table3_quick(tmp_path: Path) -> None:
     assert all(run["rel_l2"] > 0 and run["loss"] > 0 for run in saved["runs"])
     multilevel = next(run for run in saved["runs"] if run["key"] == "multilevel")
     assert len(multilevel["level_ends"]) == 3
-    assert (tmp_path / "burgers_table3.md").read_text().count("| KAN ") == 3
+    assert (tmp_path / "burgers_table3.md").read_text().count("| KAN ") == 5
     assert (tmp_path / "burgers_table3.png").stat().st_size > 0
     rerun = subprocess.run(command, capture_output=True, text=True, cwd=ROOT)
     assert "0 runs to do (14 already in" in rerun.stdout  # resumes: nothing repeated
