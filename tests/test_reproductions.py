@@ -34,8 +34,8 @@ def test_poisson_figure6_quick(tmp_path: Path) -> None:
     result = subprocess.run(command, capture_output=True, text=True, cwd=ROOT)
     assert result.returncode == 0, result.stderr
     runs = json.loads((tmp_path / "poisson_figure6.json").read_text())["runs"]
-    assert sorted(run["model"] for run in runs) == ["KAN relu"] * 3 + ["KAN spline"] * 3 + \
-        ["MLP relu", "MLP tanh"]
+    assert sorted(run["model"] for run in runs) == ["KAN relu"] * 3 + \
+        ["KAN relu, rate 0.001"] + ["KAN spline"] * 3 + ["MLP relu", "MLP tanh"]
     spline = next(run for run in runs if run["model"] == "KAN spline")
     assert spline["params"] == [140, 220] and len(spline["level_ends"]) == 2
     assert all(0 < run["rel_l2"] < 10 and run["abs_linf"] > 0 for run in runs)
