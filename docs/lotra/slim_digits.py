@@ -1,4 +1,4 @@
-"""Seed 004, Sec. VI-B (MNIST there): Slim KANs classifying scikit-learn's bundled 8x8 digits.
+"""The LoTRA paper, Sec. VI-B (MNIST there): Slim KANs on scikit-learn's bundled 8x8 digits.
 
 1797 images of 64 pixels (0..16, scaled to [-1, 1]); a stratified 80/20 split. The KAN is
 [64, 64, 10] with n_d = 4 basis functions per edge (quadratic B-splines on 2 cells), trained

@@ -1,4 +1,4 @@
-"""Seed 004, Sec. VI-B: Slim KANs on noisy sin(pi x) sin(pi y) across compression ratios.
+"""The LoTRA paper, Sec. VI-B: Slim KANs on noisy sin(pi x) sin(pi y) across compression ratios.
 
 A [2, 32, 32, 1] KAN with n_d = 8 functions per edge: cubic B-splines on grid 5 (domain
 [-1, 1] in every layer), or with --kind chebyshev T_0..T_7 of tanh(x); only the hidden layer

@@ -1,4 +1,4 @@
-"""Seed 004, Sec. VI-A: transfer learning with LoTRA, as a regression on the unit disk.
+"""The LoTRA paper, Sec. VI-A: transfer learning with LoTRA, as a regression on the unit disk.
 
 Pretrain a KAN on u(x) = sin(pi/2 (1 - |x|)^2.5), then fine-tune it to
 u(x) + sin(pi/2 (1 - |x|)) (the seed fine-tunes PDE solutions through a physics loss; we

@@ -1,4 +1,4 @@
-"""Seed 000, Table 2: coarse vs fine vs multilevel training, spline vs ReLU geometry, MLPs.
+"""The multilevel paper, Table 2: coarse, fine and multilevel training, spline and ReLU, MLPs.
 
 Protocol (paper Sec. 5.1 and App. D.1): the rotated nonsmooth target (kancc.data "rotated"),
 20000 points uniform on [0.0001, 0.9999]^2, outputs scaled affinely to [0, 1]; a [2, 5, 1]
