@@ -29,7 +29,6 @@ import json
 import sys
 import tempfile
 import time
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -42,7 +41,7 @@ from kancc.storage import write_text_atomic
 from kancc.training.optim import learning_rate
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from pinn_runs import load_runs, mlp, spread, thinned, train_mlp  # noqa: E402
+from pinn_runs import load_runs, mlp, run_jobs, spread, thinned, train_mlp  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 NU = 0.01
@@ -253,15 +252,14 @@ def main() -> None:
             jobs += [(run_mlp, (key, s, reference, args.quick)) for key in MLPS for s in seeds]
             jobs = [job for job in jobs if (job[1][0], job[1][1]) not in done]
             print(f"{len(jobs)} runs to do ({len(done)} already in {path})", flush=True)
-            with ProcessPoolExecutor(args.jobs) as pool:
-                futures = [pool.submit(function, job) for function, job in jobs]
-                for future in futures:
-                    run = future.result()
-                    runs.append(run)
-                    render(path, runs)
-                    print(f"{run['model']:<18} seed {run['seed']}: loss {run['loss']:.3e}, "
-                          f"relative L2 {run['rel_l2']:.3e} ({run['seconds']:.0f} s)",
-                          flush=True)
+
+            def finished(run: dict) -> None:
+                runs.append(run)
+                render(path, runs)
+                print(f"{run['model']:<18} seed {run['seed']}: loss {run['loss']:.3e}, "
+                      f"relative L2 {run['rel_l2']:.3e} ({run['seconds']:.0f} s)", flush=True)
+
+            run_jobs(jobs, args.jobs, finished)
     print(render(path, runs))
 
 

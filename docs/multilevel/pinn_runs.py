@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -70,3 +71,13 @@ def train_mlp(model: Any, loss_of: Callable[[], Any], steps: int,
 def load_runs(path: Path) -> list[dict]:
     """The runs already in a results file (none when it does not exist yet)."""
     return list(json.loads(path.read_text())["runs"]) if path.exists() else []
+
+
+def run_jobs(jobs: Sequence[tuple[Callable[[Any], dict], Any]], processes: int,
+             finished: Callable[[dict], None]) -> None:
+    """Run each (function, argument) in a pool of ``processes`` and hand each result to
+    ``finished`` in submission order, as soon as it and those before it are done."""
+    with ProcessPoolExecutor(processes) as pool:
+        futures = [pool.submit(function, argument) for function, argument in jobs]
+        for future in futures:
+            finished(future.result())

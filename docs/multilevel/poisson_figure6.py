@@ -37,7 +37,6 @@ import argparse
 import json
 import math
 import sys
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -49,7 +48,7 @@ from kancc.storage import write_text_atomic
 from kancc.training.optim import learning_rate
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from pinn_runs import load_runs, mlp, thinned, train_mlp  # noqa: E402
+from pinn_runs import load_runs, mlp, run_jobs, thinned, train_mlp  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 SEED = 1234
@@ -248,15 +247,15 @@ def main() -> None:
         jobs = [(f, job) for f, job in jobs
                 if (name_of(f, job), job[1]) not in done]
         print(f"{len(jobs)} runs to do ({len(runs)} already in {path})", flush=True)
-        with ProcessPoolExecutor(args.jobs) as pool:
-            futures = [pool.submit(function, job) for function, job in jobs]
-            for future in futures:
-                run = future.result()
-                runs.append(run)
-                render(path, runs)
-                print(f"{run['model']:<16} domain {run['domain']}: loss {run['loss']:.3e}, "
-                      f"relative L2 {run['rel_l2']:.3e} (best {run['best_rel_l2']:.3e})",
-                      flush=True)
+
+        def finished(run: dict) -> None:
+            runs.append(run)
+            render(path, runs)
+            print(f"{run['model']:<16} domain {run['domain']}: loss {run['loss']:.3e}, "
+                  f"relative L2 {run['rel_l2']:.3e} (best {run['best_rel_l2']:.3e})",
+                  flush=True)
+
+        run_jobs(jobs, args.jobs, finished)
     print(render(path, runs))
 
 
