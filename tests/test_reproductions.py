@@ -17,15 +17,15 @@ def test_burgers_table3_quick(tmp_path: Path) -> None:
     result = subprocess.run(command, capture_output=True, text=True, cwd=ROOT)
     assert result.returncode == 0, result.stderr
     saved = json.loads((tmp_path / "burgers_table3.json").read_text())
-    assert len(saved["runs"]) == 14  # 3 KAN fidelities, 2 MLPs, 2 ablations; 2 seeds each
-    assert [row["runs"] for row in saved["table"]] == [2] * 7
+    assert len(saved["runs"]) == 18  # 3 KAN fidelities, 2 MLPs, 4 ablations; 2 seeds each
+    assert [row["runs"] for row in saved["table"]] == [2] * 9
     assert all(run["rel_l2"] > 0 and run["loss"] > 0 for run in saved["runs"])
     multilevel = next(run for run in saved["runs"] if run["key"] == "multilevel")
     assert len(multilevel["level_ends"]) == 3
-    assert (tmp_path / "burgers_table3.md").read_text().count("| KAN ") == 5
+    assert (tmp_path / "burgers_table3.md").read_text().count("| KAN ") == 7
     assert (tmp_path / "burgers_table3.png").stat().st_size > 0
     rerun = subprocess.run(command, capture_output=True, text=True, cwd=ROOT)
-    assert "0 runs to do (14 already in" in rerun.stdout  # resumes: nothing repeated
+    assert "0 runs to do (18 already in" in rerun.stdout  # resumes: nothing repeated
 
 
 def test_poisson_figure6_quick(tmp_path: Path) -> None:

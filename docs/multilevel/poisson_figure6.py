@@ -84,8 +84,7 @@ def run_kan(job: tuple[str, int, bool, str]) -> dict:
     result = kancc.train(spec(geometry, domain, quick, rate), log=None)
     history = np.column_stack([result.history[:, :2], result.physics["rel_l2"],
                                result.physics["abs_linf"]])
-    name = f"KAN {geometry}" + ("" if rate == RATE else f", rate {rate}")
-    return {"model": name, "geometry": geometry, "domain": domain,
+    return {"model": name_of(run_kan, job), "geometry": geometry, "domain": domain,
             "params": [int(sum(v.size for v in level.params.values()))
                        for level in result.levels],
             "status": result.status, "level_ends": [int(e) for e in level_ends(result)],
