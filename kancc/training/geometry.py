@@ -10,7 +10,7 @@ model's function at each step is the same either way; only the optimizer's path 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -35,18 +35,21 @@ class Geometry:
 
     def variables(self, coefficients: Mapping[str, np.ndarray]) -> Params:
         """u -> the optimizer's variables (w = A^T u)."""
-        return {k: to_relu_weights(v, self.matrices[k]) if k in self.matrices else v
-                for k, v in coefficients.items()}
+        return self._each(coefficients, to_relu_weights)
 
     def coefficients(self, variables: Mapping[str, np.ndarray]) -> Params:
         """The optimizer's variables -> u (u = A^-T w)."""
-        return {k: to_spline_coefficients(v, self.matrices[k]) if k in self.matrices else v
-                for k, v in variables.items()}
+        return self._each(variables, to_spline_coefficients)
 
     def gradient(self, grads: Mapping[str, np.ndarray]) -> Params:
         """dL/du -> the gradient in the optimizer's variables (dL/dw = A^-1 dL/du)."""
-        return {k: relu_weight_gradient(v, self.matrices[k]) if k in self.matrices else v
-                for k, v in grads.items()}
+        return self._each(grads, relu_weight_gradient)
+
+    def _each(self, arrays: Mapping[str, np.ndarray],
+              convert: Callable[[np.ndarray, np.ndarray], np.ndarray]) -> Params:
+        """``convert(array, A)`` of every array with an A; the others as they are."""
+        return {k: convert(v, self.matrices[k]) if k in self.matrices else v
+                for k, v in arrays.items()}
 
 
 def physics_geometry(geometry: str, model: Program) -> Geometry:
