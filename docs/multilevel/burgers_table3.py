@@ -26,8 +26,6 @@ resumes where it stopped (a run already in the file is not repeated); the table
 
 from __future__ import annotations
 
-import argparse
-import json
 import sys
 import tempfile
 import time
@@ -39,11 +37,20 @@ import kancc
 from kancc.physics.problem import collocation_inputs
 from kancc.physics.references import burgers_cole_hopf
 from kancc.spec import load_spec
-from kancc.storage import write_text_atomic
 from kancc.training.optim import learning_rate
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from pinn_runs import load_runs, mlp, run_jobs, spread, thinned, train_mlp  # noqa: E402
+from pinn_runs import (  # noqa: E402
+    level_ends,
+    load_runs,
+    mlp,
+    run_jobs,
+    spread,
+    sweep_parser,
+    thinned,
+    train_mlp,
+    write_results,
+)
 
 HERE = Path(__file__).resolve().parent
 NU = 0.01
@@ -119,8 +126,7 @@ def run_kan(job: tuple[str, int, str, bool]) -> dict:
             "loss": float(result.history[-1, 1]), "rel_l2": float(errors[~np.isnan(errors)][-1]),
             "seconds": time.perf_counter() - start, "status": result.status,
             "history": thinned(result.history[:, :2]),
-            "level_ends": [int(e) for e in np.cumsum([r.history[-1, 0]
-                                                      for r in result.levels])]}
+            "level_ends": level_ends(result.levels)}
 
 
 def run_mlp(job: tuple[str, int, str, bool]) -> dict:
@@ -225,21 +231,16 @@ def render(path: Path, runs: list[dict]) -> str:
     """Write every run to ``path`` (.json), the table (.md) and the histories (.png)."""
     table = summarize(runs)
     text = markdown(table)
-    write_text_atomic(path, json.dumps({"nu": NU, "runs": runs, "table": table}) + "\n")
-    write_text_atomic(path.with_suffix(".md"), text)
-    plot(runs, path.with_suffix(".png"))
+    write_results(path, {"nu": NU, "runs": runs, "table": table}, text,
+                  lambda png: plot(runs, png))
     return text
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true",
-                        help="tiny models, an 8 x 8 grid, 1%% of the steps: a smoke run")
+    parser = sweep_parser(__doc__.splitlines()[0],
+                          "tiny models, an 8 x 8 grid, 1%% of the steps: a smoke run", HERE)
     parser.add_argument("--seeds", type=lambda s: [int(v) for v in s.split(",")],
                         default=list(SEEDS), help="comma-separated, e.g. 1234,1244")
-    parser.add_argument("--jobs", type=int, default=2, help="runs in parallel (processes)")
-    parser.add_argument("--out", type=Path, default=HERE, help="folder of the results")
-    parser.add_argument("--render", action="store_true", help="train nothing; re-render")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     path = args.out / "burgers_table3.json"

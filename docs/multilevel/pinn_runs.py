@@ -4,6 +4,7 @@ bookkeeping of a sweep (thinned histories, spreads over seeds, resuming from the
 
 from __future__ import annotations
 
+import argparse
 import json
 import time
 from collections.abc import Callable, Sequence
@@ -12,6 +13,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from kancc.storage import write_text_atomic
 
 
 def thinned(history: np.ndarray, every: int = 20) -> list[list[float]]:
@@ -81,3 +84,25 @@ def run_jobs(jobs: Sequence[tuple[Callable[[Any], dict], Any]], processes: int,
         futures = [pool.submit(function, argument) for function, argument in jobs]
         for future in futures:
             finished(future.result())
+
+
+def level_ends(levels: Sequence[Any]) -> list[int]:
+    """The step at which each level of a multilevel result ends, counted across levels."""
+    return [int(end) for end in np.cumsum([level.history[-1, 0] for level in levels])]
+
+
+def sweep_parser(description: str, quick_help: str, out: Path) -> argparse.ArgumentParser:
+    """The options every reproduction takes: --quick, --jobs, --out, --render."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--quick", action="store_true", help=quick_help)
+    parser.add_argument("--jobs", type=int, default=2, help="runs in parallel (processes)")
+    parser.add_argument("--out", type=Path, default=out, help="folder of the results")
+    parser.add_argument("--render", action="store_true", help="train nothing; re-render")
+    return parser
+
+
+def write_results(path: Path, payload: dict, table: str, plot: Callable[[Path], None]) -> None:
+    """``payload`` as JSON at ``path``, the table beside it (.md) and the figure (.png)."""
+    write_text_atomic(path, json.dumps(payload) + "\n")
+    write_text_atomic(path.with_suffix(".md"), table)
+    plot(path.with_suffix(".png"))

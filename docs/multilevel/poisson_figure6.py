@@ -33,8 +33,6 @@ from it.
 
 from __future__ import annotations
 
-import argparse
-import json
 import math
 import sys
 from pathlib import Path
@@ -44,11 +42,19 @@ import numpy as np
 import kancc
 from kancc.physics.problem import collocation_inputs, solution_grid
 from kancc.spec import load_spec
-from kancc.storage import write_text_atomic
 from kancc.training.optim import learning_rate
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from pinn_runs import load_runs, mlp, run_jobs, thinned, train_mlp  # noqa: E402
+from pinn_runs import (  # noqa: E402
+    level_ends,
+    load_runs,
+    mlp,
+    run_jobs,
+    sweep_parser,
+    thinned,
+    train_mlp,
+    write_results,
+)
 
 HERE = Path(__file__).resolve().parent
 SEED = 1234
@@ -87,16 +93,8 @@ def run_kan(job: tuple[str, int, bool, str]) -> dict:
     return {"model": name_of(run_kan, job), "geometry": geometry, "domain": domain,
             "params": [int(sum(v.size for v in level.params.values()))
                        for level in result.levels],
-            "status": result.status, "level_ends": [int(e) for e in level_ends(result)],
+            "status": result.status, "level_ends": level_ends(result.levels),
             **finals(history), "history": thinned(history, 5)}
-
-
-def level_ends(result: kancc.training.TrainResult) -> list[float]:
-    ends, offset = [], 0.0
-    for level in result.levels:
-        offset += float(level.history[-1, 0])
-        ends.append(offset)
-    return ends
 
 
 def finals(history: np.ndarray) -> dict[str, float]:
@@ -220,19 +218,13 @@ def plot(runs: list[dict], path: Path) -> None:
 
 def render(path: Path, runs: list[dict]) -> str:
     text = markdown(runs)
-    write_text_atomic(path, json.dumps({"seed": SEED, "runs": runs}) + "\n")
-    write_text_atomic(path.with_suffix(".md"), text)
-    plot(runs, path.with_suffix(".png"))
+    write_results(path, {"seed": SEED, "runs": runs}, text, lambda png: plot(runs, png))
     return text
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true",
-                        help="tiny MLP, a 12 x 12 grid, two short levels: a smoke run")
-    parser.add_argument("--jobs", type=int, default=2, help="runs in parallel (processes)")
-    parser.add_argument("--out", type=Path, default=HERE, help="folder of the results")
-    parser.add_argument("--render", action="store_true", help="train nothing; re-render")
+    parser = sweep_parser(__doc__.splitlines()[0],
+                          "tiny MLP, a 12 x 12 grid, two short levels: a smoke run", HERE)
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     path = args.out / "poisson_figure6.json"
