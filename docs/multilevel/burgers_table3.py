@@ -34,6 +34,7 @@ from pathlib import Path
 import numpy as np
 
 import kancc
+from kancc.frontend import spec_init_params
 from kancc.physics.problem import collocation_inputs
 from kancc.physics.references import burgers_cole_hopf
 from kancc.spec import load_spec
@@ -98,7 +99,7 @@ def kan_spec(epochs: list[int], seed: int, reference: Path, quick: bool,
 def noise_params(spec: dict, seed: int) -> dict[str, np.ndarray]:
     """Coefficients drawn from N(0, 0.1^2), as pykan and efficient-kan start their splines
     (small noise), in place of kancc's affine start for [pde] models."""
-    shapes = kancc.compile(spec).spec_init_params(seed)
+    shapes = spec_init_params(load_spec(spec), seed)
     rng = np.random.default_rng(seed)
     return {k: 0.1 * rng.standard_normal(v.shape) for k, v in shapes.items()}
 
