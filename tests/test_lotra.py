@@ -220,6 +220,26 @@ def test_lotra_trains_only_the_adapter_and_checkpoints_it_alone(tmp_path):
         load_checkpoint(moved / "ft.ckpt.npz")
 
 
+def test_lotra_on_chosen_layers_trains_the_others_in_full(tmp_path):
+    write_pretrained(tmp_path)
+    pretrained = load_checkpoint(tmp_path / "pre.ckpt.npz").params
+    result = kancc.train(finetune_spec(tmp_path, layers=[1]),
+                         checkpoint=tmp_path / "ft.ckpt.npz", log=None)
+    assert result.status == "done"
+    assert result.history[-1, 1] < 0.5 * result.history[0, 1]
+    np.testing.assert_array_equal(result.params["layers.1.coef"], pretrained["layers.1.coef"])
+    assert not np.array_equal(result.params["layers.0.coef"], pretrained["layers.0.coef"])
+    assert "layers.0.lotra.core" not in result.params
+    with np.load(tmp_path / "ft.ckpt.npz") as archive:
+        stored = {k.removeprefix("param:") for k in archive.files if k.startswith("param:")}
+    assert stored == {"layers.0.coef", "layers.1.lotra.core", "layers.1.lotra.u1",
+                      "layers.1.lotra.u2", "layers.1.lotra.u3"}
+    loaded = load_checkpoint(tmp_path / "ft.ckpt.npz")
+    x = np.random.default_rng(0).uniform(-1, 1, (6, 2))
+    np.testing.assert_array_equal(result.program.forward(loaded.params, x),
+                                  result.program.forward(result.params, x))
+
+
 def test_full_finetuning_starts_from_the_pretrained_model(tmp_path):
     write_pretrained(tmp_path)
     pretrained = load_checkpoint(tmp_path / "pre.ckpt.npz").params
@@ -266,6 +286,10 @@ def test_the_cli_exits_2_on_a_missing_pretrained_checkpoint(tmp_path, capsys):
     ({"pretrained": "p.npz", "method": "full", "tucker": 0.5}, "finetune.tucker"),
     ({"pretrained": "p.npz", "method": "half"}, "finetune.method"),
     ({"pretrained": "p.npz", "tucker": 0.5, "sha256": "abc"}, "finetune.sha256"),
+    ({"pretrained": "p.npz", "tucker": 0.5, "layers": [2]}, "finetune.layers[0]"),
+    ({"pretrained": "p.npz", "tucker": 0.5, "layers": [1, 1]}, "finetune.layers[1]"),
+    ({"pretrained": "p.npz", "tucker": 0.5, "layers": []}, "finetune.layers"),
+    ({"pretrained": "p.npz", "method": "full", "layers": [0]}, "finetune.layers"),
 ])
 def test_bad_finetune_tables_name_the_field(table, field):
     with pytest.raises(SpecError) as error:

@@ -419,7 +419,7 @@ def test_review_findings_are_spec_errors(change, field, message):
 
 
 @pytest.mark.parametrize("change, field", [
-    ({"layers": [{"tucker": [2, 2, 3]}, {}]}, "layers[0].tucker"),
+    ({"layers": [{"knots": [[-1, 0, 1], [-1, 0.5, 1]]}, {}]}, "layers[0].knots"),
     ({"train": {"l2": "0.5"}}, "train.l2"),
     ({"train": {"batch_size": 8}}, "train.batch_size"),
     ({"train": {"keep": "best"}}, "train.keep"),

@@ -32,7 +32,7 @@ import numpy as np
 from kancc.numerics.hosvd import Tucker, leading_left_vectors, ranks_for, unfold
 from kancc.spec import Spec
 
-from .param_names import adapter_names, coef_name, layer_dims
+from .param_names import adapted_layers, adapter_names, coef_name, layer_dims
 
 
 def adapter_ranks(spec: Spec, index: int) -> tuple[int, int, int]:
@@ -44,7 +44,7 @@ def component_rates(spec: Spec) -> dict[str, float]:
     """The base learning rate of every adapter parameter (before the schedule)."""
     assert spec.finetune is not None and spec.finetune.lotra
     rates: dict[str, float] = {}
-    for index in range(spec.n_layers):
+    for index in adapted_layers(spec):
         n_in, _, n_b = layer_dims(spec, index)
         if spec.finetune.lr is not None:
             given = tuple(float(v) for v in spec.finetune.lr)
@@ -62,7 +62,7 @@ def initial_adapter(spec: Spec, pretrained_grads: Mapping[str, np.ndarray], seed
     rng = np.random.default_rng(seed)
     dtype = np.dtype(spec.dtype)
     params = {}
-    for index in range(spec.n_layers):
+    for index in adapted_layers(spec):
         n_in, _, n_b = layer_dims(spec, index)
         r1, r2, r3 = adapter_ranks(spec, index)
         grad = np.asarray(pretrained_grads[coef_name(index)], dtype=np.float64)
@@ -82,9 +82,11 @@ def update(params: Mapping[str, np.ndarray], index: int) -> np.ndarray:
 
 
 def merged(spec: Spec, params: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """The full model's coefficients W_pt + Delta W (for ``replace(spec, finetune=None)``)."""
-    out = {}
-    for index in range(spec.n_layers):
+    """The full model's coefficients W_pt + Delta W (for ``replace(spec, finetune=None)``);
+    a layer without an adapter (and a base branch) as it is."""
+    adapters = {name for i in adapted_layers(spec) for name in adapter_names(i)}
+    out = {k: v for k, v in params.items() if k not in adapters}
+    for index in adapted_layers(spec):
         name = coef_name(index)
         total = np.asarray(params[name], dtype=np.float64) + update(params, index)
         out[name] = total.astype(params[name].dtype)
@@ -92,11 +94,15 @@ def merged(spec: Spec, params: Mapping[str, np.ndarray]) -> dict[str, np.ndarray
 
 
 def storage(spec: Spec) -> tuple[int, int]:
-    """(numbers an adapter checkpoint stores, numbers of the pretrained model)."""
+    """(numbers an adapter checkpoint stores, numbers of the pretrained model); a layer
+    without an adapter is stored in full."""
     adapter = full = 0
     for index in range(spec.n_layers):
         n_in, n_out, n_b = layer_dims(spec, index)
+        full += n_in * n_out * n_b
+        if index not in adapted_layers(spec):
+            adapter += n_in * n_out * n_b
+            continue
         r1, r2, r3 = adapter_ranks(spec, index)
         adapter += r1 * r2 * r3 + n_in * r1 + n_out * r2 + n_b * r3
-        full += n_in * n_out * n_b
     return adapter, full

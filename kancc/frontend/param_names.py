@@ -107,9 +107,14 @@ def layer_dims(spec: Spec, layer: int) -> tuple[int, int, int]:
 def layer_form(spec: Spec, layer: int) -> str:
     """How a layer holds its coefficients: "full", "tucker" (Slim) or "lotra" (a frozen
     pretrained tensor plus a Tucker adapter)."""
-    if spec.finetune is not None and spec.finetune.lotra:
+    if spec.finetune is not None and spec.finetune.adapts(layer):
         return "lotra"
     return "full" if spec.layers[layer].tucker is None else "tucker"
+
+
+def adapted_layers(spec: Spec) -> tuple[int, ...]:
+    """The layers holding a LoTRA adapter ([finetune] layers; none without LoTRA)."""
+    return tuple(i for i in range(spec.n_layers) if layer_form(spec, i) == "lotra")
 
 
 def layer_parameters(spec: Spec, layer: int) -> tuple[ParamDecl, ...]:

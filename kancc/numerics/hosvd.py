@@ -43,6 +43,16 @@ class Tucker:
         formed: np.ndarray = np.einsum("abc,pa,qb,ic->pqi", self.core, u1, u2, u3)
         return formed
 
+    def gradient(self, full_gradient: np.ndarray) -> tuple[np.ndarray, ...]:
+        """The gradients of (core, U1, U2, U3) of a loss whose gradient in W = ``full()``
+        is ``full_gradient`` (the chain rule through the multilinear product; exact)."""
+        u1, u2, u3 = self.factors
+        g = full_gradient
+        return (np.einsum("pqi,pa,qb,ic->abc", g, u1, u2, u3, optimize=True),
+                np.einsum("pqi,abc,qb,ic->pa", g, self.core, u2, u3, optimize=True),
+                np.einsum("pqi,abc,pa,ic->qb", g, self.core, u1, u3, optimize=True),
+                np.einsum("pqi,abc,pa,qb->ic", g, self.core, u1, u2, optimize=True))
+
 
 def unfold(tensor: np.ndarray, mode: int) -> np.ndarray:
     """The mode-k unfolding: rows indexed by mode k, columns by the other modes."""

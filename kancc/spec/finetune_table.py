@@ -7,6 +7,8 @@ low tensor-rank adaptation (LoTRA) or full fine-tuning.
     tucker = 0.25                 # lotra: adapter ranks ceil(cr * (in, out, n_b)) per layer
     lr = [1e-2, 2e-4, 1e-2, 1e-3] # lotra, optional: rates of (core, U1, U2, U3) for every
                                   # layer; default (Theorem 2): train.lr * (1, 1/in, 1, 1/n_b)
+    layers = [1]                  # lotra, optional: the layers with an adapter (default all);
+                                  # the others are fine-tuned in full
     sha256 = "..."                # optional: refuse a pretrained file with other contents
 
 "full" fine-tunes every coefficient from the pretrained values (the LoTRA paper's
@@ -23,10 +25,21 @@ from typing import Any
 from kancc.numerics.hosvd import COMPONENTS
 
 from .checker import Checker
-from .keys import ArrayOf, Choice, HexDigest, Number, Text, key, read_table, table_to_dict
+from .keys import (
+    ArrayOf,
+    Choice,
+    HexDigest,
+    Integer,
+    Number,
+    Text,
+    key,
+    read_table,
+    table_to_dict,
+)
 
 FINETUNE_METHODS = ("lotra", "full")
-LOTRA_ONLY_KEYS = ("tucker", "lr")
+LOTRA_ONLY_KEYS = ("tucker", "lr", "layers")
+MAX_LAYERS = 64  # of a model (load.py checks the indices against the model's depth)
 
 
 @dataclass(frozen=True)
@@ -45,12 +58,21 @@ class FinetuneSpec:
         None, ArrayOf(Number(Fraction(0), low_open=True), "rates (core, U1, U2, U3)",
                       length=len(COMPONENTS)),
         "lotra: rates of (core, U1, U2, U3); default train.lr * (1, 1/in, 1, 1/n_b)")
+    layers: tuple[int, ...] | None = key(
+        None, ArrayOf(Integer(0), "layer indices", max_length=MAX_LAYERS,
+                      empty="give at least one layer, or leave the key out (every layer)"),
+        "lotra: the layers that get an adapter (default every layer); the others are "
+        "fine-tuned in full (the LoTRA paper adapts only the hidden layer of its PDE models)")
     sha256: str | None = key(None, HexDigest(64), "refuse a pretrained file with other "
                                                      "contents")
 
     @property
     def lotra(self) -> bool:
         return self.method == "lotra"
+
+    def adapts(self, layer: int) -> bool:
+        """Whether layer ``layer`` holds a LoTRA adapter (its W_pt frozen)."""
+        return self.lotra and (self.layers is None or layer in self.layers)
 
     @property
     def cr(self) -> Fraction | None:

@@ -162,22 +162,19 @@ def _build(raw: Mapping[str, Any], origin: str | None, default_name: str) -> Spe
         _check_standardize(check, train, finetune, data.standardize)
     pde = parse_pde(check, raw["pde"], widths) if "pde" in raw else None
     if pde is not None:
-        _check_pde(check, pde, data, train, layers, finetune)
+        _check_pde(check, pde, data, train, layers)
     return Spec(name, widths, dtype, layers, train, origin, data, finetune, scaling, pde)
 
 
 def _check_pde(check: Checker, pde: PdeSpec, data: DataSpec | None, train: TrainSpec,
-               layers: tuple[BasisSpec, ...], finetune: FinetuneSpec | None) -> None:
+               layers: tuple[BasisSpec, ...]) -> None:
     """A [pde] model trains on its collocation points with a gradient method, full batch,
-    on B-spline or global layers with one knot vector per layer; every expression of the
-    table parses and means something."""
+    on B-spline or global layers (full, Tucker or LoTRA) with one knot vector per layer;
+    every expression of the table parses and means something."""
     for index, basis in enumerate(layers):
-        if basis.tucker is not None or basis.per_input:
-            what = "tucker" if basis.tucker is not None else "knots"
-            raise check.fail(f"layers[{index}].{what}", "physics losses are not built for "
-                                                        "Tucker layers or per-input knots")
-    if finetune is not None:
-        raise check.fail("finetune", "physics losses are not built for fine-tuning")
+        if basis.per_input:
+            raise check.fail(f"layers[{index}].knots", "physics losses are not built for "
+                                                       "per-input knots")
     ignored = {"l2": train.l2 != 0, "batch_size": train.batch_size is not None,
                "keep": train.keep != "last", "patience": train.patience is not None}
     for name, given in ignored.items():
@@ -303,13 +300,20 @@ def _not_plain_gradient(train: TrainSpec) -> str | None:
 def _check_finetune(check: Checker, finetune: FinetuneSpec, layers: tuple[BasisSpec, ...],
                     train: TrainSpec) -> None:
     """Fine-tuning is gradient training in the spline geometry; LoTRA adapts full layers
-    without a base branch."""
-    per_input = [i for i, basis in enumerate(layers) if basis.per_input]
+    without a base branch (those [finetune] layers names)."""
+    chosen = finetune.layers or ()
+    for position, index in enumerate(chosen):
+        if index >= len(layers) or index in chosen[:position]:
+            why = f"the model has layers 0..{len(layers) - 1}" if index >= len(layers) \
+                else "named twice"
+            raise check.fail(f"finetune.layers[{position}]", f"layer {index}: {why}")
+    adapted = [i for i in range(len(layers)) if finetune.adapts(i)]
+    per_input = [i for i in adapted if layers[i].per_input]
     if finetune.lotra and per_input:
         raise check.fail(f"layers[{per_input[0]}].knots", "LoTRA's adapters are Tucker layers, "
                                                           "which per-input knots do not support "
                                                           "yet")
-    based = [i for i, basis in enumerate(layers) if basis.base != "none"]
+    based = [i for i in adapted if layers[i].base != "none"]
     if finetune.lotra and based:
         raise check.fail(f"layers[{based[0]}].base", "LoTRA adapts the spline coefficients "
                                                      "only; a base branch is not supported "
@@ -318,7 +322,7 @@ def _check_finetune(check: Checker, finetune: FinetuneSpec, layers: tuple[BasisS
     if what is not None:
         raise check.fail(what, "does not apply to fine-tuning ([finetune]); fine-tune by "
                                "gradient in the spline geometry")
-    factorized = [i for i, basis in enumerate(layers) if basis.tucker is not None]
+    factorized = [i for i in adapted if layers[i].tucker is not None]
     if finetune.lotra and factorized:
         raise check.fail(f"layers[{factorized[0]}].tucker", "LoTRA adapts full layers; this "
                                                             "layer is a Tucker layer")

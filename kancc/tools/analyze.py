@@ -108,7 +108,7 @@ def tucker_report(spec: Spec, params: Mapping[str, np.ndarray]) -> list[str]:
                      f"pretrained model's {full}")
     for index in range(spec.n_layers):
         coef = coef_name(index)
-        if spec.finetune is not None and spec.finetune.lotra:
+        if spec.finetune is not None and spec.finetune.adapts(index):
             delta = lotra_params.update(params, index)
             ranks = lotra_params.adapter_ranks(spec, index)
             lines += _mode_lines(f"layer {index}: fine-tuned W_ft", delta + params[coef])

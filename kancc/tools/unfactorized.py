@@ -29,7 +29,7 @@ def unfactorized_model(spec: Spec, params: Mapping[str, np.ndarray]
     """The same model with every coefficient tensor formed (W = core x U1 x U2 x U3, or
     W_pt + Delta W): the oracle of a factorized model."""
     if spec.finetune is not None and spec.finetune.lotra:
-        return replace(spec, finetune=None), lotra_params.merged(spec, params)
+        return unfactorized_spec(spec), lotra_params.merged(spec, params)
     coefs = {}
     for index, basis in enumerate(spec.layers):
         if basis.tucker is None:
@@ -39,5 +39,10 @@ def unfactorized_model(spec: Spec, params: Mapping[str, np.ndarray]
         else:
             core, u1, u2, u3 = (params[name] for name in tucker_names(index))
             coefs[coef_name(index)] = Tucker(core, (u1, u2, u3)).full()
+    return unfactorized_spec(spec), coefs
+
+
+def unfactorized_spec(spec: Spec) -> Spec:
+    """The spec of ``unfactorized_model``: every layer full, no [finetune] table."""
     layers = tuple(replace(b, tucker=None) for b in spec.layers)
-    return replace(spec, layers=layers, finetune=None), coefs
+    return replace(spec, layers=layers, finetune=None)

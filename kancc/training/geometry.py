@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 
@@ -24,6 +25,29 @@ from kancc.passes.relu_basis import relu_change_of_basis_matrices
 from kancc.program import Program
 
 Params = dict[str, np.ndarray]
+
+
+class Parameterization(Protocol):
+    """What the optimizer of a physics-informed run iterates on, and how that maps to the
+    coefficients the physics program takes (a Geometry, or FactoredLayers for Tucker and
+    LoTRA layers)."""
+
+    def variables(self, params: Mapping[str, np.ndarray]) -> Params:
+        """The spec's parameters -> the optimizer's variables."""
+        ...
+
+    def params(self, variables: Mapping[str, np.ndarray]) -> Params:
+        """The optimizer's variables -> the spec's parameters."""
+        ...
+
+    def coefficients(self, variables: Mapping[str, np.ndarray]) -> Params:
+        """The optimizer's variables -> the physics program's coefficients."""
+        ...
+
+    def gradient(self, grads: Mapping[str, np.ndarray], variables: Mapping[str, np.ndarray]
+                 ) -> Params:
+        """The gradient in the coefficients -> the gradient in the variables."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -41,8 +65,14 @@ class Geometry:
         """The optimizer's variables -> u (u = A^-T w)."""
         return self._each(variables, to_spline_coefficients)
 
-    def gradient(self, grads: Mapping[str, np.ndarray]) -> Params:
-        """dL/du -> the gradient in the optimizer's variables (dL/dw = A^-1 dL/du)."""
+    def params(self, variables: Mapping[str, np.ndarray]) -> Params:
+        """The spec's parameters: the coefficients u."""
+        return self.coefficients(variables)
+
+    def gradient(self, grads: Mapping[str, np.ndarray], variables: Mapping[str, np.ndarray]
+                 ) -> Params:
+        """dL/du -> the gradient in the optimizer's variables (dL/dw = A^-1 dL/du; the map
+        is linear, so the variables do not enter)."""
         return self._each(grads, relu_weight_gradient)
 
     def _each(self, arrays: Mapping[str, np.ndarray],

@@ -26,13 +26,16 @@ from kancc.program import PhysicsLoss, Program, compile
 from kancc.spec import Spec
 from kancc.storage import save_checkpoint
 from kancc.tools.domain_check import warn_outside_domain
+from kancc.tools.unfactorized import is_factorized, unfactorized_spec
 
+from .factored_layers import factored_start
 from .fitted_spec import fit_domains
-from .geometry import Geometry, physics_geometry
+from .geometry import Parameterization, physics_geometry
 from .multilevel import level_specs
 from .optim import Adam, learning_rate
 from .progress import Progress
 from .request import TrainResult
+from .run_log import rate_factors
 
 Evaluate = Callable[[dict[str, np.ndarray]], PhysicsLoss]
 
@@ -62,7 +65,7 @@ class _Record:
     variables (``geometry`` maps them to coefficients where the model is evaluated)."""
 
     def __init__(self, spec: Spec, model: Program, log: TextIO | None,
-                 geometry: Geometry) -> None:
+                 geometry: Parameterization) -> None:
         self.spec, self.model, self.geometry = spec, model, geometry
         self.test = solution_grid(spec)
         steps = spec.train.steps
@@ -176,13 +179,20 @@ def _joined(results: list[TrainResult], checkpoint: str | os.PathLike[str] | Non
 def _train_level(spec: Spec, target: str, params: Mapping[str, np.ndarray] | None,
                  checkpoint: str | os.PathLike[str] | None, log: TextIO | None
                  ) -> TrainResult:
-    """One optimizer run on the spec's grids."""
-    program = compile(spec, target, training=True)
-    model = compile(spec, target)
+    """One optimizer run on the spec's grids. The programs are the unfactorized model's;
+    Tucker and LoTRA layers are factored around them (``factored_layers``)."""
+    dense = unfactorized_spec(spec)
+    program = compile(dense, target, training=True)
+    model = compile(dense, target)
     inputs = collocation_inputs(spec, spec.train.seed)
-    start = program.init_params(spec.train.seed) if params is None else \
-        {k: np.asarray(v) for k, v in params.items()}
-    geometry = physics_geometry(spec.train.geometry, model)
+    geometry: Parameterization
+    if is_factorized(spec) or spec.finetune is not None:
+        start, geometry = factored_start(spec, program, inputs)
+    else:
+        start = program.init_params(spec.train.seed)
+        geometry = physics_geometry(spec.train.geometry, model)
+    if params is not None:
+        start = {k: np.asarray(v) for k, v in params.items()}
     record = _Record(spec, model, log, geometry)
     pde = spec.pde
     assert pde is not None
@@ -199,7 +209,7 @@ def _train_level(spec: Spec, target: str, params: Mapping[str, np.ndarray] | Non
         result = program.physics_loss(geometry.coefficients(current), inputs)
         if attention is not None:  # the next step's weights: out of this step's gradient
             attention.update(result.residuals["residual"], inputs)
-        return result._replace(grads=geometry.gradient(result.grads))
+        return result._replace(grads=geometry.gradient(result.grads, current))
 
     run = _lbfgs if spec.train.optimizer == "lbfgs" else _adam
     variables = geometry.variables(start)
@@ -207,13 +217,15 @@ def _train_level(spec: Spec, target: str, params: Mapping[str, np.ndarray] | Non
     record.progress.end()
     loss = record.rows[-1][1] if record.rows else math.nan
     status = "done" if math.isfinite(loss) else "diverged"
-    params_out = geometry.coefficients(final if status == "done" else record.last or variables)
+    params_out = geometry.params(final if status == "done" else record.last or variables)
     if checkpoint is not None:
         save_checkpoint(checkpoint, spec, params_out, np.array(record.rows))
     error = next((e for e in reversed(record.errors) if not math.isnan(e)), math.nan)
     message = (f"trained {done} {spec.train.optimizer} steps on the physics loss: loss "
                f"{loss:.4g}" + ("" if math.isnan(error) else f", relative L2 error {error:.3g}")
                if status == "done" else f"diverged at step {done} (loss {loss})")
+    if dense is not spec:
+        model = compile(spec, target)
     return TrainResult(params_out, np.array(record.rows), status, message, model,
                        physics=record.physics())
 
@@ -223,6 +235,7 @@ def _adam(spec: Spec, params: dict[str, np.ndarray], evaluate: Evaluate,
     train = spec.train
     optimizer = Adam(params)
     base = train.learning_rate
+    factors = rate_factors(spec)  # LoTRA: each component at its own rate
     for step in range(train.steps):
         loss, grads, terms, _ = evaluate(params)
         record.record(step, loss, terms, params)
@@ -230,7 +243,7 @@ def _adam(spec: Spec, params: dict[str, np.ndarray], evaluate: Evaluate,
             return params, step
         rate = learning_rate(step, base, train.warmup, train.steps, train.schedule,
                              train.cycle, float(train.gamma))
-        optimizer.step(params, grads, rate)
+        optimizer.step(params, grads, {k: rate * factors.get(k, 1.0) for k in grads})
     loss, _, terms, _ = evaluate(params)
     record.record(train.steps, loss, terms, params)
     return params, train.steps
