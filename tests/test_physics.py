@@ -316,6 +316,29 @@ def test_physics_models_start_as_affine_functions():
                                   expected)
 
 
+@pytest.mark.parametrize("kind, smooth, rougher", [
+    ("chebyshev", 1, 30), ("legendre", 1, 30), ("taylor", 1, 0), ("fourier", 2, 30)])
+def test_global_basis_physics_models_start_as_one_smooth_function_per_edge(kind, smooth,
+                                                                           rougher):
+    """slope * tanh(x) (sin(pi tanh x) / pi for Fourier) per edge: second derivatives of
+    the size of the slopes, where random coefficients start far larger (but for Taylor,
+    whose t^k are small, the random start is as smooth)."""
+    widths = {"model": {"layers": [2, 16, 16, 1], "dtype": "float64"}}
+    spec = load_spec({**POISSON, **widths, "basis": {"kind": kind, "degree": 5}})
+    params = spec_init_params(spec, 1)
+    for value in params.values():
+        others = np.delete(value, smooth, axis=2)
+        assert np.all(others == 0) and np.abs(value[:, :, smooth]).max() > 0.1
+    program = kancc.compile(spec, "numpy", jet=2)
+    x = np.random.default_rng(0).uniform(-1, 1, (200, 2))
+    plain = spec_init_params(load_spec(
+        {k: v for k, v in {**POISSON, **widths, "basis": {"kind": kind, "degree": 5}}.items()
+         if k != "pde"}), 1)
+    smooth_d2 = np.abs(program.jet(params, x)[2]).max()
+    random_d2 = np.abs(program.jet(plain, x)[2]).max()
+    assert smooth_d2 < 10 and random_d2 > rougher * smooth_d2
+
+
 def test_the_differential_check_and_value_and_grad_on_pde_specs():
     from kancc.tools.differential_check import differential_check
 

@@ -24,7 +24,8 @@ def spec_init_params(spec: Spec, seed: int = 0) -> dict[str, np.ndarray]:
     A [pde] model starts smooth instead: each B-spline edge (degree >= 1) is the affine
     function slope (x - c) / half-width (c, half-width: its domain's), slope ~ N(0, 1/in),
     whose coefficients are the slope at the Greville abscissae (splines reproduce affine
-    functions exactly). Its derivatives are then bounded by the slopes and its second
+    functions exactly); a global-basis edge is slope * t, t = tanh(x) (sin(pi t) / pi for
+    Fourier). Its derivatives are then bounded by the slopes and its second
     derivatives are zero, where random coefficients on a grid of cell h have second
     derivatives of size 1/h^2: the residual of a PDE would start huge."""
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
@@ -39,10 +40,26 @@ def spec_init_params(spec: Spec, seed: int = 0) -> dict[str, np.ndarray]:
         if spec.pde is not None and name.role == "coef" and basis.kind == "bspline" \
                 and basis.degree >= 1:
             value = value[:, :, :1] * _affine_coefficients(basis)
-        if name.role == "coef" and spec.layers[name.layer].kind in GLOBAL_KINDS:
-            value /= np.sqrt(decl.shape[2])  # n_b functions of size ~1 add up, unlike B-splines
+        if name.role == "coef" and basis.kind in GLOBAL_KINDS:
+            if spec.pde is not None:
+                value = _smooth_global_coefficients(basis.kind, value)
+            else:  # n_b functions of size ~1 add up, unlike B-splines
+                value /= np.sqrt(decl.shape[2])
         params[decl.name] = (0 * value if name.role == "core" else value).astype(dtype)
     return params
+
+
+def _smooth_global_coefficients(kind: str, value: np.ndarray) -> np.ndarray:
+    """A [pde] model's global-basis edge: slope * t (slope * sin(pi t) / pi for Fourier),
+    t = tanh(x), the slope value[:, :, 0] ~ N(0, 1/in); the other functions start at zero. Random
+    coefficients of degree d start with second derivatives of size d^4 through each layer
+    (a ChebyKAN [2, 64, 64, 1] of degree 7 starts with a Poisson residual of size 1e6)."""
+    index = 2 if kind == "fourier" else 1
+    if value.shape[2] <= index:  # degree 0: the constant alone
+        return value
+    smooth = np.zeros_like(value)
+    smooth[:, :, index] = value[:, :, 0] / (np.pi if kind == "fourier" else 1.0)
+    return smooth
 
 
 def _affine_coefficients(basis: BasisSpec) -> np.ndarray:
