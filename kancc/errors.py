@@ -19,6 +19,10 @@ class SpecError(KanccError):
         field = f"{path}: " if path else ""
         super().__init__(f"{where}{field}{message}")
 
+    def __reduce__(self) -> tuple[type, tuple[str, str, str | None]]:
+        """Rebuilt from its fields, so that it crosses a process pool intact."""
+        return (SpecError, (self.path, self.message, self.origin))
+
 
 class PassError(KanccError):
     """A pass failed or produced IR that does not verify; names the pass and those before."""
@@ -34,6 +38,9 @@ class DataError(KanccError):
     def __init__(self, source: str, message: str) -> None:
         self.source, self.message = source, message
         super().__init__(f"{source}: {message}")
+
+    def __reduce__(self) -> tuple[type, tuple[str, str]]:
+        return (DataError, (self.source, self.message))
 
 
 class KanccWarning(UserWarning):

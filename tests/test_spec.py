@@ -270,3 +270,17 @@ def test_the_spec_reference_is_current_and_complete():
             assert is_subtable or f"| `{name}` |" in sections[path], f"[{path}] {name}"
     tables = {path.split(".")[0] for path in expected} | {"layers"}
     assert tables == set(spec_load.TOP_KEYS)
+
+
+def test_errors_cross_a_process_pool_intact():
+    """Sweeps run specs in worker processes: their errors must pickle, fields and all."""
+    import pickle
+
+    from kancc.errors import DataError, SpecError
+
+    spec_error = pickle.loads(pickle.dumps(SpecError("model.name", "bad", "a.toml")))
+    assert (spec_error.path, spec_error.message, spec_error.origin) == ("model.name", "bad",
+                                                                       "a.toml")
+    assert str(spec_error) == "a.toml: model.name: bad"
+    data_error = pickle.loads(pickle.dumps(DataError("x.csv", "row 3")))
+    assert (data_error.source, str(data_error)) == ("x.csv", "x.csv: row 3")
