@@ -135,3 +135,24 @@ def test_lotra_components_train_at_their_own_rates(tmp_path):
     assert np.abs(result.params[core] - start[core]).max() > 1e-3
     for name in (u1, u2, u3):
         assert np.abs(result.params[name] - start[name]).max() < 1e-9
+
+
+def test_the_elliptic_examples_pretrain_and_fine_tune_through_the_cli(tmp_path, capsys):
+    from pathlib import Path
+
+    from kancc.cli import main
+
+    examples = Path(__file__).resolve().parents[1] / "examples"
+    (tmp_path / "examples").mkdir()
+    for name in ("elliptic_pretrain.toml", "elliptic_lotra.toml"):
+        text = (examples / name).read_text()
+        text = text.replace("steps = 1000", "steps = 20").replace("steps = 300", "steps = 20")
+        (tmp_path / "examples" / name).write_text(text.replace("points = 1000", "points = 64"))
+    pretrained = tmp_path / "build" / "elliptic_pretrained.ckpt.npz"
+    assert main(["train", str(tmp_path / "examples" / "elliptic_pretrain.toml"),
+                 "-o", str(pretrained)]) == 0
+    adapted = tmp_path / "build" / "elliptic_lotra.ckpt.npz"
+    assert main(["train", str(tmp_path / "examples" / "elliptic_lotra.toml"),
+                 "-o", str(adapted)]) == 0
+    assert "adapter stores" in capsys.readouterr().out
+    assert load_checkpoint(adapted).spec.finetune.layers == (1,)

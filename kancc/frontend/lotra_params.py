@@ -106,3 +106,10 @@ def storage(spec: Spec) -> tuple[int, int]:
         r1, r2, r3 = adapter_ranks(spec, index)
         adapter += r1 * r2 * r3 + n_in * r1 + n_out * r2 + n_b * r3
     return adapter, full
+
+
+def storage_note(spec: Spec) -> str:
+    """What a LoTRA run's message says of its checkpoint's size."""
+    stored, full = storage(spec)
+    return (f"the adapter stores {stored} numbers, {stored / full:.1%} of the pretrained "
+            f"model's {full}")

@@ -37,9 +37,7 @@ def train_finetune(request: TrainRequest) -> TrainResult:
     result = train_gradient(replace(request, params=start, checkpoint=None), label=label)
     message = result.message
     if spec.finetune.lotra:
-        stored, full = lotra_params.storage(spec)
-        message += (f"; the adapter stores {stored} numbers, {stored / full:.1%} of the "
-                    f"pretrained model's {full}")
+        message += "; " + lotra_params.storage_note(spec)
     if request.checkpoint is not None:
         save_checkpoint(request.checkpoint, spec, result.params, result.history)
         message += f"; checkpoint {os.fspath(request.checkpoint)}"

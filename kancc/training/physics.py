@@ -20,7 +20,7 @@ from typing import TextIO
 import numpy as np
 
 from kancc.data import Dataset
-from kancc.frontend import prolong_params
+from kancc.frontend import lotra_params, prolong_params
 from kancc.physics.problem import collocation_inputs, solution_grid
 from kancc.program import PhysicsLoss, Program, compile
 from kancc.spec import Spec
@@ -224,6 +224,8 @@ def _train_level(spec: Spec, target: str, params: Mapping[str, np.ndarray] | Non
     message = (f"trained {done} {spec.train.optimizer} steps on the physics loss: loss "
                f"{loss:.4g}" + ("" if math.isnan(error) else f", relative L2 error {error:.3g}")
                if status == "done" else f"diverged at step {done} (loss {loss})")
+    if spec.finetune is not None and spec.finetune.lotra:
+        message += "; " + lotra_params.storage_note(spec)
     if dense is not spec:
         model = compile(spec, target)
     return TrainResult(params_out, np.array(record.rows), status, message, model,
