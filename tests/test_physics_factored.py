@@ -6,6 +6,7 @@ full fine-tuning run starts), and the checkpoint read back."""
 
 import numpy as np
 import pytest
+from central_differences import assert_gradient_matches
 
 import kancc
 from kancc.frontend.param_names import adapter_names, coef_name, tucker_names
@@ -28,21 +29,6 @@ POISSON = {
 
 def _with_lam(lam, **tables):
     return {**POISSON, "pde": {**POISSON["pde"], "parameters": {"lam": lam}}, **tables}
-
-
-def _central_difference_check(loss, variables, grads):
-    step = 1e-6
-    for name, value in variables.items():
-        numeric = np.zeros_like(value)
-        for index in np.ndindex(value.shape):
-            shifted = {k: v.copy() for k, v in variables.items()}
-            shifted[name][index] += step
-            up = loss(shifted)
-            shifted[name][index] -= 2 * step
-            numeric[index] = (up - loss(shifted)) / (2 * step)
-        scale = max(float(np.abs(numeric).max()), 1e-3)
-        np.testing.assert_allclose(grads[name], numeric, rtol=0, atol=1e-6 * scale,
-                                   err_msg=name)
 
 
 @pytest.mark.parametrize("factored", ["tucker", "lotra"])
@@ -71,7 +57,7 @@ def test_the_gradient_in_the_factors_equals_central_differences(factored, tmp_pa
         return program.physics_loss(factored.coefficients(current), inputs).loss
 
     result = program.physics_loss(factored.coefficients(variables), inputs)
-    _central_difference_check(loss, variables, factored.gradient(result.grads, variables))
+    assert_gradient_matches(loss, variables, factored.gradient(result.grads, variables))
 
 
 def test_a_slim_pde_model_trains_and_its_checkpoint_holds_the_factors(tmp_path):

@@ -5,6 +5,7 @@ the start, same loss carried across a refinement)."""
 
 import numpy as np
 import pytest
+from central_differences import assert_gradient_matches
 
 import kancc
 from kancc.physics.problem import collocation_inputs, solution_grid
@@ -38,17 +39,7 @@ def test_the_gradient_in_relu_weights_equals_central_differences():
         return program.physics_loss(geometry.coefficients(w), inputs).loss
 
     grads = geometry.gradient(program.physics_loss(coefficients, inputs).grads, weights)
-    step = 1e-6
-    for name, value in weights.items():
-        numeric = np.zeros_like(value)
-        for index in np.ndindex(value.shape):
-            shifted = {k: v.copy() for k, v in weights.items()}
-            shifted[name][index] += step
-            up = loss(shifted)
-            shifted[name][index] -= 2 * step
-            numeric[index] = (up - loss(shifted)) / (2 * step)
-        scale = max(float(np.abs(numeric).max()), 1e-3)
-        np.testing.assert_allclose(grads[name], numeric, rtol=0, atol=1e-6 * scale)
+    assert_gradient_matches(loss, weights, grads)
     assert not np.allclose(grads["layers.0.coef"],
                            program.physics_loss(coefficients, inputs).grads["layers.0.coef"])
 
