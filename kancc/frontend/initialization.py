@@ -51,9 +51,10 @@ def spec_init_params(spec: Spec, seed: int = 0) -> dict[str, np.ndarray]:
 
 def _smooth_global_coefficients(kind: str, value: np.ndarray) -> np.ndarray:
     """A [pde] model's global-basis edge: slope * t (slope * sin(pi t) / pi for Fourier),
-    t = tanh(x), the slope value[:, :, 0] ~ N(0, 1/in); the other functions start at zero. Random
-    coefficients of degree d start with second derivatives of size d^4 through each layer
-    (a ChebyKAN [2, 64, 64, 1] of degree 7 starts with a Poisson residual of size 1e6)."""
+    t = tanh(x), the slope value[:, :, 0] ~ N(0, 1/in); the other functions start at zero.
+    Random coefficients of degree d start with second derivatives of size d^4 per layer (a
+    ChebyKAN [2, 64, 64, 1] of degree 7 starts the LoTRA paper's elliptic problem with a
+    residual of size 1e6)."""
     index = 2 if kind == "fourier" else 1
     if value.shape[2] <= index:  # degree 0: the constant alone
         return value
