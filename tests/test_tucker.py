@@ -7,6 +7,7 @@ import kancc
 from kancc.cli import main
 from kancc.errors import KanccError
 from kancc.numerics.hosvd import (
+    Tucker,
     discarded_energy,
     energy_rank,
     hosvd,
@@ -93,3 +94,23 @@ def test_analyze_prints_the_mode_singular_values_of_a_checkpoint(tmp_path, capsy
     other.write_text("[model]\nlayers = [3, 1]\n")
     assert main(["analyze", str(other), "--params", str(tmp_path / "c.npz")]) == 2
     assert "does not match the spec" in capsys.readouterr().err
+
+
+def test_tucker_full_and_gradient_equal_the_four_operand_sums():
+    """Mode-by-mode products against the direct einsum of their definitions, at ranks below
+    and at the mode sizes (odd sizes)."""
+    rng = np.random.default_rng(7)
+    for dims, ranks in (((5, 7, 3), (2, 3, 2)), ((4, 3, 6), (4, 3, 6))):
+        core = rng.standard_normal(ranks)
+        factors = tuple(rng.standard_normal((d, r)) for d, r in zip(dims, ranks))
+        tucker = Tucker(core, factors)
+        u1, u2, u3 = factors
+        np.testing.assert_allclose(tucker.full(), np.einsum("abc,pa,qb,ic->pqi", core, *factors),
+                                   rtol=1e-12, atol=1e-12)
+        d = rng.standard_normal(dims)
+        expected = (np.einsum("pqi,pa,qb,ic->abc", d, u1, u2, u3),
+                    np.einsum("pqi,abc,qb,ic->pa", d, core, u2, u3),
+                    np.einsum("pqi,abc,pa,ic->qb", d, core, u1, u3),
+                    np.einsum("pqi,abc,pa,qb->ic", d, core, u1, u2))
+        for got, want in zip(tucker.gradient(d), expected):
+            np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)

@@ -38,20 +38,35 @@ class Tucker:
         return tuple(self.core.shape)
 
     def full(self) -> np.ndarray:
-        """G x1 U1 x2 U2 x3 U3 (formed only for checks; factorized layers never form it)."""
-        u1, u2, u3 = self.factors
-        formed: np.ndarray = np.einsum("abc,pa,qb,ic->pqi", self.core, u1, u2, u3)
+        """G x1 U1 x2 U2 x3 U3 (factorized programs never form it; checks, exports and the
+        physics trainer do), one mode at a time: the single four-operand sum would cost
+        in*out*n_b*r1*r2*r3."""
+        return self.expanded(skip=None)
+
+    def expanded(self, skip: int | None) -> np.ndarray:
+        """G multiplied by every factor but the mode ``skip``'s (None: by all three)."""
+        formed = self.core
+        for mode, factor in enumerate(self.factors):
+            if mode != skip:
+                formed = mode_product(formed, factor, mode)
         return formed
 
     def gradient(self, full_gradient: np.ndarray) -> tuple[np.ndarray, ...]:
         """The gradients of (core, U1, U2, U3) of a loss whose gradient in W = ``full()``
-        is ``full_gradient`` (the chain rule through the multilinear product; exact)."""
-        u1, u2, u3 = self.factors
-        g = full_gradient
-        return (np.einsum("pqi,pa,qb,ic->abc", g, u1, u2, u3, optimize=True),
-                np.einsum("pqi,abc,qb,ic->pa", g, self.core, u2, u3, optimize=True),
-                np.einsum("pqi,abc,pa,ic->qb", g, self.core, u1, u3, optimize=True),
-                np.einsum("pqi,abc,pa,qb->ic", g, self.core, u1, u2, optimize=True))
+        is D = ``full_gradient`` (the chain rule through the multilinear product; exact):
+        dG = D x1 U1^T x2 U2^T x3 U3^T and dU_k = D_(k) [G x_(j != k) U_j]_(k)^T."""
+        core = full_gradient
+        for mode, factor in enumerate(self.factors):
+            core = mode_product(core, factor.T, mode)
+        factors = tuple(unfold(full_gradient, mode) @ unfold(self.expanded(skip=mode), mode).T
+                        for mode in range(3))
+        return (core, *factors)
+
+
+def mode_product(tensor: np.ndarray, matrix: np.ndarray, mode: int) -> np.ndarray:
+    """tensor x_mode matrix: mode ``mode`` of ``tensor`` (size matrix.shape[1]) becomes
+    matrix.shape[0]."""
+    return np.moveaxis(np.tensordot(matrix, tensor, axes=(1, mode)), 0, mode)
 
 
 def unfold(tensor: np.ndarray, mode: int) -> np.ndarray:
