@@ -21,6 +21,7 @@ from kancc.ir import Graph, is_training_graph
 
 from .errors import BackendError, KanccError, SlowTargetWarning
 from .frontend import build_graph, build_loss_graph, spec_init_params
+from .frontend.param_names import layer_form
 from .passes import DumpOptions, PassManager, PipelineResult, Step, parse_pipeline
 from .physics import physics_loss_graph
 from .physics.level_set import model_inputs
@@ -246,6 +247,12 @@ def compile(spec: SpecSource, target: str = "numpy", *, training: bool = False,
             able = ", ".join(name for name, t in TARGETS.items() if t.physics)
             raise BackendError(f"the {target} target does not render physics losses yet "
                                f"(targets that do: {able})")
+        factored = [i for i in range(spec.n_layers) if layer_form(spec, i) != "full"]
+        if factored:
+            raise KanccError(f"layers[{factored[0]}] is a Tucker or LoTRA layer, which a "
+                             "physics loss does not differentiate through: compile the "
+                             "unfactorized model (kancc.tools.unfactorized.unfactorized_spec);"
+                             " kancc.train moves the factors around it")
         graph = physics_loss_graph(spec, loss_terms(spec))
     else:
         graph = build_loss_graph(spec) if training else build_graph(spec)

@@ -9,6 +9,7 @@ import pytest
 from central_differences import assert_gradient_matches
 
 import kancc
+from kancc.errors import KanccError
 from kancc.frontend.param_names import adapter_names, coef_name, tucker_names
 from kancc.physics.problem import collocation_inputs
 from kancc.spec import load_spec
@@ -63,6 +64,8 @@ def test_the_gradient_in_the_factors_equals_central_differences(factored, tmp_pa
 def test_a_slim_pde_model_trains_and_its_checkpoint_holds_the_factors(tmp_path):
     spec = {**POISSON, "layers": [{}, {"tucker": [2, 1, 2]}], "train": {"lr": "0.01",
                                                                         "steps": 40}}
+    with pytest.raises(KanccError, match=r"layers\[1\] is a Tucker .*unfactorized_spec"):
+        kancc.compile(spec, training=True)  # the loss is the unfactorized model's
     path = tmp_path / "slim.ckpt.npz"
     result = kancc.train(spec, checkpoint=path, log=None)
     assert result.status == "done"
