@@ -65,10 +65,11 @@ def refine(graph: Graph, options: RefineOptions) -> PassResult:
     refined_layers: dict[int, Op] = {}  # by id of the spec-view op
     matrices: dict[str, np.ndarray] = {}
     for op, coef in layers:
-        if op.attr("kind") != "bspline":
-            raise PassError(f"refine: kan.layer %{op.result.name} is kind {op.attr('kind')}, "
-                            "which has no B-spline grid to refine; refine before "
-                            "to-relu-basis")
+        kind = op.attr("kind")
+        if kind != "bspline":
+            hint = "; refine before to-relu-basis" if kind == "relu" else ""
+            raise PassError(f"refine does not apply to kan.layer %{op.result.name}, kind "
+                            f"{kind}, which has no B-spline grid to refine{hint}")
         order = op.attr("order")
         refined = op.with_attrs(**_refined_attrs(op, options.factor))
         shape = (*coef.type.shape[:2], n_basis(order, refined.attr("grid")))
