@@ -181,12 +181,13 @@ def _train_level(spec: Spec, target: str, params: Mapping[str, np.ndarray] | Non
                  ) -> TrainResult:
     """One optimizer run on the spec's grids. The programs are the unfactorized model's;
     Tucker and LoTRA layers are factored around them (``factored_layers``)."""
-    dense = unfactorized_spec(spec)
+    factored = is_factorized(spec) or spec.finetune is not None
+    dense = unfactorized_spec(spec) if factored else spec
     program = compile(dense, target, training=True)
     model = compile(dense, target)
     inputs = collocation_inputs(spec, spec.train.seed)
     geometry: Parameterization
-    if is_factorized(spec) or spec.finetune is not None:
+    if factored:
         start, geometry = factored_start(spec, program, inputs)
     else:
         start = program.init_params(spec.train.seed)
@@ -226,7 +227,7 @@ def _train_level(spec: Spec, target: str, params: Mapping[str, np.ndarray] | Non
                if status == "done" else f"diverged at step {done} (loss {loss})")
     if spec.finetune is not None and spec.finetune.lotra:
         message += "; " + lotra_params.storage_note(spec)
-    if dense is not spec:
+    if factored:
         model = compile(spec, target)
     return TrainResult(params_out, np.array(record.rows), status, message, model,
                        physics=record.physics())
