@@ -300,8 +300,15 @@ def test_bad_finetune_tables_name_the_field(table, field):
 def test_lotra_refuses_tucker_layers_and_other_training_methods():
     base = {"model": {"layers": [2, 3, 1]},
             "finetune": {"pretrained": "p.npz", "tucker": 0.5}}
-    with pytest.raises(SpecError, match="LoTRA adapts full layers"):
+    with pytest.raises(SpecError, match="LoTRA adapts models of full layers"):
         load_spec({**base, "layers": [{"tucker": 0.5}, {}]})
+    with pytest.raises(SpecError) as error:  # also where the Tucker layer has no adapter
+        load_spec({**base, "finetune": {**base["finetune"], "layers": [1]},
+                   "layers": [{"tucker": 0.5}, {}]})
+    assert error.value.path == "layers[0].tucker"
+    with pytest.raises(SpecError) as error:
+        load_spec({**base, "train": {"optimizer": "lbfgs"}})
+    assert error.value.path == "train.optimizer"
     with pytest.raises(SpecError) as error:
         load_spec({**base, "train": {"multilevel": {"epochs": [2, 2]}}})
     assert error.value.path == "train.multilevel"

@@ -317,7 +317,7 @@ def test_physics_models_start_as_affine_functions():
 
 
 @pytest.mark.parametrize("kind, smooth, rougher", [
-    ("chebyshev", 1, 30), ("legendre", 1, 30), ("taylor", 1, 0), ("fourier", 2, 30)])
+    ("chebyshev", 1, 30), ("legendre", 1, 30), ("taylor", 1, None), ("fourier", 2, 30)])
 def test_global_basis_physics_models_start_as_one_smooth_function_per_edge(kind, smooth,
                                                                            rougher):
     """slope * tanh(x) (sin(pi tanh x) / pi for Fourier) per edge: second derivatives of
@@ -336,7 +336,9 @@ def test_global_basis_physics_models_start_as_one_smooth_function_per_edge(kind,
          if k != "pde"}), 1)
     smooth_d2 = np.abs(program.jet(params, x)[2]).max()
     random_d2 = np.abs(program.jet(plain, x)[2]).max()
-    assert smooth_d2 < 10 and random_d2 > rougher * smooth_d2
+    assert smooth_d2 < 10
+    if rougher:
+        assert random_d2 > rougher * smooth_d2
 
 
 def test_the_differential_check_and_value_and_grad_on_pde_specs():

@@ -143,5 +143,22 @@ def test_the_elliptic_examples_pretrain_and_fine_tune_through_the_cli(tmp_path, 
     adapted = tmp_path / "build" / "elliptic_lotra.ckpt.npz"
     assert main(["train", str(tmp_path / "examples" / "elliptic_lotra.toml"),
                  "-o", str(adapted)]) == 0
-    assert "adapter stores" in capsys.readouterr().out
+    assert "the checkpoint stores (adapters and the layers fine-tuned in full)" in \
+        capsys.readouterr().out
     assert load_checkpoint(adapted).spec.finetune.layers == (1,)
+
+
+def test_given_params_are_checked_cast_and_resume_a_lotra_run(tmp_path):
+    pretrained = tmp_path / "pre.ckpt.npz"
+    kancc.train({**POISSON, "model": {"layers": [2, 4, 1], "dtype": "float32"}},
+                checkpoint=pretrained, log=None)
+    spec = _with_lam(1, model={"layers": [2, 4, 1], "dtype": "float32"},
+                     finetune={"pretrained": str(pretrained), "tucker": 0.5, "layers": [1]},
+                     train={"lr": "0.01", "steps": 10})
+    first = kancc.train(spec, log=None)
+    with pytest.raises(KanccError, match="params do not fit the model"):
+        kancc.train(spec, params=load_checkpoint(pretrained).params, log=None)
+    given = {k: v.astype(np.float64) for k, v in first.params.items()}
+    resumed = kancc.train(spec, params=given, log=None)
+    assert all(v.dtype == np.float32 for v in resumed.params.values())
+    assert resumed.history[0, 1] == pytest.approx(first.history[-1, 1], rel=1e-5)

@@ -94,14 +94,15 @@ def merged(spec: Spec, params: Mapping[str, np.ndarray]) -> dict[str, np.ndarray
 
 
 def storage(spec: Spec) -> tuple[int, int]:
-    """(numbers an adapter checkpoint stores, numbers of the pretrained model); a layer
-    without an adapter is stored in full."""
+    """(numbers a LoTRA checkpoint stores, coefficients of the pretrained model); a layer
+    without an adapter is stored in full (with its base weights)."""
     adapter = full = 0
     for index in range(spec.n_layers):
         n_in, n_out, n_b = layer_dims(spec, index)
         full += n_in * n_out * n_b
         if index not in adapted_layers(spec):
-            adapter += n_in * n_out * n_b
+            base = n_in * n_out if spec.layers[index].base != "none" else 0
+            adapter += n_in * n_out * n_b + base
             continue
         r1, r2, r3 = adapter_ranks(spec, index)
         adapter += r1 * r2 * r3 + n_in * r1 + n_out * r2 + n_b * r3
@@ -111,5 +112,6 @@ def storage(spec: Spec) -> tuple[int, int]:
 def storage_note(spec: Spec) -> str:
     """What a LoTRA run's message says of its checkpoint's size."""
     stored, full = storage(spec)
-    return (f"the adapter stores {stored} numbers, {stored / full:.1%} of the pretrained "
-            f"model's {full}")
+    what = "the adapter stores" if len(adapted_layers(spec)) == spec.n_layers else \
+        "the checkpoint stores (adapters and the layers fine-tuned in full)"
+    return f"{what} {stored} numbers, {stored / full:.1%} of the pretrained model's {full}"

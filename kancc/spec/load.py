@@ -322,10 +322,14 @@ def _check_finetune(check: Checker, finetune: FinetuneSpec, layers: tuple[BasisS
     if what is not None:
         raise check.fail(what, "does not apply to fine-tuning ([finetune]); fine-tune by "
                                "gradient in the spline geometry")
-    factorized = [i for i in adapted if layers[i].tucker is not None]
+    if finetune.lotra and train.optimizer == "lbfgs":
+        raise check.fail("train.optimizer", "LoTRA trains each adapter component at its own "
+                                            "rate, which L-BFGS has no place for: use adam")
+    factorized = [i for i, basis in enumerate(layers) if basis.tucker is not None]
     if finetune.lotra and factorized:
-        raise check.fail(f"layers[{factorized[0]}].tucker", "LoTRA adapts full layers; this "
-                                                            "layer is a Tucker layer")
+        raise check.fail(f"layers[{factorized[0]}].tucker", "LoTRA adapts models of full "
+                                                            "layers; this layer is a Tucker "
+                                                            "layer")
 
 
 def _check_standardize(check: Checker, train: TrainSpec, finetune: FinetuneSpec | None,

@@ -103,9 +103,7 @@ def tucker_report(spec: Spec, params: Mapping[str, np.ndarray]) -> list[str]:
     W_ft = W_pt + Delta W and the update Delta W = W_ft - W_pt."""
     lines = []
     if spec.finetune is not None and spec.finetune.lotra:
-        stored, full = lotra_params.storage(spec)
-        lines.append(f"LoTRA adapter: {stored} numbers stored, {stored / full:.1%} of the "
-                     f"pretrained model's {full}")
+        lines.append(f"LoTRA: {lotra_params.storage_note(spec)}")
     for index in range(spec.n_layers):
         coef = coef_name(index)
         if spec.finetune is not None and spec.finetune.adapts(index):

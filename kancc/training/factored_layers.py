@@ -69,12 +69,16 @@ class FactoredLayers:
         return out
 
 
-def factored_start(spec: Spec, program: Program, inputs: Mapping[str, np.ndarray]
-                   ) -> tuple[Params, FactoredLayers]:
-    """The starting parameters of a factorized or fine-tuned [pde] spec and its maps.
+def factored_start(spec: Spec, program: Program, inputs: Mapping[str, np.ndarray],
+                   given: Params | None = None) -> tuple[Params, FactoredLayers]:
+    """The starting parameters of a factorized or fine-tuned [pde] spec and its maps:
+    ``given`` (checked spec parameters: a LoTRA run resumes with their W_pt) or new ones.
     LoTRA's U2 follows the gradient of the new problem's physics loss at the pretrained
     model (eq. (8), ``lotra_params.initial_adapter``); ``program`` is the unfactorized
     model's physics program."""
+    if given is not None:
+        frozen = {coef_name(i): given[coef_name(i)] for i in adapted_layers(spec)}
+        return given, FactoredLayers(spec, frozen)
     finetune = spec.finetune
     if finetune is None:
         return spec_init_params(spec, spec.train.seed), FactoredLayers(spec, {})

@@ -97,12 +97,20 @@ def _starting_params(program: Program, params: Mapping[str, np.ndarray]
                      ) -> dict[str, np.ndarray]:
     """Given starting parameters, checked: the model's names and shapes, finite values."""
     expected = {p.name: tuple(p.type.shape) for p in program.input_ir.params}
-    start = {k: np.array(v, dtype=program.spec.dtype) for k, v in params.items()}
+    return checked_params(params, expected, program.spec.dtype)
+
+
+def checked_params(params: Mapping[str, np.ndarray],
+                   expected: Mapping[str, tuple[int | str, ...]], dtype: str
+                   ) -> dict[str, np.ndarray]:
+    """``params`` in ``dtype``, refused unless they have exactly the ``expected`` names and
+    shapes and finite values."""
+    start = {k: np.array(v, dtype=dtype) for k, v in params.items()}
     got = {k: v.shape for k, v in start.items()}
-    if got != expected:
-        raise KanccError(f"params do not fit the model: expected {expected}, got {got}")
+    if got != dict(expected):
+        raise KanccError(f"params do not fit the model: expected {dict(expected)}, got {got}")
     for name, value in start.items():
         if not np.isfinite(value).all():
             raise KanccError(f"params: {name} holds NaN or Inf (or values beyond "
-                             f"{program.spec.dtype}'s range)")
+                             f"{dtype}'s range)")
     return start

@@ -20,7 +20,7 @@ from typing import TextIO
 import numpy as np
 
 from kancc.data import Dataset
-from kancc.frontend import lotra_params, prolong_params
+from kancc.frontend import lotra_params, prolong_params, spec_parameters
 from kancc.physics.problem import collocation_inputs, solution_grid
 from kancc.program import PhysicsLoss, Program, compile
 from kancc.spec import Spec
@@ -31,6 +31,7 @@ from kancc.tools.unfactorized import is_factorized, unfactorized_spec
 from .factored_layers import factored_start
 from .fitted_spec import fit_domains
 from .geometry import Parameterization, physics_geometry
+from .gradient import checked_params
 from .multilevel import level_specs
 from .optim import Adam, learning_rate
 from .progress import Progress
@@ -186,14 +187,14 @@ def _train_level(spec: Spec, target: str, params: Mapping[str, np.ndarray] | Non
     program = compile(dense, target, training=True)
     model = compile(dense, target)
     inputs = collocation_inputs(spec, spec.train.seed)
+    given = None if params is None else checked_params(
+        params, {d.name: d.shape for d in spec_parameters(spec)}, spec.dtype)
     geometry: Parameterization
     if factored:
-        start, geometry = factored_start(spec, program, inputs)
+        start, geometry = factored_start(spec, program, inputs, given)
     else:
-        start = program.init_params(spec.train.seed)
+        start = program.init_params(spec.train.seed) if given is None else given
         geometry = physics_geometry(spec.train.geometry, model)
-    if params is not None:
-        start = {k: np.asarray(v) for k, v in params.items()}
     record = _Record(spec, model, log, geometry)
     pde = spec.pde
     assert pde is not None
