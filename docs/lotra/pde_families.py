@@ -114,15 +114,21 @@ def key(run: dict) -> tuple:
     return (run["family"], run["lam"], run["method"], run.get("cr"), run.get("strategy"))
 
 
-def record(family: str, lam: float, method: str, result, seconds: float, **extra) -> dict:
-    """One run for the JSON: its history (step, loss, relative L2) thinned, its final error
-    (relative L2, and the paper's rel in %), its time and what it stores."""
-    errors = np.asarray(result.physics["rel_l2"])
-    history = np.column_stack([result.history[:, 0], result.history[:, 1], errors])
+def record(family: str, lam: float, method: str, history: np.ndarray, seconds: float,
+           **extra) -> dict:
+    """One run for the JSON: its history (step, loss, relative L2: NaN where not measured)
+    thinned, its final error (relative L2, and the paper's rel in %) and its time."""
+    errors = history[:, 2]
     final = float(errors[~np.isnan(errors)][-1])
     return {"family": family, "lam": lam, "method": method, **extra,
-            "loss": float(result.history[-1, 1]), "rel_l2": final,
+            "loss": float(history[-1, 1]), "rel_l2": final,
             "rel_pct": 100 * final ** 2, "seconds": seconds, "history": thinned(history)}
+
+
+def kan_history(result) -> np.ndarray:
+    """(step, loss, relative L2) of a kancc physics run."""
+    errors = np.asarray(result.physics["rel_l2"])
+    return np.column_stack([result.history[:, 0], result.history[:, 1], errors])
 
 
 def pretrained_path(family: str, work: Path) -> Path:
@@ -134,7 +140,7 @@ def pretrain(job: tuple[str, Setup, Path]) -> list[dict]:
     start = time.perf_counter()
     result = kancc.train(kan_spec(family, 0.0, setup, setup.pretrain_steps),
                          checkpoint=pretrained_path(family, work), log=None)
-    return [record(family, 0.0, "pretrain", result, time.perf_counter() - start)]
+    return [record(family, 0.0, "pretrain", kan_history(result), time.perf_counter() - start)]
 
 
 def finetune(job: tuple[str, float, str, str | None, str | None, Setup, Path]) -> list[dict]:
@@ -158,8 +164,8 @@ def finetune(job: tuple[str, float, str, str | None, str | None, Setup, Path]) -
     result = kancc.train(spec, params=params, log=None)
     stored = storage(load_spec(spec))[0] if method == "lotra" else \
         sum(v.size for v in result.params.values())
-    return [record(family, lam, method, result, time.perf_counter() - start, cr=cr,
-                   strategy=strategy, stored=int(stored))]
+    return [record(family, lam, method, kan_history(result), time.perf_counter() - start,
+                   cr=cr, strategy=strategy, stored=int(stored))]
 
 
 def mlp_runs(job: tuple[str, Setup]) -> list[dict]:
@@ -196,11 +202,8 @@ def _train_mlp(model, spec, family: str, lam: float, method: str, steps: int) ->
 
     history, seconds = train_mlp(model, lambda: mlp_loss(model, family, inputs), steps,
                                  lambda step: float(RATE), measure, every=max(1, steps // 20))
-    final = float(history[-1, 2])
-    return {"family": family, "lam": lam, "method": method, "loss": float(history[-1, 1]),
-            "rel_l2": final, "rel_pct": 100 * final ** 2, "seconds": seconds,
-            "stored": int(sum(p.numel() for p in model.parameters())),
-            "history": thinned(history[:, :3])}
+    return record(family, lam, method, history[:, :3], seconds,
+                  stored=int(sum(p.numel() for p in model.parameters())))
 
 
 def mlp_loss(model, family: str, inputs: dict):
@@ -240,6 +243,9 @@ def mlp_loss(model, family: str, inputs: dict):
 def jobs(families: list[str], setup: Setup, work: Path, done: set) -> tuple[list, list]:
     """(pretraining jobs, fine-tuning jobs) not yet in the results."""
     first, second = [], []
+    wanted = [("lotra", cr, "LR-1") for cr in CRS]
+    wanted += [("lotra", STRATEGY_CR, s) for s in STRATEGIES if s != "LR-1"]
+    wanted += [("full", None, None), ("zero", None, None), ("zero-random", None, None)]
     for family in families:
         if (family, 0.0, "pretrain", None, None) not in done or \
                 not pretrained_path(family, work).exists():
@@ -247,9 +253,6 @@ def jobs(families: list[str], setup: Setup, work: Path, done: set) -> tuple[list
         if (family, 0.0, "mlp-pretrain", None, None) not in done:
             first.append((mlp_runs, (family, setup)))
         for lam in LAMBDAS:
-            wanted = [("lotra", cr, "LR-1") for cr in CRS]
-            wanted += [("lotra", STRATEGY_CR, s) for s in STRATEGIES if s != "LR-1"]
-            wanted += [("full", None, None), ("zero", None, None), ("zero-random", None, None)]
             for method, cr, strategy in wanted:
                 if (family, lam, method, cr, strategy) not in done:
                     second.append((finetune, (family, lam, method, cr, strategy, setup, work)))
@@ -268,16 +271,18 @@ def main() -> None:
     args.work.mkdir(parents=True, exist_ok=True)
     args.out.mkdir(parents=True, exist_ok=True)
     runs = load_runs(path)
+
+    def finished(new: list[dict]) -> None:
+        for run in new:
+            runs[:] = [r for r in runs if key(r) != key(run)] + [run]
+            print(f"{run['family']} lambda={run['lam']} {run['method']} "
+                  f"{run.get('cr') or ''} {run.get('strategy') or ''}: rel "
+                  f"{run['rel_pct']:.3g}% ({run['seconds']:.0f} s)", flush=True)
+        render(path, runs, asdict(setup))
+
     if not args.render:
         first, second = jobs(args.families, setup, args.work, {key(r) for r in runs})
-        for batch in (first, second):
-            def finished(new: list[dict]) -> None:
-                for run in new:
-                    runs[:] = [r for r in runs if key(r) != key(run)] + [run]
-                    print(f"{run['family']} lambda={run['lam']} {run['method']} "
-                          f"{run.get('cr') or ''} {run.get('strategy') or ''}: rel "
-                          f"{run['rel_pct']:.3g}% ({run['seconds']:.0f} s)", flush=True)
-                render(path, runs, asdict(setup))
+        for batch in (first, second):  # fine-tuning needs the pretrained checkpoints
             run_jobs(batch, args.jobs, finished)
     render(path, runs, asdict(setup))
 

@@ -1,19 +1,20 @@
 """The LoTRA paper, Sec. VI-A: transfer learning with LoTRA, as a regression on the unit disk.
 
 Pretrain a KAN on u(x) = sin(pi/2 (1 - |x|)^2.5), then fine-tune it to
-u(x) + sin(pi/2 (1 - |x|)) (the seed fine-tunes PDE solutions through a physics loss; we
-fit the solution values, as the issue states). Compared, all with Adam and the same steps:
+u(x) + sin(pi/2 (1 - |x|)) (the paper fine-tunes PDE solutions through a physics loss,
+which pde_families.py does; here the solution values are fitted). Compared, all with Adam
+and the same steps:
 
 - LoTRA at cr = 1/2, 1/4, 1/8 with the theorem-based rates (core, U1, U2, U3) =
   (1e-2, 2e-4, 1e-2, 1e-3) ("LR-1"; Theorem 2 with constant 1e-2, in = 50, n_b = 10),
-- full fine-tuning and training from scratch (Adam at 1e-3, the seed's default),
+- full fine-tuning and training from scratch (Adam at 1e-3, the paper's default),
 - at cr = 1/4, the four rate strategies: LR-1, uniform 3e-3 (LR-2), uniform 1e-3 (LR-3),
   inverted (2e-4, 1e-2, 1e-3, 1e-2) (LR-4); and kancc's default, Theorem 2 per layer with
   constant 1e-2: (1e-2, 1e-2/in, 1e-2, 1e-2/n_b), in = 2, 50, 50 ("per-layer").
 
 The model is a ChebyKAN [2, 50, 50, 1] with n_b = 10 functions per edge (T_0..T_9 of
-tanh(x), as the seed's Chebyshev KANs; --kind bspline: cubic B-splines on 7 cells): hidden
-width 50 and n_b = 10 are the sizes for which the seed's LR-1 is Theorem 2 with constant
+tanh(x), as the paper's Chebyshev KANs; --kind bspline: cubic B-splines on 7 cells): hidden
+width 50 and n_b = 10 are the sizes for which the paper's LR-1 is Theorem 2 with constant
 1e-2. Writes the loss curves (.npz), a table (.txt) and a plot (.png).
 
     python docs/lotra/transfer.py [--steps 1000] [--out docs/lotra/transfer]

@@ -76,8 +76,8 @@ def load_runs(path: Path) -> list[dict]:
     return list(json.loads(path.read_text())["runs"]) if path.exists() else []
 
 
-def run_jobs(jobs: Sequence[tuple[Callable[[Any], dict], Any]], processes: int,
-             finished: Callable[[dict], None]) -> None:
+def run_jobs(jobs: Sequence[tuple[Callable[[Any], Any], Any]], processes: int,
+             finished: Callable[[Any], None]) -> None:
     """Run each (function, argument) in a pool of ``processes`` and hand each result to
     ``finished`` in submission order, as soon as it and those before it are done."""
     with ProcessPoolExecutor(processes) as pool:

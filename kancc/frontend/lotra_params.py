@@ -97,10 +97,11 @@ def storage(spec: Spec) -> tuple[int, int]:
     """(numbers a LoTRA checkpoint stores, coefficients of the pretrained model); a layer
     without an adapter is stored in full (with its base weights)."""
     adapter = full = 0
+    adapted = adapted_layers(spec)
     for index in range(spec.n_layers):
         n_in, n_out, n_b = layer_dims(spec, index)
         full += n_in * n_out * n_b
-        if index not in adapted_layers(spec):
+        if index not in adapted:
             base = n_in * n_out if spec.layers[index].base != "none" else 0
             adapter += n_in * n_out * n_b + base
             continue

@@ -61,8 +61,8 @@ class FactoredLayers:
             if form == "full":
                 continue
             names = tucker_names(index) if form == "tucker" else adapter_names(index)
-            core, *factors = (np.asarray(variables[n], dtype=np.float64) for n in names)
-            tucker = Tucker(core, (factors[0], factors[1], factors[2]))
+            core, u1, u2, u3 = (np.asarray(variables[n], dtype=np.float64) for n in names)
+            tucker = Tucker(core, (u1, u2, u3))
             full_gradient = np.asarray(grads[coef_name(index)], dtype=np.float64)
             for name, gradient in zip(names, tucker.gradient(full_gradient)):
                 out[name] = gradient.astype(variables[name].dtype)
@@ -76,19 +76,21 @@ def factored_start(spec: Spec, program: Program, inputs: Mapping[str, np.ndarray
     LoTRA's U2 follows the gradient of the new problem's physics loss at the pretrained
     model (eq. (8), ``lotra_params.initial_adapter``); ``program`` is the unfactorized
     model's physics program."""
-    if given is not None:
-        frozen = {coef_name(i): given[coef_name(i)] for i in adapted_layers(spec)}
-        return given, FactoredLayers(spec, frozen)
+    start = given if given is not None else _new_start(spec, program, inputs)
+    frozen = {coef_name(i): start[coef_name(i)] for i in adapted_layers(spec)}
+    return start, FactoredLayers(spec, frozen)
+
+
+def _new_start(spec: Spec, program: Program, inputs: Mapping[str, np.ndarray]) -> Params:
+    """A Slim spec's initialization, the pretrained model, or it with a new LoTRA adapter."""
     finetune = spec.finetune
     if finetune is None:
-        return spec_init_params(spec, spec.train.seed), FactoredLayers(spec, {})
+        return spec_init_params(spec, spec.train.seed)
     pretrained = load_pretrained(spec).params
     if not finetune.lotra:
-        return dict(pretrained), FactoredLayers(spec, {})
+        return dict(pretrained)
     loss = program.physics_loss(dict(pretrained), dict(inputs))
     if not np.isfinite(loss.loss):
         raise KanccError(f"{spec.name}: the pretrained model's physics loss on this problem "
                          f"is {loss.loss}; LoTRA needs its gradient to start")
-    adapter = lotra_params.initial_adapter(spec, loss.grads, spec.train.seed)
-    frozen = {coef_name(i): pretrained[coef_name(i)] for i in adapted_layers(spec)}
-    return {**pretrained, **adapter}, FactoredLayers(spec, frozen)
+    return {**pretrained, **lotra_params.initial_adapter(spec, loss.grads, spec.train.seed)}
